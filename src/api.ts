@@ -1,0 +1,72 @@
+/**
+ * The module-level API: each function acts on the runtime of the isolate it
+ * is called in (started by `boot()` on the main thread, before the service
+ * module in a spawned worker).
+ */
+import type { Mailbox } from './runtime/mailbox.js';
+import { runtime } from './runtime/current.js';
+import type { Ref } from './runtime/ref.js';
+import type { CallOptions, MailboxOptions, SendOptions, Target } from './runtime/runtime.js';
+import { serveOn, type Handlers, type Service, type ServeOptions } from './rpc/serve.js';
+
+/** Creates a mailbox in this isolate, bound under `name` and/or joined to `fleet`. */
+export function createMailbox<T = unknown>(opts: MailboxOptions = {}): Promise<Mailbox<T>> {
+  try {
+    return runtime().createMailbox<T>(opts);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** Sends `data` to a mailbox (a ref) or a name (one member of its fleet); resolves once it is in the mailbox. */
+export function send(target: Target, data: unknown, opts?: SendOptions): Promise<void> {
+  try {
+    return runtime().send(target, data, opts);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** The refs of every member bound under `name`; ENOENT if none. */
+export function lookup(name: string): Promise<Ref[]> {
+  try {
+    return runtime().names.lookup(name);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** Calls `method` of the service at `target` with `args`; settles with its result or a FosError. */
+export function call<R = unknown>(target: Target, method: string, args: readonly unknown[] = [], opts?: CallOptions): Promise<R> {
+  try {
+    return runtime().call(target, method, args, opts) as Promise<R>;
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** Serves `handlers` under the fleet name `name` from this isolate. */
+export function serve(name: string, handlers: Handlers, opts?: ServeOptions): Service {
+  return serveOn(runtime(), name, handlers, opts);
+}
+
+type Fn = (...args: never[]) => unknown;
+
+/** The typed face of a remote service: each method returns a promise of its result. */
+export type Remote<T> = {
+  readonly [K in keyof T as T[K] extends Fn ? K : never]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
+};
+
+/** A typed proxy: `connect<Kv>('/app/kv').get('a')` is `call('/app/kv', 'get', ['a'])`. */
+export function connect<T>(target: Target, opts?: CallOptions): Remote<T> {
+  const methods = new Map<string, (...args: unknown[]) => Promise<unknown>>();
+  return new Proxy(Object.create(null) as Remote<T>, {
+    get(_, prop) {
+      // Not a thenable: `await connect(...)` yields the proxy itself.
+      if (typeof prop !== 'string' || prop === 'then') return undefined;
+      let m = methods.get(prop);
+      if (m === undefined) methods.set(prop, (m = (...args: unknown[]) => call(target, prop, args, opts)));
+      return m;
+    },
+  });
+}

@@ -1,0 +1,89 @@
+/**
+ * FosError and its stable codes.
+ *
+ * A code is a plain string that survives crossing isolates and machines: an
+ * error is carried as `{ code, message, remote? }` (see `toWire`/`fromWire`),
+ * never as a class instance, so a receiver rebuilds the same `FosError`
+ * whatever transport carried it.
+ */
+
+export const ERROR_CODES = [
+  'ENOENT', // no such name or mailbox
+  'EEXIST', // a unique name is already bound
+  'EACCES', // bad or missing capability, failed node authentication
+  'EAGAIN', // full, with a non-waiting send
+  'EMSGSIZE', // message larger than the transport allows
+  'ETIMEDOUT', // no reply within the timeout
+  'ECONNRESET', // peer isolate or node went away with the message undelivered
+  'ECLOSED', // mailbox, service or runtime closed
+  'ECANCELED', // the caller's AbortSignal fired before delivery
+  'EINVAL', // bad argument: malformed name, uncloneable value, ...
+  'ENOSYS', // a served object has no such method
+  'EREMOTE', // a handler threw: remote message, code and stack kept
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** What a handler threw, as seen by the caller of an `EREMOTE` error. */
+export interface RemoteErrorInfo {
+  readonly name: string;
+  readonly message: string;
+  readonly code?: string;
+  readonly stack?: string;
+}
+
+export class FosError extends Error {
+  override readonly name = 'FosError';
+  readonly code: ErrorCode;
+  /** Set on `EREMOTE`: the error the remote handler threw. */
+  readonly remote?: RemoteErrorInfo;
+
+  constructor(code: ErrorCode, message: string, remote?: RemoteErrorInfo) {
+    super(`${code}: ${message}`);
+    this.code = code;
+    if (remote !== undefined) this.remote = remote;
+  }
+}
+
+export function isFosError(e: unknown, code?: ErrorCode): e is FosError {
+  return e instanceof FosError && (code === undefined || e.code === code);
+}
+
+/** The form an error takes inside a frame. */
+export interface WireError {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly remote?: RemoteErrorInfo;
+}
+
+export function toWire(e: FosError): WireError {
+  const message = e.message.startsWith(`${e.code}: `) ? e.message.slice(e.code.length + 2) : e.message;
+  return e.remote === undefined ? { code: e.code, message } : { code: e.code, message, remote: e.remote };
+}
+
+const KNOWN = new Set<string>(ERROR_CODES);
+
+export function fromWire(w: unknown): FosError {
+  if (typeof w === 'object' && w !== null) {
+    const { code, message, remote } = w as Partial<WireError>;
+    if (typeof code === 'string' && KNOWN.has(code)) {
+      return new FosError(code as ErrorCode, String(message ?? ''), remote);
+    }
+  }
+  return new FosError('EINVAL', 'malformed error from peer');
+}
+
+/** Wraps whatever a handler threw as `EREMOTE`, keeping its message, code and stack. */
+export function remoteError(thrown: unknown): FosError {
+  if (thrown instanceof Error) {
+    const code = (thrown as { code?: unknown }).code;
+    const info: RemoteErrorInfo = {
+      name: thrown.name,
+      message: thrown.message,
+      ...(typeof code === 'string' ? { code } : {}),
+      ...(thrown.stack !== undefined ? { stack: thrown.stack } : {}),
+    };
+    return new FosError('EREMOTE', thrown.message, info);
+  }
+  return new FosError('EREMOTE', String(thrown), { name: 'Error', message: String(thrown) });
+}

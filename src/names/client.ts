@@ -1,0 +1,87 @@
+/**
+ * An isolate's view of the name service: lookups answered by the node's name
+ * table (on the main thread) and cached here until the table says the name
+ * changed.
+ *
+ * Cache coherence: the main thread sends an invalidation to every isolate on
+ * the same FIFO port as its lookup answers, after applying the change. An
+ * answer given before a change therefore always arrives before the
+ * invalidation that clears it, and an answer given after it already holds the
+ * change: a cached entry is never older than the last invalidation received.
+ */
+import { FosError } from '../errors.js';
+import type { Ref } from '../runtime/ref.js';
+import { validateName } from './name.js';
+import type { BindingKind, NameEntry } from './registry.js';
+import { pickByKey, RoundRobin, type RoutingKey } from './select.js';
+
+/** How an isolate reaches the node's name table. */
+export interface NameService {
+  lookup(name: string): Promise<NameEntry | undefined>;
+  bind(name: string, kind: BindingKind, ref: Ref): Promise<void>;
+}
+
+interface CachedEntry {
+  readonly members: readonly Ref[];
+  readonly cursor: RoundRobin;
+}
+
+export class NameClient {
+  private readonly cache = new Map<string, CachedEntry>();
+  private readonly inflight = new Map<string, Promise<CachedEntry>>();
+  /** Bumped by every invalidation. */
+  private generation = 0;
+
+  constructor(private readonly service: NameService) {}
+
+  /** Every member bound under `name`; ENOENT when there is none. */
+  async lookup(name: string): Promise<Ref[]> {
+    return [...(await this.entry(name)).members];
+  }
+
+  /** One member of `name`: by key when given, else round robin. */
+  resolve(name: string, key?: RoutingKey): Ref | Promise<Ref> {
+    const cached = this.cache.get(name);
+    if (cached !== undefined) return this.pick(name, cached, key);
+    return this.entry(name).then((e) => this.pick(name, e, key));
+  }
+
+  bind(name: string, kind: BindingKind, ref: Ref): Promise<void> {
+    validateName(name);
+    return this.service.bind(name, kind, ref);
+  }
+
+  invalidate(names: Iterable<string>): void {
+    this.generation++;
+    for (const n of names) {
+      this.cache.delete(n);
+      this.inflight.delete(n);
+    }
+  }
+
+  private pick(name: string, e: CachedEntry, key: RoutingKey | undefined): Ref {
+    const ref = key === undefined ? e.cursor.pick(e.members) : pickByKey(e.members, key);
+    if (ref === undefined) throw new FosError('ENOENT', `no member bound under ${name}`);
+    return ref;
+  }
+
+  private entry(name: string): Promise<CachedEntry> {
+    const cached = this.cache.get(name);
+    if (cached !== undefined) return Promise.resolve(cached);
+    let p = this.inflight.get(name);
+    if (p === undefined) {
+      validateName(name);
+      const asked = this.generation;
+      p = this.service.lookup(name).then((found) => {
+        if (this.inflight.get(name) === p) this.inflight.delete(name);
+        if (found === undefined || found.members.length === 0) throw new FosError('ENOENT', `no such name: ${name}`);
+        const e: CachedEntry = { members: found.members, cursor: new RoundRobin() };
+        // An invalidation that came while we asked may be newer than this answer.
+        if (asked === this.generation) this.cache.set(name, e);
+        return e;
+      });
+      this.inflight.set(name, p);
+    }
+    return p;
+  }
+}

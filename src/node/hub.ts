@@ -1,0 +1,160 @@
+/**
+ * The node's system services on its main thread: the name table, the
+ * channel broker that introduces isolates to each other, and the table of
+ * spawned isolates whose deaths it announces.
+ *
+ * Invariants:
+ * - `workers` holds exactly the isolates whose thread is alive (started and
+ *   not yet exited); isolate numbers are never reused;
+ * - `pairs` holds one key per pair of live workers that were given a
+ *   MessageChannel, so a pair never gets two;
+ * - every change to the name table is announced to every live worker (and
+ *   to the main runtime's cache) before the request that made it is answered.
+ */
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
+import { FosError, type WireError } from '../errors.js';
+import type { NameService } from '../names/client.js';
+import { NameRegistry, type BindingKind, type NameEntry, type NameListing } from '../names/registry.js';
+import { assertRef, type Ref } from '../runtime/ref.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { PushEvent } from '../transport/kernel/frames.js';
+
+export type IsolateState = 'starting' | 'running' | 'stopping' | 'exited' | 'crashed';
+
+export interface WorkerRecord {
+  readonly isolate: number;
+  readonly module: string;
+  readonly worker: Worker;
+  state: IsolateState;
+  exitCode?: number;
+  error?: string;
+  /** Settled when the module has loaded and its names are bound (or it failed). */
+  onReady?: (err?: WireError) => void;
+}
+
+const KEEP_ENDED = 256;
+
+export class Hub {
+  readonly registry = new NameRegistry();
+  private readonly workers = new Map<number, WorkerRecord>();
+  /** The most recent isolates that ended, for stats; bounded. */
+  private readonly ended: WorkerRecord[] = [];
+  private readonly pairs = new Set<string>();
+  private nextIsolate = 1;
+  private rt!: Runtime;
+
+  /** The name service as the main thread's own runtime sees it: the table itself. */
+  readonly localNames: NameService = {
+    lookup: (name) => Promise.resolve(this.lookup(name)),
+    bind: (name, kind, ref) => {
+      try {
+        this.bind(name, kind, ref);
+        return Promise.resolve();
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
+  };
+
+  attach(rt: Runtime): void {
+    this.rt = rt;
+    const c = rt.control;
+    c.handle('lookup', (arg) => this.lookup(String(arg)));
+    c.handle('bind', (arg) => {
+      const { name, kind, ref } = arg as { name: string; kind: BindingKind; ref: unknown };
+      this.bind(name, kind === 'unique' ? 'unique' : 'fleet', assertRef(ref));
+    });
+    c.handle('unbind', (arg) => this.unbind(assertRef(arg)));
+    c.handle('connect', (arg, from) => this.introduce(from, Number(arg)));
+    c.handle('ready', (arg, from) => this.workers.get(from)?.onReady?.(arg === null ? undefined : (arg as WireError)));
+  }
+
+  newIsolateNumber(): number {
+    return this.nextIsolate++;
+  }
+
+  addWorker(rec: WorkerRecord): void {
+    this.workers.set(rec.isolate, rec);
+  }
+
+  worker(isolate: number): WorkerRecord | undefined {
+    return this.workers.get(isolate);
+  }
+
+  liveWorkers(): WorkerRecord[] {
+    return [...this.workers.values()];
+  }
+
+  endedWorkers(): readonly WorkerRecord[] {
+    return this.ended;
+  }
+
+  lookup(name: string): NameEntry | undefined {
+    const e = this.registry.lookup(name);
+    return e === undefined ? undefined : { kind: e.kind, members: [...e.members] };
+  }
+
+  list(): NameListing[] {
+    return this.registry.list();
+  }
+
+  bind(name: string, kind: BindingKind, ref: Ref): void {
+    if (ref.address.node !== this.rt.node) throw new FosError('EINVAL', 'a node binds only its own mailboxes');
+    this.registry.bind(name, kind, ref);
+    this.announce([name]);
+  }
+
+  unbind(ref: Ref): void {
+    this.announce(this.registry.unbindMailbox(ref.address));
+  }
+
+  /** Gives `a` and `b` a channel of their own, once per pair. */
+  private introduce(a: number, b: number): void {
+    if (!this.workers.has(b)) throw new FosError('ENOENT', `no isolate ${b}`);
+    if (a === b || !this.workers.has(a)) return;
+    const key = a < b ? `${a}:${b}` : `${b}:${a}`;
+    if (this.pairs.has(key)) return; // the ports are on their way already
+    this.pairs.add(key);
+    const { port1, port2 } = new MessageChannel();
+    this.push(a, { type: 'port', peer: b, port: port1 }, [port1]);
+    this.push(b, { type: 'port', peer: a, port: port2 }, [port2]);
+  }
+
+  /** A worker's thread ended: its names go, and everyone hears it is gone. */
+  onExit(isolate: number, exitCode: number): void {
+    const rec = this.workers.get(isolate);
+    if (rec === undefined) return;
+    this.workers.delete(isolate);
+    const stopped = rec.state === 'stopping';
+    rec.state = stopped ? 'exited' : 'crashed';
+    rec.exitCode = exitCode;
+    this.ended.push(rec);
+    if (this.ended.length > KEEP_ENDED) this.ended.shift();
+    for (const key of [...this.pairs]) {
+      const [x, y] = key.split(':').map(Number);
+      if (x === isolate || y === isolate) this.pairs.delete(key);
+    }
+    this.announce(this.registry.unbindIsolate(isolate));
+    const code = stopped ? 'ECLOSED' : 'ECONNRESET';
+    for (const w of this.workers.values()) this.push(w.isolate, { type: 'down', isolate, code });
+    this.rt.peerDown(isolate, code);
+    rec.onReady?.({ code: 'ECONNRESET', message: rec.error ?? `isolate ${isolate} exited with code ${exitCode} before it was ready` });
+  }
+
+  /** Tells every isolate that these names changed. */
+  private announce(names: string[]): void {
+    if (names.length === 0) return;
+    for (const w of this.workers.values()) this.push(w.isolate, { type: 'names', names });
+    this.rt.names.invalidate(names);
+  }
+
+  push(isolate: number, ev: PushEvent, transfer?: MessagePort[]): void {
+    const link = this.rt.link(isolate);
+    if (link === undefined) return;
+    try {
+      link.postUnacked({ t: 'p', ev }, transfer);
+    } catch {
+      // The worker is exiting; its 'exit' event cleans up.
+    }
+  }
+}

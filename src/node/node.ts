@@ -1,0 +1,224 @@
+/**
+ * `boot()` and the node it returns: the main thread's runtime, the hub, and
+ * the services spawned on worker threads.
+ */
+import { randomBytes } from 'node:crypto';
+import { isAbsolute } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { FosError, fromWire } from '../errors.js';
+import type { NameListing } from '../names/registry.js';
+import { currentRuntime, setRuntime } from '../runtime/current.js';
+import { Runtime } from '../runtime/runtime.js';
+import type { IsolateStats } from '../runtime/stats.js';
+import { Hub, type IsolateState, type WorkerRecord } from './hub.js';
+import type { WorkerBoot } from './worker-entry.js';
+
+export interface BootOptions {
+  /** This node's name in addresses; default `n-` and 6 random hex digits. */
+  readonly name?: string;
+}
+
+export interface SpawnOptions {
+  /** How many isolates run the module (a fleet of `count` if it serves a name); default 1. */
+  readonly count?: number;
+  /** Handed to the module's default export as `ctx.data` (structured-cloned). */
+  readonly data?: unknown;
+  /** Busy-poll the isolate's rings (user messaging): not available in this version. */
+  readonly poll?: boolean;
+  /** Milliseconds `stop()` waits for a clean exit before it terminates the thread; default 2000. */
+  readonly stopTimeout?: number;
+}
+
+export interface SpawnedService {
+  readonly module: string;
+  /** The isolate numbers running the module. */
+  readonly isolates: readonly number[];
+  /** Stops every isolate of the service; calls pending to it fail with ECLOSED. */
+  stop(): Promise<void>;
+}
+
+export interface IsolateReport {
+  readonly isolate: number;
+  /** The module it runs; `main` for the main thread. */
+  readonly module: string;
+  readonly state: IsolateState;
+  readonly exitCode?: number;
+  readonly error?: string;
+  /** Its counters; absent when it has ended or did not answer in time. */
+  readonly stats?: IsolateStats;
+}
+
+export interface NodeStats {
+  readonly node: string;
+  readonly isolates: readonly IsolateReport[];
+  readonly names: readonly NameListing[];
+}
+
+const STATS_TIMEOUT_MS = 1000;
+const DEFAULT_STOP_TIMEOUT_MS = 2000;
+const WORKER_ENTRY = new URL('./worker-entry.js', import.meta.url);
+
+export class FosNode {
+  readonly name: string;
+  private readonly hub: Hub;
+  private readonly rt: Runtime;
+  private readonly services = new Set<SpawnedService>();
+  private down = false;
+
+  /** @internal use `boot()`. */
+  constructor(name: string, hub: Hub, rt: Runtime) {
+    this.name = name;
+    this.hub = hub;
+    this.rt = rt;
+  }
+
+  /** Starts `count` isolates running `module`; resolves once each has loaded it and bound its names. */
+  async spawn(module: URL | string, opts: SpawnOptions = {}): Promise<SpawnedService> {
+    if (this.down) throw new FosError('ECLOSED', 'node is shut down');
+    const count = opts.count ?? 1;
+    if (!Number.isInteger(count) || count < 1) throw new FosError('EINVAL', `count is a positive integer, got ${count}`);
+    if (opts.poll === true) throw new FosError('EINVAL', 'poll: true needs the shm transport, not available in this version');
+    const href = moduleHref(module);
+    const records: WorkerRecord[] = [];
+    const ready: Promise<void>[] = [];
+    for (let index = 0; index < count; index++) {
+      const isolate = this.hub.newIsolateNumber();
+      const boot: WorkerBoot = { node: this.name, isolate, module: href, data: opts.data, index, count };
+      let worker: Worker;
+      try {
+        worker = new Worker(WORKER_ENTRY, { workerData: boot });
+      } catch (e) {
+        await this.stopRecords(records, 0);
+        throw new FosError('EINVAL', `cannot start a worker: ${(e as Error).message}`);
+      }
+      const rec: WorkerRecord = { isolate, module: href, worker, state: 'starting' };
+      ready.push(
+        new Promise<void>((resolve, reject) => {
+          rec.onReady = (err) => {
+            delete rec.onReady;
+            if (err === undefined) {
+              rec.state = 'running';
+              resolve();
+            } else reject(fromWire(err));
+          };
+        }),
+      );
+      this.hub.addWorker(rec);
+      this.rt.attachPort(isolate, worker, false);
+      worker.on('error', (e) => (rec.error = e instanceof Error ? (e.stack ?? e.message) : String(e)));
+      worker.on('exit', (code) => this.hub.onExit(isolate, code));
+      records.push(rec);
+    }
+    const results = await Promise.allSettled(ready);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) {
+      await this.stopRecords(records, 0);
+      throw failed.reason instanceof FosError ? failed.reason : new FosError('EINVAL', String(failed.reason));
+    }
+    const stopTimeout = opts.stopTimeout ?? DEFAULT_STOP_TIMEOUT_MS;
+    const svc: SpawnedService = {
+      module: href,
+      isolates: records.map((r) => r.isolate),
+      stop: async () => {
+        this.services.delete(svc);
+        await this.stopRecords(records, stopTimeout);
+      },
+    };
+    this.services.add(svc);
+    return svc;
+  }
+
+  /** Counters of every isolate of the node, and the name table. */
+  async stats(): Promise<NodeStats> {
+    const live = this.hub.liveWorkers();
+    const answers = await Promise.all(live.map((w) => this.askStats(w.isolate)));
+    const isolates: IsolateReport[] = [{ isolate: 0, module: 'main', state: this.down ? 'exited' : 'running', stats: this.rt.stats() }];
+    live.forEach((w, i) => isolates.push(report(w, answers[i])));
+    for (const w of this.hub.endedWorkers()) isolates.push(report(w, undefined));
+    return { node: this.name, isolates, names: this.hub.list() };
+  }
+
+  /** Stops every service, closes the main thread's mailboxes and fails what is pending with ECLOSED. */
+  async shutdown(): Promise<void> {
+    if (this.down) return;
+    this.down = true;
+    await Promise.all([...this.services].map((s) => s.stop()));
+    // Isolates started outside a service record (a spawn still starting) end too.
+    await this.stopRecords(this.hub.liveWorkers(), DEFAULT_STOP_TIMEOUT_MS);
+    this.rt.close('node shut down');
+    if (currentRuntime() === this.rt) setRuntime(undefined);
+  }
+
+  private async askStats(isolate: number): Promise<IsolateStats | undefined> {
+    const link = this.rt.link(isolate);
+    if (link === undefined) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, STATS_TIMEOUT_MS, undefined)));
+    try {
+      return (await Promise.race([this.rt.control.request(link, 'stats', null), timeout])) as IsolateStats | undefined;
+    } catch {
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Asks each isolate to stop, and terminates those that have not exited after `graceMs`. */
+  private async stopRecords(records: readonly WorkerRecord[], graceMs: number): Promise<void> {
+    await Promise.all(
+      records.map(async (rec) => {
+        if (rec.state === 'exited' || rec.state === 'crashed') return;
+        rec.state = 'stopping';
+        const exited = new Promise<void>((resolve) => rec.worker.once('exit', () => resolve()));
+        if (this.hub.worker(rec.isolate) === undefined) return; // already gone
+        this.hub.push(rec.isolate, { type: 'stop' });
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, graceMs, 'late')));
+        if ((await Promise.race([exited, late])) === 'late') await rec.worker.terminate();
+        clearTimeout(timer);
+        await exited;
+      }),
+    );
+  }
+}
+
+function report(w: WorkerRecord, stats: IsolateStats | undefined): IsolateReport {
+  return {
+    isolate: w.isolate,
+    module: w.module,
+    state: w.state,
+    ...(w.exitCode !== undefined ? { exitCode: w.exitCode } : {}),
+    ...(w.error !== undefined ? { error: w.error } : {}),
+    ...(stats !== undefined ? { stats } : {}),
+  };
+}
+
+function moduleHref(module: URL | string): string {
+  if (module instanceof URL) return module.href;
+  if (typeof module !== 'string') throw new FosError('EINVAL', 'a module is a URL or a path');
+  if (isAbsolute(module)) return pathToFileURL(module).href;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(module)) return module;
+  throw new FosError('EINVAL', `a module is a URL or an absolute path, got ${JSON.stringify(module)}`);
+}
+
+/** Starts this process's node: the main thread's runtime and its system services. */
+export async function boot(opts: BootOptions = {}): Promise<FosNode> {
+  const existing = currentRuntime();
+  if (existing !== undefined && !existing.closed) throw new FosError('EEXIST', 'a fos runtime already runs in this isolate');
+  const name = opts.name ?? `n-${randomBytes(3).toString('hex')}`;
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new FosError('EINVAL', `a node name is 1 to 64 letters, digits, '_', '.' or '-': ${JSON.stringify(name)}`);
+  const hub = new Hub();
+  const rt: Runtime = new Runtime({
+    node: name,
+    isolate: 0,
+    names: hub.localNames,
+    unbind: (ref) => hub.unbind(ref),
+    // The main thread holds a link to every live worker from its start, so
+    // an isolate it has no link to does not exist (any more).
+    connect: (peer) => queueMicrotask(() => rt.peerDown(peer, 'ENOENT')),
+  });
+  hub.attach(rt);
+  setRuntime(rt);
+  return new FosNode(name, hub, rt);
+}

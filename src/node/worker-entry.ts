@@ -1,0 +1,69 @@
+/**
+ * What a spawned worker thread runs first: its runtime, bound to the main
+ * thread's name service and channel broker, then the service module.
+ */
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { FosError, remoteError, toWire } from '../errors.js';
+import { setRuntime } from '../runtime/current.js';
+import { Runtime } from '../runtime/runtime.js';
+import type { NameEntry } from '../names/registry.js';
+import type { KernelLink } from '../transport/kernel/link.js';
+
+/** What the main thread hands a worker it spawns. */
+export interface WorkerBoot {
+  readonly node: string;
+  readonly isolate: number;
+  readonly module: string;
+  readonly data: unknown;
+  readonly index: number;
+  readonly count: number;
+}
+
+/** What a service module's default export is called with. */
+export interface ServiceContext<D = unknown> {
+  readonly data: D;
+  /** This isolate's place among the `count` that run the module. */
+  readonly index: number;
+  readonly count: number;
+  readonly isolate: number;
+  readonly node: string;
+}
+
+async function start(boot: WorkerBoot): Promise<void> {
+  const port = parentPort!;
+  let main: KernelLink | undefined;
+  const request = (op: string, arg: unknown): Promise<unknown> => rt.control.request(main!, op, arg);
+  const rt: Runtime = new Runtime({
+    node: boot.node,
+    isolate: boot.isolate,
+    names: {
+      lookup: (name) => request('lookup', name) as Promise<NameEntry | undefined>,
+      bind: async (name, kind, ref) => void (await request('bind', { name, kind, ref })),
+    },
+    unbind: (ref) => void request('unbind', ref).catch(() => {}),
+    connect: (peer) =>
+      void request('connect', peer).catch((e: unknown) => rt.peerDown(peer, e instanceof FosError && e.code === 'ENOENT' ? 'ENOENT' : 'ECONNRESET')),
+  });
+  main = rt.attachPort(0, port, false);
+  rt.control.handle('stats', () => rt.stats());
+  rt.onPush = (ev) => {
+    if (ev.type !== 'stop') return;
+    rt.close('service stopped');
+    process.exit(0);
+  };
+  setRuntime(rt);
+  try {
+    const mod = (await import(boot.module)) as { default?: unknown };
+    if (typeof mod.default === 'function') {
+      const ctx: ServiceContext = { data: boot.data, index: boot.index, count: boot.count, isolate: boot.isolate, node: boot.node };
+      await (mod.default as (c: ServiceContext) => unknown)(ctx);
+    }
+    await rt.settled();
+    await request('ready', null);
+  } catch (e) {
+    const err = e instanceof FosError ? e : remoteError(e);
+    await request('ready', toWire(err)).catch(() => {});
+  }
+}
+
+if (!isMainThread && parentPort !== null) void start(workerData as WorkerBoot);

@@ -1,0 +1,190 @@
+/**
+ * A mailbox: a bounded FIFO of messages owned by one isolate.
+ *
+ * Invariants:
+ * - `queue.size <= capacity`;
+ * - `blocked` is non-empty only while `queue.size === capacity`: a waiting
+ *   delivery is moved into the queue the moment a receive frees a slot, so a
+ *   later delivery can never overtake an earlier blocked one (FIFO per sender
+ *   holds through backpressure);
+ * - `receivers` is non-empty only while `queue` is empty: a message is handed
+ *   straight to the oldest waiting receiver;
+ * - once `closed`, all three are empty and stay so.
+ */
+import { FosError } from '../errors.js';
+import { Deque } from '../util/deque.js';
+import type { Ref } from './ref.js';
+
+export interface Message<T = unknown> {
+  readonly data: T;
+  /** The sender's reply ref, when it gave one. */
+  readonly from?: Ref;
+}
+
+/** A message as the runtime carries it: a call also names its method and id. */
+export interface Inbound extends Message {
+  readonly call?: { readonly id: number; readonly method: string };
+}
+
+/** A delivery waiting for room; settled with undefined once queued, or with the error that ended it. */
+export interface BlockedDelivery {
+  readonly message: Inbound;
+  readonly settle: (err?: FosError) => void;
+  /** Withdraws the delivery; false if it was already queued or settled. */
+  readonly withdraw: () => boolean;
+}
+
+interface Receiver {
+  resolve(m: Inbound): void;
+  reject(e: FosError): void;
+}
+
+export interface MailboxCounters {
+  received: number;
+  delivered: number;
+  refusedFull: number;
+}
+
+export interface MailboxOptions {
+  readonly ref: Ref;
+  readonly capacity: number;
+  readonly serves: boolean;
+  readonly onClose: (leftover: Inbound[]) => void;
+}
+
+export type Offer = 'queued' | 'full' | BlockedDelivery;
+
+export class Mailbox<T = unknown> implements AsyncIterable<Message<T>> {
+  /** What a sender needs: plain data, can itself be sent. */
+  readonly ref: Ref;
+  readonly capacity: number;
+  /** True for a mailbox made by `serve`: it takes calls, not plain data. */
+  readonly serves: boolean;
+  readonly counters: MailboxCounters = { received: 0, delivered: 0, refusedFull: 0 };
+  private readonly queue = new Deque<Inbound>();
+  private readonly blocked = new Deque<BlockedDelivery>();
+  private readonly receivers = new Deque<Receiver>();
+  private readonly onClose: (leftover: Inbound[]) => void;
+  private closedFlag = false;
+
+  /** @internal made by the runtime; users call `createMailbox()`. */
+  constructor(opts: MailboxOptions) {
+    this.ref = opts.ref;
+    this.capacity = opts.capacity;
+    this.serves = opts.serves;
+    this.onClose = opts.onClose;
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** Messages queued and not yet received. */
+  get depth(): number {
+    return this.queue.size;
+  }
+
+  /** Deliveries waiting for room. */
+  get waiting(): number {
+    return this.blocked.size;
+  }
+
+  /**
+   * @internal Offers a message. 'queued' when it is in the mailbox (or handed
+   * to a receiver), 'full' when there is no room and `wait` is false,
+   * otherwise a BlockedDelivery, settled once it is queued or fails.
+   */
+  offer(message: Inbound, wait: boolean, settle?: (err?: FosError) => void): Offer {
+    if (this.closedFlag) throw new FosError('ECLOSED', 'mailbox is closed');
+    const receiver = this.receivers.shift();
+    if (receiver !== undefined) {
+      this.counters.delivered++;
+      this.counters.received++;
+      receiver.resolve(message);
+      return 'queued';
+    }
+    if (this.queue.size < this.capacity) {
+      this.counters.delivered++;
+      this.queue.push(message);
+      return 'queued';
+    }
+    if (!wait) {
+      this.counters.refusedFull++;
+      return 'full';
+    }
+    const b: BlockedDelivery = { message, settle: settle ?? (() => {}), withdraw: () => this.blocked.remove(b) };
+    this.blocked.push(b);
+    return b;
+  }
+
+  /** Takes the next message, or undefined when the mailbox is empty. */
+  tryReceive(): Message<T> | undefined {
+    const m = this.queue.shift();
+    if (m === undefined) return undefined;
+    this.counters.received++;
+    this.admitBlocked();
+    return m as Message<T>;
+  }
+
+  /** Waits for the next message; ECLOSED when the mailbox closes, ECANCELED when `signal` fires. */
+  receive(opts: { signal?: AbortSignal } = {}): Promise<Message<T>> {
+    const m = this.tryReceive();
+    if (m !== undefined) return Promise.resolve(m);
+    if (this.closedFlag) return Promise.reject(new FosError('ECLOSED', 'mailbox is closed'));
+    const { signal } = opts;
+    if (signal?.aborted) return Promise.reject(new FosError('ECANCELED', 'receive aborted'));
+    return new Promise<Message<T>>((resolve, reject) => {
+      const onAbort = (): void => {
+        if (this.receivers.remove(r)) reject(new FosError('ECANCELED', 'receive aborted'));
+      };
+      const r: Receiver = {
+        resolve: (msg) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(msg as Message<T>);
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.receivers.push(r);
+    });
+  }
+
+  /** Iterates until the mailbox closes. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Message<T>> {
+    for (;;) {
+      try {
+        yield await this.receive();
+      } catch (e) {
+        if (e instanceof FosError && e.code === 'ECLOSED') return;
+        throw e;
+      }
+    }
+  }
+
+  /**
+   * Closes the mailbox: its names go, waiting receivers and blocked senders
+   * get ECLOSED, and calls still queued are answered ECLOSED by the runtime;
+   * data still queued is discarded (it had reached the mailbox).
+   */
+  close(): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    const closed = (): FosError => new FosError('ECLOSED', 'mailbox is closed');
+    for (const r of this.receivers.drain()) r.reject(closed());
+    const leftover = this.queue.drain();
+    // A blocked delivery was never in the mailbox: its sender hears ECLOSED.
+    for (const b of this.blocked.drain()) b.settle(closed());
+    this.onClose(leftover);
+  }
+
+  private admitBlocked(): void {
+    const b = this.blocked.shift();
+    if (b === undefined) return;
+    this.counters.delivered++;
+    this.queue.push(b.message);
+    b.settle();
+  }
+}

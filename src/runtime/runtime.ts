@@ -1,0 +1,468 @@
+/**
+ * The runtime of one isolate: its mailboxes, its links to the other isolates
+ * of the node, its calls in flight and its view of the name service.
+ *
+ * Routing (DESIGN.md §4): a message for a mailbox of this isolate is
+ * enqueued directly; one for another isolate of the node goes over the
+ * kernel link to that isolate, set up on first use by the main thread (one
+ * MessageChannel per pair of isolates, so the steady path is one
+ * postMessage hop, never a detour through the main thread).
+ */
+import type { TransferListItem } from 'node:worker_threads';
+import { FosError, fromWire, toWire, type ErrorCode } from '../errors.js';
+import { NameClient, type NameService } from '../names/client.js';
+import type { RoutingKey } from '../names/select.js';
+import { CallTable, DEFAULT_CALL_TIMEOUT_MS } from '../rpc/calls.js';
+import type { Frame, MsgFrame, PushEvent, ReplyFrame } from '../transport/kernel/frames.js';
+import { KernelLink, type Endpoint } from '../transport/kernel/link.js';
+import { Control } from './control.js';
+import { Mailbox, type BlockedDelivery, type Inbound } from './mailbox.js';
+import { assertRef, capEquals, newCapability, type Ref } from './ref.js';
+import { Counters, type IsolateStats, type TransportName } from './stats.js';
+
+export type TransportChoice = 'auto' | 'kernel' | 'shm' | 'tcp';
+
+export interface SendOptions {
+  /** Which transport to use; 'auto' (the default) picks by where the mailbox is. */
+  readonly transport?: TransportChoice;
+  /** Wait for room when the mailbox is full (default), or fail with EAGAIN. */
+  readonly wait?: boolean;
+  /** With a fleet name: route by consistent hashing of this key. */
+  readonly key?: RoutingKey;
+  /** Objects to transfer rather than copy (kernel path). */
+  readonly transfer?: readonly TransferListItem[];
+  readonly signal?: AbortSignal;
+  /** Given to the receiver as `msg.from`. */
+  readonly replyTo?: Ref;
+}
+
+export interface CallOptions {
+  /** Milliseconds until ETIMEDOUT; default 30 000, `Infinity` for none. */
+  readonly timeout?: number;
+  readonly key?: RoutingKey;
+  readonly signal?: AbortSignal;
+  readonly transport?: TransportChoice;
+  readonly transfer?: readonly TransferListItem[];
+}
+
+export interface MailboxOptions {
+  /** Bind this mailbox under a unique name. */
+  readonly name?: string;
+  /** Join this fleet name. */
+  readonly fleet?: string;
+  /** Most messages queued at once; default 1024. */
+  readonly capacity?: number;
+}
+
+export type Target = string | Ref;
+
+export interface RuntimeOptions {
+  readonly node: string;
+  readonly isolate: number;
+  readonly names: NameService;
+  /** Tells the node's main thread that an isolate dropped names (fire and forget). */
+  readonly unbind: (ref: Ref) => void;
+  /** Asks for a channel to `peer`; it arrives through `attachPort`, or `peerDown` says why not. */
+  readonly connect: (peer: number) => void;
+}
+
+export const DEFAULT_CAPACITY = 1024;
+const RESOLVED = Promise.resolve();
+
+export class Runtime {
+  readonly node: string;
+  readonly isolate: number;
+  readonly names: NameClient;
+  readonly control = new Control();
+  readonly counters = new Counters();
+  /** Where replies to this isolate's calls go (mailbox 0 is reserved for them). */
+  readonly replyRef: Ref;
+  /** Called with what the main thread pushes that the runtime does not handle itself. */
+  onPush: ((ev: PushEvent) => void) | undefined;
+
+  private readonly opts: RuntimeOptions;
+  private readonly mailboxes = new Map<number, Mailbox>();
+  private readonly boundNames = new Map<number, string[]>();
+  private nextMailbox = 1;
+  private readonly links = new Map<number, KernelLink>();
+  private readonly calls = new CallTable();
+  private readonly setup = new Set<Promise<unknown>>();
+  private setupFailure: FosError | undefined;
+  private closedBy: FosError | undefined;
+  private readonly onFrame = (link: KernelLink, f: Frame): void => this.dispatch(link, f);
+
+  constructor(opts: RuntimeOptions) {
+    this.opts = opts;
+    this.node = opts.node;
+    this.isolate = opts.isolate;
+    this.names = new NameClient(opts.names);
+    this.replyRef = { address: { node: opts.node, isolate: opts.isolate, mailbox: 0 }, cap: newCapability() };
+  }
+
+  get closed(): boolean {
+    return this.closedBy !== undefined;
+  }
+
+  // ---- mailboxes -------------------------------------------------------
+
+  async createMailbox<T = unknown>(opts: MailboxOptions = {}, serves = false): Promise<Mailbox<T>> {
+    this.assertOpen();
+    const capacity = opts.capacity ?? DEFAULT_CAPACITY;
+    if (!Number.isInteger(capacity) || capacity < 1) throw new FosError('EINVAL', `capacity is a positive integer, got ${capacity}`);
+    const id = this.nextMailbox++;
+    const ref: Ref = { address: { node: this.node, isolate: this.isolate, mailbox: id }, cap: newCapability() };
+    const mb: Mailbox<T> = new Mailbox<T>({ ref, capacity, serves, onClose: (left) => this.onMailboxClosed(mb, left) });
+    this.mailboxes.set(id, mb as Mailbox);
+    const binding = this.bindAll(mb as Mailbox, opts);
+    this.track(binding, false);
+    try {
+      await binding;
+    } catch (e) {
+      mb.close();
+      throw e;
+    }
+    return mb;
+  }
+
+  private async bindAll(mb: Mailbox, opts: MailboxOptions): Promise<void> {
+    const names: string[] = [];
+    this.boundNames.set(mb.ref.address.mailbox, names);
+    if (opts.name !== undefined) {
+      await this.names.bind(opts.name, 'unique', mb.ref);
+      names.push(opts.name);
+    }
+    if (opts.fleet !== undefined) {
+      await this.names.bind(opts.fleet, 'fleet', mb.ref);
+      names.push(opts.fleet);
+    }
+  }
+
+  private onMailboxClosed(mb: Mailbox, leftover: Inbound[]): void {
+    const id = mb.ref.address.mailbox;
+    this.mailboxes.delete(id);
+    const names = this.boundNames.get(id);
+    this.boundNames.delete(id);
+    if (names !== undefined && names.length > 0 && !this.closed) this.opts.unbind(mb.ref);
+    for (const m of leftover) {
+      if (m.call !== undefined && m.from !== undefined) {
+        this.reply(m.from, m.call.id, false, new FosError('ECLOSED', 'the serving mailbox closed before handling the call'));
+      }
+    }
+  }
+
+  /**
+   * Remembers a set-up step (a binding) that spawn waits for before it
+   * reports the service ready. When nobody else hears of its failure
+   * (`unheard`, as for `serve`), the failure fails the spawn.
+   */
+  track(p: Promise<unknown>, unheard: boolean): void {
+    this.setup.add(p);
+    p.then(
+      () => this.setup.delete(p),
+      (e: unknown) => {
+        this.setup.delete(p);
+        if (unheard) this.setupFailure ??= asFosError(e);
+      },
+    );
+  }
+
+  /** Waits for every tracked set-up step; throws the first that failed. */
+  async settled(): Promise<void> {
+    while (this.setup.size > 0) await Promise.allSettled([...this.setup]);
+    if (this.setupFailure !== undefined) throw this.setupFailure;
+  }
+
+  // ---- sending ---------------------------------------------------------
+
+  /** Resolves a target to one mailbox ref: a ref as is, a name through the name service. */
+  resolve(target: Target, key: RoutingKey | undefined): Ref | Promise<Ref> {
+    if (typeof target === 'string') return this.names.resolve(target, key);
+    return assertRef(target);
+  }
+
+  send(target: Target, data: unknown, opts: SendOptions = {}): Promise<void> {
+    const p = this.trySend(target, data, opts);
+    return p === RESOLVED ? p : p.catch((e: unknown) => this.failed(e));
+  }
+
+  private trySend(target: Target, data: unknown, opts: SendOptions): Promise<void> {
+    try {
+      this.assertOpen();
+      const ref = this.resolve(target, opts.key);
+      const msg: Inbound = opts.replyTo === undefined ? { data } : { data, from: assertRef(opts.replyTo) };
+      if (ref instanceof Promise) return ref.then((r) => this.deliver(r, msg, opts));
+      return this.deliver(ref, msg, opts);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  call(target: Target, method: string, args: readonly unknown[], opts: CallOptions = {}): Promise<unknown> {
+    return this.startCall(target, method, args, opts).catch((e: unknown) => this.failed(e));
+  }
+
+  private async startCall(target: Target, method: string, args: readonly unknown[], opts: CallOptions): Promise<unknown> {
+    this.assertOpen();
+    if (typeof method !== 'string') throw new FosError('EINVAL', 'a method name is a string');
+    if (!Array.isArray(args)) throw new FosError('EINVAL', 'call arguments are an array');
+    const ref = await this.resolve(target, opts.key);
+    const { id, promise } = this.calls.start(ref.address.node, ref.address.isolate, opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS, opts.signal);
+    const msg: Inbound = { data: args, from: this.replyRef, call: { id, method } };
+    const sendOpts: SendOptions = {
+      wait: true,
+      ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+      ...(opts.transport !== undefined ? { transport: opts.transport } : {}),
+      ...(opts.transfer !== undefined ? { transfer: opts.transfer } : {}),
+    };
+    this.deliver(ref, msg, sendOpts).catch((e: unknown) => this.calls.settle(id, asFosError(e)));
+    return promise;
+  }
+
+  /** Sends `msg` to the mailbox `ref` names, by the transport its place calls for. */
+  private deliver(ref: Ref, msg: Inbound, opts: SendOptions): Promise<void> {
+    const a = ref.address;
+    const transport = opts.transport ?? 'auto';
+    if (transport === 'shm' || transport === 'tcp') {
+      throw new FosError('EINVAL', `the ${transport} transport is not available in this version`);
+    }
+    if (a.node !== this.node) throw new FosError('ENOENT', `no route to node ${a.node}`);
+    if (a.isolate === this.isolate) return this.deliverLocal(ref, msg, opts);
+    const link = this.linkTo(a.isolate);
+    const frame: MsgFrame = { t: 'm', s: 0, to: a.mailbox, cap: ref.cap, w: opts.wait === false ? 0 : 1, d: msg.data };
+    if (msg.from !== undefined) frame.f = msg.from;
+    if (msg.call !== undefined) {
+      frame.c = msg.call.id;
+      frame.m = msg.call.method;
+    }
+    this.counters.sent('kernel', msg.data);
+    return link.send(frame, { wait: opts.wait !== false, signal: opts.signal, transfer: opts.transfer });
+  }
+
+  private deliverLocal(ref: Ref, msg: Inbound, opts: SendOptions): Promise<void> {
+    let settle: ((e?: FosError) => void) | undefined;
+    const r = this.admit(ref.address.mailbox, ref.cap, msg, opts.wait !== false, (e) => settle?.(e));
+    this.counters.sent('local', msg.data);
+    if (r === 'queued') return RESOLVED;
+    if (r instanceof FosError) return Promise.reject(r);
+    return this.awaitRoom(r, opts.signal, (s) => (settle = s));
+  }
+
+  /** The promise of a blocked delivery; `signal` withdraws it while it waits. */
+  private awaitRoom(b: BlockedDelivery, signal: AbortSignal | undefined, bind: (s: (e?: FosError) => void) => void): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const abort = (): void => {
+        if (b.withdraw()) reject(new FosError('ECANCELED', 'send aborted while waiting for room'));
+      };
+      bind((e) => {
+        signal?.removeEventListener('abort', abort);
+        if (e === undefined) resolve();
+        else reject(e);
+      });
+      if (signal !== undefined) {
+        if (signal.aborted) abort();
+        else signal.addEventListener('abort', abort, { once: true });
+      }
+    });
+  }
+
+  /**
+   * The receiving side of every transport: checks the capability and the
+   * mailbox's kind, then offers the message. Returns 'queued', a blocked
+   * delivery (settled later through `settle`), or the error to report.
+   */
+  private admit(mailbox: number, cap: unknown, msg: Inbound, wait: boolean, settle: (e?: FosError) => void): 'queued' | BlockedDelivery | FosError {
+    const mb = this.mailboxes.get(mailbox);
+    if (mb === undefined) return new FosError('ENOENT', `no mailbox ${this.node}/${this.isolate}/${mailbox}`);
+    if (!capEquals(mb.ref.cap, cap)) return new FosError('EACCES', 'wrong capability for the mailbox');
+    if (msg.call !== undefined && !mb.serves) return new FosError('ENOSYS', 'the mailbox serves no calls');
+    if (msg.call === undefined && mb.serves) return new FosError('EINVAL', 'the mailbox takes calls only: use call()');
+    const r = mb.offer(msg, wait, settle);
+    if (r === 'full') return new FosError('EAGAIN', `mailbox is full (capacity ${mb.capacity})`);
+    return r;
+  }
+
+  /** Answers call `id` of the isolate behind `to`: with a value when `ok`, else with the FosError `result`. */
+  reply(to: Ref, id: number, ok: boolean, result: unknown): void {
+    const f: ReplyFrame = ok ? { t: 'y', cap: to.cap, c: id, ok: true, d: result } : { t: 'y', cap: to.cap, c: id, ok: false, e: toWire(asFosError(result)) };
+    const a = to.address;
+    if (a.node !== this.node) return;
+    if (a.isolate === this.isolate) {
+      this.counters.sent('local', f.d);
+      this.onReply(f, 'local');
+      return;
+    }
+    const link = this.links.get(a.isolate);
+    if (link === undefined) return; // the caller is gone: its calls failed with it
+    this.counters.sent('kernel', f.d);
+    try {
+      link.postUnacked(f);
+    } catch (e) {
+      if (e instanceof FosError) return; // link failed: the caller is gone
+      // The value could not be cloned: the caller hears why instead.
+      const err = new FosError('EINVAL', `reply cannot be sent: ${(e as Error).message}`);
+      link.postUnacked({ t: 'y', cap: to.cap, c: id, ok: false, e: toWire(err) });
+    }
+  }
+
+  // ---- receiving -------------------------------------------------------
+
+  private dispatch(link: KernelLink, f: Frame): void {
+    switch (f.t) {
+      case 'm':
+        this.onMessage(link, f);
+        break;
+      case 'y':
+        this.onReply(f);
+        break;
+      case 'x': {
+        const withdraw = link.waitingRoom.get(f.s);
+        if (withdraw !== undefined && withdraw()) {
+          link.waitingRoom.delete(f.s);
+          link.nack(f.s, new FosError('ECANCELED', 'send aborted while waiting for room'));
+        }
+        break;
+      }
+      case 'q':
+        this.control.onRequest(link, f);
+        return;
+      case 'r':
+        this.control.onResponse(f);
+        return;
+      case 'p':
+        this.onPushEvent(f.ev);
+        return;
+      case 'a':
+        break;
+      default:
+        return; // unknown frame kinds are ignored: a newer peer may send them
+    }
+    if (f.a !== undefined || f.n !== undefined) link.applyAcks(f);
+  }
+
+  private onMessage(link: KernelLink, f: MsgFrame): void {
+    const msg: Inbound =
+      f.c !== undefined ? { data: f.d, from: f.f!, call: { id: f.c, method: f.m ?? '' } } : f.f !== undefined ? { data: f.d, from: f.f } : { data: f.d };
+    const s = f.s;
+    const r = this.admit(f.to, f.cap, msg, f.w === 1, (e) => {
+      link.waitingRoom.delete(s);
+      if (e === undefined) link.ack(s);
+      else link.nack(s, e);
+    });
+    if (r === 'queued') {
+      this.counters.received('kernel', f.d);
+      link.ack(s);
+    } else if (r instanceof FosError) {
+      link.nack(s, r);
+    } else {
+      this.counters.received('kernel', f.d);
+      link.waitingRoom.set(s, r.withdraw);
+    }
+  }
+
+  private onReply(f: ReplyFrame, transport: TransportName = 'kernel'): void {
+    if (!capEquals(this.replyRef.cap, f.cap)) return; // forged or stale: not ours to settle
+    this.counters.received(transport, f.d);
+    if (f.ok) this.calls.settle(f.c, undefined, f.d);
+    else this.calls.settle(f.c, fromWire(f.e));
+  }
+
+  private onPushEvent(ev: PushEvent): void {
+    switch (ev.type) {
+      case 'port':
+        this.attachPort(ev.peer, ev.port, true);
+        return;
+      case 'names':
+        this.names.invalidate(ev.names);
+        return;
+      case 'down':
+        this.peerDown(ev.isolate, ev.code);
+        return;
+      default:
+        this.onPush?.(ev);
+    }
+  }
+
+  // ---- links -----------------------------------------------------------
+
+  private linkTo(peer: number): KernelLink {
+    let link = this.links.get(peer);
+    if (link === undefined) {
+      link = new KernelLink(peer, this.onFrame);
+      this.links.set(peer, link);
+      this.opts.connect(peer);
+    }
+    return link;
+  }
+
+  /** Starts talking to `peer` over `endpoint` (the main thread hands these out). */
+  attachPort(peer: number, endpoint: Endpoint, owned: boolean): KernelLink {
+    let link = this.links.get(peer);
+    if (link === undefined) {
+      link = new KernelLink(peer, this.onFrame);
+      this.links.set(peer, link);
+    }
+    link.attach(endpoint, owned);
+    return link;
+  }
+
+  link(peer: number): KernelLink | undefined {
+    return this.links.get(peer);
+  }
+
+  /** `peer` is gone (or never was): what was sent to it and not acknowledged fails with `code`. */
+  peerDown(peer: number, code: ErrorCode): void {
+    const why = code === 'ECLOSED' ? `isolate ${peer} stopped` : code === 'ENOENT' ? `no isolate ${peer}` : `isolate ${peer} died`;
+    const link = this.links.get(peer);
+    this.links.delete(peer);
+    link?.fail(code, why);
+    this.calls.failIsolate(this.node, peer, code, why);
+    this.control.failPeer(peer, code, why);
+  }
+
+  // ---- life ------------------------------------------------------------
+
+  /** Closes every mailbox and fails every pending call and send with ECLOSED. */
+  close(why = 'runtime closed'): void {
+    if (this.closedBy !== undefined) return;
+    this.closedBy = new FosError('ECLOSED', why);
+    for (const mb of [...this.mailboxes.values()]) mb.close();
+    this.calls.failAll('ECLOSED', why);
+    for (const [peer, link] of this.links) {
+      link.fail('ECLOSED', why);
+      this.control.failPeer(peer, 'ECLOSED', why);
+    }
+    this.links.clear();
+  }
+
+  stats(): IsolateStats {
+    return {
+      isolate: this.isolate,
+      transports: structuredClone(this.counters.transports),
+      errors: { ...this.counters.errors },
+      callsInFlight: this.calls.size,
+      mailboxes: [...this.mailboxes.values()].map((mb) => ({
+        address: mb.ref.address,
+        names: [...(this.boundNames.get(mb.ref.address.mailbox) ?? [])],
+        capacity: mb.capacity,
+        depth: mb.depth,
+        waiting: mb.waiting,
+        received: mb.counters.received,
+        refusedFull: mb.counters.refusedFull,
+      })),
+    };
+  }
+
+  private assertOpen(): void {
+    if (this.closedBy !== undefined) throw this.closedBy;
+  }
+
+  private failed(e: unknown): never {
+    const err = asFosError(e);
+    this.counters.error(err.code);
+    throw err;
+  }
+}
+
+export function asFosError(e: unknown): FosError {
+  return e instanceof FosError ? e : new FosError('EINVAL', e instanceof Error ? e.message : String(e));
+}
