@@ -3,20 +3,26 @@
  * conversation with one peer isolate over a MessagePort (or the Worker /
  * parentPort pair for the main thread).
  *
- * Flow control is a sliding window of unacknowledged messages, as in TCP:
- * a message is posted only while fewer than `window` are unacknowledged; the
- * rest wait in `backlog`, in send order. The receiver acknowledges a message
- * once it is in its mailbox (or refuses it), so a send's promise settles on
- * the receiver's verdict and a full mailbox pushes back on its senders.
+ * Flow control is a sliding window of unacknowledged messages per
+ * destination mailbox (a "lane"), as in TCP: a message is posted only while
+ * fewer than `window` messages to the same mailbox are unacknowledged; the
+ * rest wait in that lane's backlog, in send order. The receiver acknowledges
+ * a message once it is in its mailbox (or refuses it), so a send's promise
+ * settles on the receiver's verdict and a full mailbox pushes back on its
+ * senders — on its own senders only: a lane per mailbox keeps one full
+ * mailbox from blocking traffic to the peer's other mailboxes.
  *
  * Invariants:
- * - `inflight` holds exactly the posted, unacknowledged messages, and
- *   `inflight.size <= window`;
- * - `backlog` is non-empty only while the port is not attached yet or the
- *   window is full, and its order is the send order: messages are posted in
- *   the order `send` was called, which with MessagePort's FIFO delivery gives
- *   FIFO per (sender isolate, mailbox);
- * - after `fail()`, both are empty and every later send fails at once.
+ * - `inflight` holds exactly the posted, unacknowledged messages, keyed by
+ *   seq; `lane.inflight` counts those of one mailbox, and never exceeds
+ *   `window`;
+ * - a lane's backlog is non-empty only while the port is not attached yet or
+ *   the lane's window is full, and its order is the send order: messages to
+ *   one mailbox are posted in the order `send` was called, which with
+ *   MessagePort's FIFO delivery gives FIFO per (sender isolate, mailbox);
+ * - a lane exists only while it has a message in flight or waiting, so the
+ *   map stays as small as the traffic;
+ * - after `fail()`, everything is empty and every later send fails at once.
  */
 import type { TransferListItem } from 'node:worker_threads';
 import { FosError, fromWire, toWire, type ErrorCode } from '../../errors.js';
@@ -36,8 +42,14 @@ export interface SendOptions {
   readonly transfer?: readonly TransferListItem[] | undefined;
 }
 
+interface Lane {
+  inflight: number;
+  readonly backlog: Deque<Pending>;
+}
+
 interface Pending {
   readonly frame: MsgFrame;
+  readonly lane: Lane;
   readonly transfer: readonly TransferListItem[] | undefined;
   resolve: () => void;
   reject: (e: FosError) => void;
@@ -54,7 +66,7 @@ export class KernelLink {
   private listener: ((v: unknown) => void) | undefined;
   private nextSeq = 1;
   private readonly inflight = new Map<number, Pending>();
-  private readonly backlog = new Deque<Pending>();
+  private readonly lanes = new Map<number, Lane>();
   private failure: FosError | undefined;
   // Receiving half: verdicts not yet sent back.
   private ackRanges: number[] = [];
@@ -73,9 +85,6 @@ export class KernelLink {
     return this.endpoint !== undefined;
   }
 
-  get unacknowledged(): number {
-    return this.inflight.size + this.backlog.size;
-  }
 
   /** Starts using `endpoint`; messages sent before are posted now, in order. */
   attach(endpoint: Endpoint, owned: boolean): void {
@@ -92,11 +101,13 @@ export class KernelLink {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     const { signal } = opts;
     if (signal?.aborted) return Promise.reject(new FosError('ECANCELED', 'send aborted'));
-    if (!opts.wait && this.unacknowledged >= this.window) {
-      return Promise.reject(new FosError('EAGAIN', `link to isolate ${this.peer} has ${this.window} messages unacknowledged`));
+    let lane = this.lanes.get(frame.to);
+    if (lane === undefined) this.lanes.set(frame.to, (lane = { inflight: 0, backlog: new Deque() }));
+    if (!opts.wait && lane.inflight + lane.backlog.size >= this.window) {
+      return Promise.reject(new FosError('EAGAIN', `${this.window} messages to the mailbox are unacknowledged`));
     }
     return new Promise<void>((resolve, reject) => {
-      const p: Pending = { frame, transfer: opts.transfer, resolve, reject, seq: 0 };
+      const p: Pending = { frame, lane, transfer: opts.transfer, resolve, reject, seq: 0 };
       if (signal !== undefined) {
         const onAbort = (): void => this.abort(p);
         signal.addEventListener('abort', onAbort, { once: true });
@@ -109,8 +120,8 @@ export class KernelLink {
           reject(e);
         };
       }
-      if (this.endpoint !== undefined && this.backlog.size === 0 && this.inflight.size < this.window) this.post(p);
-      else this.backlog.push(p);
+      if (this.endpoint !== undefined && lane.backlog.size === 0 && lane.inflight < this.window) this.post(p);
+      else lane.backlog.push(p);
     });
   }
 
@@ -145,7 +156,6 @@ export class KernelLink {
       }
     }
     if (frame.n !== undefined) for (const [s, e] of frame.n) this.settle(s, fromWire(e));
-    if (this.backlog.size > 0) this.pump();
   }
 
   /** The peer is gone: every unacknowledged send fails with `code`; later sends too. */
@@ -156,13 +166,15 @@ export class KernelLink {
     if (this.ownsEndpoint) (this.endpoint as { close?: () => void } | undefined)?.close?.();
     for (const p of this.inflight.values()) p.reject(this.failure);
     this.inflight.clear();
-    for (const p of this.backlog.drain()) p.reject(this.failure);
+    for (const lane of this.lanes.values()) for (const p of lane.backlog.drain()) p.reject(this.failure);
+    this.lanes.clear();
     this.ackRanges = [];
     this.nacks = [];
   }
 
   private abort(p: Pending): void {
-    if (this.backlog.remove(p)) {
+    if (p.lane.backlog.remove(p)) {
+      this.dropIfIdle(p.frame.to, p.lane);
       p.reject(new FosError('ECANCELED', 'send aborted before it left'));
     } else if (this.inflight.has(p.seq) && this.endpoint !== undefined) {
       // Posted: only the receiver knows whether it is queued yet. Ask it to
@@ -173,11 +185,20 @@ export class KernelLink {
   }
 
   private pump(): void {
-    while (this.endpoint !== undefined && this.inflight.size < this.window) {
-      const p = this.backlog.shift();
-      if (p === undefined) return;
+    for (const [to, lane] of this.lanes) this.pumpLane(to, lane);
+  }
+
+  private pumpLane(to: number, lane: Lane): void {
+    while (this.endpoint !== undefined && lane.inflight < this.window) {
+      const p = lane.backlog.shift();
+      if (p === undefined) break;
       this.post(p);
     }
+    this.dropIfIdle(to, lane);
+  }
+
+  private dropIfIdle(to: number, lane: Lane): void {
+    if (lane.inflight === 0 && lane.backlog.size === 0 && this.lanes.get(to) === lane) this.lanes.delete(to);
   }
 
   private post(p: Pending): void {
@@ -188,10 +209,12 @@ export class KernelLink {
       this.endpoint!.postMessage(frame, p.transfer);
     } catch (e) {
       p.reject(new FosError('EINVAL', `message cannot be sent: ${(e as Error).message}`));
+      this.dropIfIdle(frame.to, p.lane);
       return;
     }
     this.nextSeq++;
     p.seq = frame.s;
+    p.lane.inflight++;
     this.inflight.set(frame.s, p);
   }
 
@@ -199,8 +222,10 @@ export class KernelLink {
     const p = this.inflight.get(seq);
     if (p === undefined) return;
     this.inflight.delete(seq);
+    p.lane.inflight--;
     if (err === undefined) p.resolve();
     else p.reject(err);
+    this.pumpLane(p.frame.to, p.lane);
   }
 
   /** Moves pending verdicts onto an outgoing frame (piggybacking). */

@@ -1,0 +1,106 @@
+// Where the other party of a scenario lives: in this isolate ('local') or in
+// a worker ('kernel'). Scenarios are written once against `Place` and run
+// over every transport that exists.
+import { connect, createMailbox, FosError, send, type FosNode, type MailboxOptions, type Ref, type Remote, type SendOptions } from '../../src/index.js';
+import type { Agent } from '../fixtures/agent.js';
+
+export const AGENT = new URL('../fixtures/agent.js', import.meta.url);
+export const ECHO = new URL('../fixtures/echo.js', import.meta.url);
+
+/** An agent's call fails with EREMOTE wrapping its own FosError: give back the inner code. */
+export async function unwrap<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    const inner = e instanceof FosError && e.code === 'EREMOTE' ? e.remote?.code : undefined;
+    if (inner !== undefined) throw new FosError(inner as FosError['code'], e instanceof Error ? e.message : '');
+    throw e;
+  }
+}
+
+export interface Box {
+  readonly ref: Ref;
+  take(n: number, timeoutMs?: number): Promise<unknown[]>;
+  drain(): Promise<unknown[]>;
+  depth(): Promise<{ depth: number; waiting: number }>;
+  close(): Promise<void>;
+}
+
+export interface Place {
+  readonly transport: 'local' | 'kernel';
+  /** A mailbox living at this place. */
+  box(opts?: MailboxOptions): Promise<Box>;
+  /** Sends from this place. */
+  send(target: string | Ref, data: unknown, opts?: Omit<SendOptions, 'signal' | 'transfer'>): Promise<void>;
+}
+
+export function localPlace(): Place {
+  return {
+    transport: 'local',
+    async box(opts = {}) {
+      const mb = await createMailbox(opts);
+      return {
+        ref: mb.ref,
+        async take(n, timeoutMs = 10_000) {
+          const signal = AbortSignal.timeout(timeoutMs);
+          const out: unknown[] = [];
+          while (out.length < n) out.push((await mb.receive({ signal })).data);
+          return out;
+        },
+        async drain() {
+          const out: unknown[] = [];
+          for (let m = mb.tryReceive(); m !== undefined; m = mb.tryReceive()) out.push(m.data);
+          return out;
+        },
+        depth: async () => ({ depth: mb.depth, waiting: mb.waiting }),
+        close: async () => mb.close(),
+      };
+    },
+    send: (target, data, opts) => send(target, data, opts),
+  };
+}
+
+export function agentPlace(agentName: string): Place & { agent: Remote<Agent> } {
+  const agent = connect<Agent>(agentName, { timeout: 60_000 });
+  return {
+    transport: 'kernel',
+    agent,
+    async box(opts = {}) {
+      const { id, ref } = await agent.box(opts);
+      return {
+        ref,
+        take: (n, timeoutMs = 10_000) => unwrap(agent.take(id, n, timeoutMs)),
+        drain: () => agent.drain(id),
+        depth: () => agent.depth(id),
+        close: () => agent.closeBox(id),
+      };
+    },
+    send: (target, data, opts) => unwrap(agent.send(target, data, opts)),
+  };
+}
+
+/** Every place a scenario runs at; spawns the agent the 'kernel' place needs. */
+export async function places(node: FosNode, agentName = '/test/agent'): Promise<Place[]> {
+  await node.spawn(AGENT, { data: { name: agentName } });
+  return [localPlace(), agentPlace(agentName)];
+}
+
+/** Waits until `check` holds, polling every 5 ms, or fails after `ms`. */
+export async function eventually(check: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** The code of the error `p` rejects with; fails if it resolves. */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof FosError) return e.code;
+    throw e;
+  }
+  throw new Error('expected a rejection, got a value');
+}

@@ -1,0 +1,340 @@
+// RPC: serve / call / connect. Every scenario is written once and run with
+// the server in this thread ('local') and in a spawned worker ('kernel').
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
+import { boot, call, connect, FosError, lookup, type IsolateStats, type ServiceContext, type TransportName } from '../src/index.js';
+import { codeOf, ECHO, eventually } from './helpers/places.js';
+import type { Echo } from './fixtures/echo.js';
+import { serveExtra, type RpcExtra } from './fixtures/rpc-service.js';
+
+const node = await boot();
+after(() => node.shutdown());
+
+const EXTRA = new URL('./fixtures/rpc-service.js', import.meta.url);
+
+/** Where a scenario's server runs, and the names it serves there. */
+interface Server {
+  readonly transport: Extract<TransportName, 'local' | 'kernel'>;
+  /** The echo fixture's handlers. */
+  readonly echo: string;
+  /** The rpc-service fixture's handlers. */
+  readonly extra: string;
+  /** Makes a server of the extra handlers under `name`, and a way to make it leave. */
+  readonly serveExtraAt: (name: string) => Promise<{ leave: () => Promise<void> }>;
+}
+
+async function isBound(name: string): Promise<boolean> {
+  return lookup(name).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function localServer(): Promise<Server> {
+  // The very handler modules the workers run, started in this thread.
+  const echoModule = (await import(ECHO.href)) as { default: (ctx: ServiceContext<{ name: string }>) => void };
+  echoModule.default({ data: { name: '/rpc/local/echo' }, index: 0, count: 1, isolate: 0, node: node.name });
+  await eventually(() => isBound('/rpc/local/echo'), 5000, '/rpc/local/echo to be bound');
+  await serveExtra('/rpc/local/extra').ready;
+  return {
+    transport: 'local',
+    echo: '/rpc/local/echo',
+    extra: '/rpc/local/extra',
+    async serveExtraAt(name) {
+      const svc = serveExtra(name);
+      await svc.ready;
+      return { leave: async () => svc.close() };
+    },
+  };
+}
+
+async function kernelServer(): Promise<Server> {
+  await node.spawn(ECHO, { data: { name: '/rpc/kernel/echo' } });
+  await node.spawn(EXTRA, { data: { name: '/rpc/kernel/extra' } });
+  return {
+    transport: 'kernel',
+    echo: '/rpc/kernel/echo',
+    extra: '/rpc/kernel/extra',
+    async serveExtraAt(name) {
+      const svc = await node.spawn(EXTRA, { data: { name } });
+      return { leave: () => svc.stop() };
+    },
+  };
+}
+
+const servers = [await localServer(), await kernelServer()];
+
+async function mainStats(): Promise<IsolateStats> {
+  const s = await node.stats();
+  const main = s.isolates.find((i) => i.isolate === 0);
+  assert.ok(main?.stats, 'the main isolate reports its stats');
+  return main.stats;
+}
+
+/** The FosError `p` rejects with; fails if it resolves or rejects with anything else. */
+async function errorOf(p: Promise<unknown>): Promise<FosError> {
+  try {
+    const v = await p;
+    assert.fail(`expected a FosError, got the value ${String(v)}`);
+  } catch (e) {
+    if (e instanceof assert.AssertionError) throw e;
+    assert.ok(e instanceof FosError, `expected a FosError, got ${String(e)}`);
+    return e;
+  }
+}
+
+/** Rejects if `p` has not settled after `ms`: a hang fails the test with a reason instead of a test timeout. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still pending after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+for (const s of servers) {
+  describe(`rpc, server ${s.transport}`, () => {
+    test('a sync handler answers with its value', async () => {
+      const v = { a: [1, 2, { b: 'c' }], m: new Map([[1, 'one']]), d: new Date(0), n: 10n, u: [undefined, null] };
+      assert.deepEqual(await call(s.echo, 'echo', [v]), v);
+      assert.equal(await call(s.extra, 'add', [2, 3]), 5);
+    });
+
+    test('the handler runs in the right isolate', async () => {
+      const who = await call<number>(s.echo, 'whoami');
+      if (s.transport === 'local') assert.equal(who, 0);
+      else assert.ok(who > 0, `a worker isolate, got ${who}`);
+    });
+
+    test('an async handler answers with what its promise resolves to', async () => {
+      assert.equal(await call(s.echo, 'slow', [5]), 'slept 5');
+    });
+
+    test('a thrown Error reaches the caller as EREMOTE with message, code and stack', async () => {
+      const e = await errorOf(call(s.echo, 'fail', ['it broke', 'EBROKE']));
+      assert.equal(e.code, 'EREMOTE');
+      assert.match(e.message, /it broke/);
+      assert.ok(e.remote !== undefined, 'remote info is set');
+      assert.equal(e.remote.message, 'it broke');
+      assert.equal(e.remote.code, 'EBROKE');
+      assert.equal(e.remote.name, 'Error');
+      assert.equal(typeof e.remote.stack, 'string');
+      // The stack is the handler's, not the caller's.
+      assert.match(e.remote.stack ?? '', /it broke/);
+      assert.match(e.remote.stack ?? '', /fixtures[/\\]echo\.js/);
+    });
+
+    test('a thrown Error without a code has no remote code', async () => {
+      const e = await errorOf(call(s.echo, 'fail', ['no code here']));
+      assert.equal(e.code, 'EREMOTE');
+      assert.equal(e.remote?.message, 'no code here');
+      assert.equal(e.remote?.code, undefined);
+    });
+
+    test('an async rejection reaches the caller as EREMOTE', async () => {
+      const e = await errorOf(call(s.echo, 'failAsync', ['async trouble']));
+      assert.equal(e.code, 'EREMOTE');
+      assert.equal(e.remote?.name, 'TypeError');
+      assert.equal(e.remote?.message, 'async trouble');
+      assert.match(e.remote?.stack ?? '', /TypeError: async trouble/);
+      assert.match(e.remote?.stack ?? '', /fixtures[/\\]echo\.js/);
+    });
+
+    test('a thrown non-Error reaches the caller as EREMOTE', async () => {
+      const e = await errorOf(call(s.extra, 'throwString', ['just a string']));
+      assert.equal(e.code, 'EREMOTE');
+      assert.equal(e.remote?.message, 'just a string');
+    });
+
+    test('an unknown method fails with ENOSYS', async () => {
+      assert.equal(await codeOf(call(s.echo, 'noSuchMethod', [])), 'ENOSYS');
+    });
+
+    test("Object.prototype's members are not callable: ENOSYS", async () => {
+      for (const m of ['toString', 'constructor', '__proto__', 'hasOwnProperty', 'valueOf', 'isPrototypeOf']) {
+        assert.equal(await codeOf(call(s.echo, m, [])), 'ENOSYS', `method ${m}`);
+      }
+      // The service still works afterwards.
+      assert.equal(await call(s.echo, 'echo', ['still here']), 'still here');
+    });
+
+    test('timeout: ETIMEDOUT, the late reply is dropped without a leak, and later calls work', async () => {
+      const before = await mainStats();
+      const t0 = performance.now();
+      const e = await errorOf(call(s.echo, 'slow', [500], { timeout: 50 }));
+      const elapsed = performance.now() - t0;
+      assert.equal(e.code, 'ETIMEDOUT');
+      assert.ok(elapsed >= 45 && elapsed < 450, `timed out after ${elapsed.toFixed(0)} ms, not about 50`);
+      assert.equal((await mainStats()).callsInFlight, 0, 'the timed-out call is no longer in flight');
+      // Wait for the late reply to arrive (counted on receipt), then check it settled nothing.
+      const received = (st: IsolateStats): number => st.transports[s.transport].messagesReceived;
+      await eventually(async () => received(await mainStats()) > received(before), 3000, 'the late reply');
+      const after = await mainStats();
+      assert.equal(after.callsInFlight, 0);
+      assert.equal(await call(s.echo, 'echo', ['after the timeout']), 'after the timeout');
+      assert.equal((await mainStats()).callsInFlight, 0);
+    });
+
+    test('connect() passes its timeout on: ETIMEDOUT', async () => {
+      const slowEcho = connect<Echo>(s.echo, { timeout: 30 });
+      assert.equal(await codeOf(slowEcho.slow(400)), 'ETIMEDOUT');
+    });
+
+    test('an aborted signal fails the call with ECANCELED', async () => {
+      const ac = new AbortController();
+      const p = call(s.echo, 'slow', [2000], { signal: ac.signal });
+      setTimeout(() => ac.abort(), 20);
+      const t0 = performance.now();
+      assert.equal(await codeOf(p), 'ECANCELED');
+      assert.ok(performance.now() - t0 < 1000, 'the call is cancelled when the signal fires, not when the handler ends');
+      assert.equal((await mainStats()).callsInFlight, 0);
+    });
+
+    test('a signal aborted before the call fails it with ECANCELED', async () => {
+      assert.equal(await codeOf(call(s.echo, 'echo', ['never'], { signal: AbortSignal.abort() })), 'ECANCELED');
+      assert.equal((await mainStats()).callsInFlight, 0);
+    });
+
+    test('a handler returning an uncloneable value: the caller gets EINVAL, not a hang', async () => {
+      // A timeout well above the normal answer time: a hang shows as ETIMEDOUT, not EINVAL.
+      const sync = await errorOf(call(s.extra, 'uncloneable', [], { timeout: 5000 }));
+      assert.equal(sync.code, 'EINVAL', `got ${sync.code}: ${sync.message}`);
+      const async_ = await errorOf(call(s.extra, 'uncloneableAsync', [], { timeout: 5000 }));
+      assert.equal(async_.code, 'EINVAL', `got ${async_.code}: ${async_.message}`);
+      assert.equal(await call(s.extra, 'add', [1, 1]), 2);
+    });
+
+    test('many uncloneable replies do not wedge the link: later calls still work', async () => {
+      // Each refused reply must leave the link as it found it (its
+      // acknowledgements included); more than a window's worth (1024) of them.
+      let timedOut = 0;
+      for (let i = 0; i < 1100 && timedOut === 0; i++) {
+        try {
+          await call(s.extra, 'uncloneable', [], { timeout: 2000 });
+        } catch (e) {
+          if (e instanceof FosError && e.code === 'ETIMEDOUT') timedOut++;
+        }
+      }
+      assert.equal(timedOut, 0, 'a call after refused replies timed out');
+      assert.equal(await call(s.extra, 'add', [20, 22], { timeout: 2000 }), 42);
+    });
+
+    test('a name whose only member left fails with ENOENT at once', async () => {
+      const name = `/rpc/${s.transport}/leaving`;
+      const server = await s.serveExtraAt(name);
+      assert.equal(await call(name, 'add', [1, 2]), 3);
+      await server.leave();
+      const t0 = performance.now();
+      assert.equal(await codeOf(call(name, 'add', [1, 2], { timeout: 10_000 })), 'ENOENT');
+      assert.ok(performance.now() - t0 < 1000, 'ENOENT comes at once, not after a timeout');
+    });
+
+    test('connect<T>() makes the same calls', async () => {
+      const echo = connect<Echo>(s.echo);
+      assert.deepEqual(await echo.echo({ x: [1, 2] }), { x: [1, 2] });
+      assert.equal(await echo.slow(3), 'slept 3');
+      const e = await errorOf(echo.fail('via proxy', 'EPROXY'));
+      assert.equal(e.code, 'EREMOTE');
+      assert.equal(e.remote?.code, 'EPROXY');
+      assert.equal(await codeOf(echo.failAsync('async via proxy')), 'EREMOTE');
+      const extra = connect<RpcExtra>(s.extra);
+      assert.equal(await extra.add(40, 2), 42);
+      // A method the type does not have still goes to the server, which says ENOSYS.
+      const loose = connect<{ nothingLikeThis(): void }>(s.echo);
+      assert.equal(await codeOf(loose.nothingLikeThis()), 'ENOSYS');
+    });
+
+    test('await connect(...) gives the proxy itself: it is not a thenable', async () => {
+      const proxy = connect<Echo>(s.echo);
+      assert.equal((proxy as unknown as { then?: unknown }).then, undefined);
+      const awaited = await connect<Echo>(s.echo);
+      assert.equal(typeof awaited.echo, 'function');
+      assert.equal(await awaited.echo('through the awaited proxy'), 'through the awaited proxy');
+      assert.equal(await Promise.resolve(proxy), proxy);
+    });
+  });
+}
+
+describe('rpc, names', () => {
+  test('a call to a name with no members fails with ENOENT at once', async () => {
+    const t0 = performance.now();
+    assert.equal(await codeOf(call('/rpc/nobody/home', 'echo', [1], { timeout: 10_000 })), 'ENOENT');
+    assert.ok(performance.now() - t0 < 1000, 'ENOENT comes at once, not after a timeout');
+    assert.equal(await codeOf(connect<Echo>('/rpc/nobody/home').echo(1)), 'ENOENT');
+  });
+
+  test('a call to a malformed name fails with EINVAL', async () => {
+    assert.equal(await codeOf(call('no-slash', 'echo', [1])), 'EINVAL');
+  });
+});
+
+describe('rpc, server killed (kernel only)', () => {
+  test('calls in flight to an isolate that exits fail with ECONNRESET promptly, none hangs', async () => {
+    const name = '/rpc/doomed';
+    const svc = await node.spawn(ECHO, { count: 2, data: { name } });
+    const key = 'the same member';
+    const victim = await call<number>(name, 'whoami', [], { key });
+    assert.ok(svc.isolates.includes(victim));
+    const survivor = svc.isolates.find((i) => i !== victim)!;
+
+    const pending = [1, 2, 3, 4].map(() => call(name, 'slow', [5000], { key }));
+    // Wait until the victim has taken the slow calls (its handlers are running).
+    await eventually(
+      async () => {
+        const st = await node.stats();
+        const mb = st.isolates.find((i) => i.isolate === victim)?.stats?.mailboxes.find((m) => m.names.includes(name));
+        return mb !== undefined && mb.received >= 5 && mb.depth === 0;
+      },
+      5000,
+      'the victim to take the slow calls',
+    );
+    assert.equal((await mainStats()).callsInFlight, 4);
+
+    const t0 = performance.now();
+    const dying = call(name, 'die', [], { key });
+    const settled = await within(
+      Promise.all(
+        [...pending, dying].map((p) =>
+          p.then(
+            () => ({ code: 'resolved', at: performance.now() - t0 }),
+            (e: unknown) => ({ code: e instanceof FosError ? e.code : String(e), at: performance.now() - t0 }),
+          ),
+        ),
+      ),
+      5000,
+      'calls to the dead isolate',
+    );
+    for (const [i, r] of settled.entries()) {
+      assert.equal(r.code, 'ECONNRESET', `call ${i}`);
+      assert.ok(r.at < 1000, `call ${i} failed after ${r.at.toFixed(0)} ms`);
+    }
+    assert.equal((await mainStats()).callsInFlight, 0);
+
+    // The dead member's binding goes; the rest of the fleet keeps serving.
+    await eventually(async () => (await lookup(name)).length === 1, 5000, 'the dead member to leave the fleet');
+    assert.equal(await call(name, 'whoami', [], { key }), survivor);
+    assert.equal(await call(name, 'whoami'), survivor);
+    const report = (await node.stats()).isolates.find((i) => i.isolate === victim);
+    assert.equal(report?.state, 'crashed');
+    assert.equal(report?.exitCode, 7);
+    await svc.stop();
+  });
+
+  test('the same through connect<T>(): ECONNRESET for each, spawn count 1', async () => {
+    const name = '/rpc/doomed-one';
+    const svc = await node.spawn(ECHO, { count: 1, data: { name } });
+    const echo = connect<Echo>(name);
+    const pending = [echo.slow(5000), echo.slow(5000), echo.slow(5000)];
+    await eventually(async () => (await mainStats()).callsInFlight === 3, 5000, 'three calls in flight');
+    await sleep(50); // let them reach the handler
+    const t0 = performance.now();
+    const codes = await within(Promise.all([...pending, echo.die()].map((p) => codeOf(p))), 5000, 'calls to the dead isolate');
+    assert.ok(performance.now() - t0 < 1000, 'ECONNRESET well under a second');
+    assert.deepEqual(codes, ['ECONNRESET', 'ECONNRESET', 'ECONNRESET', 'ECONNRESET']);
+    assert.equal(await codeOf(echo.echo('anyone?')), 'ENOENT');
+    await svc.stop();
+  });
+});
