@@ -36,12 +36,12 @@ export class FosError extends Error {
   override readonly name = 'FosError';
   readonly code: ErrorCode;
   /** Set on `EREMOTE`: the error the remote handler threw. */
-  readonly remote?: RemoteErrorInfo;
+  declare readonly remote?: RemoteErrorInfo;
 
   constructor(code: ErrorCode, message: string, remote?: RemoteErrorInfo) {
     super(`${code}: ${message}`);
     this.code = code;
-    if (remote !== undefined) this.remote = remote;
+    if (remote !== undefined) (this as { remote?: RemoteErrorInfo }).remote = remote;
   }
 }
 

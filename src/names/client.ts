@@ -29,8 +29,8 @@ interface CachedEntry {
 export class NameClient {
   private readonly cache = new Map<string, CachedEntry>();
   private readonly inflight = new Map<string, Promise<CachedEntry>>();
-  /** Bumped by every invalidation. */
-  private generation = 0;
+  /** Round-robin cursors outlive cache entries, so a change to a fleet does not send the next call to its first member. */
+  private readonly cursors = new Map<string, RoundRobin>();
 
   constructor(private readonly service: NameService) {}
 
@@ -52,7 +52,6 @@ export class NameClient {
   }
 
   invalidate(names: Iterable<string>): void {
-    this.generation++;
     for (const n of names) {
       this.cache.delete(n);
       this.inflight.delete(n);
@@ -71,16 +70,22 @@ export class NameClient {
     let p = this.inflight.get(name);
     if (p === undefined) {
       validateName(name);
-      const asked = this.generation;
-      p = this.service.lookup(name).then((found) => {
-        if (this.inflight.get(name) === p) this.inflight.delete(name);
-        if (found === undefined || found.members.length === 0) throw new FosError('ENOENT', `no such name: ${name}`);
-        const e: CachedEntry = { members: found.members, cursor: new RoundRobin() };
-        // An invalidation that came while we asked may be newer than this answer.
-        if (asked === this.generation) this.cache.set(name, e);
+      const asked: Promise<CachedEntry> = this.service.lookup(name).then((found) => {
+        // An invalidation of this name while we asked removed us from
+        // `inflight`: the answer may predate it, so it is used once, not cached.
+        const current = this.inflight.get(name) === asked;
+        if (current) this.inflight.delete(name);
+        if (found === undefined || found.members.length === 0) {
+          this.cursors.delete(name);
+          throw new FosError('ENOENT', `no such name: ${name}`);
+        }
+        let cursor = this.cursors.get(name);
+        if (cursor === undefined) this.cursors.set(name, (cursor = new RoundRobin()));
+        const e: CachedEntry = { members: found.members, cursor };
+        if (current) this.cache.set(name, e);
         return e;
       });
-      this.inflight.set(name, p);
+      this.inflight.set(name, (p = asked));
     }
     return p;
   }

@@ -28,6 +28,8 @@ export interface SpawnOptions {
   readonly poll?: boolean;
   /** Milliseconds `stop()` waits for a clean exit before it terminates the thread; default 2000. */
   readonly stopTimeout?: number;
+  /** Milliseconds the module has to load and bind its names before spawn fails with ETIMEDOUT; default 30 000. */
+  readonly readyTimeout?: number;
 }
 
 export interface SpawnedService {
@@ -57,6 +59,7 @@ export interface NodeStats {
 
 const STATS_TIMEOUT_MS = 1000;
 const DEFAULT_STOP_TIMEOUT_MS = 2000;
+const DEFAULT_READY_TIMEOUT_MS = 30_000;
 const WORKER_ENTRY = new URL('./worker-entry.js', import.meta.url);
 
 export class FosNode {
@@ -110,7 +113,12 @@ export class FosNode {
       worker.on('exit', (code) => this.hub.onExit(isolate, code));
       records.push(rec);
     }
+    const readyTimeout = opts.readyTimeout ?? DEFAULT_READY_TIMEOUT_MS;
+    const timer = setTimeout(() => {
+      for (const rec of records) rec.onReady?.({ code: 'ETIMEDOUT', message: `${href} was not ready within ${readyTimeout} ms` });
+    }, readyTimeout);
     const results = await Promise.allSettled(ready);
+    clearTimeout(timer);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed !== undefined) {
       await this.stopRecords(records, 0);

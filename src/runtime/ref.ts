@@ -44,17 +44,21 @@ export function capEquals(expected: string, given: unknown): boolean {
   return diff === 0;
 }
 
-export function isRef(v: unknown): v is Ref {
+function hasAddress(v: unknown): v is { address: Address; cap?: unknown } {
   if (typeof v !== 'object' || v === null) return false;
-  const { address, cap } = v as { address?: unknown; cap?: unknown };
-  if (typeof cap !== 'string' || typeof address !== 'object' || address === null) return false;
-  const a = address as Partial<Address>;
-  return typeof a.node === 'string' && Number.isInteger(a.isolate) && Number.isInteger(a.mailbox);
+  const a = (v as { address?: unknown }).address as Partial<Address> | null | undefined;
+  return typeof a === 'object' && a !== null && typeof a.node === 'string' && Number.isInteger(a.isolate) && Number.isInteger(a.mailbox);
 }
 
+export function isRef(v: unknown): v is Ref {
+  return hasAddress(v) && typeof v.cap === 'string';
+}
+
+/** A ref as given: EINVAL when it names no mailbox, EACCES when its capability is missing. */
 export function assertRef(v: unknown): Ref {
-  if (!isRef(v)) throw new FosError('EINVAL', 'not a mailbox ref: expected { address: { node, isolate, mailbox }, cap }');
-  return v;
+  if (!hasAddress(v)) throw new FosError('EINVAL', 'not a mailbox ref: expected { address: { node, isolate, mailbox }, cap }');
+  if (typeof v.cap !== 'string') throw new FosError('EACCES', 'the ref carries no capability');
+  return v as Ref;
 }
 
 export function formatAddress(a: Address): string {

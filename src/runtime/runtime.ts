@@ -125,16 +125,14 @@ export class Runtime {
   }
 
   private async bindAll(mb: Mailbox, opts: MailboxOptions): Promise<void> {
+    // Recorded before asking, so that a close racing the binding still
+    // unbinds: the name table handles an isolate's requests in order.
     const names: string[] = [];
+    if (opts.name !== undefined) names.push(opts.name);
+    if (opts.fleet !== undefined) names.push(opts.fleet);
     this.boundNames.set(mb.ref.address.mailbox, names);
-    if (opts.name !== undefined) {
-      await this.names.bind(opts.name, 'unique', mb.ref);
-      names.push(opts.name);
-    }
-    if (opts.fleet !== undefined) {
-      await this.names.bind(opts.fleet, 'fleet', mb.ref);
-      names.push(opts.fleet);
-    }
+    if (opts.name !== undefined) await this.names.bind(opts.name, 'unique', mb.ref);
+    if (opts.fleet !== undefined) await this.names.bind(opts.fleet, 'fleet', mb.ref);
   }
 
   private onMailboxClosed(mb: Mailbox, leftover: Inbound[]): void {
@@ -142,7 +140,11 @@ export class Runtime {
     this.mailboxes.delete(id);
     const names = this.boundNames.get(id);
     this.boundNames.delete(id);
-    if (names !== undefined && names.length > 0 && !this.closed) this.opts.unbind(mb.ref);
+    if (names !== undefined && names.length > 0) {
+      // This isolate's own view changes at once; the table's notice follows.
+      this.names.invalidate(names);
+      if (!this.closed) this.opts.unbind(mb.ref);
+    }
     for (const m of leftover) {
       if (m.call !== undefined && m.from !== undefined) {
         this.reply(m.from, m.call.id, false, new FosError('ECLOSED', 'the serving mailbox closed before handling the call'));
@@ -214,7 +216,11 @@ export class Runtime {
       ...(opts.transport !== undefined ? { transport: opts.transport } : {}),
       ...(opts.transfer !== undefined ? { transfer: opts.transfer } : {}),
     };
-    this.deliver(ref, msg, sendOpts).catch((e: unknown) => this.calls.settle(id, asFosError(e)));
+    try {
+      this.deliver(ref, msg, sendOpts).catch((e: unknown) => this.calls.settle(id, asFosError(e)));
+    } catch (e) {
+      this.calls.settle(id, asFosError(e));
+    }
     return promise;
   }
 
