@@ -30,7 +30,7 @@ export function send(target: Target, data: unknown, opts?: SendOptions): Promise
 /** The refs of every member bound under `name`; ENOENT if none. */
 export function lookup(name: string): Promise<Ref[]> {
   try {
-    return runtime().names.lookup(name);
+    return runtime().lookup(name);
   } catch (e) {
     return Promise.reject(e);
   }
@@ -62,8 +62,10 @@ export function connect<T>(target: Target, opts?: CallOptions): Remote<T> {
   const methods = new Map<string, (...args: unknown[]) => Promise<unknown>>();
   return new Proxy(Object.create(null) as Remote<T>, {
     get(_, prop) {
-      // Not a thenable: `await connect(...)` yields the proxy itself.
-      if (typeof prop !== 'string' || prop === 'then') return undefined;
+      // Not a thenable (`await connect(...)` yields the proxy itself), and
+      // no remote call from String(), JSON.stringify() or inspection: the
+      // names of Object.prototype, `then` and `toJSON` are never methods.
+      if (typeof prop !== 'string' || prop === 'then' || prop === 'toJSON' || prop in Object.prototype) return undefined;
       let m = methods.get(prop);
       if (m === undefined) methods.set(prop, (m = (...args: unknown[]) => call(target, prop, args, opts)));
       return m;

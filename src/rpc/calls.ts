@@ -30,10 +30,14 @@ export class CallTable {
 
   /** Registers a call; the returned promise settles once, however it ends. */
   start(node: string, isolate: number, timeout: number, signal: AbortSignal | undefined): { id: number; promise: Promise<unknown> } {
+    if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) {
+      throw new FosError('EINVAL', `timeout is a number of milliseconds >= 0, or Infinity; got ${String(timeout)}`);
+    }
+    if (signal?.aborted) throw new FosError('ECANCELED', 'call aborted');
     const id = this.nextId++;
     const promise = new Promise<unknown>((resolve, reject) => {
       const timer =
-        Number.isFinite(timeout) && timeout >= 0
+        Number.isFinite(timeout)
           ? setTimeout(() => {
               this.settle(id, new FosError('ETIMEDOUT', `no reply within ${timeout} ms`));
             }, timeout)

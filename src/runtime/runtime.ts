@@ -199,6 +199,10 @@ export class Runtime {
     }
   }
 
+  lookup(name: string): Promise<Ref[]> {
+    return this.names.lookup(name).catch((e: unknown) => this.failed(e));
+  }
+
   call(target: Target, method: string, args: readonly unknown[], opts: CallOptions = {}): Promise<unknown> {
     return this.startCall(target, method, args, opts).catch((e: unknown) => this.failed(e));
   }
@@ -208,6 +212,7 @@ export class Runtime {
     if (typeof method !== 'string') throw new FosError('EINVAL', 'a method name is a string');
     if (!Array.isArray(args)) throw new FosError('EINVAL', 'call arguments are an array');
     const ref = await this.resolve(target, opts.key);
+    if (opts.signal?.aborted) throw new FosError('ECANCELED', 'call aborted');
     const { id, promise } = this.calls.start(ref.address.node, ref.address.isolate, opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS, opts.signal);
     const msg: Inbound = { data: args, from: this.replyRef, call: { id, method } };
     const sendOpts: SendOptions = {
@@ -245,9 +250,13 @@ export class Runtime {
   }
 
   private deliverLocal(ref: Ref, msg: Inbound, opts: SendOptions): Promise<void> {
+    // A copy, as on every other transport: what the sender does with its
+    // value afterwards cannot reach the receiver, and what could not cross
+    // isolates fails here too.
+    const copy: Inbound = { ...msg, data: cloneLocal(msg.data, opts.transfer) };
     let settle: ((e?: FosError) => void) | undefined;
-    const r = this.admit(ref.address.mailbox, ref.cap, msg, opts.wait !== false, (e) => settle?.(e));
-    this.counters.sent('local', msg.data);
+    this.counters.sent('local', copy.data);
+    const r = this.admit(ref.address.mailbox, ref.cap, copy, opts.wait !== false, 'local', (e) => settle?.(e));
     if (r === 'queued') return RESOLVED;
     if (r instanceof FosError) return Promise.reject(r);
     return this.awaitRoom(r, opts.signal, (s) => (settle = s));
@@ -276,7 +285,14 @@ export class Runtime {
    * mailbox's kind, then offers the message. Returns 'queued', a blocked
    * delivery (settled later through `settle`), or the error to report.
    */
-  private admit(mailbox: number, cap: unknown, msg: Inbound, wait: boolean, settle: (e?: FosError) => void): 'queued' | BlockedDelivery | FosError {
+  private admit(
+    mailbox: number,
+    cap: unknown,
+    msg: Inbound,
+    wait: boolean,
+    transport: TransportName,
+    settle: (e?: FosError) => void,
+  ): 'queued' | BlockedDelivery | FosError {
     const mb = this.mailboxes.get(mailbox);
     if (mb === undefined) return new FosError('ENOENT', `no mailbox ${this.node}/${this.isolate}/${mailbox}`);
     if (!capEquals(mb.ref.cap, cap)) return new FosError('EACCES', 'wrong capability for the mailbox');
@@ -284,6 +300,7 @@ export class Runtime {
     if (msg.call === undefined && mb.serves) return new FosError('EINVAL', 'the mailbox takes calls only: use call()');
     const r = mb.offer(msg, wait, settle);
     if (r === 'full') return new FosError('EAGAIN', `mailbox is full (capacity ${mb.capacity})`);
+    this.counters.received(transport, msg.data);
     return r;
   }
 
@@ -293,6 +310,14 @@ export class Runtime {
     const a = to.address;
     if (a.node !== this.node) return;
     if (a.isolate === this.isolate) {
+      if (f.ok) {
+        try {
+          f.d = cloneLocal(f.d, undefined);
+        } catch (e) {
+          this.reply(to, id, false, e);
+          return;
+        }
+      }
       this.counters.sent('local', f.d);
       this.onReply(f, 'local');
       return;
@@ -349,20 +374,14 @@ export class Runtime {
     const msg: Inbound =
       f.c !== undefined ? { data: f.d, from: f.f!, call: { id: f.c, method: f.m ?? '' } } : f.f !== undefined ? { data: f.d, from: f.f } : { data: f.d };
     const s = f.s;
-    const r = this.admit(f.to, f.cap, msg, f.w === 1, (e) => {
+    const r = this.admit(f.to, f.cap, msg, f.w === 1, 'kernel', (e) => {
       link.waitingRoom.delete(s);
       if (e === undefined) link.ack(s);
       else link.nack(s, e);
     });
-    if (r === 'queued') {
-      this.counters.received('kernel', f.d);
-      link.ack(s);
-    } else if (r instanceof FosError) {
-      link.nack(s, r);
-    } else {
-      this.counters.received('kernel', f.d);
-      link.waitingRoom.set(s, r.withdraw);
-    }
+    if (r === 'queued') link.ack(s);
+    else if (r instanceof FosError) link.nack(s, r);
+    else link.waitingRoom.set(s, r.withdraw);
   }
 
   private onReply(f: ReplyFrame, transport: TransportName = 'kernel'): void {
@@ -466,6 +485,15 @@ export class Runtime {
     const err = asFosError(e);
     this.counters.error(err.code);
     throw err;
+  }
+}
+
+/** The copy a message gets within one isolate: a structured clone, as across isolates. */
+function cloneLocal(v: unknown, transfer: readonly TransferListItem[] | undefined): unknown {
+  try {
+    return transfer === undefined ? structuredClone(v) : structuredClone(v, { transfer: transfer as never[] });
+  } catch (e) {
+    throw new FosError('EINVAL', `message cannot be sent: ${(e as Error).message}`);
   }
 }
 

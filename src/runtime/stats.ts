@@ -2,7 +2,7 @@
  * Per-isolate counters: messages and bytes by transport, errors by code.
  *
  * Bytes are those of the payloads the runtime can measure without extra
- * work: binary (`ArrayBuffer`, typed arrays) and string payloads. A
+ * work: binary (`ArrayBuffer`, typed arrays) and string payloads (UTF-8). A
  * structured-cloned object on the kernel path is counted as a message but
  * adds no bytes, since measuring it would cost a second serialization.
  */
@@ -39,7 +39,7 @@ export interface IsolateStats {
 }
 
 export function payloadBytes(d: unknown): number {
-  if (typeof d === 'string') return d.length;
+  if (typeof d === 'string') return Buffer.byteLength(d, 'utf8');
   if (d instanceof ArrayBuffer) return d.byteLength;
   if (ArrayBuffer.isView(d)) return d.byteLength;
   return 0;

@@ -1,0 +1,200 @@
+/**
+ * Flow control for one transport to one peer isolate: the sending half that
+ * the kernel link and the shm channel share.
+ *
+ * A sliding window of unacknowledged messages per destination mailbox (a
+ * "lane"), as in TCP: a message is posted only while fewer than `window`
+ * messages to the same mailbox are unacknowledged; the rest wait in that
+ * lane's backlog, in send order. The receiver gives a verdict per message
+ * once it is in its mailbox (or refused), so a send's promise settles on the
+ * receiver's verdict and a full mailbox pushes back on its own senders only:
+ * a lane per mailbox keeps one full mailbox from blocking traffic to the
+ * peer's other mailboxes.
+ *
+ * Invariants:
+ * - `inflight` holds exactly the posted messages without a verdict, keyed by
+ *   seq; `lane.inflight` counts those of one mailbox and never exceeds
+ *   `window`;
+ * - a lane's backlog is non-empty only while the transport cannot post
+ *   (`canPost()` false) or the lane's window is full, and it keeps send order:
+ *   messages to one mailbox are posted in the order `send` was called, which
+ *   with an in-order transport gives FIFO per (sender isolate, mailbox);
+ * - a lane exists only while it has a message in flight or waiting;
+ * - `held` seqs (shm: the receiver parked them in a full mailbox) are
+ *   skipped by cumulative verdicts and settle only by their own verdict;
+ * - after `fail()`, everything is empty and every later send fails at once.
+ */
+import type { TransferListItem } from 'node:worker_threads';
+import { FosError } from '../errors.js';
+import { Deque } from '../util/deque.js';
+
+export interface FlowSendOptions {
+  readonly wait: boolean;
+  readonly signal?: AbortSignal | undefined;
+  readonly transfer?: readonly TransferListItem[] | undefined;
+}
+
+/** What a transport does for the flow. */
+export interface FlowTransport<F> {
+  /** Whether `post` may be called now. */
+  canPost(): boolean;
+  /** Whether the transport itself is full, so a non-waiting send gets EAGAIN. */
+  congested(): boolean;
+  /** Sends `frame` and returns the seq the verdict will name; throws if it cannot be sent. */
+  post(frame: F, to: number, transfer: readonly TransferListItem[] | undefined): number;
+  /** Asks the receiver to withdraw message `seq` if it still waits for room. */
+  withdraw(seq: number): void;
+}
+
+interface Lane {
+  inflight: number;
+  readonly backlog: Deque<Pending>;
+}
+
+interface Pending {
+  readonly frame: unknown;
+  readonly to: number;
+  readonly lane: Lane;
+  readonly transfer: readonly TransferListItem[] | undefined;
+  resolve: () => void;
+  reject: (e: FosError) => void;
+  /** Set once posted. */
+  seq: number;
+}
+
+export const DEFAULT_WINDOW = 1024;
+
+export class Flow<F> {
+  private readonly inflight = new Map<number, Pending>();
+  private readonly lanes = new Map<number, Lane>();
+  private readonly held = new Set<number>();
+  /** Every seq up to this one has had its cumulative verdict. */
+  private cumulative = 0;
+  private failure: FosError | undefined;
+
+  constructor(
+    private readonly transport: FlowTransport<F>,
+    private readonly window = DEFAULT_WINDOW,
+  ) {}
+
+  get failed(): FosError | undefined {
+    return this.failure;
+  }
+
+  /** Messages accepted by `send` and not yet posted. */
+  get backlogged(): number {
+    let n = 0;
+    for (const lane of this.lanes.values()) n += lane.backlog.size;
+    return n;
+  }
+
+  /** Sends `frame` to mailbox `to`; settles on the receiver's verdict. */
+  send(frame: F, to: number, opts: FlowSendOptions): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    const { signal } = opts;
+    if (signal?.aborted) return Promise.reject(new FosError('ECANCELED', 'send aborted'));
+    let lane = this.lanes.get(to);
+    if (lane === undefined) this.lanes.set(to, (lane = { inflight: 0, backlog: new Deque() }));
+    if (!opts.wait) {
+      if (lane.inflight + lane.backlog.size >= this.window) {
+        this.dropIfIdle(to, lane);
+        return Promise.reject(new FosError('EAGAIN', `${this.window} messages to the mailbox are unacknowledged`));
+      }
+      if (this.transport.congested()) {
+        this.dropIfIdle(to, lane);
+        return Promise.reject(new FosError('EAGAIN', 'the channel to the isolate is full'));
+      }
+    }
+    return new Promise<void>((resolve, reject) => {
+      const p: Pending = { frame, to, lane, transfer: opts.transfer, resolve, reject, seq: 0 };
+      if (signal !== undefined) {
+        const onAbort = (): void => this.abort(p);
+        signal.addEventListener('abort', onAbort, { once: true });
+        p.resolve = () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        p.reject = (e) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e);
+        };
+      }
+      if (lane.backlog.size === 0 && lane.inflight < this.window && this.transport.canPost()) this.post(p);
+      else lane.backlog.push(p);
+    });
+  }
+
+  /** Posts what waits in the backlogs, as far as windows and the transport allow. */
+  pump(): void {
+    for (const [to, lane] of this.lanes) this.pumpLane(to, lane);
+  }
+
+  /** The verdict on message `seq`: undefined when it reached its mailbox. */
+  settle(seq: number, err: FosError | undefined): void {
+    const p = this.inflight.get(seq);
+    if (p === undefined) return;
+    this.inflight.delete(seq);
+    this.held.delete(seq);
+    p.lane.inflight--;
+    if (err === undefined) p.resolve();
+    else p.reject(err);
+    this.pumpLane(p.to, p.lane);
+  }
+
+  /** Every message up to `seq` reached its mailbox, except those held. */
+  settleUpTo(seq: number): void {
+    for (let s = this.cumulative + 1; s <= seq; s++) if (!this.held.has(s)) this.settle(s, undefined);
+    if (seq > this.cumulative) this.cumulative = seq;
+  }
+
+  /** Message `seq` waits for room in its mailbox: its verdict will come on its own. */
+  hold(seq: number): void {
+    if (this.inflight.has(seq)) this.held.add(seq);
+  }
+
+  /** The peer is gone: every unsettled send fails with `err`; later sends too. */
+  fail(err: FosError): void {
+    if (this.failure !== undefined) return;
+    this.failure = err;
+    for (const p of this.inflight.values()) p.reject(err);
+    this.inflight.clear();
+    this.held.clear();
+    for (const lane of this.lanes.values()) for (const p of lane.backlog.drain()) p.reject(err);
+    this.lanes.clear();
+  }
+
+  private abort(p: Pending): void {
+    if (p.lane.backlog.remove(p)) {
+      this.dropIfIdle(p.to, p.lane);
+      p.reject(new FosError('ECANCELED', 'send aborted before it left'));
+    } else if (this.inflight.get(p.seq) === p) {
+      // Posted: only the receiver knows whether it is queued yet. It is asked
+      // to withdraw the message if it still waits for room; its verdict (ok
+      // or ECANCELED) settles the send.
+      this.transport.withdraw(p.seq);
+    }
+  }
+
+  private pumpLane(to: number, lane: Lane): void {
+    while (lane.inflight < this.window && lane.backlog.size > 0 && this.transport.canPost()) this.post(lane.backlog.shift()!);
+    this.dropIfIdle(to, lane);
+  }
+
+  private dropIfIdle(to: number, lane: Lane): void {
+    if (lane.inflight === 0 && lane.backlog.size === 0 && this.lanes.get(to) === lane) this.lanes.delete(to);
+  }
+
+  private post(p: Pending): void {
+    let seq: number;
+    try {
+      seq = this.transport.post(p.frame as F, p.to, p.transfer);
+    } catch (e) {
+      p.reject(e instanceof FosError ? e : new FosError('EINVAL', `message cannot be sent: ${(e as Error).message}`));
+      this.dropIfIdle(p.to, p.lane);
+      return;
+    }
+    p.seq = seq;
+    p.lane.inflight++;
+    this.inflight.set(seq, p);
+  }
+}
