@@ -6,31 +6,10 @@ import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { boot, send } from '../src/index.js';
 import { places } from './helpers/places.js';
+import { value } from './helpers/values.js';
 
 const node = await boot();
 after(() => node.shutdown());
-
-const key = fc.string({ maxLength: 8 }).filter((k) => k !== '__proto__');
-const leaf = fc.oneof(
-  fc.integer(),
-  fc.double(),
-  fc.string({ maxLength: 16 }),
-  fc.boolean(),
-  fc.constant(null),
-  fc.constant(undefined),
-  fc.bigInt(),
-  fc.date({ noInvalidDate: true }),
-  fc.uint8Array({ maxLength: 32 }),
-  fc.int32Array({ maxLength: 8 }),
-  fc.float64Array({ maxLength: 8 }),
-);
-const { value } = fc.letrec((tie) => ({
-  value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, tie('array'), tie('object'), tie('map'), tie('set')),
-  array: fc.array(tie('value'), { maxLength: 5 }),
-  object: fc.dictionary(key, tie('value'), { maxKeys: 5, noNullPrototype: true }),
-  map: fc.array(fc.tuple(fc.oneof(fc.string({ maxLength: 8 }), fc.integer()), tie('value')), { maxLength: 4 }).map((e) => new Map(e)),
-  set: fc.array(fc.oneof(fc.string({ maxLength: 8 }), fc.integer(), fc.bigInt()), { maxLength: 4 }).map((e) => new Set(e)),
-}));
 
 for (const place of await places(node)) {
   describe(`values over ${place.transport}`, () => {

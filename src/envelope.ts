@@ -1,0 +1,178 @@
+/**
+ * The envelope as bytes: how a message or a reply is written into an shm
+ * ring (and, later, a TCP frame). Payloads are encoded with msgpackr; a raw
+ * `Uint8Array` payload is copied as is, never re-encoded.
+ *
+ * Layout:
+ *   u8  type     1 = message (data or call), 2 = reply
+ *   u8  flags    WAIT | RAW | FROM | CALL | OK
+ *   u16 metaLen  bytes of the msgpack part
+ *   u32 to       message: destination mailbox; reply: call id
+ *   u32 callId   message with CALL: the call id
+ *   msgpack      message: [cap, from|null, method|null, data?]; reply: [cap, data?]
+ *   raw bytes    the payload, when RAW (data is then absent from the msgpack part)
+ *
+ * A reply that is not OK carries a WireError as its data.
+ */
+import { addExtension, Packr } from 'msgpackr';
+import { FosError } from './errors.js';
+import type { Ref } from './runtime/ref.js';
+
+export const enum RecordType {
+  Message = 1,
+  Reply = 2,
+}
+
+const WAIT = 1;
+const RAW = 2;
+const FROM = 4;
+const CALL = 8;
+const OK = 16;
+export const HEADER_BYTES = 12;
+
+// msgpackr in structured-clone mode with records (plain objects as records
+// whose structure each message carries, so a Map stays a Map) keeps Map,
+// Set, Date, typed arrays, BigInt, undefined and cycles, as structured clone
+// does. Two differences remain, documented: -0 arrives as 0 (msgpack
+// integers have no sign of zero), and a function fails here as it does in
+// postMessage, through this extension (msgpackr extensions are
+// process-wide; the read side is never reached).
+const FUNCTION_EXT = 0x46;
+for (const Class of [Function, Object.getPrototypeOf(async () => {}).constructor as FunctionConstructor]) {
+  addExtension({
+    Class,
+    type: FUNCTION_EXT,
+    write: () => {
+      throw new Error('a function cannot be sent');
+    },
+    read: () => undefined,
+  });
+}
+
+const packr = new Packr({ structuredClone: true, moreTypes: true, useBigIntExtension: true, copyBuffers: true });
+
+export interface MessageEnvelope {
+  readonly type: RecordType.Message;
+  readonly to: number;
+  readonly cap: string;
+  readonly wait: boolean;
+  readonly data: unknown;
+  readonly from?: Ref | undefined;
+  readonly call?: { readonly id: number; readonly method: string } | undefined;
+}
+
+export interface ReplyEnvelope {
+  readonly type: RecordType.Reply;
+  readonly callId: number;
+  readonly cap: string;
+  readonly ok: boolean;
+  readonly data: unknown;
+}
+
+export type Envelope = MessageEnvelope | ReplyEnvelope;
+
+/** An encoded envelope: header and msgpack part in `head`, raw payload bytes (if any) in `raw`. */
+export interface Encoded {
+  readonly head: Uint8Array;
+  readonly raw: Uint8Array | undefined;
+  readonly length: number;
+}
+
+function isRaw(d: unknown): d is Uint8Array {
+  return d instanceof Uint8Array && d.constructor === Uint8Array;
+}
+
+/**
+ * Encodes an envelope. `head` is a fresh buffer (header + msgpack); the
+ * caller copies it and `raw` into the ring. Throws EINVAL for a value
+ * msgpack cannot carry.
+ */
+export function encode(e: Envelope): Encoded {
+  const raw = isRaw(e.data) ? e.data : undefined;
+  let packed: Uint8Array;
+  let flags = raw !== undefined ? RAW : 0;
+  let word1: number;
+  let word2 = 0;
+  try {
+    if (e.type === RecordType.Message) {
+      if (e.wait) flags |= WAIT;
+      if (e.from !== undefined) flags |= FROM;
+      if (e.call !== undefined) {
+        flags |= CALL;
+        word2 = e.call.id;
+      }
+      const meta: unknown[] = [e.cap, e.from ?? null, e.call?.method ?? null];
+      if (raw === undefined) meta.push(e.data);
+      packed = packr.pack(meta);
+      word1 = e.to;
+    } else {
+      if (e.ok) flags |= OK;
+      packed = packr.pack(raw === undefined ? [e.cap, e.data] : [e.cap]);
+      word1 = e.callId;
+    }
+  } catch (err) {
+    throw new FosError('EINVAL', `message cannot be encoded: ${(err as Error).message}`);
+  }
+  if (packed.length > 0xffff) return encodeLarge(e, packed, raw, flags, word1, word2);
+  const head = new Uint8Array(HEADER_BYTES + packed.length);
+  writeHeader(head, e.type, flags, packed.length, word1, word2);
+  head.set(packed, HEADER_BYTES);
+  return { head, raw, length: head.length + (raw?.length ?? 0) };
+}
+
+/** A msgpack part over 64 KiB: carried as a raw payload with metaLen 0 and a flag-free re-encoding. */
+function encodeLarge(e: Envelope, packed: Uint8Array, raw: Uint8Array | undefined, flags: number, word1: number, word2: number): Encoded {
+  if (raw !== undefined) throw new FosError('EMSGSIZE', 'the envelope of a raw payload exceeds 64 KiB');
+  // metaLen 0xffff marks "msgpack part runs to the end of the record".
+  const head = new Uint8Array(HEADER_BYTES + packed.length);
+  writeHeader(head, e.type, flags, 0xffff, word1, word2);
+  head.set(packed, HEADER_BYTES);
+  return { head, raw: undefined, length: head.length };
+}
+
+function writeHeader(b: Uint8Array, type: number, flags: number, metaLen: number, w1: number, w2: number): void {
+  const v = new DataView(b.buffer, b.byteOffset, HEADER_BYTES);
+  v.setUint8(0, type);
+  v.setUint8(1, flags);
+  v.setUint16(2, metaLen, true);
+  v.setUint32(4, w1 >>> 0, true);
+  v.setUint32(8, w2 >>> 0, true);
+}
+
+/** Decodes a record. `bytes` may be a view of the ring: nothing returned aliases it. */
+export function decode(bytes: Uint8Array): Envelope {
+  if (bytes.length < HEADER_BYTES) throw new FosError('EINVAL', `record of ${bytes.length} bytes is shorter than its header`);
+  const v = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES);
+  const type = v.getUint8(0);
+  const flags = v.getUint8(1);
+  const metaLen = v.getUint16(2, true);
+  const w1 = v.getUint32(4, true);
+  const w2 = v.getUint32(8, true);
+  const metaEnd = metaLen === 0xffff ? bytes.length : HEADER_BYTES + metaLen;
+  if (metaEnd > bytes.length) throw new FosError('EINVAL', 'record shorter than its msgpack part');
+  let meta: unknown;
+  try {
+    meta = packr.unpack(bytes.subarray(HEADER_BYTES, metaEnd));
+  } catch (err) {
+    throw new FosError('EINVAL', `malformed record: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(meta)) throw new FosError('EINVAL', 'malformed record: no envelope');
+  const raw = flags & RAW ? bytes.slice(metaEnd) : undefined;
+  if (type === RecordType.Message) {
+    const [cap, from, method, data] = meta as [string, Ref | null, string | null, unknown];
+    return {
+      type,
+      to: w1,
+      cap,
+      wait: (flags & WAIT) !== 0,
+      data: raw ?? data,
+      from: flags & FROM ? (from ?? undefined) : undefined,
+      call: flags & CALL ? { id: w2, method: method ?? '' } : undefined,
+    };
+  }
+  if (type === RecordType.Reply) {
+    const [cap, data] = meta as [string, unknown];
+    return { type, callId: w1, cap, ok: (flags & OK) !== 0, data: raw ?? data };
+  }
+  throw new FosError('EINVAL', `unknown record type ${type}`);
+}

@@ -1,0 +1,78 @@
+// The envelope codec: what is encoded decodes equal, also from a view of
+// shared memory; malformed bytes fail with EINVAL, never crash.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { decode, encode, HEADER_BYTES, RecordType, type Envelope } from '../src/envelope.js';
+import { FosError } from '../src/errors.js';
+import type { Capability, Ref } from '../src/runtime/ref.js';
+import { value } from './helpers/values.js';
+
+const cap = 'AAAAAAAAAAAAAAAAAAAAAA' as Capability;
+const from: Ref = { address: { node: 'n1', isolate: 3, mailbox: 0 }, cap };
+
+/** Encodes into a SharedArrayBuffer, as the ring holds it, and decodes from there. */
+function viaShared(e: Envelope): Envelope {
+  const enc = encode(e);
+  const sab = new SharedArrayBuffer(enc.length + 8);
+  const view = new Uint8Array(sab, 4, enc.length);
+  view.set(enc.head);
+  if (enc.raw !== undefined) view.set(enc.raw, enc.head.length);
+  const out = decode(view);
+  view.fill(0xee); // the ring's bytes are reused: nothing decoded may alias them
+  return out;
+}
+
+describe('envelope', () => {
+  it('a message decodes equal (property)', () => {
+    fc.assert(
+      fc.property(value, fc.boolean(), fc.option(fc.record({ id: fc.nat(), method: fc.string() }, { noNullPrototype: true }), { nil: undefined }), fc.boolean(), (data, wait, call, withFrom) => {
+        const e: Envelope = { type: RecordType.Message, to: 7, cap, wait, data, from: withFrom ? from : undefined, call };
+        assert.deepStrictEqual(viaShared(e), e);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a reply decodes equal (property)', () => {
+    fc.assert(
+      fc.property(value, fc.boolean(), (data, ok) => {
+        const e: Envelope = { type: RecordType.Reply, callId: 99, cap, ok, data };
+        assert.deepStrictEqual(viaShared(e), e);
+      }),
+    );
+  });
+
+  it('carries a Uint8Array payload as raw bytes, copied once', () => {
+    const data = Uint8Array.from({ length: 1000 }, (_, i) => i & 0xff);
+    const enc = encode({ type: RecordType.Message, to: 1, cap, wait: true, data });
+    assert.equal(enc.raw, data, 'the payload itself, not an encoding of it');
+    assert.ok(enc.head.length < 64);
+    assert.deepStrictEqual(viaShared({ type: RecordType.Message, to: 1, cap, wait: true, data }).data, data);
+  });
+
+  it('carries an envelope over 64 KiB', () => {
+    const data = { big: 'x'.repeat(100_000), list: Array.from({ length: 1000 }, (_, i) => i) };
+    const e: Envelope = { type: RecordType.Message, to: 1, cap, wait: true, data, from: undefined, call: undefined };
+    assert.ok(encode(e).head.length > 0xffff);
+    assert.deepStrictEqual(viaShared(e), e);
+  });
+
+  it('refuses what msgpack cannot carry with EINVAL', () => {
+    assert.throws(() => encode({ type: RecordType.Message, to: 1, cap, wait: true, data: { f: () => 1 } }), (e: unknown) => e instanceof FosError && e.code === 'EINVAL');
+  });
+
+  it('fails on malformed bytes with EINVAL and nothing else (fuzz)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        try {
+          decode(bytes);
+        } catch (e) {
+          assert.ok(e instanceof FosError && e.code === 'EINVAL', `threw ${String(e)}`);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+    assert.throws(() => decode(new Uint8Array(HEADER_BYTES - 1)), { code: 'EINVAL' });
+  });
+});

@@ -1,0 +1,27 @@
+// Values as fast-check generates them for the "values arrive equal" tests:
+// nested objects, arrays, Map, Set, Date, BigInt, typed arrays, Uint8Array,
+// undefined inside arrays.
+import fc from 'fast-check';
+
+const key = fc.string({ maxLength: 8 }).filter((k) => k !== '__proto__');
+const leaf = fc.oneof(
+  fc.integer(),
+  fc.double(),
+  fc.string({ maxLength: 16 }),
+  fc.boolean(),
+  fc.constant(null),
+  fc.constant(undefined),
+  fc.bigInt(),
+  fc.date({ noInvalidDate: true }),
+  fc.uint8Array({ maxLength: 32 }),
+  fc.int32Array({ maxLength: 8 }),
+  fc.float64Array({ maxLength: 8 }),
+);
+export const { value } = fc.letrec((tie) => ({
+  value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, tie('array'), tie('object'), tie('map'), tie('set')),
+  array: fc.array(tie('value'), { maxLength: 5 }),
+  object: fc.dictionary(key, tie('value'), { maxKeys: 5, noNullPrototype: true }),
+  map: fc.array(fc.tuple(fc.oneof(fc.string({ maxLength: 8 }), fc.integer()), tie('value')), { maxLength: 4 }).map((e) => new Map(e)),
+  set: fc.array(fc.oneof(fc.string({ maxLength: 8 }), fc.integer(), fc.bigInt()), { maxLength: 4 }).map((e) => new Set(e)),
+}));
+
