@@ -5,7 +5,7 @@
  *
  * Layout:
  *   u8  type     1 = message (data or call), 2 = reply
- *   u8  flags    WAIT | RAW | FROM | CALL | OK
+ *   u8  flags    WAIT | RAW | FROM | CALL | OK | SYNC
  *   u16 metaLen  bytes of the msgpack part
  *   u32 to       message: destination mailbox; reply: call id
  *   u32 callId   message with CALL: the call id
@@ -28,6 +28,7 @@ const RAW = 2;
 const FROM = 4;
 const CALL = 8;
 const OK = 16;
+const SYNC = 32;
 export const HEADER_BYTES = 12;
 
 // msgpackr in structured-clone mode with records (plain objects as records
@@ -51,6 +52,13 @@ for (const Class of [Function, Object.getPrototypeOf(async () => {}).constructor
 
 const packr = new Packr({ structuredClone: true, moreTypes: true, useBigIntExtension: true, copyBuffers: true });
 
+/** A call's id and method; `sync` when the caller blocks in callSync and waits in its sync slot. */
+export interface CallInfo {
+  readonly id: number;
+  readonly method: string;
+  readonly sync?: boolean;
+}
+
 export interface MessageEnvelope {
   readonly type: RecordType.Message;
   readonly to: number;
@@ -58,7 +66,7 @@ export interface MessageEnvelope {
   readonly wait: boolean;
   readonly data: unknown;
   readonly from?: Ref | undefined;
-  readonly call?: { readonly id: number; readonly method: string } | undefined;
+  readonly call?: CallInfo | undefined;
 }
 
 export interface ReplyEnvelope {
@@ -99,6 +107,7 @@ export function encode(e: Envelope): Encoded {
       if (e.from !== undefined) flags |= FROM;
       if (e.call !== undefined) {
         flags |= CALL;
+        if (e.call.sync === true) flags |= SYNC;
         word2 = e.call.id;
       }
       const meta: unknown[] = [e.cap, e.from ?? null, e.call?.method ?? null];
@@ -167,7 +176,7 @@ export function decode(bytes: Uint8Array): Envelope {
       wait: (flags & WAIT) !== 0,
       data: raw ?? data,
       from: flags & FROM ? (from ?? undefined) : undefined,
-      call: flags & CALL ? { id: w2, method: method ?? '' } : undefined,
+      call: flags & CALL ? (flags & SYNC ? { id: w2, method: method ?? '', sync: true } : { id: w2, method: method ?? '' }) : undefined,
     };
   }
   if (type === RecordType.Reply) {
@@ -175,4 +184,21 @@ export function decode(bytes: Uint8Array): Envelope {
     return { type, callId: w1, cap, ok: (flags & OK) !== 0, data: raw ?? data };
   }
   throw new FosError('EINVAL', `unknown record type ${type}`);
+}
+
+/** Encodes a bare value (a callSync answer); EINVAL if msgpack cannot carry it. */
+export function packValue(v: unknown): Uint8Array {
+  try {
+    return packr.pack(v);
+  } catch (err) {
+    throw new FosError('EINVAL', `value cannot be encoded: ${(err as Error).message}`);
+  }
+}
+
+export function unpackValue(b: Uint8Array): unknown {
+  try {
+    return packr.unpack(b);
+  } catch (err) {
+    throw new FosError('EINVAL', `malformed value: ${(err as Error).message}`);
+  }
 }

@@ -17,8 +17,8 @@ const node = await boot();
 after(() => node.shutdown());
 
 const all = await places(node);
-// The agent behind the 'kernel' place (places() serves it under this name).
-const agent = connect<Agent>('/test/agent', { timeout: 20_000 });
+// A worker that sends too: the agent behind the 'kernel' place.
+const agent = connect<Agent>('/test/agent/kernel', { timeout: 20_000 });
 
 /** Who sends: the main thread itself, or the agent worker. */
 interface Sender {
@@ -26,18 +26,22 @@ interface Sender {
   send(target: unknown, data: unknown, opts?: Omit<SendOptions, 'signal' | 'transfer'>): Promise<void>;
   call(target: unknown, method: string, args: unknown[], opts?: Omit<CallOptions, 'signal' | 'transfer'>): Promise<unknown>;
 }
-const senders: Sender[] = [
-  {
-    who: 'main',
-    send: (target, data, opts) => send(target as Ref, data, opts),
-    call: (target, method, args, opts) => call(target as Ref, method, args, opts),
-  },
-  {
-    who: 'worker',
-    send: (target, data, opts) => unwrap(agent.send(target as Ref, data, opts)),
-    call: (target, method, args, opts) => unwrap(agent.call(target as Ref, method, args, opts)),
-  },
-];
+/** The senders of a scenario at `place`, each using the place's transport. */
+function sendersFor(place: Place): Sender[] {
+  const t = place.opts;
+  return [
+    {
+      who: 'main',
+      send: (target, data, opts) => send(target as Ref, data, { ...t, ...opts }),
+      call: (target, method, args, opts) => call(target as Ref, method, args, { ...t, ...opts }),
+    },
+    {
+      who: 'worker',
+      send: (target, data, opts) => unwrap(agent.send(target as Ref, data, { ...t, ...opts })),
+      call: (target, method, args, opts) => unwrap(agent.call(target as Ref, method, args, { ...t, ...opts })),
+    },
+  ];
+}
 
 /** A served counter at each place: in main for 'local', in its own worker for 'kernel'. */
 async function counterAt(place: Place): Promise<Ref> {
@@ -90,7 +94,7 @@ for (const place of all) {
     it('a wrong cap fails with EACCES at the sender, and nothing is delivered', async () => {
       const box = await place.box();
       const other = await place.box();
-      for (const from of senders) {
+      for (const from of sendersFor(place)) {
         for (const [what, ref] of forgeries(box.ref, other.ref.cap)) {
           assert.equal(await codeOf(from.send(ref, `forged: ${what}`)), 'EACCES', `${what}, from ${from.who}`);
           assert.equal(await codeOf(from.send(ref, `forged: ${what}`, { wait: false })), 'EACCES', `${what}, from ${from.who}, not waiting`);
@@ -100,7 +104,7 @@ for (const place of all) {
       assert.deepStrictEqual(await other.drain(), [], 'nothing reached the mailbox whose cap was borrowed');
       // The mailbox still takes messages with its own cap, and they are the
       // first it holds: a forged message queued before them would come first.
-      for (const from of senders) await from.send(box.ref, `genuine from ${from.who}`);
+      for (const from of sendersFor(place)) await from.send(box.ref, `genuine from ${from.who}`);
       assert.deepStrictEqual(await box.take(2), ['genuine from main', 'genuine from worker']);
       assert.deepStrictEqual(await box.drain(), []);
       await box.close();
@@ -110,8 +114,8 @@ for (const place of all) {
     it('a wrong cap is refused at once even when the mailbox is full: it never waits for room', async () => {
       const box = await place.box({ capacity: 1 });
       const other = await place.box();
-      await send(box.ref, 'fill');
-      for (const from of senders) {
+      await send(box.ref, 'fill', place.opts);
+      for (const from of sendersFor(place)) {
         for (const [what, ref] of forgeries(box.ref, other.ref.cap)) {
           // Not EAGAIN: the capability is checked before the room.
           assert.equal(await codeOf(from.send(ref, 'forged', { wait: false })), 'EACCES', `${what}, from ${from.who}`);
@@ -120,7 +124,7 @@ for (const place of all) {
       // A waiting send with a wrong cap must not wait: if it did, the signal
       // would fire and the send would fail with ECANCELED instead.
       const [what, ref] = forgeries(box.ref, other.ref.cap)[0]!;
-      assert.equal(await codeOf(send(ref, 'forged', { signal: AbortSignal.timeout(2000) })), 'EACCES', what);
+      assert.equal(await codeOf(send(ref, 'forged', { ...place.opts, signal: AbortSignal.timeout(2000) })), 'EACCES', what);
       assert.deepStrictEqual(await box.drain(), ['fill']);
       assert.deepStrictEqual(await box.depth(), { depth: 0, waiting: 0 }, 'no forged send waits for room');
       await box.close();
@@ -129,14 +133,14 @@ for (const place of all) {
 
     it('a missing cap or a malformed ref fails at the sender, and nothing is delivered', async () => {
       const box = await place.box();
-      for (const from of senders) {
+      for (const from of sendersFor(place)) {
         for (const [what, target, code] of malformed(box.ref)) {
           assert.equal(await codeOf(from.send(target, `malformed: ${what}`)), code, `${what}, from ${from.who}`);
           assert.equal(await codeOf(from.call(target, 'whoami', [], { timeout: 10_000 })), code, `call to ${what}, from ${from.who}`);
         }
       }
       assert.deepStrictEqual(await box.drain(), []);
-      await send(box.ref, 'genuine');
+      await send(box.ref, 'genuine', place.opts);
       assert.deepStrictEqual(await box.take(1), ['genuine']);
       await box.close();
     });
@@ -144,8 +148,9 @@ for (const place of all) {
     it('a ref received inside a message works', async () => {
       const target = await place.box();
       const carrier = await place.box();
+      const senders = sendersFor(place);
       // Each sender passes the target's ref along, nested in a message.
-      for (const from of senders) await from.send(carrier.ref, { from: from.who, refs: new Map([['target', target.ref]]), list: [target.ref] });
+      for (const from of sendersFor(place)) await from.send(carrier.ref, { from: from.who, refs: new Map([['target', target.ref]]), list: [target.ref] });
       const carried = (await carrier.take(senders.length)) as { from: string; refs: Map<string, Ref>; list: Ref[] }[];
       assert.deepStrictEqual(
         carried.map((m) => m.from),
@@ -156,14 +161,14 @@ for (const place of all) {
         assert.deepStrictEqual(got, target.ref, 'the ref arrives as it left');
         assert.deepStrictEqual(m.list[0], target.ref);
         // Whoever holds the ref can use it.
-        for (const from of senders) await from.send(got, `via ${m.from}'s ref, sent by ${from.who}`);
+        for (const from of sendersFor(place)) await from.send(got, `via ${m.from}'s ref, sent by ${from.who}`);
       }
       const expected = carried.flatMap((m) => senders.map((s) => `via ${m.from}'s ref, sent by ${s.who}`));
       assert.deepStrictEqual(await target.take(expected.length), expected);
       assert.deepStrictEqual(await target.drain(), []);
       // The carried ref is the capability itself: altering it is refused.
       const altered = { address: carried[0]!.list[0]!.address, cap: carried[0]!.list[0]!.cap.slice(1) + 'A' };
-      assert.equal(await codeOf(send(altered as Ref, 'forged')), 'EACCES');
+      assert.equal(await codeOf(send(altered as Ref, 'forged', place.opts)), 'EACCES');
       assert.deepStrictEqual(await target.drain(), []);
       await target.close();
       await carrier.close();
@@ -173,7 +178,7 @@ for (const place of all) {
       const svc = await counterAt(place);
       const other = await place.box();
       assert.equal(await call(svc, 'hits'), 0);
-      for (const from of senders) {
+      for (const from of sendersFor(place)) {
         for (const [what, ref] of forgeries(svc, other.ref.cap)) {
           assert.equal(await codeOf(from.call(ref, 'hit', [], { timeout: 10_000 })), 'EACCES', `${what}, from ${from.who}`);
           // A plain send to it too: the cap is checked before the kind of mailbox.
@@ -182,8 +187,8 @@ for (const place of all) {
       }
       assert.equal(await call(svc, 'hits'), 0, 'no forged call ran');
       // The genuine ref still works, from both sides.
-      assert.equal(await senders[0]!.call(svc, 'hit', []), 1);
-      assert.equal(await senders[1]!.call(svc, 'hit', []), 2);
+      assert.equal(await sendersFor(place)[0]!.call(svc, 'hit', []), 1);
+      assert.equal(await sendersFor(place)[1]!.call(svc, 'hit', []), 2);
       await other.close();
     });
 
@@ -222,7 +227,7 @@ it('the capabilities of both places and of served mailboxes are distinct and 128
       await b.close();
     }
   }
-  for (const ref of await lookup('/test/agent')) caps.push(ref.cap);
+  for (const ref of [...(await lookup('/test/agent/kernel')), ...(await lookup('/test/agent/shm'))]) caps.push(ref.cap);
   for (const cap of caps) assert.ok(Buffer.from(cap, 'base64url').length >= 16, cap);
   assert.equal(new Set(caps).size, caps.length);
 });

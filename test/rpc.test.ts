@@ -3,11 +3,14 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
-import { boot, call, connect, FosError, lookup, type IsolateStats, type ServiceContext, type TransportName } from '../src/index.js';
+import { boot, call as callFrom, connect as connectTo, FosError, lookup, type CallOptions, type IsolateStats, type Ref, type Remote, type ServiceContext, type TransportName } from '../src/index.js';
 import { AGENT, codeOf, ECHO, eventually, unwrap } from './helpers/places.js';
 import type { Agent } from './fixtures/agent.js';
 import type { Echo } from './fixtures/echo.js';
 import { serveExtra, type RpcExtra } from './fixtures/rpc-service.js';
+
+const call = callFrom;
+const connect = connectTo;
 
 const node = await boot();
 after(() => node.shutdown());
@@ -16,7 +19,9 @@ const EXTRA = new URL('./fixtures/rpc-service.js', import.meta.url);
 
 /** Where a scenario's server runs, and the names it serves there. */
 interface Server {
-  readonly transport: Extract<TransportName, 'local' | 'kernel'>;
+  readonly transport: Extract<TransportName, 'local' | 'kernel' | 'shm'>;
+  /** Call options that force this server's transport. */
+  readonly opts: { readonly transport?: 'kernel' | 'shm' };
   /** The echo fixture's handlers. */
   readonly echo: string;
   /** The rpc-service fixture's handlers. */
@@ -40,6 +45,7 @@ async function localServer(): Promise<Server> {
   await serveExtra('/rpc/local/extra').ready;
   return {
     transport: 'local',
+    opts: {},
     echo: '/rpc/local/echo',
     extra: '/rpc/local/extra',
     async serveExtraAt(name) {
@@ -50,13 +56,14 @@ async function localServer(): Promise<Server> {
   };
 }
 
-async function kernelServer(): Promise<Server> {
-  await node.spawn(ECHO, { data: { name: '/rpc/kernel/echo' } });
-  await node.spawn(EXTRA, { data: { name: '/rpc/kernel/extra' } });
+async function workerServer(transport: 'kernel' | 'shm'): Promise<Server> {
+  await node.spawn(ECHO, { data: { name: `/rpc/${transport}/echo` } });
+  await node.spawn(EXTRA, { data: { name: `/rpc/${transport}/extra` } });
   return {
-    transport: 'kernel',
-    echo: '/rpc/kernel/echo',
-    extra: '/rpc/kernel/extra',
+    transport,
+    opts: { transport },
+    echo: `/rpc/${transport}/echo`,
+    extra: `/rpc/${transport}/extra`,
     async serveExtraAt(name) {
       const svc = await node.spawn(EXTRA, { data: { name } });
       return { leave: () => svc.stop() };
@@ -64,7 +71,7 @@ async function kernelServer(): Promise<Server> {
   };
 }
 
-const servers = [await localServer(), await kernelServer()];
+const servers = [await localServer(), await workerServer('kernel'), await workerServer('shm')];
 // A worker that makes calls of its own.
 await node.spawn(AGENT, { data: { name: '/rpc/agent' } });
 const agent = connect<Agent>('/rpc/agent');
@@ -101,6 +108,10 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 for (const s of servers) {
   describe(`rpc, server ${s.transport}`, () => {
+    // Every call of the scenario goes by the server's transport.
+    const call = <R = unknown>(target: string | Ref, method: string, args: readonly unknown[] = [], o: CallOptions = {}): Promise<R> =>
+      callFrom<R>(target, method, args, { ...s.opts, ...o });
+    const connect = <T,>(target: string | Ref, o: CallOptions = {}): Remote<T> => connectTo<T>(target, { ...s.opts, ...o });
     test('a sync handler answers with its value', async () => {
       const v = { a: [1, 2, { b: 'c' }], m: new Map([[1, 'one']]), d: new Date(0), n: 10n, u: [undefined, null] };
       assert.deepEqual(await call(s.echo, 'echo', [v]), v);

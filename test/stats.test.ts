@@ -49,23 +49,24 @@ describe('stats', () => {
     }
   });
 
-  test('kernel: messages and bytes sent and received increase by what was sent; unread messages are the depth', async () => {
+  for (const transport of ['kernel', 'shm'] as const) {
+  test(`${transport}: messages and bytes sent and received increase by what was sent; unread messages are the depth`, async () => {
     const { id, ref } = await agent.box({ capacity: 64 });
     const s0 = await node.stats();
-    const m0 = isolateStats(s0, 0).transports.kernel;
-    const a0 = isolateStats(s0, agentIsolate).transports.kernel;
+    const m0 = isolateStats(s0, 0).transports[transport];
+    const a0 = isolateStats(s0, agentIsolate).transports[transport];
 
-    for (let i = 0; i < 10; i++) await send(ref, { i, text: 'not counted in bytes' });
-    for (let i = 0; i < 5; i++) await send(ref, bytes(100, i));
+    for (let i = 0; i < 10; i++) await send(ref, { i, text: 'not counted in bytes' }, { transport });
+    for (let i = 0; i < 5; i++) await send(ref, bytes(100, i), { transport });
     const moved = bytes(1000, 9);
-    await send(ref, moved, { transfer: [moved.buffer] });
+    await send(ref, moved, { transfer: [moved.buffer], transport });
 
     const s1 = await node.stats();
-    const m1 = isolateStats(s1, 0).transports.kernel;
-    const a1 = isolateStats(s1, agentIsolate).transports.kernel;
-    assert.equal(m1.messagesSent - m0.messagesSent, 16, 'main sent 16 kernel messages');
+    const m1 = isolateStats(s1, 0).transports[transport];
+    const a1 = isolateStats(s1, agentIsolate).transports[transport];
+    assert.equal(m1.messagesSent - m0.messagesSent, 16, `main sent 16 ${transport} messages`);
     assert.equal(m1.bytesSent - m0.bytesSent, 5 * 100 + 1000, 'main sent the bytes of its Uint8Array payloads');
-    assert.equal(a1.messagesReceived - a0.messagesReceived, 16, 'the agent received 16 kernel messages');
+    assert.equal(a1.messagesReceived - a0.messagesReceived, 16, `the agent received 16 ${transport} messages`);
     assert.equal(a1.bytesReceived - a0.bytesReceived, 5 * 100 + 1000, 'the agent received those bytes');
     assert.equal(m1.messagesReceived, m0.messagesReceived, 'main received nothing meanwhile');
     assert.equal(a1.messagesSent, a0.messagesSent, 'the agent sent nothing meanwhile');
@@ -80,6 +81,7 @@ describe('stats', () => {
     assert.equal(mailboxStats(s2, ref).received, 16);
     await agent.closeBox(id);
   });
+  }
 
   test('local: messages and bytes sent and received in this isolate', async () => {
     const mb = await createMailbox({ capacity: 16 });

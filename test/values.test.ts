@@ -4,33 +4,35 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { boot, send } from '../src/index.js';
+import { boot, send as sendFrom, type Ref, type SendOptions } from '../src/index.js';
 import { places } from './helpers/places.js';
-import { value } from './helpers/values.js';
+import { value, withoutNegativeZero } from './helpers/values.js';
 
 const node = await boot();
 after(() => node.shutdown());
 
 for (const place of await places(node)) {
   describe(`values over ${place.transport}`, () => {
+    const send = (ref: Ref, data: unknown, o: SendOptions = {}): Promise<void> => sendFrom(ref, data, { ...place.opts, ...o });
     it('arrive equal (property)', async () => {
       const box = await place.box({ capacity: 4 });
       await fc.assert(
         fc.asyncProperty(value, async (v) => {
           await send(box.ref, v);
           const [got] = await box.take(1);
-          assert.deepStrictEqual(got, v);
+          assert.deepStrictEqual(got, place.transport === 'shm' ? withoutNegativeZero(v) : v);
         }),
         { numRuns: 150 },
       );
       await box.close();
     });
 
-    it('keep undefined holes, -0, NaN and 2^64 bigints', async () => {
+    it('keep undefined holes, NaN and 2^64 bigints; -0 as the transport documents', async () => {
       const box = await place.box();
       const v = { a: [1, undefined, 3], z: -0, n: NaN, big: 2n ** 64n + 1n, nested: { m: new Map([[1, new Set([undefined])]]) } };
       await send(box.ref, v);
-      assert.deepStrictEqual((await box.take(1))[0], v);
+      // msgpack (shm) has no negative zero: -0 arrives as 0 there, as the README says.
+      assert.deepStrictEqual((await box.take(1))[0], place.transport === 'shm' ? { ...v, z: 0 } : v);
       await box.close();
     });
 
@@ -48,20 +50,22 @@ for (const place of await places(node)) {
 }
 
 describe('transferables', () => {
-  it('pass an ArrayBuffer through without copying it on kernel', async () => {
-    const kernel = (await places(node, '/test/agent/transfer'))[1]!;
-    const box = await kernel.box();
-    const bytes = new Uint8Array([1, 2, 3, 4]);
-    await send(box.ref, bytes, { transfer: [bytes.buffer] });
-    assert.equal(bytes.byteLength, 0, 'the sender no longer owns the buffer');
-    assert.deepStrictEqual((await box.take(1))[0], new Uint8Array([1, 2, 3, 4]));
-  });
+  for (const transport of ['kernel', 'shm'] as const) {
+    it(`take an ArrayBuffer from the sender over ${transport}`, async () => {
+      const remote = (await places(node, `/test/agent/transfer-${transport}`)).find((p) => p.transport === transport)!;
+      const box = await remote.box();
+      const bytes = new Uint8Array([1, 2, 3, 4]);
+      await sendFrom(box.ref, bytes, { transfer: [bytes.buffer], transport });
+      assert.equal(bytes.byteLength, 0, 'the sender no longer owns the buffer');
+      assert.deepStrictEqual((await box.take(1))[0], new Uint8Array([1, 2, 3, 4]));
+    });
 
-  it('reject an uncloneable value with EINVAL and deliver nothing', async () => {
-    const kernel = (await places(node, '/test/agent/uncloneable'))[1]!;
-    const box = await kernel.box();
-    await assert.rejects(send(box.ref, { f: () => 1 }), { code: 'EINVAL' });
-    await send(box.ref, 'after');
-    assert.deepStrictEqual(await box.drain(), ['after']);
-  });
+    it(`reject an uncloneable value with EINVAL and deliver nothing, over ${transport}`, async () => {
+      const remote = (await places(node, `/test/agent/uncloneable-${transport}`)).find((p) => p.transport === transport)!;
+      const box = await remote.box();
+      await assert.rejects(sendFrom(box.ref, { f: () => 1 }, { transport }), { code: 'EINVAL' });
+      await sendFrom(box.ref, 'after', { transport });
+      assert.deepStrictEqual(await box.drain(), ['after']);
+    });
+  }
 });

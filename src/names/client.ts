@@ -46,6 +46,26 @@ export class NameClient {
     return this.entry(name).then((e) => this.pick(name, e, key));
   }
 
+  /**
+   * `resolve` for a thread that may not wait for its event loop (callSync):
+   * a cached entry, else `fetch`, which asks the name table while blocking.
+   */
+  resolveSync(name: string, key: RoutingKey | undefined, fetch: (name: string) => NameEntry | undefined): Ref {
+    let e = this.cache.get(name);
+    if (e === undefined) {
+      validateName(name);
+      const found = fetch(name);
+      if (found === undefined || found.members.length === 0) throw new FosError('ENOENT', `no such name: ${name}`);
+      let cursor = this.cursors.get(name);
+      if (cursor === undefined) this.cursors.set(name, (cursor = new RoundRobin()));
+      e = { members: found.members, cursor };
+      // Any invalidation still queued for this isolate predates this answer
+      // and only clears it: caching it is safe.
+      this.cache.set(name, e);
+    }
+    return this.pick(name, e, key);
+  }
+
   bind(name: string, kind: BindingKind, ref: Ref): Promise<void> {
     validateName(name);
     return this.service.bind(name, kind, ref);

@@ -18,6 +18,8 @@ import { NameRegistry, type BindingKind, type NameEntry, type NameListing } from
 import { assertRef, type Ref } from '../runtime/ref.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { PushEvent } from '../transport/kernel/frames.js';
+import { markDead } from '../transport/shm/doorbell.js';
+import { answer, icbView } from '../transport/shm/icb.js';
 
 export type IsolateState = 'starting' | 'running' | 'stopping' | 'exited' | 'crashed';
 
@@ -25,6 +27,8 @@ export interface WorkerRecord {
   readonly isolate: number;
   readonly module: string;
   readonly worker: Worker;
+  /** Its control block: doorbell and sync slot. */
+  readonly icb: SharedArrayBuffer;
   state: IsolateState;
   exitCode?: number;
   error?: string;
@@ -66,6 +70,24 @@ export class Hub {
     });
     c.handle('unbind', (arg) => this.unbind(assertRef(arg)));
     c.handle('connect', (arg, from) => this.introduce(from, Number(arg)));
+    // A worker blocked in callSync asks: the answer goes to its sync slot.
+    c.handle('lookupSync', (arg, from) => {
+      const { name, ticket } = arg as { name: string; ticket: number };
+      const w = this.workers.get(from);
+      if (w === undefined) return;
+      let entry: NameEntry | undefined;
+      try {
+        entry = this.lookup(name);
+      } catch (e) {
+        answer(icbView(w.icb), ticket, false, e);
+        return;
+      }
+      answer(icbView(w.icb), ticket, true, entry);
+    });
+    c.handle('relayOffer', (arg, from) => {
+      const { peer, sab, capacity } = arg as { peer: number; sab: SharedArrayBuffer; capacity: number };
+      this.push(peer, { type: 'offer', from, sab, capacity });
+    });
     c.handle('ready', (arg, from) => this.workers.get(from)?.onReady?.(arg === null ? undefined : (arg as WireError)));
   }
 
@@ -108,16 +130,23 @@ export class Hub {
     this.announce(this.registry.unbindMailbox(ref.address));
   }
 
+  /** Introduces a new worker to every live one, so that any two can talk (and callSync) at once. */
+  introduceToAll(isolate: number): void {
+    for (const w of this.workers.keys()) if (w !== isolate) this.introduce(isolate, w);
+  }
+
   /** Gives `a` and `b` a channel of their own, once per pair. */
   private introduce(a: number, b: number): void {
     if (!this.workers.has(b)) throw new FosError('ENOENT', `no isolate ${b}`);
-    if (a === b || !this.workers.has(a)) return;
+    const wa = this.workers.get(a);
+    const wb = this.workers.get(b)!;
+    if (a === b || wa === undefined) return;
     const key = a < b ? `${a}:${b}` : `${b}:${a}`;
     if (this.pairs.has(key)) return; // the ports are on their way already
     this.pairs.add(key);
     const { port1, port2 } = new MessageChannel();
-    this.push(a, { type: 'port', peer: b, port: port1 }, [port1]);
-    this.push(b, { type: 'port', peer: a, port: port2 }, [port2]);
+    this.push(a, { type: 'port', peer: b, port: port1, icb: wb.icb }, [port1]);
+    this.push(b, { type: 'port', peer: a, port: port2, icb: wa.icb }, [port2]);
   }
 
   /** A worker's thread ended: its names go, and everyone hears it is gone. */
@@ -125,6 +154,7 @@ export class Hub {
     const rec = this.workers.get(isolate);
     if (rec === undefined) return;
     this.workers.delete(isolate);
+    markDead(icbView(rec.icb).bell);
     const stopped = rec.state === 'stopping';
     rec.state = stopped ? 'exited' : 'crashed';
     rec.exitCode = exitCode;

@@ -10,6 +10,8 @@ import { FosError, fromWire } from '../errors.js';
 import type { NameListing } from '../names/registry.js';
 import { currentRuntime, setRuntime } from '../runtime/current.js';
 import { Runtime } from '../runtime/runtime.js';
+import { newIcb } from '../transport/shm/icb.js';
+import type { ShmOptions } from '../transport/shm/transport.js';
 import type { IsolateStats } from '../runtime/stats.js';
 import { Hub, type IsolateState, type WorkerRecord } from './hub.js';
 import type { WorkerBoot } from './worker-entry.js';
@@ -17,6 +19,8 @@ import type { WorkerBoot } from './worker-entry.js';
 export interface BootOptions {
   /** This node's name in addresses; default `n-` and 6 random hex digits. */
   readonly name?: string;
+  /** User messaging: switch threshold, ring size, spin budget; for this node's every isolate. */
+  readonly shm?: ShmOptions;
 }
 
 export interface SpawnOptions {
@@ -24,7 +28,7 @@ export interface SpawnOptions {
   readonly count?: number;
   /** Handed to the module's default export as `ctx.data` (structured-cloned). */
   readonly data?: unknown;
-  /** Busy-poll the isolate's rings (user messaging): not available in this version. */
+  /** The isolate owns its core: it busy-polls its shm rings instead of parking (the fos model). */
   readonly poll?: boolean;
   /** Milliseconds `stop()` waits for a clean exit before it terminates the thread; default 2000. */
   readonly stopTimeout?: number;
@@ -70,7 +74,7 @@ export class FosNode {
   private down = false;
 
   /** @internal use `boot()`. */
-  constructor(name: string, hub: Hub, rt: Runtime) {
+  constructor(name: string, hub: Hub, rt: Runtime, private readonly shmOptions: ShmOptions) {
     this.name = name;
     this.hub = hub;
     this.rt = rt;
@@ -81,13 +85,24 @@ export class FosNode {
     if (this.down) throw new FosError('ECLOSED', 'node is shut down');
     const count = opts.count ?? 1;
     if (!Number.isInteger(count) || count < 1) throw new FosError('EINVAL', `count is a positive integer, got ${count}`);
-    if (opts.poll === true) throw new FosError('EINVAL', 'poll: true needs the shm transport, not available in this version');
     const href = moduleHref(module);
     const records: WorkerRecord[] = [];
     const ready: Promise<void>[] = [];
     for (let index = 0; index < count; index++) {
       const isolate = this.hub.newIsolateNumber();
-      const boot: WorkerBoot = { node: this.name, isolate, module: href, data: opts.data, index, count };
+      const icb = newIcb();
+      const boot: WorkerBoot = {
+        node: this.name,
+        isolate,
+        module: href,
+        data: opts.data,
+        index,
+        count,
+        icb,
+        mainIcb: this.rt.shm.icb.sab,
+        poll: opts.poll === true,
+        shm: this.shmOptions,
+      };
       let worker: Worker;
       try {
         worker = new Worker(WORKER_ENTRY, { workerData: boot });
@@ -95,7 +110,7 @@ export class FosNode {
         await this.stopRecords(records, 0);
         throw new FosError('EINVAL', `cannot start a worker: ${(e as Error).message}`);
       }
-      const rec: WorkerRecord = { isolate, module: href, worker, state: 'starting' };
+      const rec: WorkerRecord = { isolate, module: href, worker, icb, state: 'starting' };
       ready.push(
         new Promise<void>((resolve, reject) => {
           rec.onReady = (err) => {
@@ -108,7 +123,8 @@ export class FosNode {
         }),
       );
       this.hub.addWorker(rec);
-      this.rt.attachPort(isolate, worker, false);
+      this.rt.attachPort(isolate, worker, false, icb);
+      this.hub.introduceToAll(isolate);
       worker.on('error', (e) => (rec.error = e instanceof Error ? (e.stack ?? e.message) : String(e)));
       worker.on('exit', (code) => this.hub.onExit(isolate, code));
       records.push(rec);
@@ -217,6 +233,7 @@ export async function boot(opts: BootOptions = {}): Promise<FosNode> {
   const name = opts.name ?? `n-${randomBytes(3).toString('hex')}`;
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new FosError('EINVAL', `a node name is 1 to 64 letters, digits, '_', '.' or '-': ${JSON.stringify(name)}`);
   const hub = new Hub();
+  const shm = opts.shm ?? {};
   const rt: Runtime = new Runtime({
     node: name,
     isolate: 0,
@@ -225,8 +242,12 @@ export async function boot(opts: BootOptions = {}): Promise<FosNode> {
     // The main thread holds a link to every live worker from its start, so
     // an isolate it has no link to does not exist (any more).
     connect: (peer) => queueMicrotask(() => rt.peerDown(peer, 'ENOENT')),
+    icb: newIcb(),
+    shm,
+    lookupSync: (n) => hub.lookup(n),
+    relayOffer: (peer, sab, capacity) => hub.push(peer, { type: 'offer', from: 0, sab, capacity }),
   });
   hub.attach(rt);
   setRuntime(rt);
-  return new FosNode(name, hub, rt);
+  return new FosNode(name, hub, rt, shm);
 }

@@ -8,6 +8,11 @@ import { setRuntime } from '../runtime/current.js';
 import { Runtime } from '../runtime/runtime.js';
 import type { NameEntry } from '../names/registry.js';
 import type { KernelLink } from '../transport/kernel/link.js';
+import { markDead } from '../transport/shm/doorbell.js';
+import { await_, expect } from '../transport/shm/icb.js';
+import type { ShmOptions } from '../transport/shm/transport.js';
+
+const LOOKUP_SYNC_TIMEOUT_MS = 10_000;
 
 /** What the main thread hands a worker it spawns. */
 export interface WorkerBoot {
@@ -17,6 +22,11 @@ export interface WorkerBoot {
   readonly data: unknown;
   readonly index: number;
   readonly count: number;
+  /** This isolate's control block, and the main thread's. */
+  readonly icb: SharedArrayBuffer;
+  readonly mainIcb: SharedArrayBuffer;
+  readonly poll: boolean;
+  readonly shm: ShmOptions;
 }
 
 /** What a service module's default export is called with. */
@@ -43,8 +53,19 @@ async function start(boot: WorkerBoot): Promise<void> {
     unbind: (ref) => void request('unbind', ref).catch(() => {}),
     connect: (peer) =>
       void request('connect', peer).catch((e: unknown) => rt.peerDown(peer, e instanceof FosError && e.code === 'ENOENT' ? 'ENOENT' : 'ECONNRESET')),
+    icb: boot.icb,
+    shm: { ...boot.shm, pump: { ...boot.shm.pump, poll: boot.poll } },
+    // This thread blocks: the main thread answers into its sync slot.
+    lookupSync: (name) => {
+      const ticket = expect(rt.shm.icb);
+      main!.postUnacked({ t: 'q', id: 0, op: 'lookupSync', arg: { name, ticket } });
+      return await_(rt.shm.icb, ticket, { deadline: performance.now() + LOOKUP_SYNC_TIMEOUT_MS, peerBell: undefined, spinMicros: 50 }) as NameEntry | undefined;
+    },
+    relayOffer: (peer, sab, capacity) => main!.postUnacked({ t: 'q', id: 0, op: 'relayOffer', arg: { peer, sab, capacity } }),
   });
-  main = rt.attachPort(0, port, false);
+  main = rt.attachPort(0, port, false, boot.mainIcb);
+  // A peer blocked in callSync on this isolate stops waiting when it goes.
+  process.on('exit', () => markDead(rt.shm.icb.bell));
   rt.control.handle('stats', () => rt.stats());
   rt.onPush = (ev) => {
     if (ev.type !== 'stop') return;

@@ -82,25 +82,25 @@ async function runLoop(rt: Runtime, name: string, mb: Mailbox, handlers: Handler
     if (call === undefined || from === undefined) return; // admit() lets only calls in
     const fn = methodOf(handlers, call.method);
     if (fn === undefined) {
-      rt.reply(from, call.id, false, new FosError('ENOSYS', `${name} has no method ${JSON.stringify(call.method)}`));
+      rt.reply(m, false, new FosError('ENOSYS', `${name} has no method ${JSON.stringify(call.method)}`));
       return;
     }
     let result: unknown;
     try {
       result = fn.apply(handlers, m.data as unknown[]);
     } catch (e) {
-      rt.reply(from, call.id, false, remoteError(e));
+      rt.reply(m, false, remoteError(e));
       return;
     }
     if (!isThenable(result)) {
-      rt.reply(from, call.id, true, result);
+      rt.reply(m, true, result);
       return;
     }
     active++;
     Promise.resolve(result)
       .then(
-        (v) => rt.reply(from, call.id, true, v),
-        (e: unknown) => rt.reply(from, call.id, false, remoteError(e)),
+        (v) => rt.reply(m, true, v),
+        (e: unknown) => rt.reply(m, false, remoteError(e)),
       )
       .finally(finished);
   };

@@ -13,6 +13,7 @@
  */
 import { FosError } from '../errors.js';
 import { Deque } from '../util/deque.js';
+import type { CallInfo } from '../envelope.js';
 import type { Ref } from './ref.js';
 
 export interface Message<T = unknown> {
@@ -23,7 +24,9 @@ export interface Message<T = unknown> {
 
 /** A message as the runtime carries it: a call also names its method and id. */
 export interface Inbound extends Message {
-  readonly call?: { readonly id: number; readonly method: string };
+  readonly call?: CallInfo;
+  /** The transport that brought it: a reply goes back the same way. */
+  readonly via?: 'local' | 'kernel' | 'shm';
 }
 
 /** A delivery waiting for room; settled with undefined once queued, or with the error that ended it. */

@@ -9,11 +9,16 @@
  * postMessage hop, never a detour through the main thread).
  */
 import type { TransferListItem } from 'node:worker_threads';
-import { FosError, fromWire, toWire, type ErrorCode } from '../errors.js';
+import { FosError, fromWire, toWire, type ErrorCode, type WireError } from '../errors.js';
 import { NameClient, type NameService } from '../names/client.js';
+import type { NameEntry } from '../names/registry.js';
 import type { RoutingKey } from '../names/select.js';
 import { CallTable, DEFAULT_CALL_TIMEOUT_MS } from '../rpc/calls.js';
+import { RecordType, type CallInfo, type Envelope } from '../envelope.js';
 import type { Frame, MsgFrame, PushEvent, ReplyFrame } from '../transport/kernel/frames.js';
+import type { ShmIn, ShmVerdict } from '../transport/shm/channel.js';
+import { answer, await_, expect } from '../transport/shm/icb.js';
+import { ShmTransport, type ShmOptions } from '../transport/shm/transport.js';
 import { KernelLink, type Endpoint } from '../transport/kernel/link.js';
 import { Control } from './control.js';
 import { Mailbox, type BlockedDelivery, type Inbound } from './mailbox.js';
@@ -45,6 +50,14 @@ export interface CallOptions {
   readonly transfer?: readonly TransferListItem[];
 }
 
+export interface SyncCallOptions {
+  /** Milliseconds until ETIMEDOUT; default 30 000. */
+  readonly timeout?: number;
+  readonly key?: RoutingKey;
+  /** How long to spin for the answer before sleeping in Atomics.wait; default 200 µs. */
+  readonly spinMicros?: number;
+}
+
 export interface MailboxOptions {
   /** Bind this mailbox under a unique name. */
   readonly name?: string;
@@ -64,6 +77,13 @@ export interface RuntimeOptions {
   readonly unbind: (ref: Ref) => void;
   /** Asks for a channel to `peer`; it arrives through `attachPort`, or `peerDown` says why not. */
   readonly connect: (peer: number) => void;
+  /** This isolate's control block (doorbell and sync slot), made by the main thread. */
+  readonly icb: SharedArrayBuffer;
+  readonly shm?: ShmOptions;
+  /** Looks a name up while this thread blocks (callSync): answered into the sync slot. */
+  readonly lookupSync: (name: string) => NameEntry | undefined;
+  /** Offers an shm channel to `peer` through the main thread, when there is no kernel channel to it yet. */
+  readonly relayOffer: (peer: number, sab: SharedArrayBuffer, capacity: number) => void;
 }
 
 export const DEFAULT_CAPACITY = 1024;
@@ -79,6 +99,7 @@ export class Runtime {
   readonly replyRef: Ref;
   /** Called with what the main thread pushes that the runtime does not handle itself. */
   onPush: ((ev: PushEvent) => void) | undefined;
+  readonly shm: ShmTransport;
 
   private readonly opts: RuntimeOptions;
   private readonly mailboxes = new Map<number, Mailbox>();
@@ -97,6 +118,7 @@ export class Runtime {
     this.isolate = opts.isolate;
     this.names = new NameClient(opts.names);
     this.replyRef = { address: { node: opts.node, isolate: opts.isolate, mailbox: 0 }, cap: newCapability() };
+    this.shm = new ShmTransport(opts.icb, { onEnvelope: (ch, env, seq) => this.onShmEnvelope(ch, env, seq) }, opts.shm);
   }
 
   get closed(): boolean {
@@ -147,7 +169,7 @@ export class Runtime {
     }
     for (const m of leftover) {
       if (m.call !== undefined && m.from !== undefined) {
-        this.reply(m.from, m.call.id, false, new FosError('ECLOSED', 'the serving mailbox closed before handling the call'));
+        this.reply(m, false, new FosError('ECLOSED', 'the serving mailbox closed before handling the call'));
       }
     }
   }
@@ -203,6 +225,38 @@ export class Runtime {
     return this.names.lookup(name).catch((e: unknown) => this.failed(e));
   }
 
+  /**
+   * A call that blocks this thread until the answer: the request goes over
+   * an shm channel (opened at once if need be) and the answer comes into
+   * this isolate's sync slot, so the event loop need not run. It spins for
+   * a short budget, then sleeps in Atomics.wait.
+   */
+  callSync(target: Target, method: string, args: readonly unknown[], opts: SyncCallOptions = {}): unknown {
+    try {
+      this.assertOpen();
+      if (typeof method !== 'string') throw new FosError('EINVAL', 'a method name is a string');
+      if (!Array.isArray(args)) throw new FosError('EINVAL', 'call arguments are an array');
+      const timeout = opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS;
+      if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) throw new FosError('EINVAL', `timeout is a number of milliseconds >= 0, got ${String(timeout)}`);
+      const ref = typeof target === 'string' ? this.names.resolveSync(target, opts.key, this.opts.lookupSync) : assertRef(target);
+      const a = ref.address;
+      if (a.node !== this.node) throw new FosError('ENOENT', `no route to node ${a.node}`);
+      if (a.isolate === this.isolate) throw new FosError('EINVAL', 'callSync to a service of the calling isolate would wait for itself: use call()');
+      const out = this.shm.routeNow(a.isolate, this.linkTo(a.isolate), this.opts.relayOffer);
+      const ticket = expect(this.shm.icb);
+      // The event loop may not run between two callSyncs: apply what the
+      // channel has to apply (verdicts, the outbox) here.
+      out.poll();
+      out.sendUntracked({ type: RecordType.Message, to: a.mailbox, cap: ref.cap, wait: true, data: args, from: this.replyRef, call: { id: ticket, method, sync: true } });
+      this.counters.sent('shm', args);
+      const v = await_(this.shm.icb, ticket, { deadline: performance.now() + timeout, peerBell: this.shm.peer(a.isolate)?.bell, spinMicros: opts.spinMicros ?? 200 });
+      this.counters.received('shm', v);
+      return v;
+    } catch (e) {
+      return this.failed(e);
+    }
+  }
+
   call(target: Target, method: string, args: readonly unknown[], opts: CallOptions = {}): Promise<unknown> {
     return this.startCall(target, method, args, opts).catch((e: unknown) => this.failed(e));
   }
@@ -229,31 +283,41 @@ export class Runtime {
     return promise;
   }
 
-  /** Sends `msg` to the mailbox `ref` names, by the transport its place calls for. */
+  /** Sends `msg` to the mailbox `ref` names, by the transport its place and the options call for. */
   private deliver(ref: Ref, msg: Inbound, opts: SendOptions): Promise<void> {
     const a = ref.address;
     const transport = opts.transport ?? 'auto';
-    if (transport === 'shm' || transport === 'tcp') {
-      throw new FosError('EINVAL', `the ${transport} transport is not available in this version`);
-    }
+    if (transport === 'tcp') throw new FosError('EINVAL', 'the tcp transport is not available in this version');
     if (a.node !== this.node) throw new FosError('ENOENT', `no route to node ${a.node}`);
     if (a.isolate === this.isolate) return this.deliverLocal(ref, msg, opts);
     const link = this.linkTo(a.isolate);
-    const frame: MsgFrame = { t: 'm', s: 0, to: a.mailbox, cap: ref.cap, w: opts.wait === false ? 0 : 1, d: msg.data };
+    const wait = opts.wait !== false;
+    const out = transport === 'kernel' ? undefined : this.shm.route(a.isolate, transport === 'shm', link);
+    if (out !== undefined) {
+      this.counters.sent('shm', msg.data);
+      const sent = out.send({ type: RecordType.Message, to: a.mailbox, cap: ref.cap, wait, data: msg.data, from: msg.from, call: msg.call }, { wait, signal: opts.signal });
+      // The bytes were copied into the ring; a transfer list still takes the
+      // sender's buffers away, as it does on every other transport.
+      if (opts.transfer !== undefined) structuredClone(undefined, { transfer: opts.transfer as never[] });
+      this.shm.kick();
+      return sent;
+    }
+    const frame: MsgFrame = { t: 'm', s: 0, to: a.mailbox, cap: ref.cap, w: wait ? 1 : 0, d: msg.data };
     if (msg.from !== undefined) frame.f = msg.from;
     if (msg.call !== undefined) {
       frame.c = msg.call.id;
       frame.m = msg.call.method;
+      if (msg.call.sync === true) frame.y = 1;
     }
     this.counters.sent('kernel', msg.data);
-    return link.send(frame, { wait: opts.wait !== false, signal: opts.signal, transfer: opts.transfer });
+    return link.send(frame, { wait, signal: opts.signal, transfer: opts.transfer });
   }
 
   private deliverLocal(ref: Ref, msg: Inbound, opts: SendOptions): Promise<void> {
     // A copy, as on every other transport: what the sender does with its
     // value afterwards cannot reach the receiver, and what could not cross
     // isolates fails here too.
-    const copy: Inbound = { ...msg, data: cloneLocal(msg.data, opts.transfer) };
+    const copy: Inbound = { ...msg, data: cloneLocal(msg.data, opts.transfer), via: 'local' };
     let settle: ((e?: FosError) => void) | undefined;
     this.counters.sent('local', copy.data);
     const r = this.admit(ref.address.mailbox, ref.cap, copy, opts.wait !== false, 'local', (e) => settle?.(e));
@@ -304,17 +368,28 @@ export class Runtime {
     return r;
   }
 
-  /** Answers call `id` of the isolate behind `to`: with a value when `ok`, else with the FosError `result`. */
-  reply(to: Ref, id: number, ok: boolean, result: unknown): void {
-    const f: ReplyFrame = ok ? { t: 'y', cap: to.cap, c: id, ok: true, d: result } : { t: 'y', cap: to.cap, c: id, ok: false, e: toWire(asFosError(result)) };
+  /**
+   * Answers the call `m`: with a value when `ok`, else with the FosError
+   * `result`. The answer goes back the way the call came (a callSync's
+   * into its caller's sync slot).
+   */
+  reply(m: Inbound, ok: boolean, result: unknown): void {
+    const { from: to, call } = m;
+    if (to === undefined || call === undefined) return;
     const a = to.address;
     if (a.node !== this.node) return;
+    if (call.sync === true) {
+      const icb = a.isolate === this.isolate ? this.shm.icb : this.shm.peer(a.isolate);
+      if (icb !== undefined && answer(icb, call.id, ok, ok ? result : asFosError(result))) this.counters.sent('shm', result);
+      return;
+    }
+    const f: ReplyFrame = ok ? { t: 'y', cap: to.cap, c: call.id, ok: true, d: result } : { t: 'y', cap: to.cap, c: call.id, ok: false, e: toWire(asFosError(result)) };
     if (a.isolate === this.isolate) {
       if (f.ok) {
         try {
           f.d = cloneLocal(f.d, undefined);
         } catch (e) {
-          this.reply(to, id, false, e);
+          this.reply(m, false, e);
           return;
         }
       }
@@ -324,14 +399,19 @@ export class Runtime {
     }
     const link = this.links.get(a.isolate);
     if (link === undefined) return; // the caller is gone: its calls failed with it
-    this.counters.sent('kernel', f.d);
+    const out = m.via === 'shm' ? this.shm.tryRouteNow(a.isolate, link, this.opts.relayOffer) : undefined;
     try {
-      link.postUnacked(f);
+      if (out !== undefined) {
+        out.sendUntracked({ type: RecordType.Reply, callId: call.id, cap: to.cap, ok: f.ok, data: f.ok ? f.d : f.e });
+        this.counters.sent('shm', f.d);
+      } else {
+        link.postUnacked(f);
+        this.counters.sent('kernel', f.d);
+      }
     } catch (e) {
-      if (e instanceof FosError) return; // link failed: the caller is gone
-      // The value could not be cloned: the caller hears why instead.
-      const err = new FosError('EINVAL', `reply cannot be sent: ${(e as Error).message}`);
-      link.postUnacked({ t: 'y', cap: to.cap, c: id, ok: false, e: toWire(err) });
+      if (e instanceof FosError && e.code !== 'EINVAL') return; // the link failed: the caller is gone
+      // The value could not be carried: the caller hears why instead.
+      this.reply(m, false, new FosError('EINVAL', `reply cannot be sent: ${(e as Error).message}`));
     }
   }
 
@@ -346,13 +426,26 @@ export class Runtime {
         this.onReply(f);
         break;
       case 'x': {
+        const canceled = new FosError('ECANCELED', 'send aborted while waiting for room');
+        if (f.v === 1) {
+          const ch = this.shm.in(link.peer);
+          const withdraw = ch?.waitingRoom.get(f.s);
+          if (withdraw !== undefined && withdraw()) ch!.verdict(f.s, canceled);
+          break;
+        }
         const withdraw = link.waitingRoom.get(f.s);
         if (withdraw !== undefined && withdraw()) {
           link.waitingRoom.delete(f.s);
-          link.nack(f.s, new FosError('ECANCELED', 'send aborted while waiting for room'));
+          link.nack(f.s, canceled);
         }
         break;
       }
+      case 'o':
+        this.acceptOffer(link.peer, f.sab, f.capacity);
+        break;
+      case 'k':
+        this.shm.outFailed(link.peer, f.why);
+        break;
       case 'q':
         this.control.onRequest(link, f);
         return;
@@ -372,7 +465,11 @@ export class Runtime {
 
   private onMessage(link: KernelLink, f: MsgFrame): void {
     const msg: Inbound =
-      f.c !== undefined ? { data: f.d, from: f.f!, call: { id: f.c, method: f.m ?? '' } } : f.f !== undefined ? { data: f.d, from: f.f } : { data: f.d };
+      f.c !== undefined
+        ? { data: f.d, from: f.f!, call: f.y === 1 ? { id: f.c, method: f.m ?? '', sync: true } : { id: f.c, method: f.m ?? '' }, via: 'kernel' }
+        : f.f !== undefined
+          ? { data: f.d, from: f.f }
+          : { data: f.d };
     const s = f.s;
     const r = this.admit(f.to, f.cap, msg, f.w === 1, 'kernel', (e) => {
       link.waitingRoom.delete(s);
@@ -380,8 +477,39 @@ export class Runtime {
       else link.nack(s, e);
     });
     if (r === 'queued') link.ack(s);
-    else if (r instanceof FosError) link.nack(s, r);
-    else link.waitingRoom.set(s, r.withdraw);
+    else if (r instanceof FosError) {
+      link.nack(s, r);
+      if (msg.call?.sync === true) this.reply(msg, false, r);
+    } else link.waitingRoom.set(s, r.withdraw);
+  }
+
+  /** Drains the ring `peer` offers, after every frame it sent before the offer. */
+  acceptOffer(peer: number, sab: SharedArrayBuffer, capacity: number): void {
+    this.shm.accept(peer, sab, capacity, (why) => {
+      try {
+        this.links.get(peer)?.postUnacked({ t: 'k', why });
+      } catch {
+        // No kernel channel to tell it by: its sends fail when it goes.
+      }
+    });
+  }
+
+  /** What the shm ring of `ch` brought: a reply, or a message to admit. */
+  private onShmEnvelope(ch: ShmIn, env: Envelope, seq: number): ShmVerdict {
+    if (env.type === RecordType.Reply) {
+      this.onReply(env.ok ? { t: 'y', cap: env.cap, c: env.callId, ok: true, d: env.data } : { t: 'y', cap: env.cap, c: env.callId, ok: false, e: env.data as WireError }, 'shm');
+      return 'untracked';
+    }
+    const msg: Inbound =
+      env.call !== undefined ? { data: env.data, from: env.from!, call: env.call, via: 'shm' } : env.from !== undefined ? { data: env.data, from: env.from } : { data: env.data };
+    const r = this.admit(env.to, env.cap, msg, env.wait, 'shm', (e) => ch.verdict(seq, e));
+    if (r === 'queued') return 'admitted';
+    if (r instanceof FosError) {
+      if (env.call?.sync === true) this.reply(msg, false, r);
+      return r;
+    }
+    ch.waitingRoom.set(seq, r.withdraw);
+    return 'held';
   }
 
   private onReply(f: ReplyFrame, transport: TransportName = 'kernel'): void {
@@ -394,13 +522,16 @@ export class Runtime {
   private onPushEvent(ev: PushEvent): void {
     switch (ev.type) {
       case 'port':
-        this.attachPort(ev.peer, ev.port, true);
+        this.attachPort(ev.peer, ev.port, true, ev.icb);
         return;
       case 'names':
         this.names.invalidate(ev.names);
         return;
       case 'down':
         this.peerDown(ev.isolate, ev.code);
+        return;
+      case 'offer':
+        this.acceptOffer(ev.from, ev.sab, ev.capacity);
         return;
       default:
         this.onPush?.(ev);
@@ -420,7 +551,8 @@ export class Runtime {
   }
 
   /** Starts talking to `peer` over `endpoint` (the main thread hands these out). */
-  attachPort(peer: number, endpoint: Endpoint, owned: boolean): KernelLink {
+  attachPort(peer: number, endpoint: Endpoint, owned: boolean, icb: SharedArrayBuffer): KernelLink {
+    this.shm.addPeer(peer, icb);
     let link = this.links.get(peer);
     if (link === undefined) {
       link = new KernelLink(peer, this.onFrame);
@@ -440,6 +572,7 @@ export class Runtime {
     const link = this.links.get(peer);
     this.links.delete(peer);
     link?.fail(code, why);
+    this.shm.peerDown(peer, code, why);
     this.calls.failIsolate(this.node, peer, code, why);
     this.control.failPeer(peer, code, why);
   }
@@ -452,6 +585,7 @@ export class Runtime {
     this.closedBy = new FosError('ECLOSED', why);
     for (const mb of [...this.mailboxes.values()]) mb.close();
     this.calls.failAll('ECLOSED', why);
+    this.shm.close(why);
     for (const [peer, link] of this.links) {
       link.fail('ECLOSED', why);
       this.control.failPeer(peer, 'ECLOSED', why);

@@ -27,7 +27,9 @@ export interface Box {
 }
 
 export interface Place {
-  readonly transport: 'local' | 'kernel';
+  readonly transport: 'local' | 'kernel' | 'shm';
+  /** The options that make a send from this thread use this place's transport. */
+  readonly opts: { readonly transport?: 'kernel' | 'shm' };
   /** A mailbox living at this place. */
   box(opts?: MailboxOptions): Promise<Box>;
   /** Sends from this place. */
@@ -37,6 +39,7 @@ export interface Place {
 export function localPlace(): Place {
   return {
     transport: 'local',
+    opts: {},
     async box(opts = {}) {
       const mb = await createMailbox(opts);
       return {
@@ -60,10 +63,12 @@ export function localPlace(): Place {
   };
 }
 
-export function agentPlace(agentName: string): Place & { agent: Remote<Agent> } {
-  const agent = connect<Agent>(agentName, { timeout: 60_000 });
+/** A place in the agent worker, reached over `transport` (forced, in both directions). */
+export function agentPlace(agentName: string, transport: 'kernel' | 'shm' = 'kernel'): Place & { agent: Remote<Agent> } {
+  const agent = connect<Agent>(agentName, { timeout: 60_000, transport });
   return {
-    transport: 'kernel',
+    transport,
+    opts: { transport },
     agent,
     async box(opts = {}) {
       const { id, ref } = await agent.box(opts);
@@ -75,14 +80,15 @@ export function agentPlace(agentName: string): Place & { agent: Remote<Agent> } 
         close: () => agent.closeBox(id),
       };
     },
-    send: (target, data, opts) => unwrap(agent.send(target, data, opts)),
+    send: (target, data, opts) => unwrap(agent.send(target, data, { transport, ...opts })),
   };
 }
 
-/** Every place a scenario runs at; spawns the agent the 'kernel' place needs. */
+/** Every place a scenario runs at: this thread, a worker over kernel, a worker over shm. */
 export async function places(node: FosNode, agentName = '/test/agent'): Promise<Place[]> {
-  await node.spawn(AGENT, { data: { name: agentName } });
-  return [localPlace(), agentPlace(agentName)];
+  await node.spawn(AGENT, { data: { name: `${agentName}/kernel` } });
+  await node.spawn(AGENT, { data: { name: `${agentName}/shm` } });
+  return [localPlace(), agentPlace(`${agentName}/kernel`, 'kernel'), agentPlace(`${agentName}/shm`, 'shm')];
 }
 
 /** Waits until `check` holds, polling every 5 ms, or fails after `ms`. */

@@ -25,3 +25,16 @@ export const { value } = fc.letrec((tie) => ({
   set: fc.array(fc.oneof(fc.string({ maxLength: 8 }), fc.integer(), fc.bigInt()), { maxLength: 4 }).map((e) => new Set(e)),
 }));
 
+
+/** `v` as msgpack carries it: every -0 a 0 (msgpack has no negative zero). */
+export function withoutNegativeZero(v: unknown): unknown {
+  if (Object.is(v, -0)) return 0;
+  if (Array.isArray(v)) return v.map(withoutNegativeZero);
+  if (v instanceof Map) return new Map([...v].map(([k, x]) => [withoutNegativeZero(k), withoutNegativeZero(x)]));
+  if (v instanceof Set) return new Set([...v].map(withoutNegativeZero));
+  if (v instanceof Float64Array || v instanceof Float32Array) return v; // typed arrays keep their bytes
+  if (typeof v === 'object' && v !== null && !(v instanceof Date) && !ArrayBuffer.isView(v)) {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, withoutNegativeZero(x)]));
+  }
+  return v;
+}

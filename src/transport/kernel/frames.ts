@@ -32,16 +32,32 @@ export interface MsgFrame extends Acks {
   c?: number;
   /** Method, on a call. */
   m?: string;
+  /** 1 on a callSync call: the answer goes to the caller's sync slot. */
+  y?: 1;
 }
 
 export interface AckFrame extends Acks {
   t: 'a';
 }
 
-/** Withdraw message `s` if it still waits for room in its mailbox. */
+/** Withdraw message `s` (of the shm channel when `v` is 1) if it still waits for room in its mailbox. */
 export interface CancelFrame extends Acks {
   t: 'x';
   s: number;
+  v?: 1;
+}
+
+/** The sender offers an shm channel: drain this ring after every earlier frame. */
+export interface OfferFrame extends Acks {
+  t: 'o';
+  sab: SharedArrayBuffer;
+  capacity: number;
+}
+
+/** The receiver found the sender's ring corrupt and dropped it. */
+export interface KillFrame extends Acks {
+  t: 'k';
+  why: string;
 }
 
 /** The answer to call `c`; `cap` is the reply capability the caller gave. */
@@ -76,9 +92,10 @@ export interface PushFrame {
 }
 
 export type PushEvent =
-  | { type: 'port'; peer: number; port: MessagePort }
+  | { type: 'port'; peer: number; port: MessagePort; icb: SharedArrayBuffer }
   | { type: 'names'; names: string[] }
   | { type: 'down'; isolate: number; code: 'ECONNRESET' | 'ECLOSED' }
+  | { type: 'offer'; from: number; sab: SharedArrayBuffer; capacity: number }
   | { type: 'stop' };
 
-export type Frame = MsgFrame | AckFrame | CancelFrame | ReplyFrame | RequestFrame | ResponseFrame | PushFrame;
+export type Frame = MsgFrame | AckFrame | CancelFrame | OfferFrame | KillFrame | ReplyFrame | RequestFrame | ResponseFrame | PushFrame;

@@ -1,0 +1,337 @@
+/**
+ * A user-messaging channel: the ring one isolate (the sender, S) writes and
+ * its peer (the receiver, R) drains, plus the verdicts R writes back, all in
+ * one SharedArrayBuffer that S creates and offers to R over the kernel link.
+ *
+ * Layout: the ring (see ring.ts), then a verdict area:
+ *   V+0    done      messages R has handled (its seq of the last), written by R
+ *   V+128  exHead    exceptions S has read, written by S
+ *   V+256  exTail    exceptions R has written, written by R
+ *   V+384  entries   EXCEPTIONS x [seq, code]: code -1 = held (waits for
+ *                    room in its mailbox), 0 = admitted after being held,
+ *                    k > 0 = refused with ERROR_CODES[k - 1]
+ *
+ * Verdicts: message seqs are 1, 2, 3, ... in ring order (a fragmented
+ * message counts once). R handles a batch, writes an exception for each
+ * message not simply admitted, then publishes `done`. S reads `done` first
+ * and the exceptions after, so every exception for a seq <= done is visible
+ * to it: it holds or settles those, then settles everything else up to
+ * `done` as admitted. A held message settles by its later exception.
+ *
+ * Invariants:
+ * - R handles a record only when the exception ring has room for its
+ *   verdict, so a verdict is never dropped; verdicts that come later (held
+ *   messages) wait in `late` while the ring is full, and R handles nothing
+ *   new until they are out;
+ * - S writes messages in seq order; one that does not fit waits in
+ *   `outbox`, and so does everything after it, so ring order is seq order.
+ */
+import { decode, encode, type Encoded, type Envelope, type MessageEnvelope } from '../../envelope.js';
+import { ERROR_CODES, FosError, type ErrorCode } from '../../errors.js';
+import { Deque } from '../../util/deque.js';
+import { Flow, type FlowSendOptions } from '../flow.js';
+import { ring as ringBell } from './doorbell.js';
+import { Frag, RingCorruption, RingReader, ringBytes, RingWriter } from './ring.js';
+
+const EXCEPTIONS = 1024;
+const DONE = 0;
+const EX_HEAD = 128 / 4;
+const EX_TAIL = 256 / 4;
+const EX_ENTRIES = 384 / 4;
+const HELD = -1;
+const ADMITTED = 0;
+
+export const DEFAULT_RING_CAPACITY = 1 << 20;
+
+export function channelBytes(capacity: number): number {
+  return ringBytes(capacity) + 384 + EXCEPTIONS * 8;
+}
+
+function verdictView(sab: SharedArrayBuffer, capacity: number): Int32Array {
+  return new Int32Array(sab, ringBytes(capacity), (384 + EXCEPTIONS * 8) / 4);
+}
+
+function codeOf(err: FosError): number {
+  return ERROR_CODES.indexOf(err.code) + 1;
+}
+
+function errorOf(code: number): FosError {
+  const name: ErrorCode = ERROR_CODES[code - 1] ?? 'EINVAL';
+  return new FosError(name, REFUSALS[name] ?? 'refused by the receiving isolate');
+}
+
+/** The messages a receiver gives with each refusal, so that shm says what kernel says. */
+const REFUSALS: Partial<Record<ErrorCode, string>> = {
+  ENOENT: 'no such mailbox',
+  EACCES: 'wrong capability for the mailbox',
+  EAGAIN: 'mailbox is full',
+  ECLOSED: 'mailbox is closed',
+  ECANCELED: 'send aborted while waiting for room',
+  ENOSYS: 'the mailbox serves no calls',
+  EINVAL: 'the mailbox takes calls only: use call()',
+};
+
+interface Outgoing {
+  readonly enc: Encoded;
+  /** The encoded bytes in one piece, for a message carried in fragments. */
+  whole?: Uint8Array;
+  /** Bytes of `whole` already written. */
+  offset: number;
+}
+
+/** The sending end: writes messages into the ring and reads their verdicts. */
+export class ShmOut {
+  readonly flow: Flow<MessageEnvelope>;
+  private readonly writer: RingWriter;
+  private readonly verdicts: Int32Array;
+  private readonly outbox = new Deque<Outgoing>();
+  private written = 0;
+  private exHead = 0;
+  /** The `done` last applied. */
+  private settledUpTo = 0;
+
+  constructor(
+    readonly peer: number,
+    readonly sab: SharedArrayBuffer,
+    readonly capacity: number,
+    private readonly peerBell: Int32Array,
+    withdraw: (seq: number) => void,
+  ) {
+    this.writer = new RingWriter(sab, 0, capacity);
+    this.verdicts = verdictView(sab, capacity);
+    this.flow = new Flow<MessageEnvelope>({
+      canPost: () => true,
+      congested: () => this.outbox.size > 0,
+      post: (env) => this.write(encode(env)),
+      withdraw,
+    });
+  }
+
+  static create(peer: number, peerBell: Int32Array, withdraw: (seq: number) => void, capacity = DEFAULT_RING_CAPACITY): ShmOut {
+    return new ShmOut(peer, new SharedArrayBuffer(channelBytes(capacity)), capacity, peerBell, withdraw);
+  }
+
+  send(env: MessageEnvelope, opts: FlowSendOptions): Promise<void> {
+    return this.flow.send(env, env.to, opts);
+  }
+
+  /**
+   * Writes a record that needs no verdict: a reply, or a callSync call (its
+   * caller hears of a refusal in its sync slot). Throws EINVAL if it cannot
+   * be encoded.
+   */
+  sendUntracked(env: Envelope): void {
+    this.write(encode(env));
+  }
+
+  /** True when a verdict or room for the outbox may be waiting. */
+  pending(): boolean {
+    return (
+      Atomics.load(this.verdicts, EX_TAIL) !== this.exHead ||
+      Atomics.load(this.verdicts, DONE) !== this.settledUpTo ||
+      (this.outbox.size > 0 && this.writer.fits(Math.min(this.outbox.peek()!.enc.length, this.writer.maxRecord)))
+    );
+  }
+
+  /** Applies the receiver's verdicts and writes what the outbox holds; true if anything happened. */
+  poll(): boolean {
+    let worked = false;
+    const done = Atomics.load(this.verdicts, DONE);
+    const tail = Atomics.load(this.verdicts, EX_TAIL);
+    while (this.exHead !== tail) {
+      const at = EX_ENTRIES + (this.exHead % EXCEPTIONS) * 2;
+      const seq = this.verdicts[at]!;
+      const code = this.verdicts[at + 1]!;
+      this.exHead = (this.exHead + 1) | 0;
+      if (code === HELD) this.flow.hold(seq);
+      else this.flow.settle(seq, code === ADMITTED ? undefined : errorOf(code));
+      worked = true;
+    }
+    Atomics.store(this.verdicts, EX_HEAD, this.exHead);
+    if (done !== this.settledUpTo) {
+      this.flow.settleUpTo(done);
+      this.settledUpTo = done;
+      worked = true;
+    }
+    if (this.outbox.size > 0 && this.flushOutbox()) worked = true;
+    return worked;
+  }
+
+  fail(err: FosError): void {
+    this.flow.fail(err);
+    this.outbox.drain();
+  }
+
+  /** Queues or writes one encoded message; returns its seq. */
+  private write(enc: Encoded): number {
+    const seq = ++this.written;
+    const item: Outgoing = { enc, offset: 0 };
+    if (this.outbox.size > 0 || !this.writeItem(item)) this.outbox.push(item);
+    ringBell(this.peerBell);
+    return seq;
+  }
+
+  private flushOutbox(): boolean {
+    let wrote = false;
+    for (let item = this.outbox.peek(); item !== undefined; item = this.outbox.peek()) {
+      const before = item.offset;
+      const complete = this.writeItem(item);
+      if (item.offset !== before || complete) wrote = true;
+      if (!complete) break;
+      this.outbox.shift();
+    }
+    if (wrote) ringBell(this.peerBell);
+    return wrote;
+  }
+
+  /** Writes as much of `item` as fits; true once all of it is in the ring. */
+  private writeItem(item: Outgoing): boolean {
+    const { enc } = item;
+    const w = this.writer;
+    if (enc.length <= w.maxRecord) {
+      const at = w.reserve(enc.length);
+      if (at < 0) return false;
+      w.bytes.set(enc.head, at);
+      if (enc.raw !== undefined) w.bytes.set(enc.raw, at + enc.head.length);
+      w.commit();
+      return true;
+    }
+    if (item.whole === undefined) {
+      item.whole = new Uint8Array(enc.length);
+      item.whole.set(enc.head);
+      if (enc.raw !== undefined) item.whole.set(enc.raw, enc.head.length);
+    }
+    const whole = item.whole;
+    while (item.offset < whole.length) {
+      const len = Math.min(w.maxRecord, whole.length - item.offset);
+      const frag = item.offset === 0 ? Frag.First : item.offset + len === whole.length ? Frag.Last : Frag.Middle;
+      const at = w.reserve(len, frag);
+      if (at < 0) return false;
+      w.bytes.set(whole.subarray(item.offset, item.offset + len), at);
+      w.commit();
+      item.offset += len;
+    }
+    return true;
+  }
+}
+
+/** What the receiving runtime decides for one message. */
+export type ShmVerdict = 'admitted' | 'held' | 'untracked' | FosError;
+
+export class ChannelFailure extends Error {
+  override readonly name = 'ChannelFailure';
+}
+
+/** The receiving end: drains the ring and writes verdicts. */
+export class ShmIn {
+  private readonly reader: RingReader;
+  private readonly verdicts: Int32Array;
+  private handled = 0;
+  private exTail = 0;
+  private readonly late: [number, number][] = [];
+  private fragments: Uint8Array[] | undefined;
+  /** Withdraws a held message by seq (a cancelled send). */
+  readonly waitingRoom = new Map<number, () => boolean>();
+
+  constructor(
+    readonly peer: number,
+    sab: SharedArrayBuffer,
+    capacity: number,
+    private readonly peerBell: Int32Array,
+  ) {
+    this.reader = new RingReader(sab, 0, capacity);
+    this.verdicts = verdictView(sab, capacity);
+  }
+
+  ready(): boolean {
+    return this.reader.ready() || this.late.length > 0;
+  }
+
+  /**
+   * Handles every ready message (as room for verdicts allows) with
+   * `onMessage`; true if anything happened. Throws ChannelFailure on a
+   * corrupt ring or an undecodable record.
+   */
+  drain(onMessage: (env: Envelope, seq: number) => ShmVerdict): boolean {
+    let worked = this.flushLate();
+    if (this.late.length > 0) return worked;
+    const room = EXCEPTIONS - ((this.exTail - Atomics.load(this.verdicts, EX_HEAD)) | 0);
+    if (room <= 0) return worked;
+    let n: number;
+    try {
+      n = this.reader.drain((bytes, frag) => this.onRecord(bytes, frag, onMessage), room);
+    } catch (e) {
+      if (e instanceof RingCorruption || e instanceof FosError) throw new ChannelFailure(`shm channel from isolate ${this.peer} failed: ${e.message}`);
+      throw e;
+    }
+    if (n > 0) {
+      Atomics.store(this.verdicts, DONE, this.handled);
+      ringBell(this.peerBell);
+      worked = true;
+    }
+    return worked;
+  }
+
+  /** The later verdict on a held message: admitted (no error) or refused. */
+  verdict(seq: number, err: FosError | undefined): void {
+    this.waitingRoom.delete(seq);
+    this.late.push([seq, err === undefined ? ADMITTED : codeOf(err)]);
+    this.flushLate();
+    ringBell(this.peerBell);
+  }
+
+  private onRecord(bytes: Uint8Array, frag: Frag, onMessage: (env: Envelope, seq: number) => ShmVerdict): void {
+    let whole: Uint8Array;
+    if (frag === Frag.Whole) {
+      if (this.fragments !== undefined) throw new RingCorruption('a whole record inside a fragmented one');
+      whole = bytes;
+    } else if (frag === Frag.First) {
+      if (this.fragments !== undefined) throw new RingCorruption('a first fragment inside a fragmented record');
+      this.fragments = [bytes.slice()];
+      return;
+    } else {
+      if (this.fragments === undefined) throw new RingCorruption('a fragment with no first');
+      this.fragments.push(bytes.slice());
+      if (frag === Frag.Middle) return;
+      whole = concat(this.fragments);
+      this.fragments = undefined;
+    }
+    const seq = ++this.handled;
+    const v = onMessage(decode(whole), seq);
+    if (v === 'admitted' || v === 'untracked') return;
+    this.except(seq, v === 'held' ? HELD : codeOf(v));
+  }
+
+  private except(seq: number, code: number): void {
+    const at = EX_ENTRIES + (this.exTail % EXCEPTIONS) * 2;
+    this.verdicts[at] = seq;
+    this.verdicts[at + 1] = code;
+    this.exTail = (this.exTail + 1) | 0;
+    Atomics.store(this.verdicts, EX_TAIL, this.exTail);
+  }
+
+  private flushLate(): boolean {
+    if (this.late.length === 0) return false;
+    let room = EXCEPTIONS - ((this.exTail - Atomics.load(this.verdicts, EX_HEAD)) | 0);
+    let k = 0;
+    while (k < this.late.length && room > 0) {
+      const [seq, code] = this.late[k++]!;
+      this.except(seq, code);
+      room--;
+    }
+    this.late.splice(0, k);
+    return k > 0;
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

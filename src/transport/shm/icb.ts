@@ -1,0 +1,124 @@
+/**
+ * The isolate control block: one SharedArrayBuffer per isolate, made by the
+ * main thread when it starts the isolate and handed to every peer with the
+ * kernel channel, so that any peer can wake it and answer its synchronous
+ * calls without the isolate's event loop running.
+ *
+ * Layout (bytes):
+ *   [0, 128)     doorbell (doorbell.ts): state, dead flag
+ *   [128, 256)   sync slot header, Int32 words:
+ *                  EXPECT  the ticket the owner waits for; 0 none; -1 a writer holds it
+ *                  DONE    the ticket of the last answer written
+ *                  LEN     bytes of the answer
+ *                  OK      1 for a value, 0 for a WireError
+ *   [256, ...)   the answer, msgpack-encoded
+ *
+ * The slot protocol (one blocked waiter at a time: the isolate's own
+ * thread, in `callSync`): the owner stores a fresh ticket in EXPECT, sends
+ * its request, then waits for DONE to become that ticket. A writer claims
+ * the slot by compare-exchange EXPECT: ticket -> -1, so a late answer to a
+ * request the owner gave up on (timeout) finds another ticket and is
+ * dropped; it writes LEN, OK and the bytes, then publishes DONE and
+ * notifies. The owner gives up by compare-exchange EXPECT: ticket -> 0; if
+ * that fails a writer is mid-way and the owner waits for it to finish.
+ */
+import { packValue, unpackValue } from '../../envelope.js';
+import { FosError, fromWire, toWire } from '../../errors.js';
+import { isDead } from './doorbell.js';
+
+export const SLOT_BYTES = 1 << 20;
+const HEADER = 256;
+const EXPECT = 32;
+const DONE = 33;
+const LEN = 34;
+const OK = 35;
+const LOCKED = -1;
+
+export interface Icb {
+  readonly sab: SharedArrayBuffer;
+  /** The doorbell words. */
+  readonly bell: Int32Array;
+  readonly words: Int32Array;
+  readonly data: Uint8Array;
+}
+
+export function newIcb(): SharedArrayBuffer {
+  return new SharedArrayBuffer(HEADER + SLOT_BYTES);
+}
+
+export function icbView(sab: SharedArrayBuffer): Icb {
+  return { sab, bell: new Int32Array(sab, 0, 32), words: new Int32Array(sab, 0, HEADER / 4), data: new Uint8Array(sab, HEADER) };
+}
+
+/** Writes the answer to `ticket` into `icb`'s slot; false if its owner no longer waits for it. */
+export function answer(icb: Icb, ticket: number, ok: boolean, value: unknown): boolean {
+  if (Atomics.compareExchange(icb.words, EXPECT, ticket, LOCKED) !== ticket) return false;
+  let bytes: Uint8Array;
+  let isOk = ok;
+  try {
+    bytes = packValue(ok ? value : toWire(asError(value)));
+    if (bytes.length > icb.data.length) throw new FosError('EMSGSIZE', `a callSync answer is at most ${icb.data.length} bytes, this one is ${bytes.length}: use call()`);
+  } catch (e) {
+    bytes = packValue(toWire(asError(e)));
+    isOk = false;
+  }
+  icb.data.set(bytes);
+  icb.words[LEN] = bytes.length;
+  icb.words[OK] = isOk ? 1 : 0;
+  Atomics.store(icb.words, DONE, ticket);
+  Atomics.notify(icb.words, DONE);
+  return true;
+}
+
+function asError(e: unknown): FosError {
+  return e instanceof FosError ? e : new FosError('EINVAL', e instanceof Error ? e.message : String(e));
+}
+
+let lastTicket = 0;
+
+/** Claims the slot for a new request; returns its ticket. */
+export function expect(icb: Icb): number {
+  lastTicket = (lastTicket % 0x7fff_ffff) + 1;
+  Atomics.store(icb.words, DONE, 0);
+  Atomics.store(icb.words, EXPECT, lastTicket);
+  return lastTicket;
+}
+
+export interface WaitOptions {
+  /** performance.now() after which the wait fails with ETIMEDOUT. */
+  readonly deadline: number;
+  /** The doorbell of the isolate that will answer: dead means ECONNRESET. */
+  readonly peerBell: Int32Array | undefined;
+  readonly spinMicros: number;
+}
+
+/**
+ * Blocks this thread until the answer to `ticket` is in the slot: spins for
+ * a short budget, then sleeps in `Atomics.wait` slices, checking the
+ * answerer's dead flag and the deadline between slices.
+ */
+export function await_(icb: Icb, ticket: number, opts: WaitOptions): unknown {
+  const w = icb.words;
+  const spinEnd = performance.now() + opts.spinMicros / 1000;
+  for (let i = 0; Atomics.load(w, DONE) !== ticket; i++) {
+    if ((i & 63) !== 63) continue;
+    const now = performance.now();
+    if (now < spinEnd) continue;
+    const dead = opts.peerBell !== undefined && isDead(opts.peerBell);
+    if (dead || now >= opts.deadline) {
+      if (Atomics.compareExchange(w, EXPECT, ticket, 0) === ticket) {
+        throw dead ? new FosError('ECONNRESET', 'the serving isolate died during callSync') : new FosError('ETIMEDOUT', 'no answer to callSync in time');
+      }
+      // A writer holds the slot: its answer is moments away.
+      Atomics.wait(w, DONE, Atomics.load(w, DONE), 1000);
+      continue;
+    }
+    Atomics.wait(w, DONE, Atomics.load(w, DONE), Math.min(5, opts.deadline - now));
+  }
+  const bytes = icb.data.slice(0, w[LEN]);
+  const ok = w[OK] === 1;
+  Atomics.store(w, EXPECT, 0);
+  const v = unpackValue(bytes);
+  if (!ok) throw fromWire(v);
+  return v;
+}

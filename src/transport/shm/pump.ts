@@ -1,0 +1,132 @@
+/**
+ * The per-isolate loop that serves its shm channels: it drains every ready
+ * record of every incoming ring, applies the verdicts of every outgoing one,
+ * and when there is nothing to do spins for a short budget, then parks on
+ * the isolate's doorbell with `Atomics.waitAsync`, so that its event loop
+ * lives on (timers, kernel messages) while it sleeps.
+ *
+ * In poll mode (a service spawned with `poll: true`: it owns its core, as
+ * fos servers do) it never parks: it spins in slices and yields to the event
+ * loop between slices (`setImmediate`), so kernel messages, timers and
+ * shutdown still get through.
+ */
+import { AWAKE, PARKED, STATE } from './doorbell.js';
+
+export interface PumpSource {
+  /** Does the work ready now; true if there was any. */
+  poll(): boolean;
+  /** True if `poll` would find work (cheap: a few atomic loads). */
+  pending(): boolean;
+}
+
+export interface PumpOptions {
+  /** Never park; spin in slices of `pollSliceMicros`. */
+  readonly poll: boolean;
+  /** How long to spin for new work before parking. */
+  readonly spinMicros: number;
+  /** In poll mode, how long to spin before yielding to the event loop. */
+  readonly pollSliceMicros: number;
+}
+
+export const DEFAULT_PUMP: PumpOptions = { poll: false, spinMicros: 50, pollSliceMicros: 1000 };
+
+export class Pump {
+  private readonly sources = new Set<PumpSource>();
+  private scheduled = false;
+  private parked = false;
+  private stopped = false;
+
+  constructor(
+    private readonly bell: Int32Array,
+    private readonly opts: PumpOptions,
+  ) {}
+
+  get size(): number {
+    return this.sources.size;
+  }
+
+  add(s: PumpSource): void {
+    this.sources.add(s);
+    this.wake();
+  }
+
+  remove(s: PumpSource): void {
+    this.sources.delete(s);
+  }
+
+  /** Makes sure the loop runs soon: after a send, so that it spins for the answer instead of sleeping. */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.parked) {
+      if (Atomics.compareExchange(this.bell, STATE, PARKED, AWAKE) === PARKED) Atomics.notify(this.bell, STATE);
+      return;
+    }
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.sources.clear();
+    if (this.parked) {
+      Atomics.store(this.bell, STATE, AWAKE);
+      Atomics.notify(this.bell, STATE);
+    }
+  }
+
+  /** One pass over every source; true if any had work. */
+  pollOnce(): boolean {
+    let worked = false;
+    for (const s of this.sources) if (s.poll()) worked = true;
+    return worked;
+  }
+
+  private pending(): boolean {
+    for (const s of this.sources) if (s.pending()) return true;
+    return false;
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(this.run);
+  }
+
+  private readonly run = (): void => {
+    this.scheduled = false;
+    if (this.stopped || this.sources.size === 0) return;
+    if (this.pollOnce() || this.spin(this.opts.poll ? this.opts.pollSliceMicros : this.opts.spinMicros) || this.opts.poll) {
+      this.schedule();
+      return;
+    }
+    this.park();
+  };
+
+  /** Spins until a source has work (then does it) or `micros` pass; true if it did work. */
+  private spin(micros: number): boolean {
+    const end = performance.now() + micros / 1000;
+    for (let i = 0; ; i++) {
+      if (this.pending()) return this.pollOnce();
+      if ((i & 63) === 63 && performance.now() >= end) return false;
+    }
+  }
+
+  private park(): void {
+    Atomics.store(this.bell, STATE, PARKED);
+    this.parked = true;
+    // The re-check after announcing PARKED: a record published before a
+    // peer saw PARKED is caught here, one published after gets a notify.
+    if (this.pending()) {
+      this.unpark();
+      return;
+    }
+    const w = Atomics.waitAsync(this.bell, STATE, PARKED);
+    if (w.async) void w.value.then(() => this.unpark());
+    else this.unpark();
+  }
+
+  private unpark(): void {
+    this.parked = false;
+    Atomics.store(this.bell, STATE, AWAKE);
+    this.schedule();
+  }
+}
