@@ -6,7 +6,7 @@
 import type { Mailbox } from './runtime/mailbox.js';
 import { runtime } from './runtime/current.js';
 import type { Ref } from './runtime/ref.js';
-import type { CallOptions, MailboxOptions, SendOptions, Target } from './runtime/runtime.js';
+import type { CallOptions, MailboxOptions, SendOptions, SyncCallOptions, Target } from './runtime/runtime.js';
 import { serveOn, type Handlers, type Service, type ServeOptions } from './rpc/serve.js';
 
 /** Creates a mailbox in this isolate, bound under `name` and/or joined to `fleet`. */
@@ -43,6 +43,16 @@ export function call<R = unknown>(target: Target, method: string, args: readonly
   } catch (e) {
     return Promise.reject(e);
   }
+}
+
+/**
+ * Calls `method` and blocks this thread until the answer: the "system call
+ * to another core". The request goes over shared memory; the serving
+ * isolate must not be this one. Throws a FosError (ETIMEDOUT, ECONNRESET,
+ * EREMOTE, ...) as `call` rejects.
+ */
+export function callSync<R = unknown>(target: Target, method: string, args: readonly unknown[] = [], opts?: SyncCallOptions): R {
+  return runtime().callSync(target, method, args, opts) as R;
 }
 
 /** Serves `handlers` under the fleet name `name` from this isolate. */

@@ -1,10 +1,11 @@
-export { createMailbox, send, lookup, call, serve, connect, type Remote } from './api.js';
+export { createMailbox, send, lookup, call, callSync, serve, connect, type Remote } from './api.js';
 export { boot, FosNode, type BootOptions, type SpawnOptions, type SpawnedService, type NodeStats, type IsolateReport } from './node/node.js';
 export type { ServiceContext } from './node/worker-entry.js';
 export { FosError, isFosError, ERROR_CODES, type ErrorCode, type RemoteErrorInfo } from './errors.js';
 export type { Mailbox, Message } from './runtime/mailbox.js';
 export type { Address, Capability, Ref } from './runtime/ref.js';
-export type { CallOptions, MailboxOptions, SendOptions, Target, TransportChoice } from './runtime/runtime.js';
+export type { CallOptions, MailboxOptions, SendOptions, SyncCallOptions, Target, TransportChoice } from './runtime/runtime.js';
+export type { ShmOptions } from './transport/shm/transport.js';
 export type { Service, ServeOptions } from './rpc/serve.js';
 export type { RoutingKey } from './names/select.js';
 export type { IsolateStats, MailboxStats, TransportCounters, TransportName } from './runtime/stats.js';
