@@ -73,17 +73,33 @@ export function fromWire(w: unknown): FosError {
   return new FosError('EINVAL', 'malformed error from peer');
 }
 
-/** Wraps whatever a handler threw as `EREMOTE`, keeping its message, code and stack. */
-export function remoteError(thrown: unknown): FosError {
-  if (thrown instanceof Error) {
-    const code = (thrown as { code?: unknown }).code;
-    const info: RemoteErrorInfo = {
-      name: thrown.name,
-      message: thrown.message,
-      ...(typeof code === 'string' ? { code } : {}),
-      ...(thrown.stack !== undefined ? { stack: thrown.stack } : {}),
-    };
-    return new FosError('EREMOTE', thrown.message, info);
+/** `String(v)`, or a placeholder for what cannot be made a string (a null-prototype object, a throwing toString). */
+export function describe(v: unknown): string {
+  try {
+    return String(v);
+  } catch {
+    return Object.prototype.toString.call(v);
   }
-  return new FosError('EREMOTE', String(thrown), { name: 'Error', message: String(thrown) });
+}
+
+/** Wraps whatever a handler threw as `EREMOTE`, keeping its message, code and stack. Never throws. */
+export function remoteError(thrown: unknown): FosError {
+  try {
+    if (thrown instanceof Error) {
+      const code = (thrown as { code?: unknown }).code;
+      const message = describe(thrown.message);
+      const stack = thrown.stack;
+      const info: RemoteErrorInfo = {
+        name: describe(thrown.name),
+        message,
+        ...(typeof code === 'string' ? { code } : {}),
+        ...(typeof stack === 'string' ? { stack } : {}),
+      };
+      return new FosError('EREMOTE', message, info);
+    }
+  } catch {
+    // An Error whose properties throw: fall through to the plain description.
+  }
+  const text = describe(thrown);
+  return new FosError('EREMOTE', text, { name: 'Error', message: text });
 }

@@ -69,6 +69,16 @@ for (const place of await places(node)) {
       await box.close();
     });
 
+    it('fails every waiting send with ECLOSED when the mailbox closes, however many', async () => {
+      const box = await place.box({ capacity: 1 });
+      await send(box.ref, 'x');
+      const waiting = Promise.allSettled(Array.from({ length: 3000 }, (_, i) => send(box.ref, i)));
+      await new Promise((r) => setTimeout(r, 50));
+      await box.close();
+      const codes = new Set((await waiting).map((r) => (r.status === 'rejected' ? (r.reason as { code: string }).code : 'delivered')));
+      assert.deepStrictEqual([...codes], ['ECLOSED']);
+    });
+
     it('fails waiting sends with ECLOSED when the mailbox closes', async () => {
       const box = await place.box({ capacity: 1 });
       await send(box.ref, 'x');

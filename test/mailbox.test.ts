@@ -62,7 +62,7 @@ describe('mailbox', () => {
     mb.close();
     assert.equal(await codeOf(r), 'ECLOSED');
     assert.equal(await codeOf(mb.receive()), 'ECLOSED');
-    assert.equal(await codeOf(send(mb.ref, 1)), 'ENOENT');
+    assert.equal(await codeOf(send(mb.ref, 1)), 'ECLOSED');
     assert.equal(mb.closed, true);
   });
 

@@ -67,12 +67,15 @@ describe('unknown names', () => {
     assert.equal(await fast(codeOf(unwrap(agent.call('/names/nobody', 'whoami', [], { timeout: 10_000 })))), 'ENOENT');
   });
 
-  it('a stale address (a closed mailbox) fails with ENOENT, not a timeout', async () => {
+  it('a stale address fails fast: ECLOSED for a closed mailbox, ENOENT for one that never was', async () => {
     const mb = await createMailbox();
     const ref = mb.ref;
     mb.close();
-    assert.equal(await fast(codeOf(send(ref, 'late'))), 'ENOENT');
-    assert.equal(await fast(codeOf(unwrap(observer.agent.send(ref, 'late')))), 'ENOENT');
+    assert.equal(await fast(codeOf(send(ref, 'late'))), 'ECLOSED');
+    assert.equal(await fast(codeOf(unwrap(observer.agent.send(ref, 'late')))), 'ECLOSED');
+    const never = { ...ref, address: { ...ref.address, mailbox: ref.address.mailbox + 1_000_000 } };
+    assert.equal(await fast(codeOf(send(never, 'nobody'))), 'ENOENT');
+    assert.equal(await fast(codeOf(unwrap(observer.agent.send(never, 'nobody')))), 'ENOENT');
   });
 });
 

@@ -2,7 +2,7 @@
 // sequence-numbered messages from each of two senders to one mailbox.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { boot, connect } from '../src/index.js';
+import { boot, connect, createMailbox, send } from '../src/index.js';
 import type { Agent } from './fixtures/agent.js';
 import { AGENT } from './helpers/places.js';
 
@@ -38,3 +38,21 @@ for (const s of setups) {
     });
   });
 }
+
+describe('ordering across name resolution', () => {
+  it('a send that waits for a name lookup is not overtaken by a later send to the same mailbox', async () => {
+    for (const [i, transport] of (['kernel', 'shm'] as const).entries()) {
+      const { id, ref } = await receiver.box({ name: `/order/by-name/${transport}` });
+      // The main thread never looked this name up: the first send waits for
+      // the lookup, the others (by ref, and by name behind it) must not overtake it.
+      const sends = [send(`/order/by-name/${transport}`, 0, { transport }), send(ref, 1, { transport }), send(`/order/by-name/${transport}`, 2, { transport }), send(ref, 3, { transport })];
+      await Promise.all(sends);
+      assert.deepStrictEqual(await receiver.take(id, 4, 5000), [0, 1, 2, 3], `over ${transport} (${i})`);
+      await receiver.closeBox(id);
+    }
+    const local = await createMailbox({ name: '/order/by-name/local' });
+    await Promise.all([send('/order/by-name/local', 'a'), send(local.ref, 'b')]);
+    assert.deepStrictEqual([local.tryReceive()?.data, local.tryReceive()?.data], ['a', 'b']);
+    local.close();
+  });
+});

@@ -3,7 +3,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
-import { boot, call as callFrom, connect as connectTo, FosError, lookup, type CallOptions, type IsolateStats, type Ref, type Remote, type ServiceContext, type TransportName } from '../src/index.js';
+import { boot, call as callFrom, connect as connectTo, FosError, lookup, type CallOptions, type IsolateStats, type MailboxStats, type Ref, type Remote, type ServiceContext, type TransportName } from '../src/index.js';
 import { AGENT, codeOf, ECHO, eventually, unwrap } from './helpers/places.js';
 import type { Agent } from './fixtures/agent.js';
 import type { Echo } from './fixtures/echo.js';
@@ -164,6 +164,17 @@ for (const s of servers) {
       assert.equal(e.remote?.message, 'just a string');
     });
 
+    test('a thrown object without a prototype reaches the caller as EREMOTE, and the server lives on', async () => {
+      const e = await errorOf(call(s.extra, 'throwBare', []));
+      assert.equal(e.code, 'EREMOTE');
+      assert.equal(await call(s.extra, 'add', [1, 1]), 2);
+    });
+
+    test('a timeout beyond 2^31 ms is no timeout, not an instant ETIMEDOUT', async () => {
+      assert.equal(await call(s.echo, 'slow', [30], { timeout: 2 ** 31 }), 'slept 30');
+      assert.equal(await call(s.echo, 'slow', [30], { timeout: Infinity }), 'slept 30');
+    });
+
     test('an unknown method fails with ENOSYS', async () => {
       assert.equal(await codeOf(call(s.echo, 'noSuchMethod', [])), 'ENOSYS');
     });
@@ -276,6 +287,41 @@ for (const s of servers) {
     });
   });
 }
+
+describe('rpc, calls that end without an answer', () => {
+  for (const transport of ['local', 'kernel', 'shm'] as const) {
+    test(`leave nothing queued behind them (${transport})`, async () => {
+      // A stuck server: one handler at a time, one call queued.
+      const name = `/rpc/stuck/${transport}`;
+      const opts = { concurrency: 1, capacity: 1 };
+      const local = transport === 'local' ? serveExtra(name, opts) : undefined;
+      await local?.ready;
+      const spawned = transport === 'local' ? undefined : await node.spawn(EXTRA, { data: { name, ...opts } });
+      const via = transport === 'local' ? {} : { transport };
+      const mailbox = async (): Promise<MailboxStats> => {
+        const mb = (await node.stats()).isolates.flatMap((i) => i.stats?.mailboxes ?? []).find((m) => m.names.includes(name));
+        assert.ok(mb !== undefined, `the mailbox of ${name}`);
+        return mb;
+      };
+      const first = call<number>(name, 'hold', [1000], via); // occupies the only handler for a second
+      await eventually(async () => (await mailbox()).received === 1, 5000, 'the first hold to start');
+      for (let round = 0; round < 3; round++) {
+        const results = await Promise.allSettled(Array.from({ length: 300 }, () => call(name, 'hold', [1000], { ...via, timeout: 20 })));
+        assert.ok(results.every((r) => r.status === 'rejected' && (r.reason as FosError).code === 'ETIMEDOUT'));
+      }
+      // Every timed-out call was withdrawn: none waits for room, at most one
+      // sits in the queue (capacity 1) and runs once the handler is free.
+      const mb = await mailbox();
+      assert.equal(mb.waiting, 0, 'no timed-out call waits for room at the receiver');
+      assert.ok(mb.depth <= 1, `depth ${mb.depth}`);
+      assert.equal(await first, 1);
+      const ran = await call<number>(name, 'held', [], { ...via, timeout: 5000 });
+      assert.ok(ran <= 2, `${ran} holds ran: the timed-out calls must not run later (at most the one queued)`);
+      local?.close();
+      await spawned?.stop();
+    });
+  }
+});
 
 describe('rpc, names', () => {
   test('a call to a name with no members fails with ENOENT at once', async () => {

@@ -21,6 +21,8 @@ export interface NameService {
   bind(name: string, kind: BindingKind, ref: Ref): Promise<void>;
 }
 
+const MAX_CURSORS = 4096;
+
 interface CachedEntry {
   readonly members: readonly Ref[];
   readonly cursor: RoundRobin;
@@ -56,9 +58,7 @@ export class NameClient {
       validateName(name);
       const found = fetch(name);
       if (found === undefined || found.members.length === 0) throw new FosError('ENOENT', `no such name: ${name}`);
-      let cursor = this.cursors.get(name);
-      if (cursor === undefined) this.cursors.set(name, (cursor = new RoundRobin()));
-      e = { members: found.members, cursor };
+      e = { members: found.members, cursor: this.cursorOf(name) };
       // Any invalidation still queued for this isolate predates this answer
       // and only clears it: caching it is safe.
       this.cache.set(name, e);
@@ -76,6 +76,16 @@ export class NameClient {
       this.cache.delete(n);
       this.inflight.delete(n);
     }
+  }
+
+  /** The round-robin cursor of `name`; the least recently made go past MAX_CURSORS. */
+  private cursorOf(name: string): RoundRobin {
+    let cursor = this.cursors.get(name);
+    if (cursor === undefined) {
+      this.cursors.set(name, (cursor = new RoundRobin()));
+      if (this.cursors.size > MAX_CURSORS) this.cursors.delete(this.cursors.keys().next().value!);
+    }
+    return cursor;
   }
 
   private pick(name: string, e: CachedEntry, key: RoutingKey | undefined): Ref {
@@ -99,9 +109,7 @@ export class NameClient {
           this.cursors.delete(name);
           throw new FosError('ENOENT', `no such name: ${name}`);
         }
-        let cursor = this.cursors.get(name);
-        if (cursor === undefined) this.cursors.set(name, (cursor = new RoundRobin()));
-        const e: CachedEntry = { members: found.members, cursor };
+        const e: CachedEntry = { members: found.members, cursor: this.cursorOf(name) };
         if (current) this.cache.set(name, e);
         return e;
       });

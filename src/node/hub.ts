@@ -168,7 +168,11 @@ export class Hub {
     const code = stopped ? 'ECLOSED' : 'ECONNRESET';
     for (const w of this.workers.values()) this.push(w.isolate, { type: 'down', isolate, code });
     this.rt.peerDown(isolate, code);
-    rec.onReady?.({ code: 'ECONNRESET', message: rec.error ?? `isolate ${isolate} exited with code ${exitCode} before it was ready` });
+    rec.onReady?.(
+      stopped
+        ? { code: 'ECLOSED', message: `isolate ${isolate} was stopped before it was ready` }
+        : { code: 'ECONNRESET', message: rec.error ?? `isolate ${isolate} exited with code ${exitCode} before it was ready` },
+    );
   }
 
   /** Tells every isolate that these names changed. */

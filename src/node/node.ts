@@ -7,6 +7,7 @@ import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { FosError, fromWire } from '../errors.js';
+import { MAX_TIMER_MS } from '../rpc/calls.js';
 import type { NameListing } from '../names/registry.js';
 import { currentRuntime, setRuntime } from '../runtime/current.js';
 import { Runtime } from '../runtime/runtime.js';
@@ -72,6 +73,7 @@ export class FosNode {
   private readonly rt: Runtime;
   private readonly services = new Set<SpawnedService>();
   private down = false;
+  private shuttingDown: Promise<void> | undefined;
 
   /** @internal use `boot()`. */
   constructor(name: string, hub: Hub, rt: Runtime, private readonly shmOptions: ShmOptions) {
@@ -122,6 +124,7 @@ export class FosNode {
           };
         }),
       );
+      ready[ready.length - 1]!.catch(() => {}); // heard through allSettled below, even if a later worker fails to start
       this.hub.addWorker(rec);
       this.rt.attachPort(isolate, worker, false, icb);
       this.hub.introduceToAll(isolate);
@@ -129,9 +132,10 @@ export class FosNode {
       worker.on('exit', (code) => this.hub.onExit(isolate, code));
       records.push(rec);
     }
-    const readyTimeout = opts.readyTimeout ?? DEFAULT_READY_TIMEOUT_MS;
+    const readyTimeout = Math.min(opts.readyTimeout ?? DEFAULT_READY_TIMEOUT_MS, MAX_TIMER_MS);
     const timer = setTimeout(() => {
-      for (const rec of records) rec.onReady?.({ code: 'ETIMEDOUT', message: `${href} was not ready within ${readyTimeout} ms` });
+      const message = `${href} was not ready within ${readyTimeout} ms: its default export must return once set up (run a receive loop without awaiting it)`;
+      for (const rec of records) rec.onReady?.({ code: 'ETIMEDOUT', message });
     }, readyTimeout);
     const results = await Promise.allSettled(ready);
     clearTimeout(timer);
@@ -140,7 +144,7 @@ export class FosNode {
       await this.stopRecords(records, 0);
       throw failed.reason instanceof FosError ? failed.reason : new FosError('EINVAL', String(failed.reason));
     }
-    const stopTimeout = opts.stopTimeout ?? DEFAULT_STOP_TIMEOUT_MS;
+    const stopTimeout = Math.min(opts.stopTimeout ?? DEFAULT_STOP_TIMEOUT_MS, MAX_TIMER_MS);
     const svc: SpawnedService = {
       module: href,
       isolates: records.map((r) => r.isolate),
@@ -164,8 +168,12 @@ export class FosNode {
   }
 
   /** Stops every service, closes the main thread's mailboxes and fails what is pending with ECLOSED. */
-  async shutdown(): Promise<void> {
-    if (this.down) return;
+  shutdown(): Promise<void> {
+    this.shuttingDown ??= this.shutdownOnce();
+    return this.shuttingDown;
+  }
+
+  private async shutdownOnce(): Promise<void> {
     this.down = true;
     await Promise.all([...this.services].map((s) => s.stop()));
     // Isolates started outside a service record (a spawn still starting) end too.
@@ -177,14 +185,10 @@ export class FosNode {
   private async askStats(isolate: number): Promise<IsolateStats | undefined> {
     const link = this.rt.link(isolate);
     if (link === undefined) return undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, STATS_TIMEOUT_MS, undefined)));
     try {
-      return (await Promise.race([this.rt.control.request(link, 'stats', null), timeout])) as IsolateStats | undefined;
+      return (await this.rt.control.request(link, 'stats', null, STATS_TIMEOUT_MS)) as IsolateStats;
     } catch {
-      return undefined;
-    } finally {
-      clearTimeout(timer);
+      return undefined; // busy (a polling loop that does not yield), or gone
     }
   }
 

@@ -16,9 +16,13 @@ interface PendingCall {
   readonly reject: (e: FosError) => void;
   readonly timer: NodeJS.Timeout | undefined;
   readonly cleanup: (() => void) | undefined;
+  /** Aborted when the call ends without its answer, to withdraw its message. */
+  readonly withdraw: AbortController;
 }
 
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+/** Node fires longer timers at once; a timeout beyond this is no timeout. */
+export const MAX_TIMER_MS = 0x7fff_ffff;
 
 export class CallTable {
   private nextId = 1;
@@ -28,16 +32,20 @@ export class CallTable {
     return this.pending.size;
   }
 
-  /** Registers a call; the returned promise settles once, however it ends. */
-  start(node: string, isolate: number, timeout: number, signal: AbortSignal | undefined): { id: number; promise: Promise<unknown> } {
+  /**
+   * Registers a call; the returned promise settles once, however it ends.
+   * `signal` fires if it ends without an answer: the message can go.
+   */
+  start(node: string, isolate: number, timeout: number, signal: AbortSignal | undefined): { id: number; promise: Promise<unknown>; signal: AbortSignal } {
     if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) {
       throw new FosError('EINVAL', `timeout is a number of milliseconds >= 0, or Infinity; got ${String(timeout)}`);
     }
     if (signal?.aborted) throw new FosError('ECANCELED', 'call aborted');
     const id = this.nextId++;
+    const withdraw = new AbortController();
     const promise = new Promise<unknown>((resolve, reject) => {
       const timer =
-        Number.isFinite(timeout)
+        timeout <= MAX_TIMER_MS
           ? setTimeout(() => {
               this.settle(id, new FosError('ETIMEDOUT', `no reply within ${timeout} ms`));
             }, timeout)
@@ -50,9 +58,9 @@ export class CallTable {
         signal.addEventListener('abort', onAbort, { once: true });
         cleanup = () => signal.removeEventListener('abort', onAbort);
       }
-      this.pending.set(id, { node, isolate, resolve, reject, timer, cleanup });
+      this.pending.set(id, { node, isolate, resolve, reject, timer, cleanup, withdraw });
     });
-    return { id, promise };
+    return { id, promise, signal: withdraw.signal };
   }
 
   /** Settles call `id` with an error, or with `value` when `err` is undefined. */
@@ -63,7 +71,10 @@ export class CallTable {
     if (c.timer !== undefined) clearTimeout(c.timer);
     c.cleanup?.();
     if (err === undefined) c.resolve(value);
-    else c.reject(err);
+    else {
+      c.reject(err);
+      c.withdraw.abort();
+    }
     return true;
   }
 

@@ -54,7 +54,13 @@ export function serveOn(rt: Runtime, name: string, handlers: Handlers, opts: Ser
   const ready = rt.createMailbox(mbOpts, true).then((mb) => {
     mailbox = mb;
     if (closed) mb.close();
-    else void runLoop(rt, name, mb, handlers, concurrency);
+    else
+      runLoop(rt, name, mb, handlers, concurrency).catch((e: unknown) => {
+        // A bug of ours, never a handler's (handle() catches those): make it
+        // loud, and stop taking calls rather than lose them silently.
+        mb.close();
+        process.emitWarning(`fos: the serve loop of ${name} stopped: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      });
     return mb.ref;
   });
   rt.track(ready, true);
@@ -80,19 +86,21 @@ async function runLoop(rt: Runtime, name: string, mb: Mailbox, handlers: Handler
   const handle = (m: Inbound): void => {
     const { call, from } = m;
     if (call === undefined || from === undefined) return; // admit() lets only calls in
-    const fn = methodOf(handlers, call.method);
-    if (fn === undefined) {
-      rt.reply(m, false, new FosError('ENOSYS', `${name} has no method ${JSON.stringify(call.method)}`));
-      return;
-    }
     let result: unknown;
+    let async = false;
     try {
+      const fn = methodOf(handlers, call.method);
+      if (fn === undefined) {
+        rt.reply(m, false, new FosError('ENOSYS', `${name} has no method ${JSON.stringify(call.method)}`));
+        return;
+      }
       result = fn.apply(handlers, m.data as unknown[]);
+      async = isThenable(result);
     } catch (e) {
       rt.reply(m, false, remoteError(e));
       return;
     }
-    if (!isThenable(result)) {
+    if (!async) {
       rt.reply(m, true, result);
       return;
     }
@@ -102,6 +110,7 @@ async function runLoop(rt: Runtime, name: string, mb: Mailbox, handlers: Handler
         (v) => rt.reply(m, true, v),
         (e: unknown) => rt.reply(m, false, remoteError(e)),
       )
+      .catch(() => {}) // reply() reports its own failures to the caller; nothing is left to tell
       .finally(finished);
   };
   for (;;) {

@@ -7,6 +7,8 @@ import { FosError, fromWire, toWire, type ErrorCode } from '../errors.js';
 import type { KernelLink } from '../transport/kernel/link.js';
 import type { RequestFrame, ResponseFrame } from '../transport/kernel/frames.js';
 
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
 export type ControlHandler = (arg: unknown, from: number) => unknown;
 
 interface PendingRequest {
@@ -24,7 +26,8 @@ export class Control {
     this.handlers.set(op, h);
   }
 
-  request(link: KernelLink, op: string, arg: unknown): Promise<unknown> {
+  /** Sends a request; settles with the answer, the link's failure, or ETIMEDOUT after `timeoutMs`. */
+  request(link: KernelLink, op: string, arg: unknown, timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       try {
@@ -33,7 +36,21 @@ export class Control {
         reject(e instanceof FosError ? e : new FosError('EINVAL', (e as Error).message));
         return;
       }
-      this.pending.set(id, { peer: link.peer, resolve, reject });
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new FosError('ETIMEDOUT', `no answer to ${op} from isolate ${link.peer} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, {
+        peer: link.peer,
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
     });
   }
 

@@ -46,6 +46,8 @@ export interface MailboxCounters {
   received: number;
   delivered: number;
   refusedFull: number;
+  /** Messages and payload bytes that arrived, by the transport that carried them. */
+  readonly arrived: Record<'local' | 'kernel' | 'shm' | 'tcp', { messages: number; bytes: number }>;
 }
 
 export interface MailboxOptions {
@@ -63,7 +65,12 @@ export class Mailbox<T = unknown> implements AsyncIterable<Message<T>> {
   readonly capacity: number;
   /** True for a mailbox made by `serve`: it takes calls, not plain data. */
   readonly serves: boolean;
-  readonly counters: MailboxCounters = { received: 0, delivered: 0, refusedFull: 0 };
+  readonly counters: MailboxCounters = {
+    received: 0,
+    delivered: 0,
+    refusedFull: 0,
+    arrived: { local: { messages: 0, bytes: 0 }, kernel: { messages: 0, bytes: 0 }, shm: { messages: 0, bytes: 0 }, tcp: { messages: 0, bytes: 0 } },
+  };
   private readonly queue = new Deque<Inbound>();
   private readonly blocked = new Deque<BlockedDelivery>();
   private readonly receivers = new Deque<Receiver>();

@@ -9,7 +9,7 @@
  * postMessage hop, never a detour through the main thread).
  */
 import type { TransferListItem } from 'node:worker_threads';
-import { FosError, fromWire, toWire, type ErrorCode, type WireError } from '../errors.js';
+import { describe, FosError, fromWire, toWire, type ErrorCode, type WireError } from '../errors.js';
 import { NameClient, type NameService } from '../names/client.js';
 import type { NameEntry } from '../names/registry.js';
 import type { RoutingKey } from '../names/select.js';
@@ -87,6 +87,7 @@ export interface RuntimeOptions {
 }
 
 export const DEFAULT_CAPACITY = 1024;
+const RECENTLY_CLOSED = 4096;
 const RESOLVED = Promise.resolve();
 
 export class Runtime {
@@ -104,10 +105,15 @@ export class Runtime {
   private readonly opts: RuntimeOptions;
   private readonly mailboxes = new Map<number, Mailbox>();
   private readonly boundNames = new Map<number, string[]>();
+  /** The last RECENTLY_CLOSED mailboxes closed, oldest first (ids are never reused). */
+  private readonly recentlyClosed = new Set<number>();
   private nextMailbox = 1;
   private readonly links = new Map<number, KernelLink>();
   private readonly calls = new CallTable();
   private readonly setup = new Set<Promise<unknown>>();
+  /** Deliveries queued behind a name lookup, and the end of their queue (see inOrder). */
+  private waitingForLookup = 0;
+  private lookupTail: Promise<void> = RESOLVED;
   private setupFailure: FosError | undefined;
   private closedBy: FosError | undefined;
   private readonly onFrame = (link: KernelLink, f: Frame): void => this.dispatch(link, f);
@@ -160,6 +166,9 @@ export class Runtime {
   private onMailboxClosed(mb: Mailbox, leftover: Inbound[]): void {
     const id = mb.ref.address.mailbox;
     this.mailboxes.delete(id);
+    // Sends already on their way when it closed hear ECLOSED, not ENOENT.
+    this.recentlyClosed.add(id);
+    if (this.recentlyClosed.size > RECENTLY_CLOSED) this.recentlyClosed.delete(this.recentlyClosed.values().next().value!);
     const names = this.boundNames.get(id);
     this.boundNames.delete(id);
     if (names !== undefined && names.length > 0) {
@@ -212,13 +221,42 @@ export class Runtime {
   private trySend(target: Target, data: unknown, opts: SendOptions): Promise<void> {
     try {
       this.assertOpen();
-      const ref = this.resolve(target, opts.key);
       const msg: Inbound = opts.replyTo === undefined ? { data } : { data, from: assertRef(opts.replyTo) };
-      if (ref instanceof Promise) return ref.then((r) => this.deliver(r, msg, opts));
-      return this.deliver(ref, msg, opts);
+      return this.inOrder(target, opts.key, (ref) => this.deliver(ref, msg, opts));
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * Resolves `target` and calls `go` with its ref, in call order: a send to
+   * a name that needs a lookup must not be overtaken by a later send (to a
+   * ref, or a cached name) to the same mailbox. While any delivery waits for
+   * a lookup, later ones queue behind it; otherwise `go` runs at once.
+   */
+  private inOrder<T>(target: Target, key: RoutingKey | undefined, go: (ref: Ref) => Promise<T>): Promise<T> {
+    let ref: Ref | Promise<Ref>;
+    try {
+      ref = this.resolve(target, key);
+      if (this.waitingForLookup === 0 && !(ref instanceof Promise)) return go(ref);
+    } catch (e) {
+      if (this.waitingForLookup === 0) return Promise.reject(e);
+      ref = Promise.reject(e);
+    }
+    return this.queueBehindLookups(ref, go);
+  }
+
+  private queueBehindLookups<T>(ref: Ref | Promise<Ref>, go: (ref: Ref) => Promise<T>): Promise<T> {
+    this.waitingForLookup++;
+    const turn = Promise.all([this.lookupTail, ref]).then(([, r]) => r);
+    // `go` runs in the first callback on `turn`, the next waiter's turn
+    // after the second: deliveries start in call order.
+    const result = turn.then(go);
+    this.lookupTail = turn.then(
+      () => void this.waitingForLookup--,
+      () => void this.waitingForLookup--,
+    );
+    return result;
   }
 
   lookup(name: string): Promise<Ref[]> {
@@ -261,26 +299,33 @@ export class Runtime {
     return this.startCall(target, method, args, opts).catch((e: unknown) => this.failed(e));
   }
 
-  private async startCall(target: Target, method: string, args: readonly unknown[], opts: CallOptions): Promise<unknown> {
-    this.assertOpen();
-    if (typeof method !== 'string') throw new FosError('EINVAL', 'a method name is a string');
-    if (!Array.isArray(args)) throw new FosError('EINVAL', 'call arguments are an array');
-    const ref = await this.resolve(target, opts.key);
-    if (opts.signal?.aborted) throw new FosError('ECANCELED', 'call aborted');
-    const { id, promise } = this.calls.start(ref.address.node, ref.address.isolate, opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS, opts.signal);
-    const msg: Inbound = { data: args, from: this.replyRef, call: { id, method } };
-    const sendOpts: SendOptions = {
-      wait: true,
-      ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
-      ...(opts.transport !== undefined ? { transport: opts.transport } : {}),
-      ...(opts.transfer !== undefined ? { transfer: opts.transfer } : {}),
-    };
+  private startCall(target: Target, method: string, args: readonly unknown[], opts: CallOptions): Promise<unknown> {
     try {
-      this.deliver(ref, msg, sendOpts).catch((e: unknown) => this.calls.settle(id, asFosError(e)));
+      this.assertOpen();
+      if (typeof method !== 'string') throw new FosError('EINVAL', 'a method name is a string');
+      if (!Array.isArray(args)) throw new FosError('EINVAL', 'call arguments are an array');
     } catch (e) {
-      this.calls.settle(id, asFosError(e));
+      return Promise.reject(e);
     }
-    return promise;
+    return this.inOrder(target, opts.key, (ref) => {
+      // The call's own signal withdraws its message when the call ends
+      // without an answer (timeout, abort): a dead call leaves no message
+      // queued at the sender or waiting for room at the receiver.
+      const { id, promise, signal } = this.calls.start(ref.address.node, ref.address.isolate, opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS, opts.signal);
+      const msg: Inbound = { data: args, from: this.replyRef, call: { id, method } };
+      const sendOpts: SendOptions = {
+        wait: true,
+        signal,
+        ...(opts.transport !== undefined ? { transport: opts.transport } : {}),
+        ...(opts.transfer !== undefined ? { transfer: opts.transfer } : {}),
+      };
+      try {
+        this.deliver(ref, msg, sendOpts).catch((e: unknown) => this.calls.settle(id, asFosError(e)));
+      } catch (e) {
+        this.calls.settle(id, asFosError(e));
+      }
+      return promise;
+    });
   }
 
   /** Sends `msg` to the mailbox `ref` names, by the transport its place and the options call for. */
@@ -358,13 +403,19 @@ export class Runtime {
     settle: (e?: FosError) => void,
   ): 'queued' | BlockedDelivery | FosError {
     const mb = this.mailboxes.get(mailbox);
-    if (mb === undefined) return new FosError('ENOENT', `no mailbox ${this.node}/${this.isolate}/${mailbox}`);
+    if (mb === undefined) {
+      if (this.recentlyClosed.has(mailbox)) return new FosError('ECLOSED', 'mailbox is closed');
+      return new FosError('ENOENT', `no mailbox ${this.node}/${this.isolate}/${mailbox}`);
+    }
     if (!capEquals(mb.ref.cap, cap)) return new FosError('EACCES', 'wrong capability for the mailbox');
     if (msg.call !== undefined && !mb.serves) return new FosError('ENOSYS', 'the mailbox serves no calls');
     if (msg.call === undefined && mb.serves) return new FosError('EINVAL', 'the mailbox takes calls only: use call()');
     const r = mb.offer(msg, wait, settle);
     if (r === 'full') return new FosError('EAGAIN', `mailbox is full (capacity ${mb.capacity})`);
-    this.counters.received(transport, msg.data);
+    const bytes = this.counters.received(transport, msg.data);
+    const arrived = mb.counters.arrived[transport];
+    arrived.messages++;
+    arrived.bytes += bytes;
     return r;
   }
 
@@ -587,6 +638,7 @@ export class Runtime {
     this.calls.failAll('ECLOSED', why);
     this.shm.close(why);
     for (const [peer, link] of this.links) {
+      link.flush(); // verdicts on what was delivered, before the link goes
       link.fail('ECLOSED', why);
       this.control.failPeer(peer, 'ECLOSED', why);
     }
@@ -607,6 +659,7 @@ export class Runtime {
         waiting: mb.waiting,
         received: mb.counters.received,
         refusedFull: mb.counters.refusedFull,
+        arrived: structuredClone(mb.counters.arrived),
       })),
     };
   }
@@ -632,5 +685,6 @@ function cloneLocal(v: unknown, transfer: readonly TransferListItem[] | undefine
 }
 
 export function asFosError(e: unknown): FosError {
-  return e instanceof FosError ? e : new FosError('EINVAL', e instanceof Error ? e.message : String(e));
+  if (e instanceof FosError) return e;
+  return new FosError('EINVAL', e instanceof Error ? describe(e.message) : describe(e));
 }

@@ -28,6 +28,8 @@ export interface MailboxStats {
   readonly waiting: number;
   readonly received: number;
   readonly refusedFull: number;
+  /** Messages and payload bytes that reached this mailbox, by transport. */
+  readonly arrived: Record<TransportName, { readonly messages: number; readonly bytes: number }>;
 }
 
 export interface IsolateStats {
@@ -64,10 +66,13 @@ export class Counters {
     c.bytesSent += payloadBytes(data);
   }
 
-  received(t: TransportName, data: unknown): void {
+  /** Counts a message that arrived; returns its payload bytes. */
+  received(t: TransportName, data: unknown): number {
     const c = this.transports[t];
+    const bytes = payloadBytes(data);
     c.messagesReceived++;
-    c.bytesReceived += payloadBytes(data);
+    c.bytesReceived += bytes;
+    return bytes;
   }
 
   error(code: ErrorCode): void {

@@ -132,6 +132,17 @@ export class KernelLink {
     this.waitingRoom.clear();
   }
 
+  /** Sends the verdicts not yet sent, now (before the isolate exits). */
+  flush(): void {
+    if (this.flow.failed !== undefined || this.endpoint === undefined) return;
+    if (this.ackRanges.length === 0 && this.nacks.length === 0) return;
+    try {
+      this.postUnacked({ t: 'a' });
+    } catch {
+      // The peer is gone: nobody waits for these verdicts.
+    }
+  }
+
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
@@ -139,9 +150,7 @@ export class KernelLink {
     // all, unless an outgoing frame has carried the verdicts already.
     setImmediate(() => {
       this.flushScheduled = false;
-      if (this.flow.failed !== undefined || this.endpoint === undefined) return;
-      if (this.ackRanges.length === 0 && this.nacks.length === 0) return;
-      this.postUnacked({ t: 'a' });
+      this.flush();
     });
   }
 }
