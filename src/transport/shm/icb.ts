@@ -11,6 +11,8 @@
  *                  DONE    the ticket of the last answer written
  *                  LEN     bytes of the answer
  *                  OK      1 for a value, 0 for a WireError
+ *                  ASLEEP  1 while the owner sleeps in Atomics.wait: only then
+ *                          does a writer make the notify call
  *   [256, ...)   the answer, msgpack-encoded
  *
  * The slot protocol (one blocked waiter at a time: the isolate's own
@@ -32,6 +34,7 @@ const EXPECT = 32;
 const DONE = 33;
 const LEN = 34;
 const OK = 35;
+const ASLEEP = 36;
 const LOCKED = -1;
 
 export interface Icb {
@@ -66,7 +69,9 @@ export function answer(icb: Icb, ticket: number, ok: boolean, value: unknown): b
   icb.words[LEN] = bytes.length;
   icb.words[OK] = isOk ? 1 : 0;
   Atomics.store(icb.words, DONE, ticket);
-  Atomics.notify(icb.words, DONE);
+  // The owner stores ASLEEP before it reads DONE and sleeps: either it sees
+  // DONE, or this load sees ASLEEP (sequentially consistent atomics).
+  if (Atomics.load(icb.words, ASLEEP) !== 0) Atomics.notify(icb.words, DONE);
   return true;
 }
 
@@ -82,6 +87,12 @@ export function expect(icb: Icb): number {
   Atomics.store(icb.words, DONE, 0);
   Atomics.store(icb.words, EXPECT, lastTicket);
   return lastTicket;
+}
+
+function sleep(w: Int32Array, ms: number): void {
+  Atomics.store(w, ASLEEP, 1);
+  Atomics.wait(w, DONE, Atomics.load(w, DONE), ms);
+  Atomics.store(w, ASLEEP, 0);
 }
 
 export interface WaitOptions {
@@ -110,10 +121,10 @@ export function await_(icb: Icb, ticket: number, opts: WaitOptions): unknown {
         throw dead ? new FosError('ECONNRESET', 'the serving isolate died during callSync') : new FosError('ETIMEDOUT', 'no answer to callSync in time');
       }
       // A writer holds the slot: its answer is moments away.
-      Atomics.wait(w, DONE, Atomics.load(w, DONE), 1000);
+      sleep(w, 1000);
       continue;
     }
-    Atomics.wait(w, DONE, Atomics.load(w, DONE), Math.min(5, opts.deadline - now));
+    sleep(w, Math.min(5, opts.deadline - now));
   }
   const bytes = icb.data.slice(0, w[LEN]);
   const ok = w[OK] === 1;

@@ -28,13 +28,15 @@ export interface PumpOptions {
   readonly pollSliceMicros: number;
 }
 
-export const DEFAULT_PUMP: PumpOptions = { poll: false, spinMicros: 50, pollSliceMicros: 1000 };
+export const DEFAULT_PUMP: PumpOptions = { poll: false, spinMicros: 50, pollSliceMicros: 200 };
 
 export class Pump {
   private readonly sources = new Set<PumpSource>();
   private scheduled = false;
   private parked = false;
   private stopped = false;
+  /** The one outstanding Atomics.waitAsync, kept across parks so that waiters never pile up. */
+  private waiting: Promise<unknown> | undefined;
 
   constructor(
     private readonly bell: Int32Array,
@@ -54,12 +56,16 @@ export class Pump {
     this.sources.delete(s);
   }
 
-  /** Makes sure the loop runs soon: after a send, so that it spins for the answer instead of sleeping. */
+  /**
+   * Makes sure the loop runs soon: after a send, so that it spins for the
+   * answer instead of sleeping through it. No system call: a parked loop
+   * just stops counting as parked (its waiter stays, for the next park).
+   */
   wake(): void {
     if (this.stopped) return;
     if (this.parked) {
-      if (Atomics.compareExchange(this.bell, STATE, PARKED, AWAKE) === PARKED) Atomics.notify(this.bell, STATE);
-      return;
+      this.parked = false;
+      Atomics.store(this.bell, STATE, AWAKE);
     }
     this.schedule();
   }
@@ -119,9 +125,16 @@ export class Pump {
       this.unpark();
       return;
     }
+    if (this.waiting !== undefined) return; // the waiter of an earlier park still waits
     const w = Atomics.waitAsync(this.bell, STATE, PARKED);
-    if (w.async) void w.value.then(() => this.unpark());
-    else this.unpark();
+    if (!w.async) {
+      this.unpark();
+      return;
+    }
+    this.waiting = w.value.then(() => {
+      this.waiting = undefined;
+      if (this.parked) this.unpark();
+    });
   }
 
   private unpark(): void {
