@@ -79,22 +79,52 @@ export interface ReplyEnvelope {
 
 export type Envelope = MessageEnvelope | ReplyEnvelope;
 
-/** An encoded envelope: header and msgpack part in `head`, raw payload bytes (if any) in `raw`. */
-export interface Encoded {
-  readonly head: Uint8Array;
-  readonly raw: Uint8Array | undefined;
+/**
+ * An encoded envelope, ready to be written into a ring. Its msgpack part is
+ * msgpackr's own reused buffer, valid until the next encode: write it at
+ * once with `writeTo`, or `keep()` it to hold it longer (a record waiting
+ * for room in a full ring).
+ */
+export class Encoded {
   readonly length: number;
+
+  constructor(
+    private readonly type: number,
+    private readonly flags: number,
+    private readonly metaLen: number,
+    private readonly w1: number,
+    private readonly w2: number,
+    private readonly packed: Uint8Array,
+    private readonly raw: Uint8Array | undefined,
+  ) {
+    this.length = HEADER_BYTES + packed.length + (raw?.length ?? 0);
+  }
+
+  /** Writes the whole record (header, msgpack part, raw bytes) at `at`. */
+  writeTo(into: Uint8Array, at: number): void {
+    into[at] = this.type;
+    into[at + 1] = this.flags;
+    into[at + 2] = this.metaLen & 0xff;
+    into[at + 3] = this.metaLen >>> 8;
+    for (let i = 0; i < 4; i++) {
+      into[at + 4 + i] = (this.w1 >>> (8 * i)) & 0xff;
+      into[at + 8 + i] = (this.w2 >>> (8 * i)) & 0xff;
+    }
+    into.set(this.packed, at + HEADER_BYTES);
+    if (this.raw !== undefined) into.set(this.raw, at + HEADER_BYTES + this.packed.length);
+  }
+
+  /** A copy that owns its bytes: no later encode, nor the sender changing its payload, can alter it. */
+  keep(): Encoded {
+    return new Encoded(this.type, this.flags, this.metaLen, this.w1, this.w2, this.packed.slice(), this.raw?.slice());
+  }
 }
 
 function isRaw(d: unknown): d is Uint8Array {
   return d instanceof Uint8Array && d.constructor === Uint8Array;
 }
 
-/**
- * Encodes an envelope. `head` is a fresh buffer (header + msgpack); the
- * caller copies it and `raw` into the ring. Throws EINVAL for a value
- * msgpack cannot carry.
- */
+/** Encodes an envelope (see Encoded for how long the result is valid). Throws EINVAL for a value msgpack cannot carry. */
 export function encode(e: Envelope): Encoded {
   const raw = isRaw(e.data) ? e.data : undefined;
   let packed: Uint8Array;
@@ -122,30 +152,12 @@ export function encode(e: Envelope): Encoded {
   } catch (err) {
     throw new FosError('EINVAL', `message cannot be encoded: ${(err as Error).message}`);
   }
-  if (packed.length > 0xffff) return encodeLarge(e, packed, raw, flags, word1, word2);
-  const head = new Uint8Array(HEADER_BYTES + packed.length);
-  writeHeader(head, e.type, flags, packed.length, word1, word2);
-  head.set(packed, HEADER_BYTES);
-  return { head, raw, length: head.length + (raw?.length ?? 0) };
-}
-
-/** A msgpack part over 64 KiB: carried as a raw payload with metaLen 0 and a flag-free re-encoding. */
-function encodeLarge(e: Envelope, packed: Uint8Array, raw: Uint8Array | undefined, flags: number, word1: number, word2: number): Encoded {
-  if (raw !== undefined) throw new FosError('EMSGSIZE', 'the envelope of a raw payload exceeds 64 KiB');
-  // metaLen 0xffff marks "msgpack part runs to the end of the record".
-  const head = new Uint8Array(HEADER_BYTES + packed.length);
-  writeHeader(head, e.type, flags, 0xffff, word1, word2);
-  head.set(packed, HEADER_BYTES);
-  return { head, raw: undefined, length: head.length };
-}
-
-function writeHeader(b: Uint8Array, type: number, flags: number, metaLen: number, w1: number, w2: number): void {
-  const v = new DataView(b.buffer, b.byteOffset, HEADER_BYTES);
-  v.setUint8(0, type);
-  v.setUint8(1, flags);
-  v.setUint16(2, metaLen, true);
-  v.setUint32(4, w1 >>> 0, true);
-  v.setUint32(8, w2 >>> 0, true);
+  if (packed.length >= 0xffff) {
+    // metaLen 0xffff: the msgpack part runs to the end of the record.
+    if (raw !== undefined) throw new FosError('EMSGSIZE', 'the envelope of a raw payload exceeds 64 KiB');
+    return new Encoded(e.type, flags, 0xffff, word1, word2, packed, undefined);
+  }
+  return new Encoded(e.type, flags, packed.length, word1, word2, packed, raw);
 }
 
 /** Decodes a record. `bytes` may be a view of the ring: nothing returned aliases it. */

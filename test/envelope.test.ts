@@ -16,8 +16,7 @@ function viaShared(e: Envelope): Envelope {
   const enc = encode(e);
   const sab = new SharedArrayBuffer(enc.length + 8);
   const view = new Uint8Array(sab, 4, enc.length);
-  view.set(enc.head);
-  if (enc.raw !== undefined) view.set(enc.raw, enc.head.length);
+  enc.writeTo(view, 0);
   const out = decode(view);
   view.fill(0xee); // the ring's bytes are reused: nothing decoded may alias them
   return out;
@@ -46,16 +45,26 @@ describe('envelope', () => {
   it('carries a Uint8Array payload as raw bytes, copied once', () => {
     const data = Uint8Array.from({ length: 1000 }, (_, i) => i & 0xff);
     const enc = encode({ type: RecordType.Message, to: 1, cap, wait: true, data });
-    assert.equal(enc.raw, data, 'the payload itself, not an encoding of it');
-    assert.ok(enc.head.length < 64);
+    assert.ok(enc.length < data.length + 64, 'the payload itself plus a small envelope, not an encoding of it');
     assert.deepStrictEqual(viaShared({ type: RecordType.Message, to: 1, cap, wait: true, data }).data, data);
   });
 
   it('carries an envelope over 64 KiB', () => {
     const data = { big: 'x'.repeat(100_000), list: Array.from({ length: 1000 }, (_, i) => i) };
     const e: Envelope = { type: RecordType.Message, to: 1, cap, wait: true, data, from: undefined, call: undefined };
-    assert.ok(encode(e).head.length > 0xffff);
+    assert.ok(encode(e).length > 0xffff);
     assert.deepStrictEqual(viaShared(e), e);
+  });
+
+  it('keep() survives later encodes and changes to the payload', () => {
+    const data = new Uint8Array([1, 2, 3]);
+    const e: Envelope = { type: RecordType.Message, to: 1, cap, wait: true, data: { n: 1, b: data }, from: undefined, call: undefined };
+    const kept = encode(e).keep();
+    encode({ type: RecordType.Message, to: 2, cap, wait: false, data: 'something else entirely', from: undefined, call: undefined });
+    data[0] = 99;
+    const view = new Uint8Array(kept.length);
+    kept.writeTo(view, 0);
+    assert.deepStrictEqual(decode(view), { ...e, data: { n: 1, b: new Uint8Array([1, 2, 3]) } });
   });
 
   it('refuses what msgpack cannot carry with EINVAL', () => {

@@ -72,6 +72,7 @@ const REFUSALS: Partial<Record<ErrorCode, string>> = {
 };
 
 interface Outgoing {
+  /** Valid only during the write call unless kept (see Encoded). */
   readonly enc: Encoded;
   /** The encoded bytes in one piece, for a message carried in fragments. */
   whole?: Uint8Array;
@@ -162,11 +163,14 @@ export class ShmOut {
     this.outbox.drain();
   }
 
-  /** Queues or writes one encoded message; returns its seq. */
+  /** Writes one encoded message, or queues a copy of it when the ring is full; returns its seq. */
   private write(enc: Encoded): number {
     const seq = ++this.written;
     const item: Outgoing = { enc, offset: 0 };
-    if (this.outbox.size > 0 || !this.writeItem(item)) this.outbox.push(item);
+    if (this.outbox.size > 0 || !this.writeItem(item)) {
+      // `enc` lives in msgpackr's reused buffer: a waiting record keeps a copy.
+      this.outbox.push(item.whole !== undefined ? item : { enc: enc.keep(), offset: 0 });
+    }
     ringBell(this.peerBell);
     return seq;
   }
@@ -191,15 +195,13 @@ export class ShmOut {
     if (enc.length <= w.maxRecord) {
       const at = w.reserve(enc.length);
       if (at < 0) return false;
-      w.bytes.set(enc.head, at);
-      if (enc.raw !== undefined) w.bytes.set(enc.raw, at + enc.head.length);
+      enc.writeTo(w.bytes, at); // straight from msgpackr's buffer into the ring: one copy
       w.commit();
       return true;
     }
     if (item.whole === undefined) {
       item.whole = new Uint8Array(enc.length);
-      item.whole.set(enc.head);
-      if (enc.raw !== undefined) item.whole.set(enc.raw, enc.head.length);
+      enc.writeTo(item.whole, 0);
     }
     const whole = item.whole;
     while (item.offset < whole.length) {
