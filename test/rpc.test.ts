@@ -336,9 +336,11 @@ describe('rpc, names', () => {
   });
 });
 
-describe('rpc, server killed (kernel only)', () => {
+for (const transport of ['kernel', 'shm'] as const) describe(`rpc, server killed, over ${transport}`, () => {
+  const call = <R = unknown>(target: string | Ref, method: string, args: readonly unknown[] = [], o: CallOptions = {}): Promise<R> =>
+    callFrom<R>(target, method, args, { transport, ...o });
   test('calls in flight to an isolate that exits fail with ECONNRESET promptly, none hangs', async () => {
-    const name = '/rpc/doomed';
+    const name = `/rpc/doomed/${transport}`;
     const svc = await node.spawn(ECHO, { count: 2, data: { name } });
     const key = 'the same member';
     const victim = await call<number>(name, 'whoami', [], { key });
@@ -347,7 +349,7 @@ describe('rpc, server killed (kernel only)', () => {
 
     const pending = [1, 2, 3, 4].map(() => call(name, 'slow', [5000], { key }));
     // A call in flight from another worker hears of the death too (through the main thread's notice).
-    const fromAgent = unwrap(agent.call(name, 'slow', [5000], { key }));
+    const fromAgent = unwrap(agent.call(name, 'slow', [5000], { key, transport }));
     // Wait until the victim has taken the slow calls (its handlers are running).
     await eventually(
       async () => {
@@ -391,9 +393,9 @@ describe('rpc, server killed (kernel only)', () => {
   });
 
   test('the same through connect<T>(): ECONNRESET for each, spawn count 1', async () => {
-    const name = '/rpc/doomed-one';
+    const name = `/rpc/doomed-one/${transport}`;
     const svc = await node.spawn(ECHO, { count: 1, data: { name } });
-    const echo = connect<Echo>(name);
+    const echo = connect<Echo>(name, { transport });
     const pending = [echo.slow(5000), echo.slow(5000), echo.slow(5000)];
     await eventually(async () => (await mainStats()).callsInFlight === 3, 5000, 'three calls in flight');
     await sleep(50); // let them reach the handler
