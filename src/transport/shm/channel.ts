@@ -263,7 +263,13 @@ export class ShmIn {
     try {
       n = this.reader.drain((bytes, frag) => this.onRecord(bytes, frag, onMessage), room);
     } catch (e) {
-      if (e instanceof RingCorruption || e instanceof FosError) throw new ChannelFailure(`shm channel from isolate ${this.peer} failed: ${e.message}`);
+      if (e instanceof RingCorruption || e instanceof FosError) {
+        // What was handled before the bad record reached its mailbox: say so.
+        this.flushLate();
+        Atomics.store(this.verdicts, DONE, this.handled);
+        ringBell(this.peerBell);
+        throw new ChannelFailure(`shm channel from isolate ${this.peer} failed: ${e.message}`);
+      }
       throw e;
     }
     if (n > 0) {
@@ -298,8 +304,9 @@ export class ShmIn {
       whole = concat(this.fragments);
       this.fragments = undefined;
     }
+    const env = decode(whole);
     const seq = ++this.handled;
-    const v = onMessage(decode(whole), seq);
+    const v = onMessage(env, seq);
     if (v === 'admitted' || v === 'untracked') return;
     this.except(seq, v === 'held' ? HELD : codeOf(v));
   }

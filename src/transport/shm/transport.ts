@@ -141,6 +141,9 @@ export class ShmTransport {
           return ch.drain((env, seq) => this.host.onEnvelope(ch, env, seq));
         } catch (e) {
           if (!(e instanceof ChannelFailure)) throw e;
+          // Messages of this channel still waiting for room are withdrawn: their sender hears ECONNRESET.
+          for (const withdraw of ch.waitingRoom.values()) withdraw();
+          ch.waitingRoom.clear();
           this.dropIn(peer);
           // The sender hears of it and fails what it sent this way.
           notifyFailure(e.message);
@@ -164,6 +167,7 @@ export class ShmTransport {
     this.outs.delete(peer);
     this.pump.remove(o.source);
     this.failed.add(peer);
+    o.out.poll(); // the verdicts the peer gave before it failed the channel
     o.out.fail(new FosError('ECONNRESET', why));
   }
 

@@ -1,0 +1,250 @@
+// callSync: a call that blocks the calling thread until the answer, over
+// shm, from the main thread and from a worker, to a normal service and to a
+// polling one (`poll: true`); its errors, its timeout, the server dying
+// under it, and polling services that still shut down.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { after, describe, it } from 'node:test';
+import { boot, call, callSync, connect, FosError, lookup, serve, type IsolateReport } from '../src/index.js';
+import { runtime } from '../src/runtime/current.js';
+import { PARKED, STATE } from '../src/transport/shm/doorbell.js';
+import type { SyncCaller, SyncOutcome } from './fixtures/sync-caller.js';
+import { ECHO, eventually } from './helpers/places.js';
+
+const CALLER = new URL('./fixtures/sync-caller.js', import.meta.url);
+const POLL_CHILD = new URL('./fixtures/sync-poll-child.js', import.meta.url);
+
+const node = await boot();
+after(() => node.shutdown());
+
+const echoSvc = await node.spawn(ECHO, { data: { name: '/cs/echo' } });
+const pollSvc = await node.spawn(ECHO, { poll: true, data: { name: '/cs/poll-echo' } });
+await node.spawn(CALLER, { data: { name: '/cs/caller' } });
+const caller = connect<SyncCaller>('/cs/caller', { timeout: 30_000 });
+// A service of the main thread.
+const mainSvc = serve('/cs/main', { twice: (x: number) => 2 * x, whoami: () => 0 });
+await mainSvc.ready;
+
+const servers = [
+  { kind: 'a normal service', name: '/cs/echo', isolate: echoSvc.isolates[0]! },
+  { kind: 'a polling service', name: '/cs/poll-echo', isolate: pollSvc.isolates[0]! },
+] as const;
+
+/** Runs `f`, which should throw a FosError; returns it and how long `f` blocked. */
+function syncError(f: () => unknown): { err: FosError; ms: number } {
+  const t0 = performance.now();
+  try {
+    const v = f();
+    assert.fail(`expected a FosError, got the value ${JSON.stringify(v)}`);
+  } catch (e) {
+    if (e instanceof assert.AssertionError) throw e;
+    assert.ok(e instanceof FosError, `expected a FosError, got ${String(e)}`);
+    return { err: e, ms: performance.now() - t0 };
+  }
+}
+
+/** Asserts a worker's outcome failed with `code`; returns it. */
+function failedWith(o: SyncOutcome, code: string): SyncOutcome {
+  assert.equal(o.ok, false, `expected ${code}, got the value ${JSON.stringify(o.value)}`);
+  assert.equal(o.code, code, `expected ${code}, got ${o.code}: ${o.message}`);
+  return o;
+}
+
+const TIMEOUT = 100;
+/** The loose bound of a timed-out callSync: no earlier than 0.8x its timeout, no later than 5x. */
+function assertTimedOutIn(ms: number): void {
+  assert.ok(ms >= 0.8 * TIMEOUT && ms <= 5 * TIMEOUT, `ETIMEDOUT after ${ms.toFixed(1)} ms for a timeout of ${TIMEOUT} ms`);
+}
+
+async function reportOf(isolate: number): Promise<IsolateReport | undefined> {
+  return (await node.stats()).isolates.find((i) => i.isolate === isolate);
+}
+
+const value = { a: [1, 2, { b: 'c' }], m: new Map([[1, 'one']]), d: new Date(5), n: 10n, bytes: new Uint8Array([1, 2, 3]), s: 'é' };
+
+for (const s of servers) {
+  describe(`callSync from the main thread to ${s.kind}`, () => {
+    it('answers with the value, by shm', () => {
+      const rt = runtime();
+      const before = rt.stats().transports.shm;
+      const sent = before.messagesSent;
+      const received = before.messagesReceived;
+      assert.deepStrictEqual(callSync(s.name, 'echo', [value]), value);
+      assert.equal(callSync(s.name, 'whoami'), s.isolate, 'the handler ran in the serving isolate');
+      const after = rt.stats().transports.shm;
+      assert.equal(after.messagesSent - sent, 2, 'the requests went by shm');
+      assert.equal(after.messagesReceived - received, 2, 'the answers came by shm');
+      assert.ok(rt.shm.out(s.isolate) !== undefined, 'the main thread has an shm channel to the server');
+    });
+
+    it('works with a ref as target, many times in a row', async () => {
+      const [ref] = await lookup(s.name);
+      for (let i = 0; i < 300; i++) assert.equal(callSync(ref!, 'echo', [i]), i);
+    });
+
+    it('a throwing handler: EREMOTE with its message, code and stack', () => {
+      const { err } = syncError(() => callSync(s.name, 'fail', ['it broke', 'EBROKE']));
+      assert.equal(err.code, 'EREMOTE');
+      assert.equal(err.remote?.message, 'it broke');
+      assert.equal(err.remote?.code, 'EBROKE');
+      assert.match(err.remote?.stack ?? '', /fixtures[/\\]echo\.js/);
+      const { err: rejected } = syncError(() => callSync(s.name, 'failAsync', ['async trouble']));
+      assert.equal(rejected.code, 'EREMOTE');
+      assert.equal(rejected.remote?.name, 'TypeError');
+      assert.equal(rejected.remote?.message, 'async trouble');
+    });
+
+    it('an unknown method: ENOSYS', () => {
+      assert.equal(syncError(() => callSync(s.name, 'noSuchMethod', [])).err.code, 'ENOSYS');
+      assert.equal(syncError(() => callSync(s.name, 'toString', [])).err.code, 'ENOSYS');
+    });
+
+    it('ETIMEDOUT honours the timeout; the late answer is dropped and later callSyncs get their own answers', async () => {
+      const { err, ms } = syncError(() => callSync(s.name, 'slow', [3 * TIMEOUT], { timeout: TIMEOUT }));
+      assert.equal(err.code, 'ETIMEDOUT');
+      assertTimedOutIn(ms);
+      // The first answer ('slept 300') comes while this call waits: it must not be taken for this one's.
+      assert.equal(callSync(s.name, 'slow', [4 * TIMEOUT], { timeout: 10_000 }), `slept ${4 * TIMEOUT}`);
+      assert.equal(callSync(s.name, 'echo', ['after the timeout']), 'after the timeout');
+      // The same, with the event loop running while the late answer comes.
+      const again = syncError(() => callSync(s.name, 'slow', [2 * TIMEOUT], { timeout: TIMEOUT }));
+      assert.equal(again.err.code, 'ETIMEDOUT');
+      await new Promise((r) => setTimeout(r, 3 * TIMEOUT));
+      assert.equal(callSync(s.name, 'echo', ['later still']), 'later still');
+      assert.equal(await call(s.name, 'echo', ['and async']), 'and async');
+    });
+  });
+
+  describe(`callSync from a worker to ${s.kind}`, () => {
+    it('answers with the value', async () => {
+      assert.deepStrictEqual(await caller.relay(s.name, 'echo', [value]), value);
+      const o = await caller.attempt(s.name, 'whoami', []);
+      assert.deepStrictEqual({ ok: o.ok, value: o.value }, { ok: true, value: s.isolate });
+    });
+
+    it('EREMOTE from a throwing handler, ENOSYS for an unknown method', async () => {
+      const o = failedWith(await caller.attempt(s.name, 'fail', ['worker broke', 'EWB']), 'EREMOTE');
+      assert.equal(o.remoteMessage, 'worker broke');
+      assert.equal(o.remoteCode, 'EWB');
+      failedWith(await caller.attempt(s.name, 'noSuchMethod', []), 'ENOSYS');
+    });
+
+    it('ETIMEDOUT honours the timeout; the late answer is dropped and a later callSync works', async () => {
+      const [timedOut, next, last] = await caller.attemptAll([
+        [s.name, 'slow', [3 * TIMEOUT], TIMEOUT],
+        [s.name, 'slow', [4 * TIMEOUT], 10_000],
+        [s.name, 'echo', ['after'], 10_000],
+      ]);
+      assertTimedOutIn(failedWith(timedOut!, 'ETIMEDOUT').ms);
+      assert.deepStrictEqual([next?.ok, next?.value], [true, `slept ${4 * TIMEOUT}`], 'the late answer was not taken for the next call');
+      assert.deepStrictEqual([last?.ok, last?.value], [true, 'after']);
+    });
+  });
+}
+
+describe('callSync: errors that need no server', () => {
+  it('ENOENT for an unknown name, at once, from the main thread and from a worker', async () => {
+    const main = syncError(() => callSync('/cs/nobody/home', 'echo', [1], { timeout: 10_000 }));
+    assert.equal(main.err.code, 'ENOENT');
+    assert.ok(main.ms < 1000, `ENOENT after ${main.ms.toFixed(0)} ms`);
+    const o = failedWith(await caller.attempt('/cs/nobody/home', 'echo', [1], 10_000), 'ENOENT');
+    assert.ok(o.ms < 1000, `ENOENT after ${o.ms.toFixed(0)} ms in the worker`);
+  });
+
+  it("EINVAL for a callSync to a service in the caller's own isolate", async () => {
+    assert.equal(syncError(() => callSync('/cs/main', 'twice', [2])).err.code, 'EINVAL');
+    const [ref] = await lookup('/cs/main');
+    assert.equal(syncError(() => callSync(ref!, 'twice', [2])).err.code, 'EINVAL');
+    assert.equal(await call('/cs/main', 'twice', [2]), 4, 'the service itself works, by call()');
+    failedWith(await caller.attempt('/cs/caller', 'whoami', [], 1000), 'EINVAL');
+  });
+
+  it('EINVAL for malformed arguments', () => {
+    assert.equal(syncError(() => callSync('/cs/echo', 42 as unknown as string, [])).err.code, 'EINVAL');
+    assert.equal(syncError(() => callSync('/cs/echo', 'echo', 'x' as unknown as unknown[])).err.code, 'EINVAL');
+    assert.equal(syncError(() => callSync('/cs/echo', 'echo', [], { timeout: -1 })).err.code, 'EINVAL');
+  });
+
+  it('from a worker to a service of the main thread', async () => {
+    const o = await caller.attempt('/cs/main', 'twice', [21], 5000);
+    assert.deepStrictEqual([o.ok, o.value, o.code], [true, 42, undefined]);
+  });
+});
+
+describe('callSync: the server dies during the call', () => {
+  it('from the main thread: ECONNRESET promptly, and later callSyncs work', async () => {
+    const doomed = await node.spawn(CALLER, { data: { name: '/cs/doomed-1' } });
+    const delay = 200;
+    const { err, ms } = syncError(() => callSync('/cs/doomed-1', 'exitAfter', [delay, 9], { timeout: 10_000 }));
+    assert.equal(err.code, 'ECONNRESET', `got ${err.code}: ${err.message}`);
+    assert.ok(ms >= 0.8 * delay && ms < delay + 1000, `ECONNRESET ${ms.toFixed(0)} ms after the call, the server died after ${delay}`);
+    assert.equal(callSync('/cs/echo', 'echo', ['still fine']), 'still fine');
+    await eventually(async () => (await reportOf(doomed.isolates[0]!))?.state === 'crashed', 5000, 'the server to be reported crashed');
+    assert.equal((await reportOf(doomed.isolates[0]!))?.exitCode, 9);
+  });
+
+  it('from the main thread, the server crashing with an uncaught exception: ECONNRESET promptly', async () => {
+    const doomed = await node.spawn(CALLER, { data: { name: '/cs/doomed-3' } });
+    const delay = 200;
+    const { err, ms } = syncError(() => callSync('/cs/doomed-3', 'crashAfter', [delay], { timeout: 10_000 }));
+    assert.equal(err.code, 'ECONNRESET', `got ${err.code}: ${err.message}`);
+    assert.ok(ms >= 0.8 * delay && ms < delay + 1000, `ECONNRESET ${ms.toFixed(0)} ms after the call, the server died after ${delay}`);
+    await eventually(async () => (await reportOf(doomed.isolates[0]!))?.state === 'crashed', 5000, 'the server to be reported crashed');
+  });
+
+  it('from a worker: ECONNRESET promptly', async () => {
+    await node.spawn(CALLER, { data: { name: '/cs/doomed-2' } });
+    const delay = 200;
+    const o = failedWith(await caller.attempt('/cs/doomed-2', 'exitAfter', [delay, 9], 10_000), 'ECONNRESET');
+    assert.ok(o.ms >= 0.8 * delay && o.ms < delay + 1000, `ECONNRESET ${o.ms.toFixed(0)} ms after the call, the server died after ${delay}`);
+    assert.deepStrictEqual((await caller.attempt('/cs/echo', 'echo', ['next'])).value, 'next');
+  });
+});
+
+describe('polling services', () => {
+  it('a polling service never parks; a normal one does once idle', async () => {
+    const rt = runtime();
+    const pollBell = rt.shm.peer(pollSvc.isolates[0]!)?.bell;
+    const echoBell = rt.shm.peer(echoSvc.isolates[0]!)?.bell;
+    assert.ok(pollBell !== undefined && echoBell !== undefined);
+    callSync('/cs/poll-echo', 'echo', [1]);
+    callSync('/cs/echo', 'echo', [1]);
+    await eventually(() => Atomics.load(echoBell, STATE) === PARKED, 2000, 'the normal service to park');
+    const end = performance.now() + 100;
+    while (performance.now() < end) {
+      assert.notEqual(Atomics.load(pollBell, STATE), PARKED, 'the polling service parked');
+      await new Promise((r) => setImmediate(r));
+    }
+  });
+
+  it('a polling service stops on request, in bounded time, by its own exit', async () => {
+    const svc = await node.spawn(ECHO, { poll: true, data: { name: '/cs/poll-stop' } });
+    assert.equal(callSync('/cs/poll-stop', 'echo', ['x']), 'x');
+    assert.equal(await call('/cs/poll-stop', 'echo', ['y']), 'y', 'async calls and kernel messages get through too');
+    const t0 = performance.now();
+    await svc.stop();
+    const ms = performance.now() - t0;
+    assert.ok(ms < 5000, `stop() took ${ms.toFixed(0)} ms`);
+    const r = await reportOf(svc.isolates[0]!);
+    assert.equal(r?.state, 'exited');
+    assert.equal(r?.exitCode, 0, 'it exited by itself, not terminated after the grace period');
+    assert.equal(syncError(() => callSync('/cs/poll-stop', 'echo', ['z'])).err.code, 'ENOENT');
+  });
+
+  it('a node with polling services shuts down and its process exits by itself', async () => {
+    const { stdout, code, signal, ms } = await new Promise<{ stdout: string; code: number | null; signal: string | null; ms: number }>((resolve) => {
+      const t0 = performance.now();
+      const child = execFile(process.execPath, [fileURLToPath(POLL_CHILD)], { timeout: 30_000, killSignal: 'SIGKILL' }, (_err, out) => {
+        resolve({ stdout: out, code: child.exitCode, signal: child.signalCode, ms: performance.now() - t0 });
+      });
+    });
+    assert.equal(signal, null, `the child process had to be killed after ${ms.toFixed(0)} ms`);
+    assert.equal(code, 0);
+    const out = JSON.parse(stdout) as { results: Record<string, unknown>; shutdownMs: number; isolates: { state: string; exitCode: number | null }[] };
+    assert.deepStrictEqual(out.results, { syncFromMain: 'sync', asyncFromMain: 'async', syncFromPollingWorker: 'relayed' });
+    assert.ok(out.shutdownMs < 5000, `shutdown took ${out.shutdownMs.toFixed(0)} ms`);
+    assert.equal(out.isolates.length, 2);
+    for (const i of out.isolates) assert.deepStrictEqual(i, { ...i, state: 'exited', exitCode: 0 }, 'each polling isolate exited by itself');
+  });
+});
