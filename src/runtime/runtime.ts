@@ -15,11 +15,12 @@ import type { NameEntry } from '../names/registry.js';
 import type { RoutingKey } from '../names/select.js';
 import { CallTable, DEFAULT_CALL_TIMEOUT_MS } from '../rpc/calls.js';
 import { RecordType, type CallInfo, type Envelope } from '../envelope.js';
-import type { Frame, MsgFrame, PushEvent, ReplyFrame } from '../transport/kernel/frames.js';
+import type { Acks, Frame, MsgFrame, PushEvent, ReplyFrame } from '../transport/kernel/frames.js';
 import type { ShmIn, ShmVerdict } from '../transport/shm/channel.js';
 import { answer, await_, expect } from '../transport/shm/icb.js';
 import { ShmTransport, type ShmOptions } from '../transport/shm/transport.js';
 import { KernelLink, type Endpoint } from '../transport/kernel/link.js';
+import { Deque } from '../util/deque.js';
 import { Control } from './control.js';
 import { Mailbox, type BlockedDelivery, type Inbound } from './mailbox.js';
 import { assertRef, capEquals, newCapability, type Ref } from './ref.js';
@@ -86,6 +87,11 @@ export interface RuntimeOptions {
   readonly relayOffer: (peer: number, sab: SharedArrayBuffer, capacity: number) => void;
 }
 
+interface Crossing {
+  readonly via: 'kernel' | 'shm';
+  run: () => void;
+}
+
 export const DEFAULT_CAPACITY = 1024;
 const RECENTLY_CLOSED = 4096;
 const RESOLVED = Promise.resolve();
@@ -113,6 +119,8 @@ export class Runtime {
   private readonly setup = new Set<Promise<unknown>>();
   /** Deliveries queued behind a name lookup, and the end of their queue (see inOrder). */
   private waitingForLookup = 0;
+  /** Sends waiting for the other transport's earlier sends to the same mailbox (see cross). */
+  private readonly crossings = new Map<string, Deque<Crossing>>();
   private lookupTail: Promise<void> = RESOLVED;
   private setupFailure: FosError | undefined;
   private closedBy: FosError | undefined;
@@ -124,7 +132,11 @@ export class Runtime {
     this.isolate = opts.isolate;
     this.names = new NameClient(opts.names);
     this.replyRef = { address: { node: opts.node, isolate: opts.isolate, mailbox: 0 }, cap: newCapability() };
-    this.shm = new ShmTransport(opts.icb, { onEnvelope: (ch, env, seq) => this.onShmEnvelope(ch, env, seq) }, opts.shm);
+    this.shm = new ShmTransport(
+      opts.icb,
+      { onEnvelope: (ch, env, seq) => this.onShmEnvelope(ch, env, seq), idle: (peer, mailbox) => this.releaseCrossings(peer, mailbox) },
+      opts.shm,
+    );
   }
 
   get closed(): boolean {
@@ -338,24 +350,93 @@ export class Runtime {
     const link = this.linkTo(a.isolate);
     const wait = opts.wait !== false;
     const out = transport === 'kernel' ? undefined : this.shm.route(a.isolate, transport === 'shm', link);
-    if (out !== undefined) {
-      this.counters.sent('shm', msg.data);
-      const sent = out.send({ type: RecordType.Message, to: a.mailbox, cap: ref.cap, wait, data: msg.data, from: msg.from, call: msg.call }, { wait, signal: opts.signal });
-      // The bytes were copied into the ring; a transfer list still takes the
-      // sender's buffers away, as it does on every other transport.
-      if (opts.transfer !== undefined) structuredClone(undefined, { transfer: opts.transfer as never[] });
-      this.shm.kick();
-      return sent;
+    const post =
+      out !== undefined
+        ? (): Promise<void> => {
+            this.counters.sent('shm', msg.data);
+            const sent = out.send({ type: RecordType.Message, to: a.mailbox, cap: ref.cap, wait, data: msg.data, from: msg.from, call: msg.call }, { wait, signal: opts.signal });
+            // The bytes were copied into the ring; a transfer list still takes the
+            // sender's buffers away, as it does on every other transport.
+            if (opts.transfer !== undefined) structuredClone(undefined, { transfer: opts.transfer as never[] });
+            this.shm.kick();
+            return sent;
+          }
+        : (): Promise<void> => {
+            const frame: MsgFrame = { t: 'm', s: 0, to: a.mailbox, cap: ref.cap, w: wait ? 1 : 0, d: msg.data };
+            if (msg.from !== undefined) frame.f = msg.from;
+            if (msg.call !== undefined) {
+              frame.c = msg.call.id;
+              frame.m = msg.call.method;
+              if (msg.call.sync === true) frame.y = 1;
+            }
+            this.counters.sent('kernel', msg.data);
+            return link.send(frame, { wait, signal: opts.signal, transfer: opts.transfer });
+          };
+    const via = out !== undefined ? 'shm' : 'kernel';
+    if (this.crossings.size === 0 && !this.busyElsewhere(a.isolate, a.mailbox, via)) return post();
+    return this.cross(a.isolate, a.mailbox, via, post, opts.signal);
+  }
+
+  /**
+   * True while messages to `mailbox` of `peer` sent by the transport other
+   * than `via` have no verdict yet: a message by `via` could overtake them.
+   */
+  private busyElsewhere(peer: number, mailbox: number, via: 'kernel' | 'shm'): boolean {
+    const other = via === 'kernel' ? this.shm.out(peer)?.flow : this.links.get(peer)?.flow;
+    return other !== undefined && other.busy(mailbox);
+  }
+
+  /**
+   * FIFO across transports (DESIGN.md §3): a send to a mailbox by one
+   * transport waits, in a queue per (peer, mailbox), until every earlier
+   * send to it by the other transport has its verdict; later sends to that
+   * mailbox queue behind it whatever their transport. (The automatic
+   * kernel→shm switch needs no wait beyond this: its offer frame orders
+   * what the kernel link had posted.)
+   */
+  private cross(peer: number, mailbox: number, via: 'kernel' | 'shm', post: () => Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+    const key = `${peer}:${mailbox}`;
+    return new Promise<void>((resolve, reject) => {
+      let q = this.crossings.get(key);
+      if (q === undefined) this.crossings.set(key, (q = new Deque()));
+      const c: Crossing = { via, run: () => void post().then(resolve, reject) };
+      if (signal !== undefined) {
+        if (signal.aborted) return reject(new FosError('ECANCELED', 'send aborted'));
+        const onAbort = (): void => {
+          if (q.remove(c)) reject(new FosError('ECANCELED', 'send aborted before it left'));
+          this.releaseCrossings(peer, mailbox);
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        c.run = () => {
+          signal.removeEventListener('abort', onAbort);
+          void post().then(resolve, reject);
+        };
+      }
+      q.push(c);
+      this.releaseCrossings(peer, mailbox);
+    });
+  }
+
+  /** releaseCrossings for every mailbox of `peer` (or of every peer). */
+  private releasePeerCrossings(peer: number | undefined, force: boolean): void {
+    for (const key of [...this.crossings.keys()]) {
+      const [p, mb] = key.split(':').map(Number);
+      if (peer === undefined || p === peer) this.releaseCrossings(p!, mb!, force);
     }
-    const frame: MsgFrame = { t: 'm', s: 0, to: a.mailbox, cap: ref.cap, w: wait ? 1 : 0, d: msg.data };
-    if (msg.from !== undefined) frame.f = msg.from;
-    if (msg.call !== undefined) {
-      frame.c = msg.call.id;
-      frame.m = msg.call.method;
-      if (msg.call.sync === true) frame.y = 1;
+  }
+
+  /** Lets queued crossings go while the transport each waits on is clear. */
+  private releaseCrossings(peer: number, mailbox: number, force = false): void {
+    if (this.crossings.size === 0) return;
+    const key = `${peer}:${mailbox}`;
+    const q = this.crossings.get(key);
+    if (q === undefined) return;
+    for (let c = q.peek(); c !== undefined; c = q.peek()) {
+      if (!force && this.busyElsewhere(peer, mailbox, c.via)) return;
+      q.shift();
+      c.run();
     }
-    this.counters.sent('kernel', msg.data);
-    return link.send(frame, { wait, signal: opts.signal, transfer: opts.transfer });
+    this.crossings.delete(key);
   }
 
   private deliverLocal(ref: Ref, msg: Inbound, opts: SendOptions): Promise<void> {
@@ -469,6 +550,9 @@ export class Runtime {
   // ---- receiving -------------------------------------------------------
 
   private dispatch(link: KernelLink, f: Frame): void {
+    // Verdicts ride on frames of every kind (a request, a push, a reply): apply them whatever the frame.
+    const acks = f as Acks;
+    if (acks.a !== undefined || acks.n !== undefined) link.applyAcks(acks);
     switch (f.t) {
       case 'm':
         this.onMessage(link, f);
@@ -496,22 +580,20 @@ export class Runtime {
         break;
       case 'k':
         this.shm.outFailed(link.peer, f.why);
+        this.releasePeerCrossings(link.peer, false);
         break;
       case 'q':
         this.control.onRequest(link, f);
-        return;
+        break;
       case 'r':
         this.control.onResponse(f);
-        return;
+        break;
       case 'p':
         this.onPushEvent(f.ev);
-        return;
-      case 'a':
         break;
       default:
-        return; // unknown frame kinds are ignored: a newer peer may send them
+        break; // an ack frame, or a kind a newer peer may send: nothing more to do
     }
-    if (f.a !== undefined || f.n !== undefined) link.applyAcks(f);
   }
 
   private onMessage(link: KernelLink, f: MsgFrame): void {
@@ -594,7 +676,7 @@ export class Runtime {
   private linkTo(peer: number): KernelLink {
     let link = this.links.get(peer);
     if (link === undefined) {
-      link = new KernelLink(peer, this.onFrame);
+      link = new KernelLink(peer, this.onFrame, (to) => this.releaseCrossings(peer, to));
       this.links.set(peer, link);
       this.opts.connect(peer);
     }
@@ -606,7 +688,7 @@ export class Runtime {
     this.shm.addPeer(peer, icb);
     let link = this.links.get(peer);
     if (link === undefined) {
-      link = new KernelLink(peer, this.onFrame);
+      link = new KernelLink(peer, this.onFrame, (to) => this.releaseCrossings(peer, to));
       this.links.set(peer, link);
     }
     link.attach(endpoint, owned);
@@ -624,6 +706,8 @@ export class Runtime {
     this.links.delete(peer);
     link?.fail(code, why);
     this.shm.peerDown(peer, code, why);
+    // What waited to cross to the other transport goes now, and fails with it.
+    this.releasePeerCrossings(peer, true);
     this.calls.failIsolate(this.node, peer, code, why);
     this.control.failPeer(peer, code, why);
   }
@@ -643,6 +727,7 @@ export class Runtime {
       this.control.failPeer(peer, 'ECLOSED', why);
     }
     this.links.clear();
+    this.releasePeerCrossings(undefined, true); // every transport has failed: they fail at once
   }
 
   stats(): IsolateStats {

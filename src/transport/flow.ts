@@ -44,6 +44,8 @@ export interface FlowTransport<F> {
   post(frame: F, to: number, transfer: readonly TransferListItem[] | undefined): number;
   /** Asks the receiver to withdraw message `seq` if it still waits for room. */
   withdraw(seq: number): void;
+  /** Every message to mailbox `to` has its verdict now. */
+  idle?(to: number): void;
 }
 
 interface Lane {
@@ -79,6 +81,11 @@ export class Flow<F> {
 
   get failed(): FosError | undefined {
     return this.failure;
+  }
+
+  /** True while some message to mailbox `to` waits for its verdict or to be posted. */
+  busy(to: number): boolean {
+    return this.lanes.has(to);
   }
 
   /** Messages accepted by `send` and not yet posted. */
@@ -181,7 +188,10 @@ export class Flow<F> {
   }
 
   private dropIfIdle(to: number, lane: Lane): void {
-    if (lane.inflight === 0 && lane.backlog.size === 0 && this.lanes.get(to) === lane) this.lanes.delete(to);
+    if (lane.inflight === 0 && lane.backlog.size === 0 && this.lanes.get(to) === lane) {
+      this.lanes.delete(to);
+      this.transport.idle?.(to);
+    }
   }
 
   private post(p: Pending): void {

@@ -44,12 +44,14 @@ export class KernelLink {
   constructor(
     readonly peer: number,
     private readonly onFrame: (link: KernelLink, frame: Frame) => void,
+    idle: (to: number) => void,
   ) {
     this.flow = new Flow<MsgFrame>({
       canPost: () => this.endpoint !== undefined,
       congested: () => false,
       post: (frame, _to, transfer) => this.postMsg(frame, transfer),
       withdraw: (seq) => this.postUnacked({ t: 'x', s: seq }),
+      idle,
     });
   }
 

@@ -97,6 +97,7 @@ export class ShmOut {
     readonly capacity: number,
     private readonly peerBell: Int32Array,
     withdraw: (seq: number) => void,
+    idle: (to: number) => void,
   ) {
     this.writer = new RingWriter(sab, 0, capacity);
     this.verdicts = verdictView(sab, capacity);
@@ -105,11 +106,12 @@ export class ShmOut {
       congested: () => this.outbox.size > 0,
       post: (env) => this.write(encode(env)),
       withdraw,
+      idle,
     });
   }
 
-  static create(peer: number, peerBell: Int32Array, withdraw: (seq: number) => void, capacity = DEFAULT_RING_CAPACITY): ShmOut {
-    return new ShmOut(peer, new SharedArrayBuffer(channelBytes(capacity)), capacity, peerBell, withdraw);
+  static create(peer: number, peerBell: Int32Array, withdraw: (seq: number) => void, idle: (to: number) => void, capacity = DEFAULT_RING_CAPACITY): ShmOut {
+    return new ShmOut(peer, new SharedArrayBuffer(channelBytes(capacity)), capacity, peerBell, withdraw, idle);
   }
 
   send(env: MessageEnvelope, opts: FlowSendOptions): Promise<void> {

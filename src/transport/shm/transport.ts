@@ -29,6 +29,8 @@ export interface ShmOptions {
 export interface ShmHost {
   /** Handles a message or reply the ring brought; returns its verdict. */
   onEnvelope(from: ShmIn, env: Envelope, seq: number): ShmVerdict;
+  /** Every message sent to `mailbox` of `peer` over shm has its verdict now. */
+  idle(peer: number, mailbox: number): void;
 }
 
 export const DEFAULT_THRESHOLD = 8;
@@ -120,7 +122,7 @@ export class ShmTransport {
         // No kernel channel (yet): the message stays, its verdict will come.
       }
     };
-    const out = ShmOut.create(peer, peerIcb.bell, withdraw, this.ringCapacity);
+    const out = ShmOut.create(peer, peerIcb.bell, withdraw, (to) => this.host.idle(peer, to), this.ringCapacity);
     if (relay !== undefined) relay(peer, out.sab, out.capacity);
     else link.postUnacked({ t: 'o', sab: out.sab, capacity: out.capacity });
     const source: PumpSource = { poll: () => out.poll(), pending: () => out.pending() };
