@@ -7,6 +7,7 @@
  * reply that comes after that finds no entry and is dropped: nothing leaks.
  */
 import { FosError, type ErrorCode } from '../errors.js';
+import { Withdrawal, type AbortLike } from '../util/withdrawal.js';
 
 interface PendingCall {
   /** The isolate (node-local number) the call went to. */
@@ -17,7 +18,7 @@ interface PendingCall {
   readonly timer: NodeJS.Timeout | undefined;
   readonly cleanup: (() => void) | undefined;
   /** Aborted when the call ends without its answer, to withdraw its message. */
-  readonly withdraw: AbortController;
+  readonly withdraw: Withdrawal;
 }
 
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
@@ -36,13 +37,13 @@ export class CallTable {
    * Registers a call; the returned promise settles once, however it ends.
    * `signal` fires if it ends without an answer: the message can go.
    */
-  start(node: string, isolate: number, timeout: number, signal: AbortSignal | undefined): { id: number; promise: Promise<unknown>; signal: AbortSignal } {
+  start(node: string, isolate: number, timeout: number, signal: AbortSignal | undefined): { id: number; promise: Promise<unknown>; signal: AbortLike } {
     if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) {
       throw new FosError('EINVAL', `timeout is a number of milliseconds >= 0, or Infinity; got ${String(timeout)}`);
     }
     if (signal?.aborted) throw new FosError('ECANCELED', 'call aborted');
     const id = this.nextId++;
-    const withdraw = new AbortController();
+    const withdraw = new Withdrawal();
     const promise = new Promise<unknown>((resolve, reject) => {
       const timer =
         timeout <= MAX_TIMER_MS
@@ -60,7 +61,7 @@ export class CallTable {
       }
       this.pending.set(id, { node, isolate, resolve, reject, timer, cleanup, withdraw });
     });
-    return { id, promise, signal: withdraw.signal };
+    return { id, promise, signal: withdraw };
   }
 
   /** Settles call `id` with an error, or with `value` when `err` is undefined. */

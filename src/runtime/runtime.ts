@@ -21,6 +21,7 @@ import { answer, await_, expect } from '../transport/shm/icb.js';
 import { ShmTransport, type ShmOptions } from '../transport/shm/transport.js';
 import { KernelLink, type Endpoint } from '../transport/kernel/link.js';
 import { Deque } from '../util/deque.js';
+import type { AbortLike } from '../util/withdrawal.js';
 import { Control } from './control.js';
 import { Mailbox, type BlockedDelivery, type Inbound } from './mailbox.js';
 import { assertRef, capEquals, newCapability, type Ref } from './ref.js';
@@ -41,6 +42,9 @@ export interface SendOptions {
   /** Given to the receiver as `msg.from`. */
   readonly replyTo?: Ref;
 }
+
+/** SendOptions as the runtime passes them on: its own calls use a light signal. */
+type DeliverOptions = Omit<SendOptions, 'signal'> & { readonly signal?: AbortLike | undefined };
 
 export interface CallOptions {
   /** Milliseconds until ETIMEDOUT; default 30 000, `Infinity` for none. */
@@ -325,7 +329,7 @@ export class Runtime {
       // queued at the sender or waiting for room at the receiver.
       const { id, promise, signal } = this.calls.start(ref.address.node, ref.address.isolate, opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS, opts.signal);
       const msg: Inbound = { data: args, from: this.replyRef, call: { id, method } };
-      const sendOpts: SendOptions = {
+      const sendOpts: DeliverOptions = {
         wait: true,
         signal,
         ...(opts.transport !== undefined ? { transport: opts.transport } : {}),
@@ -341,7 +345,7 @@ export class Runtime {
   }
 
   /** Sends `msg` to the mailbox `ref` names, by the transport its place and the options call for. */
-  private deliver(ref: Ref, msg: Inbound, opts: SendOptions): Promise<void> {
+  private deliver(ref: Ref, msg: Inbound, opts: DeliverOptions): Promise<void> {
     const a = ref.address;
     const transport = opts.transport ?? 'auto';
     if (transport === 'tcp') throw new FosError('EINVAL', 'the tcp transport is not available in this version');
@@ -394,7 +398,7 @@ export class Runtime {
    * kernel→shm switch needs no wait beyond this: its offer frame orders
    * what the kernel link had posted.)
    */
-  private cross(peer: number, mailbox: number, via: 'kernel' | 'shm', post: () => Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  private cross(peer: number, mailbox: number, via: 'kernel' | 'shm', post: () => Promise<void>, signal: AbortLike | undefined): Promise<void> {
     const key = `${peer}:${mailbox}`;
     return new Promise<void>((resolve, reject) => {
       let q = this.crossings.get(key);
@@ -439,7 +443,7 @@ export class Runtime {
     this.crossings.delete(key);
   }
 
-  private deliverLocal(ref: Ref, msg: Inbound, opts: SendOptions): Promise<void> {
+  private deliverLocal(ref: Ref, msg: Inbound, opts: DeliverOptions): Promise<void> {
     // A copy, as on every other transport: what the sender does with its
     // value afterwards cannot reach the receiver, and what could not cross
     // isolates fails here too.
@@ -453,7 +457,7 @@ export class Runtime {
   }
 
   /** The promise of a blocked delivery; `signal` withdraws it while it waits. */
-  private awaitRoom(b: BlockedDelivery, signal: AbortSignal | undefined, bind: (s: (e?: FosError) => void) => void): Promise<void> {
+  private awaitRoom(b: BlockedDelivery, signal: AbortLike | undefined, bind: (s: (e?: FosError) => void) => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const abort = (): void => {
         if (b.withdraw()) reject(new FosError('ECANCELED', 'send aborted while waiting for room'));

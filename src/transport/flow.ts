@@ -27,10 +27,11 @@
 import type { TransferListItem } from 'node:worker_threads';
 import { FosError } from '../errors.js';
 import { Deque } from '../util/deque.js';
+import type { AbortLike } from '../util/withdrawal.js';
 
 export interface FlowSendOptions {
   readonly wait: boolean;
-  readonly signal?: AbortSignal | undefined;
+  readonly signal?: AbortLike | undefined;
   readonly transfer?: readonly TransferListItem[] | undefined;
 }
 
