@@ -6,13 +6,20 @@
  * Layout:
  *   u8  type     1 = message (data or call), 2 = reply
  *   u8  flags    WAIT | RAW | FROM | CALL | OK | SYNC
- *   u16 metaLen  bytes of the msgpack part
+ *   u16 metaLen  bytes of the meta part
  *   u32 to       message: destination mailbox; reply: call id
  *   u32 callId   message with CALL: the call id
- *   msgpack      message: [cap, from|null, method|null, data?]; reply: [cap, data?]
- *   raw bytes    the payload, when RAW (data is then absent from the msgpack part)
+ *   meta         msgpack: message [cap, fromNode, fromIsolate, fromMailbox,
+ *                fromCap, method] (from fields null without FROM); reply [cap]
+ *   data         to the end of the record: the payload's msgpack, or its raw
+ *                bytes when RAW
  *
  * A reply that is not OK carries a WireError as its data.
+ *
+ * The meta part repeats from message to message (the same capability,
+ * reply ref and method): the sender encodes it once per distinct tuple and
+ * the receiver decodes it once per distinct bytes (small caches), so a
+ * message costs one msgpack encode and decode of its payload only.
  */
 import { addExtension, Packr } from 'msgpackr';
 import { FosError } from './errors.js';
@@ -50,6 +57,7 @@ for (const Class of [Function, Object.getPrototypeOf(async () => {}).constructor
   });
 }
 
+// copyBuffers: a decoded typed array owns its buffer, as after a structured clone.
 const packr = new Packr({ structuredClone: true, moreTypes: true, useBigIntExtension: true, copyBuffers: true });
 
 /** A call's id and method; `sync` when the caller blocks in callSync and waits in its sync slot. */
@@ -80,7 +88,7 @@ export interface ReplyEnvelope {
 export type Envelope = MessageEnvelope | ReplyEnvelope;
 
 /**
- * An encoded envelope, ready to be written into a ring. Its msgpack part is
+ * An encoded envelope, ready to be written into a ring. Its data part is
  * msgpackr's own reused buffer, valid until the next encode: write it at
  * once with `writeTo`, or `keep()` it to hold it longer (a record waiting
  * for room in a full ring).
@@ -91,32 +99,32 @@ export class Encoded {
   constructor(
     private readonly type: number,
     private readonly flags: number,
-    private readonly metaLen: number,
     private readonly w1: number,
     private readonly w2: number,
-    private readonly packed: Uint8Array,
-    private readonly raw: Uint8Array | undefined,
+    private readonly meta: Uint8Array,
+    private readonly data: Uint8Array,
   ) {
-    this.length = HEADER_BYTES + packed.length + (raw?.length ?? 0);
+    this.length = HEADER_BYTES + meta.length + data.length;
   }
 
-  /** Writes the whole record (header, msgpack part, raw bytes) at `at`. */
+  /** Writes the whole record (header, meta, data) at `at`. */
   writeTo(into: Uint8Array, at: number): void {
+    const m = this.meta.length;
     into[at] = this.type;
     into[at + 1] = this.flags;
-    into[at + 2] = this.metaLen & 0xff;
-    into[at + 3] = this.metaLen >>> 8;
+    into[at + 2] = m & 0xff;
+    into[at + 3] = m >>> 8;
     for (let i = 0; i < 4; i++) {
       into[at + 4 + i] = (this.w1 >>> (8 * i)) & 0xff;
       into[at + 8 + i] = (this.w2 >>> (8 * i)) & 0xff;
     }
-    into.set(this.packed, at + HEADER_BYTES);
-    if (this.raw !== undefined) into.set(this.raw, at + HEADER_BYTES + this.packed.length);
+    into.set(this.meta, at + HEADER_BYTES);
+    into.set(this.data, at + HEADER_BYTES + m);
   }
 
   /** A copy that owns its bytes: no later encode, nor the sender changing its payload, can alter it. */
   keep(): Encoded {
-    return new Encoded(this.type, this.flags, this.metaLen, this.w1, this.w2, this.packed.slice(), this.raw?.slice());
+    return new Encoded(this.type, this.flags, this.w1, this.w2, this.meta, this.data.slice());
   }
 }
 
@@ -124,77 +132,131 @@ function isRaw(d: unknown): d is Uint8Array {
   return d instanceof Uint8Array && d.constructor === Uint8Array;
 }
 
+const META_CACHE = 256;
+/** Encoded meta parts by their tuple; cleared when full (cheap, and the working set is small). */
+const metaOut = new Map<string, Uint8Array>();
+
+function metaBytes(key: string, fields: unknown[]): Uint8Array {
+  let b = metaOut.get(key);
+  if (b === undefined) {
+    b = packr.pack(fields).slice();
+    if (b.length > 0xffff) throw new FosError('EINVAL', 'the envelope (capability, reply ref, method) exceeds 64 KiB');
+    if (metaOut.size >= META_CACHE) metaOut.clear();
+    metaOut.set(key, b);
+  }
+  return b;
+}
+
 /** Encodes an envelope (see Encoded for how long the result is valid). Throws EINVAL for a value msgpack cannot carry. */
 export function encode(e: Envelope): Encoded {
   const raw = isRaw(e.data) ? e.data : undefined;
-  let packed: Uint8Array;
   let flags = raw !== undefined ? RAW : 0;
-  let word1: number;
-  let word2 = 0;
+  let meta: Uint8Array;
+  let data: Uint8Array;
+  let w1: number;
+  let w2 = 0;
   try {
     if (e.type === RecordType.Message) {
       if (e.wait) flags |= WAIT;
-      if (e.from !== undefined) flags |= FROM;
+      const f = e.from;
+      const method = e.call?.method ?? null;
+      if (f !== undefined) flags |= FROM;
       if (e.call !== undefined) {
         flags |= CALL;
         if (e.call.sync === true) flags |= SYNC;
-        word2 = e.call.id;
+        w2 = e.call.id;
       }
-      const meta: unknown[] = [e.cap, e.from ?? null, e.call?.method ?? null];
-      if (raw === undefined) meta.push(e.data);
-      packed = packr.pack(meta);
-      word1 = e.to;
+      const key =
+        f === undefined
+          ? `${e.cap}\u0000\u0000${method ?? ''}`
+          : `${e.cap}\u0000${f.cap}\u0000${f.address.node}\u0000${f.address.isolate}\u0000${f.address.mailbox}\u0000${method ?? ''}`;
+      meta = metaBytes(key, f === undefined ? [e.cap, null, null, null, null, method] : [e.cap, f.address.node, f.address.isolate, f.address.mailbox, f.cap, method]);
+      w1 = e.to;
     } else {
       if (e.ok) flags |= OK;
-      packed = packr.pack(raw === undefined ? [e.cap, e.data] : [e.cap]);
-      word1 = e.callId;
+      meta = metaBytes(e.cap, [e.cap]);
+      w1 = e.callId;
     }
+    data = raw ?? packr.pack(e.data);
   } catch (err) {
+    if (err instanceof FosError) throw err;
     throw new FosError('EINVAL', `message cannot be encoded: ${(err as Error).message}`);
   }
-  if (packed.length >= 0xffff) {
-    // metaLen 0xffff: the msgpack part runs to the end of the record.
-    if (raw !== undefined) throw new FosError('EMSGSIZE', 'the envelope of a raw payload exceeds 64 KiB');
-    return new Encoded(e.type, flags, 0xffff, word1, word2, packed, undefined);
+  return new Encoded(e.type, flags, w1, w2, meta, data);
+}
+
+/** The last meta parts decoded, newest first: [bytes, fields]. */
+const metaIn: [Uint8Array, unknown[]][] = [];
+const META_IN = 8;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function decodeMeta(bytes: Uint8Array): unknown[] {
+  for (const [b, fields] of metaIn) if (sameBytes(b, bytes)) return fields;
+  const own = bytes.slice();
+  const fields = packr.unpack(own) as unknown;
+  if (!Array.isArray(fields)) throw new FosError('EINVAL', 'malformed record: no envelope');
+  metaIn.unshift([own, fields]);
+  if (metaIn.length > META_IN) metaIn.pop();
+  return fields;
+}
+
+/** The reply ref in meta fields; frozen, since the decoded meta is shared by every message that repeats it. */
+const refs = new WeakMap<unknown[], Ref>();
+function fromOf(fields: unknown[]): Ref {
+  let ref = refs.get(fields);
+  if (ref === undefined) {
+    const [, node, isolate, mailbox, cap] = fields;
+    if (typeof node !== 'string' || typeof isolate !== 'number' || typeof mailbox !== 'number' || typeof cap !== 'string') {
+      throw new FosError('EINVAL', 'malformed record: bad reply ref');
+    }
+    ref = Object.freeze({ address: Object.freeze({ node, isolate, mailbox }), cap: cap as Ref['cap'] });
+    refs.set(fields, ref);
   }
-  return new Encoded(e.type, flags, packed.length, word1, word2, packed, raw);
+  return ref;
 }
 
 /** Decodes a record. `bytes` may be a view of the ring: nothing returned aliases it. */
 export function decode(bytes: Uint8Array): Envelope {
   if (bytes.length < HEADER_BYTES) throw new FosError('EINVAL', `record of ${bytes.length} bytes is shorter than its header`);
-  const v = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES);
-  const type = v.getUint8(0);
-  const flags = v.getUint8(1);
-  const metaLen = v.getUint16(2, true);
-  const w1 = v.getUint32(4, true);
-  const w2 = v.getUint32(8, true);
-  const metaEnd = metaLen === 0xffff ? bytes.length : HEADER_BYTES + metaLen;
-  if (metaEnd > bytes.length) throw new FosError('EINVAL', 'record shorter than its msgpack part');
-  let meta: unknown;
+  const type = bytes[0]!;
+  const flags = bytes[1]!;
+  const metaLen = bytes[2]! | (bytes[3]! << 8);
+  const w1 = (bytes[4]! | (bytes[5]! << 8) | (bytes[6]! << 16) | (bytes[7]! << 24)) >>> 0;
+  const w2 = (bytes[8]! | (bytes[9]! << 8) | (bytes[10]! << 16) | (bytes[11]! << 24)) >>> 0;
+  const metaEnd = HEADER_BYTES + metaLen;
+  if (metaEnd > bytes.length) throw new FosError('EINVAL', 'record shorter than its meta part');
+  let meta: unknown[];
+  let data: unknown;
   try {
-    meta = packr.unpack(bytes.subarray(HEADER_BYTES, metaEnd));
+    meta = decodeMeta(bytes.subarray(HEADER_BYTES, metaEnd));
+    // The payload is copied out of the ring first: msgpackr decodes from
+    // private memory several times faster than from a SharedArrayBuffer.
+    const own = bytes.slice(metaEnd);
+    data = flags & RAW ? own : packr.unpack(own);
   } catch (err) {
+    if (err instanceof FosError) throw err;
     throw new FosError('EINVAL', `malformed record: ${(err as Error).message}`);
   }
-  if (!Array.isArray(meta)) throw new FosError('EINVAL', 'malformed record: no envelope');
-  const raw = flags & RAW ? bytes.slice(metaEnd) : undefined;
+  const cap = meta[0];
+  if (typeof cap !== 'string') throw new FosError('EINVAL', 'malformed record: no capability');
   if (type === RecordType.Message) {
-    const [cap, from, method, data] = meta as [string, Ref | null, string | null, unknown];
+    const method = meta[5];
     return {
       type,
       to: w1,
       cap,
       wait: (flags & WAIT) !== 0,
-      data: raw ?? data,
-      from: flags & FROM ? (from ?? undefined) : undefined,
-      call: flags & CALL ? (flags & SYNC ? { id: w2, method: method ?? '', sync: true } : { id: w2, method: method ?? '' }) : undefined,
+      data,
+      from: flags & FROM ? fromOf(meta) : undefined,
+      call: flags & CALL ? (flags & SYNC ? { id: w2, method: String(method ?? ''), sync: true } : { id: w2, method: String(method ?? '') }) : undefined,
     };
   }
-  if (type === RecordType.Reply) {
-    const [cap, data] = meta as [string, unknown];
-    return { type, callId: w1, cap, ok: (flags & OK) !== 0, data: raw ?? data };
-  }
+  if (type === RecordType.Reply) return { type, callId: w1, cap, ok: (flags & OK) !== 0, data };
   throw new FosError('EINVAL', `unknown record type ${type}`);
 }
 

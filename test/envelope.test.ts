@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { decode, encode, HEADER_BYTES, RecordType, type Envelope } from '../src/envelope.js';
 import { FosError } from '../src/errors.js';
 import type { Capability, Ref } from '../src/runtime/ref.js';
-import { value } from './helpers/values.js';
+import { value, withoutNegativeZero } from './helpers/values.js';
 
 const cap = 'AAAAAAAAAAAAAAAAAAAAAA' as Capability;
 const from: Ref = { address: { node: 'n1', isolate: 3, mailbox: 0 }, cap };
@@ -27,7 +27,8 @@ describe('envelope', () => {
     fc.assert(
       fc.property(value, fc.boolean(), fc.option(fc.record({ id: fc.nat(), method: fc.string() }, { noNullPrototype: true }), { nil: undefined }), fc.boolean(), (data, wait, call, withFrom) => {
         const e: Envelope = { type: RecordType.Message, to: 7, cap, wait, data, from: withFrom ? from : undefined, call };
-        assert.deepStrictEqual(viaShared(e), e);
+        // msgpack has no negative zero (documented): -0 arrives as 0.
+        assert.deepStrictEqual(viaShared(e), { ...e, data: withoutNegativeZero(data) });
       }),
       { numRuns: 300 },
     );
@@ -37,7 +38,7 @@ describe('envelope', () => {
     fc.assert(
       fc.property(value, fc.boolean(), (data, ok) => {
         const e: Envelope = { type: RecordType.Reply, callId: 99, cap, ok, data };
-        assert.deepStrictEqual(viaShared(e), e);
+        assert.deepStrictEqual(viaShared(e), { ...e, data: withoutNegativeZero(data) });
       }),
     );
   });
