@@ -3,7 +3,7 @@
  * The main job until the evaluation (`fos bench`) lands.
  */
 import { availableParallelism } from 'node:os';
-import { boot, call, connect, createMailbox, FosError, lookup, send } from '../index.js';
+import { boot, call, callSync, connect, createMailbox, FosError, lookup, send } from '../index.js';
 import type { DemoKv } from './demo-service.js';
 
 const SERVICE = new URL('./demo-service.js', import.meta.url);
@@ -47,15 +47,20 @@ export async function demo(log: (line: string) => void = console.log): Promise<v
     log(`  the mailbox holds, in order: ${got.join(', ')}`);
 
     const n = 2000;
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) await kv.echo(i);
-    const rt = ((performance.now() - t0) * 1000) / n;
-    log(`  ${n} sequential calls over the kernel transport: ${rt.toFixed(1)} µs per round trip (mean)`);
+    const perCall = async (what: string, run: () => unknown): Promise<void> => {
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) await run();
+      log(`  ${n} sequential calls, ${what}: ${(((performance.now() - t0) * 1000) / n).toFixed(1)} µs per round trip (mean)`);
+    };
+    const viaKernel = connect<DemoKv>('/demo/kv', { key: 'user-42', transport: 'kernel' });
+    await perCall('forced onto the kernel transport (postMessage)', () => viaKernel.echo(1));
+    await perCall("'auto': the busy pair has moved to shm (a shared-memory ring)", () => kv.echo(1));
+    await perCall('callSync, blocking this thread over shm', () => callSync('/demo/kv', 'echo', [1], { key: 'user-42' }));
 
     const stats = await node.stats();
     for (const iso of stats.isolates) {
-      const k = iso.stats?.transports.kernel;
-      if (k !== undefined) log(`  isolate ${iso.isolate} (${iso.state}): kernel sent ${k.messagesSent}, received ${k.messagesReceived}`);
+      const t = iso.stats?.transports;
+      if (t !== undefined) log(`  isolate ${iso.isolate} (${iso.state}): sent ${t.kernel.messagesSent} by kernel and ${t.shm.messagesSent} by shm`);
     }
   } finally {
     await node.shutdown();
