@@ -4,9 +4,10 @@
 // stream, with messages larger than the ring, and `kernel` staying kernel.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { boot, connect, createMailbox, send, type FosNode, type IsolateStats, type Mailbox, type NodeStats, type Remote } from '../src/index.js';
+import { boot, connect, createMailbox, send, type FosNode, type IsolateStats, type NodeStats, type Remote } from '../src/index.js';
 import { runtime } from '../src/runtime/current.js';
-import type { Agent, Verdict } from './fixtures/agent.js';
+import type { Agent } from './fixtures/agent.js';
+import { collect } from './helpers/boxes.js';
 import type { StreamReport, SwitchSender } from './fixtures/switch-sender.js';
 import { AGENT } from './helpers/places.js';
 
@@ -32,23 +33,6 @@ function isolateStats(s: NodeStats, isolate: number): IsolateStats {
   const r = s.isolates.find((i) => i.isolate === isolate);
   assert.ok(r?.stats !== undefined, `isolate ${isolate} reports its counters`);
   return r.stats;
-}
-
-/** The same check as the agent's collect(), for a mailbox of this thread. */
-async function collect(mb: Mailbox, total: number): Promise<Verdict> {
-  const next: Record<string, number> = {};
-  const v: Verdict = { received: 0, perTag: {}, outOfOrder: 0, duplicates: 0 };
-  while (v.received < total) {
-    const m = mb.tryReceive() ?? (await mb.receive({ signal: AbortSignal.timeout(60_000) }));
-    const { tag, i } = m.data as { tag: string; i: number };
-    const expected = next[tag] ?? 0;
-    if (i < expected) v.duplicates++;
-    else if (i > expected) v.outOfOrder++;
-    next[tag] = Math.max(expected, i + 1);
-    v.perTag[tag] = (v.perTag[tag] ?? 0) + 1;
-    v.received++;
-  }
-  return v;
 }
 
 /** A stream that started on kernel and moved to shm: both were used, kernel for at least the threshold. */
