@@ -40,6 +40,18 @@ for (const place of await places(node)) {
       await box.close();
     });
 
+    it('fails a non-waiting send at once with EAGAIN while waiting sends hold the mailbox', async () => {
+      const box = await place.box({ capacity: 2 });
+      const waiting = Promise.allSettled(Array.from({ length: 10 }, (_, i) => send(box.ref, i)));
+      await new Promise((r) => setTimeout(r, 50));
+      const t0 = performance.now();
+      assert.equal(await codeOf(send(box.ref, 'no wait', { wait: false })), 'EAGAIN');
+      assert.ok(performance.now() - t0 < 1000, 'EAGAIN comes at once');
+      assert.deepStrictEqual(await box.take(10), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      await waiting;
+      await box.close();
+    });
+
     it('makes a waiting send wait until a receive frees room, and keeps its order', async () => {
       const box = await place.box({ capacity: 8 });
       for (let i = 0; i < 8; i++) await send(box.ref, i);

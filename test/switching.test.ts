@@ -182,7 +182,10 @@ describe('a node with the default shm options', () => {
     const verdict = receiver.collect(id, M);
     const items = Array.from({ length: M }, (_, i) => ({ tag: 'mixed', i }));
     const r = await sender.sendAll(ref, items, ['auto', 'auto', 'auto', 'kernel']);
-    assert.ok(r.byTransport.kernel >= M / 4 && r.byTransport.shm > 0, 'both transports carried the stream');
+    // Order comes first: a forced-kernel send follows the stream's earlier,
+    // unsettled messages onto shm (and back), so both may carry the stream.
+    assert.equal(r.byTransport.kernel + r.byTransport.shm, M);
+    assert.ok(r.byTransport.shm > 0);
     assert.deepStrictEqual(await verdict, { received: M, perTag: { mixed: M }, outOfOrder: 0, duplicates: 0 });
     await receiver.closeBox(id);
   });

@@ -16,11 +16,10 @@ import type { RoutingKey } from '../names/select.js';
 import { CallTable, DEFAULT_CALL_TIMEOUT_MS } from '../rpc/calls.js';
 import { RecordType, type CallInfo, type Envelope } from '../envelope.js';
 import type { Acks, Frame, MsgFrame, PushEvent, ReplyFrame } from '../transport/kernel/frames.js';
-import type { ShmIn, ShmVerdict } from '../transport/shm/channel.js';
+import type { ShmIn, ShmOut, ShmVerdict } from '../transport/shm/channel.js';
 import { answer, await_, expect } from '../transport/shm/icb.js';
 import { ShmTransport, type ShmOptions } from '../transport/shm/transport.js';
 import { KernelLink, type Endpoint } from '../transport/kernel/link.js';
-import { Deque } from '../util/deque.js';
 import type { AbortLike } from '../util/withdrawal.js';
 import { Control } from './control.js';
 import { Mailbox, type BlockedDelivery, type Inbound } from './mailbox.js';
@@ -91,11 +90,6 @@ export interface RuntimeOptions {
   readonly relayOffer: (peer: number, sab: SharedArrayBuffer, capacity: number) => void;
 }
 
-interface Crossing {
-  readonly via: 'kernel' | 'shm';
-  run: () => void;
-}
-
 export const DEFAULT_CAPACITY = 1024;
 const RECENTLY_CLOSED = 4096;
 const RESOLVED = Promise.resolve();
@@ -123,8 +117,6 @@ export class Runtime {
   private readonly setup = new Set<Promise<unknown>>();
   /** Deliveries queued behind a name lookup, and the end of their queue (see inOrder). */
   private waitingForLookup = 0;
-  /** Sends waiting for the other transport's earlier sends to the same mailbox (see cross). */
-  private readonly crossings = new Map<string, Deque<Crossing>>();
   private lookupTail: Promise<void> = RESOLVED;
   private setupFailure: FosError | undefined;
   private closedBy: FosError | undefined;
@@ -138,7 +130,7 @@ export class Runtime {
     this.replyRef = { address: { node: opts.node, isolate: opts.isolate, mailbox: 0 }, cap: newCapability() };
     this.shm = new ShmTransport(
       opts.icb,
-      { onEnvelope: (ch, env, seq) => this.onShmEnvelope(ch, env, seq), idle: (peer, mailbox) => this.releaseCrossings(peer, mailbox) },
+      { onEnvelope: (ch, env, seq) => this.onShmEnvelope(ch, env, seq) },
       opts.shm,
     );
   }
@@ -296,11 +288,17 @@ export class Runtime {
       const a = ref.address;
       if (a.node !== this.node) throw new FosError('ENOENT', `no route to node ${a.node}`);
       if (a.isolate === this.isolate) throw new FosError('EINVAL', 'callSync to a service of the calling isolate would wait for itself: use call()');
-      const out = this.shm.routeNow(a.isolate, this.linkTo(a.isolate), this.opts.relayOffer);
-      const ticket = expect(this.shm.icb);
+      const link = this.linkTo(a.isolate);
+      const out = this.shm.routeNow(a.isolate, link, this.opts.relayOffer);
       // The event loop may not run between two callSyncs: apply what the
-      // channel has to apply (verdicts, the outbox) here.
+      // channel has to apply (verdicts, the outbox) here. What cannot go
+      // now never will while this thread blocks: refuse rather than time out.
       out.poll();
+      if (out.flow.congested()) throw new FosError('EAGAIN', `the shm channel to isolate ${a.isolate} is full; retry callSync`);
+      if (link.flow.busySince(a.mailbox, out.kernelSeqAtOffer)) {
+        throw new FosError('EAGAIN', 'earlier messages to this mailbox by kernel have no verdict yet (callSync would overtake them); retry');
+      }
+      const ticket = expect(this.shm.icb);
       out.sendUntracked({ type: RecordType.Message, to: a.mailbox, cap: ref.cap, wait: true, data: args, from: this.replyRef, call: { id: ticket, method, sync: true } });
       this.counters.sent('shm', args);
       const v = await_(this.shm.icb, ticket, { deadline: performance.now() + timeout, peerBell: this.shm.peer(a.isolate)?.bell, spinMicros: opts.spinMicros ?? 200 });
@@ -353,94 +351,44 @@ export class Runtime {
     if (a.isolate === this.isolate) return this.deliverLocal(ref, msg, opts);
     const link = this.linkTo(a.isolate);
     const wait = opts.wait !== false;
-    const out = transport === 'kernel' ? undefined : this.shm.route(a.isolate, transport === 'shm', link);
-    const post =
-      out !== undefined
-        ? (): Promise<void> => {
-            this.counters.sent('shm', msg.data);
-            const sent = out.send({ type: RecordType.Message, to: a.mailbox, cap: ref.cap, wait, data: msg.data, from: msg.from, call: msg.call }, { wait, signal: opts.signal });
-            // The bytes were copied into the ring; a transfer list still takes the
-            // sender's buffers away, as it does on every other transport.
-            if (opts.transfer !== undefined) structuredClone(undefined, { transfer: opts.transfer as never[] });
-            this.shm.kick();
-            return sent;
-          }
-        : (): Promise<void> => {
-            const frame: MsgFrame = { t: 'm', s: 0, to: a.mailbox, cap: ref.cap, w: wait ? 1 : 0, d: msg.data };
-            if (msg.from !== undefined) frame.f = msg.from;
-            if (msg.call !== undefined) {
-              frame.c = msg.call.id;
-              frame.m = msg.call.method;
-              if (msg.call.sync === true) frame.y = 1;
-            }
-            this.counters.sent('kernel', msg.data);
-            return link.send(frame, { wait, signal: opts.signal, transfer: opts.transfer });
-          };
-    const via = out !== undefined ? 'shm' : 'kernel';
-    if (this.crossings.size === 0 && !this.busyElsewhere(a.isolate, a.mailbox, via)) return post();
-    return this.cross(a.isolate, a.mailbox, via, post, opts.signal);
-  }
-
-  /**
-   * True while messages to `mailbox` of `peer` sent by the transport other
-   * than `via` have no verdict yet: a message by `via` could overtake them.
-   */
-  private busyElsewhere(peer: number, mailbox: number, via: 'kernel' | 'shm'): boolean {
-    const other = via === 'kernel' ? this.shm.out(peer)?.flow : this.links.get(peer)?.flow;
-    return other !== undefined && other.busy(mailbox);
-  }
-
-  /**
-   * FIFO across transports (DESIGN.md §3): a send to a mailbox by one
-   * transport waits, in a queue per (peer, mailbox), until every earlier
-   * send to it by the other transport has its verdict; later sends to that
-   * mailbox queue behind it whatever their transport. (The automatic
-   * kernel→shm switch needs no wait beyond this: its offer frame orders
-   * what the kernel link had posted.)
-   */
-  private cross(peer: number, mailbox: number, via: 'kernel' | 'shm', post: () => Promise<void>, signal: AbortLike | undefined): Promise<void> {
-    const key = `${peer}:${mailbox}`;
-    return new Promise<void>((resolve, reject) => {
-      let q = this.crossings.get(key);
-      if (q === undefined) this.crossings.set(key, (q = new Deque()));
-      const c: Crossing = { via, run: () => void post().then(resolve, reject) };
-      if (signal !== undefined) {
-        if (signal.aborted) return reject(new FosError('ECANCELED', 'send aborted'));
-        const onAbort = (): void => {
-          if (q.remove(c)) reject(new FosError('ECANCELED', 'send aborted before it left'));
-          this.releaseCrossings(peer, mailbox);
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-        c.run = () => {
-          signal.removeEventListener('abort', onAbort);
-          void post().then(resolve, reject);
-        };
+    // FIFO across transports (DESIGN.md §3): a message goes by the transport
+    // its place and options call for, unless earlier messages to the same
+    // mailbox by the other transport are still without a verdict — then it
+    // follows them on theirs. (Kernel messages posted before the channel's
+    // offer need no such care: the offer frame orders them before the ring.)
+    let out = transport === 'kernel' ? undefined : this.shm.route(a.isolate, transport === 'shm', link);
+    let viaShm = out !== undefined;
+    if (out !== undefined && link.flow.busySince(a.mailbox, out.kernelSeqAtOffer)) viaShm = false;
+    else if (out === undefined) {
+      const open = this.shm.out(a.isolate);
+      if (open !== undefined && open.flow.busy(a.mailbox)) {
+        out = open;
+        viaShm = true;
       }
-      q.push(c);
-      this.releaseCrossings(peer, mailbox);
-    });
-  }
-
-  /** releaseCrossings for every mailbox of `peer` (or of every peer). */
-  private releasePeerCrossings(peer: number | undefined, force: boolean): void {
-    for (const key of [...this.crossings.keys()]) {
-      const [p, mb] = key.split(':').map(Number);
-      if (peer === undefined || p === peer) this.releaseCrossings(p!, mb!, force);
     }
-  }
-
-  /** Lets queued crossings go while the transport each waits on is clear. */
-  private releaseCrossings(peer: number, mailbox: number, force = false): void {
-    if (this.crossings.size === 0) return;
-    const key = `${peer}:${mailbox}`;
-    const q = this.crossings.get(key);
-    if (q === undefined) return;
-    for (let c = q.peek(); c !== undefined; c = q.peek()) {
-      if (!force && this.busyElsewhere(peer, mailbox, c.via)) return;
-      q.shift();
-      c.run();
-    }
-    this.crossings.delete(key);
+    const post = (ch: ShmOut | undefined): Promise<void> => {
+      // The bytes are copied into the ring; a transfer list still takes the
+      // sender's buffers away, as on every other transport. It is checked
+      // first, so that a bad list fails the send and delivers nothing.
+      const bad = opts.transfer === undefined ? undefined : badTransferList(opts.transfer);
+      if (bad !== undefined) return Promise.reject(new FosError('EINVAL', `bad transfer list: ${bad}`));
+      this.counters.sent('shm', msg.data);
+      const sent = ch!.send({ type: RecordType.Message, to: a.mailbox, cap: ref.cap, wait, data: msg.data, from: msg.from, call: msg.call }, { wait, signal: opts.signal });
+      if (opts.transfer !== undefined) detach(opts.transfer);
+      this.shm.kick();
+      return sent;
+    };
+    const postKernel = (): Promise<void> => {
+      const frame: MsgFrame = { t: 'm', s: 0, to: a.mailbox, cap: ref.cap, w: wait ? 1 : 0, d: msg.data };
+      if (msg.from !== undefined) frame.f = msg.from;
+      if (msg.call !== undefined) {
+        frame.c = msg.call.id;
+        frame.m = msg.call.method;
+      }
+      this.counters.sent('kernel', msg.data);
+      return link.send(frame, { wait, signal: opts.signal, transfer: opts.transfer });
+    };
+    return viaShm ? post(out) : postKernel();
   }
 
   private deliverLocal(ref: Ref, msg: Inbound, opts: DeliverOptions): Promise<void> {
@@ -567,9 +515,7 @@ export class Runtime {
       case 'x': {
         const canceled = new FosError('ECANCELED', 'send aborted while waiting for room');
         if (f.v === 1) {
-          const ch = this.shm.in(link.peer);
-          const withdraw = ch?.waitingRoom.get(f.s);
-          if (withdraw !== undefined && withdraw()) ch!.verdict(f.s, canceled);
+          this.shm.in(link.peer)?.withdraw(f.s, canceled);
           break;
         }
         const withdraw = link.waitingRoom.get(f.s);
@@ -584,7 +530,6 @@ export class Runtime {
         break;
       case 'k':
         this.shm.outFailed(link.peer, f.why);
-        this.releasePeerCrossings(link.peer, false);
         break;
       case 'q':
         this.control.onRequest(link, f);
@@ -603,7 +548,7 @@ export class Runtime {
   private onMessage(link: KernelLink, f: MsgFrame): void {
     const msg: Inbound =
       f.c !== undefined
-        ? { data: f.d, from: f.f!, call: f.y === 1 ? { id: f.c, method: f.m ?? '', sync: true } : { id: f.c, method: f.m ?? '' }, via: 'kernel' }
+        ? { data: f.d, from: f.f!, call: { id: f.c, method: f.m ?? '' }, via: 'kernel' }
         : f.f !== undefined
           ? { data: f.d, from: f.f }
           : { data: f.d };
@@ -614,10 +559,8 @@ export class Runtime {
       else link.nack(s, e);
     });
     if (r === 'queued') link.ack(s);
-    else if (r instanceof FosError) {
-      link.nack(s, r);
-      if (msg.call?.sync === true) this.reply(msg, false, r);
-    } else link.waitingRoom.set(s, r.withdraw);
+    else if (r instanceof FosError) link.nack(s, r);
+    else link.waitingRoom.set(s, r.withdraw);
   }
 
   /** Drains the ring `peer` offers, after every frame it sent before the offer. */
@@ -639,7 +582,11 @@ export class Runtime {
     }
     const msg: Inbound =
       env.call !== undefined ? { data: env.data, from: env.from!, call: env.call, via: 'shm' } : env.from !== undefined ? { data: env.data, from: env.from } : { data: env.data };
-    const r = this.admit(env.to, env.cap, msg, env.wait, 'shm', (e) => ch.verdict(seq, e));
+    const r = this.admit(env.to, env.cap, msg, env.wait, 'shm', (e) => {
+      ch.verdict(seq, e);
+      // A callSync caller reads no verdicts: it hears a later refusal in its slot.
+      if (e !== undefined && env.call?.sync === true) this.reply(msg, false, e);
+    });
     if (r === 'queued') return 'admitted';
     if (r instanceof FosError) {
       if (env.call?.sync === true) this.reply(msg, false, r);
@@ -680,7 +627,7 @@ export class Runtime {
   private linkTo(peer: number): KernelLink {
     let link = this.links.get(peer);
     if (link === undefined) {
-      link = new KernelLink(peer, this.onFrame, (to) => this.releaseCrossings(peer, to));
+      link = new KernelLink(peer, this.onFrame);
       this.links.set(peer, link);
       this.opts.connect(peer);
     }
@@ -692,7 +639,7 @@ export class Runtime {
     this.shm.addPeer(peer, icb);
     let link = this.links.get(peer);
     if (link === undefined) {
-      link = new KernelLink(peer, this.onFrame, (to) => this.releaseCrossings(peer, to));
+      link = new KernelLink(peer, this.onFrame);
       this.links.set(peer, link);
     }
     link.attach(endpoint, owned);
@@ -710,8 +657,6 @@ export class Runtime {
     this.links.delete(peer);
     link?.fail(code, why);
     this.shm.peerDown(peer, code, why);
-    // What waited to cross to the other transport goes now, and fails with it.
-    this.releasePeerCrossings(peer, true);
     this.calls.failIsolate(this.node, peer, code, why);
     this.control.failPeer(peer, code, why);
   }
@@ -731,7 +676,6 @@ export class Runtime {
       this.control.failPeer(peer, 'ECLOSED', why);
     }
     this.links.clear();
-    this.releasePeerCrossings(undefined, true); // every transport has failed: they fail at once
   }
 
   stats(): IsolateStats {
@@ -761,6 +705,27 @@ export class Runtime {
     const err = asFosError(e);
     this.counters.error(err.code);
     throw err;
+  }
+}
+
+/** Why `list` cannot be transferred over shm, or undefined: only distinct, live ArrayBuffers can. */
+function badTransferList(list: readonly TransferListItem[]): string | undefined {
+  const seen = new Set<unknown>();
+  for (const t of list) {
+    if (!(t instanceof ArrayBuffer)) return 'only ArrayBuffers can be transferred over shm';
+    if (t.byteLength === 0) return 'an empty or already transferred ArrayBuffer';
+    if (seen.has(t)) return 'an ArrayBuffer listed twice';
+    seen.add(t);
+  }
+  return undefined;
+}
+
+/** Takes transferred buffers away from the sender, their bytes having been copied. */
+function detach(list: readonly TransferListItem[]): void {
+  try {
+    structuredClone(undefined, { transfer: list as never[] });
+  } catch {
+    // Checked by badTransferList: nothing left to take.
   }
 }
 

@@ -45,12 +45,12 @@ export interface FlowTransport<F> {
   post(frame: F, to: number, transfer: readonly TransferListItem[] | undefined): number;
   /** Asks the receiver to withdraw message `seq` if it still waits for room. */
   withdraw(seq: number): void;
-  /** Every message to mailbox `to` has its verdict now. */
-  idle?(to: number): void;
 }
 
 interface Lane {
   inflight: number;
+  /** The seq of the last message posted to this mailbox. */
+  lastSeq: number;
   readonly backlog: Deque<Pending>;
 }
 
@@ -84,9 +84,20 @@ export class Flow<F> {
     return this.failure;
   }
 
+  /** True when the transport itself is full (a non-waiting send would get EAGAIN). */
+  congested(): boolean {
+    return this.transport.congested();
+  }
+
   /** True while some message to mailbox `to` waits for its verdict or to be posted. */
   busy(to: number): boolean {
     return this.lanes.has(to);
+  }
+
+  /** True while a message to mailbox `to` posted after `seq`, or not posted yet, waits for its verdict. */
+  busySince(to: number, seq: number): boolean {
+    const lane = this.lanes.get(to);
+    return lane !== undefined && (lane.backlog.size > 0 || lane.lastSeq > seq);
   }
 
   /** Messages accepted by `send` and not yet posted. */
@@ -102,7 +113,7 @@ export class Flow<F> {
     const { signal } = opts;
     if (signal?.aborted) return Promise.reject(new FosError('ECANCELED', 'send aborted'));
     let lane = this.lanes.get(to);
-    if (lane === undefined) this.lanes.set(to, (lane = { inflight: 0, backlog: new Deque() }));
+    if (lane === undefined) this.lanes.set(to, (lane = { inflight: 0, lastSeq: 0, backlog: new Deque() }));
     if (!opts.wait) {
       if (lane.inflight + lane.backlog.size >= this.window) {
         this.dropIfIdle(to, lane);
@@ -189,10 +200,7 @@ export class Flow<F> {
   }
 
   private dropIfIdle(to: number, lane: Lane): void {
-    if (lane.inflight === 0 && lane.backlog.size === 0 && this.lanes.get(to) === lane) {
-      this.lanes.delete(to);
-      this.transport.idle?.(to);
-    }
+    if (lane.inflight === 0 && lane.backlog.size === 0 && this.lanes.get(to) === lane) this.lanes.delete(to);
   }
 
   private post(p: Pending): void {
@@ -206,6 +214,7 @@ export class Flow<F> {
     }
     p.seq = seq;
     p.lane.inflight++;
+    p.lane.lastSeq = seq;
     this.inflight.set(seq, p);
   }
 }

@@ -32,8 +32,6 @@ export interface MsgFrame extends Acks {
   c?: number;
   /** Method, on a call. */
   m?: string;
-  /** 1 on a callSync call: the answer goes to the caller's sync slot. */
-  y?: 1;
 }
 
 export interface AckFrame extends Acks {

@@ -44,19 +44,22 @@ export class KernelLink {
   constructor(
     readonly peer: number,
     private readonly onFrame: (link: KernelLink, frame: Frame) => void,
-    idle: (to: number) => void,
   ) {
     this.flow = new Flow<MsgFrame>({
       canPost: () => this.endpoint !== undefined,
       congested: () => false,
       post: (frame, _to, transfer) => this.postMsg(frame, transfer),
       withdraw: (seq) => this.postUnacked({ t: 'x', s: seq }),
-      idle,
     });
   }
 
   get attached(): boolean {
     return this.endpoint !== undefined;
+  }
+
+  /** The seq of the last message frame posted. */
+  get lastSeq(): number {
+    return this.nextSeq - 1;
   }
 
   /** Starts using `endpoint`; messages sent before are posted now, in order. */

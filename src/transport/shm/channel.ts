@@ -4,10 +4,10 @@
  * one SharedArrayBuffer that S creates and offers to R over the kernel link.
  *
  * Layout: the ring (see ring.ts), then a verdict area:
- *   V+0    done      messages R has handled (its seq of the last), written by R
+ *   V+0    done      messages R has handled (its seq of the last, mod 2^32), written by R
  *   V+128  exHead    exceptions S has read, written by S
  *   V+256  exTail    exceptions R has written, written by R
- *   V+384  entries   EXCEPTIONS x [seq, code]: code -1 = held (waits for
+ *   V+384  entries   EXCEPTIONS x [seq mod 2^32, code]: code -1 = held (waits for
  *                    room in its mailbox), 0 = admitted after being held,
  *                    k > 0 = refused with ERROR_CODES[k - 1]
  *
@@ -34,6 +34,8 @@ import { ring as ringBell } from './doorbell.js';
 import { Frag, RingCorruption, RingReader, ringBytes, RingWriter } from './ring.js';
 
 const EXCEPTIONS = 1024;
+/** Withdrawals kept for records not drained yet: at most a window's worth matter. */
+const MAX_EARLY_WITHDRAWALS = 4096;
 const DONE = 0;
 const EX_HEAD = 128 / 4;
 const EX_TAIL = 256 / 4;
@@ -97,7 +99,8 @@ export class ShmOut {
     readonly capacity: number,
     private readonly peerBell: Int32Array,
     withdraw: (seq: number) => void,
-    idle: (to: number) => void,
+    /** The kernel link's last seq when this channel was offered: kernel messages up to it are ordered before the ring. */
+    readonly kernelSeqAtOffer: number,
   ) {
     this.writer = new RingWriter(sab, 0, capacity);
     this.verdicts = verdictView(sab, capacity);
@@ -106,12 +109,11 @@ export class ShmOut {
       congested: () => this.outbox.size > 0,
       post: (env) => this.write(encode(env)),
       withdraw,
-      idle,
     });
   }
 
-  static create(peer: number, peerBell: Int32Array, withdraw: (seq: number) => void, idle: (to: number) => void, capacity = DEFAULT_RING_CAPACITY): ShmOut {
-    return new ShmOut(peer, new SharedArrayBuffer(channelBytes(capacity)), capacity, peerBell, withdraw, idle);
+  static create(peer: number, peerBell: Int32Array, withdraw: (seq: number) => void, kernelSeqAtOffer: number, capacity = DEFAULT_RING_CAPACITY): ShmOut {
+    return new ShmOut(peer, new SharedArrayBuffer(channelBytes(capacity)), capacity, peerBell, withdraw, kernelSeqAtOffer);
   }
 
   send(env: MessageEnvelope, opts: FlowSendOptions): Promise<void> {
@@ -131,7 +133,7 @@ export class ShmOut {
   pending(): boolean {
     return (
       Atomics.load(this.verdicts, EX_TAIL) !== this.exHead ||
-      Atomics.load(this.verdicts, DONE) !== this.settledUpTo ||
+      Atomics.load(this.verdicts, DONE) !== (this.settledUpTo | 0) ||
       (this.outbox.size > 0 && this.writer.fits(Math.min(this.outbox.peek()!.enc.length, this.writer.maxRecord)))
     );
   }
@@ -139,11 +141,13 @@ export class ShmOut {
   /** Applies the receiver's verdicts and writes what the outbox holds; true if anything happened. */
   poll(): boolean {
     let worked = false;
-    const done = Atomics.load(this.verdicts, DONE);
+    // Seqs are counted without bound here and kept mod 2^32 in shared memory:
+    // the full values are rebuilt by their distance (< 2^31) from ours.
+    const done = this.settledUpTo + ((Atomics.load(this.verdicts, DONE) - (this.settledUpTo | 0)) | 0);
     const tail = Atomics.load(this.verdicts, EX_TAIL);
     while (this.exHead !== tail) {
-      const at = EX_ENTRIES + (this.exHead % EXCEPTIONS) * 2;
-      const seq = this.verdicts[at]!;
+      const at = EX_ENTRIES + (this.exHead & (EXCEPTIONS - 1)) * 2;
+      const seq = this.written - (((this.written | 0) - this.verdicts[at]!) | 0);
       const code = this.verdicts[at + 1]!;
       this.exHead = (this.exHead + 1) | 0;
       if (code === HELD) this.flow.hold(seq);
@@ -236,6 +240,8 @@ export class ShmIn {
   private fragments: Uint8Array[] | undefined;
   /** Withdraws a held message by seq (a cancelled send). */
   readonly waitingRoom = new Map<number, () => boolean>();
+  /** Seqs withdrawn before their record was drained: refused on arrival. */
+  private readonly withdrawn = new Set<number>();
 
   constructor(
     readonly peer: number,
@@ -282,6 +288,21 @@ export class ShmIn {
     return worked;
   }
 
+  /**
+   * The sender withdraws message `seq` (its send was aborted, its call timed
+   * out). If it waits for room it is taken out; if it is still in the ring
+   * (the withdrawal came by the kernel link, ahead of the record), it is
+   * refused when it comes. Otherwise it is in its mailbox already.
+   */
+  withdraw(seq: number, err: FosError): void {
+    const waiting = this.waitingRoom.get(seq);
+    if (waiting !== undefined) {
+      if (waiting()) this.verdict(seq, err);
+      return;
+    }
+    if (seq > this.handled && this.withdrawn.size < MAX_EARLY_WITHDRAWALS) this.withdrawn.add(seq);
+  }
+
   /** The later verdict on a held message: admitted (no error) or refused. */
   verdict(seq: number, err: FosError | undefined): void {
     this.waitingRoom.delete(seq);
@@ -308,13 +329,17 @@ export class ShmIn {
     }
     const env = decode(whole);
     const seq = ++this.handled;
+    if (this.withdrawn.delete(seq)) {
+      this.except(seq, codeOf(new FosError('ECANCELED', 'withdrawn')));
+      return;
+    }
     const v = onMessage(env, seq);
     if (v === 'admitted' || v === 'untracked') return;
     this.except(seq, v === 'held' ? HELD : codeOf(v));
   }
 
   private except(seq: number, code: number): void {
-    const at = EX_ENTRIES + (this.exTail % EXCEPTIONS) * 2;
+    const at = EX_ENTRIES + (this.exTail & (EXCEPTIONS - 1)) * 2;
     this.verdicts[at] = seq;
     this.verdicts[at + 1] = code;
     this.exTail = (this.exTail + 1) | 0;

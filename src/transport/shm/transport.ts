@@ -29,8 +29,6 @@ export interface ShmOptions {
 export interface ShmHost {
   /** Handles a message or reply the ring brought; returns its verdict. */
   onEnvelope(from: ShmIn, env: Envelope, seq: number): ShmVerdict;
-  /** Every message sent to `mailbox` of `peer` over shm has its verdict now. */
-  idle(peer: number, mailbox: number): void;
 }
 
 export const DEFAULT_THRESHOLD = 8;
@@ -122,7 +120,7 @@ export class ShmTransport {
         // No kernel channel (yet): the message stays, its verdict will come.
       }
     };
-    const out = ShmOut.create(peer, peerIcb.bell, withdraw, (to) => this.host.idle(peer, to), this.ringCapacity);
+    const out = ShmOut.create(peer, peerIcb.bell, withdraw, link.lastSeq, this.ringCapacity);
     if (relay !== undefined) relay(peer, out.sab, out.capacity);
     else link.postUnacked({ t: 'o', sab: out.sab, capacity: out.capacity });
     const source: PumpSource = { poll: () => out.poll(), pending: () => out.pending() };
@@ -183,8 +181,11 @@ export class ShmTransport {
     if (o !== undefined) {
       this.outs.delete(peer);
       this.pump.remove(o.source);
+      o.out.poll(); // the verdicts the peer gave before it went
       o.out.fail(new FosError(code, why));
     }
+    // What the peer wrote before it went is delivered (replies included).
+    this.ins.get(peer)?.source.poll();
     this.dropIn(peer);
     this.peers.delete(peer);
     this.kernelSent.delete(peer);

@@ -1,0 +1,77 @@
+// The shm channel on its own, both ends in one thread: verdicts through the
+// shared verdict area, counters past 2^31, withdrawals that overtake records.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { RecordType, type MessageEnvelope } from '../src/envelope.js';
+import { FosError } from '../src/errors.js';
+import { ShmIn, ShmOut, type ShmVerdict } from '../src/transport/shm/channel.js';
+
+function channel(): { out: ShmOut; inn: ShmIn } {
+  const bellS = new Int32Array(new SharedArrayBuffer(128));
+  const bellR = new Int32Array(new SharedArrayBuffer(128));
+  const out = ShmOut.create(1, bellR, () => {}, 0, 1 << 16);
+  const inn = new ShmIn(0, out.sab, out.capacity, bellS);
+  return { out, inn };
+}
+
+const msg = (data: unknown): MessageEnvelope => ({ type: RecordType.Message, to: 1, cap: 'c', wait: true, data });
+const settled = (p: Promise<void>): Promise<string> => p.then(() => 'ok', (e: unknown) => (e instanceof FosError ? e.code : String(e)));
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('shm channel', () => {
+  it('settles admitted, refused and held messages by the verdicts the receiver writes', async () => {
+    const { out, inn } = channel();
+    const verdicts: ShmVerdict[] = ['admitted', new FosError('EACCES', 'x'), 'held', 'admitted'];
+    const results = [0, 1, 2, 3].map((i) => settled(out.send(msg(i), { wait: true })));
+    const held: number[] = [];
+    inn.drain((env, seq) => {
+      const v = verdicts[(env as MessageEnvelope).data as number]!;
+      if (v === 'held') held.push(seq);
+      return v;
+    });
+    out.poll();
+    await tick();
+    inn.verdict(held[0]!, undefined); // the held one is admitted later
+    out.poll();
+    assert.deepStrictEqual(await Promise.all(results), ['ok', 'EACCES', 'ok', 'ok']);
+  });
+
+  it('keeps working past 2^31 messages (seqs are rebuilt from 32-bit words)', async () => {
+    const { out, inn } = channel();
+    const start = 2 ** 31 - 2;
+    // As if the channel had carried 2^31 - 2 messages already.
+    Object.assign(out as unknown as Record<string, number>, { written: start, settledUpTo: start });
+    Object.assign(out.flow as unknown as Record<string, number>, { cumulative: start });
+    Object.assign(inn as unknown as Record<string, number>, { handled: start });
+    const results = [0, 1, 2, 3, 4].map((i) => settled(out.send(msg(i), { wait: true })));
+    inn.drain((env) => ((env as MessageEnvelope).data === 2 ? new FosError('ENOENT', 'x') : 'admitted'));
+    out.poll();
+    assert.deepStrictEqual(await Promise.all(results), ['ok', 'ok', 'ENOENT', 'ok', 'ok']);
+  });
+
+  it('keeps working when the exception ring counters wrap past 2^31', async () => {
+    const { out, inn } = channel();
+    const near = 2 ** 31 - 3;
+    Object.assign(out as unknown as Record<string, number>, { exHead: near });
+    Object.assign(inn as unknown as Record<string, number>, { exTail: near });
+    new Int32Array(out.sab, out.capacity + 256 + 128, 1)[0] = near; // the shared exHead word
+    const results = Array.from({ length: 8 }, (_, i) => settled(out.send(msg(i), { wait: true })));
+    inn.drain(() => new FosError('EAGAIN', 'full'));
+    out.poll();
+    assert.deepStrictEqual(await Promise.all(results), Array(8).fill('EAGAIN'));
+  });
+
+  it('refuses a record whose withdrawal came before it was drained', async () => {
+    const { out, inn } = channel();
+    const results = [0, 1, 2].map((i) => settled(out.send(msg(i), { wait: true })));
+    inn.withdraw(2, new FosError('ECANCELED', 'timed out')); // seq 2 is the second message
+    const seen: unknown[] = [];
+    inn.drain((env) => {
+      seen.push((env as MessageEnvelope).data);
+      return 'admitted';
+    });
+    out.poll();
+    assert.deepStrictEqual(seen, [0, 2], 'the withdrawn message never reached its mailbox');
+    assert.deepStrictEqual(await Promise.all(results), ['ok', 'ECANCELED', 'ok']);
+  });
+});
