@@ -103,3 +103,10 @@ export function remoteError(thrown: unknown): FosError {
   const text = describe(thrown);
   return new FosError('EREMOTE', text, { name: 'Error', message: text });
 }
+
+/** `e` as a FosError: itself if it is one, else EINVAL with its message (prefixed by `context`). Never throws. */
+export function asFosError(e: unknown, context?: string): FosError {
+  if (e instanceof FosError) return e;
+  const text = e instanceof Error ? describe(e.message) : describe(e);
+  return new FosError('EINVAL', context === undefined ? text : `${context}: ${text}`);
+}

@@ -3,7 +3,7 @@
  * bindings, channel set-up, stats. Each request settles once: by its
  * response, or with the error that ended the link it went over.
  */
-import { FosError, fromWire, toWire, type ErrorCode } from '../errors.js';
+import { asFosError, FosError, fromWire, toWire, type ErrorCode } from '../errors.js';
 import type { KernelLink } from '../transport/kernel/link.js';
 import type { RequestFrame, ResponseFrame } from '../transport/kernel/frames.js';
 
@@ -33,7 +33,7 @@ export class Control {
       try {
         link.postUnacked({ t: 'q', id, op, arg });
       } catch (e) {
-        reject(e instanceof FosError ? e : new FosError('EINVAL', (e as Error).message));
+        reject(asFosError(e));
         return;
       }
       const timer = setTimeout(() => {
@@ -71,7 +71,7 @@ export class Control {
       .then(() => h(f.arg, link.peer))
       .then(
         (v) => reply({ t: 'r', id: f.id, v }),
-        (e: unknown) => reply({ t: 'r', id: f.id, e: toWire(e instanceof FosError ? e : new FosError('EINVAL', String(e))) }),
+        (e: unknown) => reply({ t: 'r', id: f.id, e: toWire(asFosError(e)) }),
       );
   }
 

@@ -9,7 +9,7 @@
  * postMessage hop, never a detour through the main thread).
  */
 import type { TransferListItem } from 'node:worker_threads';
-import { describe, FosError, fromWire, toWire, type ErrorCode, type WireError } from '../errors.js';
+import { asFosError, FosError, fromWire, toWire, type ErrorCode, type WireError } from '../errors.js';
 import { NameClient, type NameService } from '../names/client.js';
 import type { NameEntry } from '../names/registry.js';
 import type { RoutingKey } from '../names/select.js';
@@ -627,8 +627,7 @@ export class Runtime {
   private linkTo(peer: number): KernelLink {
     let link = this.links.get(peer);
     if (link === undefined) {
-      link = new KernelLink(peer, this.onFrame);
-      this.links.set(peer, link);
+      link = this.newLink(peer);
       this.opts.connect(peer);
     }
     return link;
@@ -637,12 +636,14 @@ export class Runtime {
   /** Starts talking to `peer` over `endpoint` (the main thread hands these out). */
   attachPort(peer: number, endpoint: Endpoint, owned: boolean, icb: SharedArrayBuffer): KernelLink {
     this.shm.addPeer(peer, icb);
-    let link = this.links.get(peer);
-    if (link === undefined) {
-      link = new KernelLink(peer, this.onFrame);
-      this.links.set(peer, link);
-    }
+    const link = this.links.get(peer) ?? this.newLink(peer);
     link.attach(endpoint, owned);
+    return link;
+  }
+
+  private newLink(peer: number): KernelLink {
+    const link = new KernelLink(peer, this.onFrame);
+    this.links.set(peer, link);
     return link;
   }
 
@@ -738,7 +739,4 @@ function cloneLocal(v: unknown, transfer: readonly TransferListItem[] | undefine
   }
 }
 
-export function asFosError(e: unknown): FosError {
-  if (e instanceof FosError) return e;
-  return new FosError('EINVAL', e instanceof Error ? describe(e.message) : describe(e));
-}
+

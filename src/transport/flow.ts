@@ -25,7 +25,7 @@
  * - after `fail()`, everything is empty and every later send fails at once.
  */
 import type { TransferListItem } from 'node:worker_threads';
-import { FosError } from '../errors.js';
+import { asFosError, FosError } from '../errors.js';
 import { Deque } from '../util/deque.js';
 import type { AbortLike } from '../util/withdrawal.js';
 
@@ -208,7 +208,7 @@ export class Flow<F> {
     try {
       seq = this.transport.post(p.frame as F, p.to, p.transfer);
     } catch (e) {
-      p.reject(e instanceof FosError ? e : new FosError('EINVAL', `message cannot be sent: ${(e as Error).message}`));
+      p.reject(asFosError(e, 'message cannot be sent'));
       this.dropIfIdle(p.to, p.lane);
       return;
     }

@@ -25,7 +25,7 @@
  * that fails a writer is mid-way and the owner waits for it to finish.
  */
 import { packValue, unpackValue } from '../../envelope.js';
-import { FosError, fromWire, toWire } from '../../errors.js';
+import { asFosError, FosError, fromWire, toWire } from '../../errors.js';
 import { isDead } from './doorbell.js';
 
 export const SLOT_BYTES = 1 << 20;
@@ -59,10 +59,10 @@ export function answer(icb: Icb, ticket: number, ok: boolean, value: unknown): b
   let bytes: Uint8Array;
   let isOk = ok;
   try {
-    bytes = packValue(ok ? value : toWire(asError(value)));
+    bytes = packValue(ok ? value : toWire(asFosError(value)));
     if (bytes.length > icb.data.length) throw new FosError('EMSGSIZE', `a callSync answer is at most ${icb.data.length} bytes, this one is ${bytes.length}: use call()`);
   } catch (e) {
-    bytes = packValue(toWire(asError(e)));
+    bytes = packValue(toWire(asFosError(e)));
     isOk = false;
   }
   icb.data.set(bytes);
@@ -75,9 +75,6 @@ export function answer(icb: Icb, ticket: number, ok: boolean, value: unknown): b
   return true;
 }
 
-function asError(e: unknown): FosError {
-  return e instanceof FosError ? e : new FosError('EINVAL', e instanceof Error ? e.message : String(e));
-}
 
 let lastTicket = 0;
 
