@@ -8,6 +8,9 @@
  * answer given before a change therefore always arrives before the
  * invalidation that clears it, and an answer given after it already holds the
  * change: a cached entry is never older than the last invalidation received.
+ * A new binding is answered only once every isolate has confirmed its
+ * invalidation, so after createMailbox resolves no isolate answers from an
+ * older entry; an unbinding (close, death) reaches the others shortly after.
  */
 import { FosError } from '../errors.js';
 import type { Ref } from '../runtime/ref.js';

@@ -9,7 +9,11 @@
  * - `pairs` holds one key per pair of live workers that were given a
  *   MessageChannel, so a pair never gets two;
  * - every change to the name table is announced to every live worker (and
- *   to the main runtime's cache) before the request that made it is answered.
+ *   to the main runtime's cache); a binding is answered only once every
+ *   worker has confirmed it dropped the name from its cache (or failed to
+ *   within a second), so that once createMailbox resolves no isolate still
+ *   answers a lookup from before it — whatever transport its next message
+ *   from here comes by.
  */
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { FosError, type WireError } from '../errors.js';
@@ -37,6 +41,8 @@ export interface WorkerRecord {
 }
 
 const KEEP_ENDED = 256;
+/** How long a binding waits for a busy worker (a polling loop, a callSync) to confirm it dropped the name. */
+const ANNOUNCE_TIMEOUT_MS = 1000;
 
 export class Hub {
   readonly registry = new NameRegistry();
@@ -52,8 +58,7 @@ export class Hub {
     lookup: (name) => Promise.resolve(this.lookup(name)),
     bind: (name, kind, ref) => {
       try {
-        this.bind(name, kind, ref);
-        return Promise.resolve();
+        return this.bind(name, kind, ref);
       } catch (e) {
         return Promise.reject(e);
       }
@@ -66,7 +71,7 @@ export class Hub {
     c.handle('lookup', (arg) => this.lookup(String(arg)));
     c.handle('bind', (arg) => {
       const { name, kind, ref } = arg as { name: string; kind: BindingKind; ref: unknown };
-      this.bind(name, kind === 'unique' ? 'unique' : 'fleet', assertRef(ref));
+      return this.bind(name, kind === 'unique' ? 'unique' : 'fleet', assertRef(ref));
     });
     c.handle('unbind', (arg) => this.unbind(assertRef(arg)));
     c.handle('connect', (arg, from) => this.introduce(from, Number(arg)));
@@ -120,14 +125,15 @@ export class Hub {
     return this.registry.list();
   }
 
-  bind(name: string, kind: BindingKind, ref: Ref): void {
+  /** Binds, then resolves once every worker's cache has dropped the name. */
+  bind(name: string, kind: BindingKind, ref: Ref): Promise<void> {
     if (ref.address.node !== this.rt.node) throw new FosError('EINVAL', 'a node binds only its own mailboxes');
     this.registry.bind(name, kind, ref);
-    this.announce([name]);
+    return this.announce([name]);
   }
 
   unbind(ref: Ref): void {
-    this.announce(this.registry.unbindMailbox(ref.address));
+    void this.announce(this.registry.unbindMailbox(ref.address));
   }
 
   /** Introduces a new worker to every live one, so that any two can talk (and callSync) at once. */
@@ -164,7 +170,7 @@ export class Hub {
       const [x, y] = key.split(':').map(Number);
       if (x === isolate || y === isolate) this.pairs.delete(key);
     }
-    this.announce(this.registry.unbindIsolate(isolate));
+    void this.announce(this.registry.unbindIsolate(isolate));
     const code = stopped ? 'ECLOSED' : 'ECONNRESET';
     for (const w of this.workers.values()) this.push(w.isolate, { type: 'down', isolate, code });
     this.rt.peerDown(isolate, code);
@@ -175,11 +181,16 @@ export class Hub {
     );
   }
 
-  /** Tells every isolate that these names changed. */
-  private announce(names: string[]): void {
-    if (names.length === 0) return;
-    for (const w of this.workers.values()) this.push(w.isolate, { type: 'names', names });
+  /** Tells every isolate that these names changed; resolves when each has confirmed (at most a second each). */
+  private announce(names: string[]): Promise<void> {
+    if (names.length === 0) return Promise.resolve();
     this.rt.names.invalidate(names);
+    const confirmed: Promise<unknown>[] = [];
+    for (const w of this.workers.values()) {
+      const link = this.rt.link(w.isolate);
+      if (link !== undefined) confirmed.push(this.rt.control.request(link, 'names', names, ANNOUNCE_TIMEOUT_MS).catch(() => {}));
+    }
+    return Promise.all(confirmed).then(() => {});
   }
 
   push(isolate: number, ev: PushEvent, transfer?: MessagePort[]): void {

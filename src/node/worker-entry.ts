@@ -67,6 +67,7 @@ async function start(boot: WorkerBoot): Promise<void> {
   // A peer blocked in callSync on this isolate stops waiting when it goes.
   process.on('exit', () => markDead(rt.shm.icb.bell));
   rt.control.handle('stats', () => rt.stats());
+  rt.control.handle('names', (names) => rt.names.invalidate(names as string[]));
   rt.onPush = (ev) => {
     if (ev.type !== 'stop') return;
     rt.close('service stopped');

@@ -16,7 +16,7 @@ import type { RoutingKey } from '../names/select.js';
 import { CallTable, DEFAULT_CALL_TIMEOUT_MS } from '../rpc/calls.js';
 import { RecordType, type CallInfo, type Envelope } from '../envelope.js';
 import type { Acks, Frame, MsgFrame, PushEvent, ReplyFrame } from '../transport/kernel/frames.js';
-import type { ShmIn, ShmOut, ShmVerdict } from '../transport/shm/channel.js';
+import type { ShmIn, ShmVerdict } from '../transport/shm/channel.js';
 import { answer, await_, expect } from '../transport/shm/icb.js';
 import { ShmTransport, type ShmOptions } from '../transport/shm/transport.js';
 import { KernelLink, type Endpoint } from '../transport/kernel/link.js';
@@ -366,29 +366,26 @@ export class Runtime {
         viaShm = true;
       }
     }
-    const post = (ch: ShmOut | undefined): Promise<void> => {
+    if (viaShm) {
       // The bytes are copied into the ring; a transfer list still takes the
       // sender's buffers away, as on every other transport. It is checked
       // first, so that a bad list fails the send and delivers nothing.
       const bad = opts.transfer === undefined ? undefined : badTransferList(opts.transfer);
       if (bad !== undefined) return Promise.reject(new FosError('EINVAL', `bad transfer list: ${bad}`));
       this.counters.sent('shm', msg.data);
-      const sent = ch!.send({ type: RecordType.Message, to: a.mailbox, cap: ref.cap, wait, data: msg.data, from: msg.from, call: msg.call }, { wait, signal: opts.signal });
+      const sent = out!.send({ type: RecordType.Message, to: a.mailbox, cap: ref.cap, wait, data: msg.data, from: msg.from, call: msg.call }, { wait, signal: opts.signal });
       if (opts.transfer !== undefined) detach(opts.transfer);
       this.shm.kick();
       return sent;
-    };
-    const postKernel = (): Promise<void> => {
-      const frame: MsgFrame = { t: 'm', s: 0, to: a.mailbox, cap: ref.cap, w: wait ? 1 : 0, d: msg.data };
-      if (msg.from !== undefined) frame.f = msg.from;
-      if (msg.call !== undefined) {
-        frame.c = msg.call.id;
-        frame.m = msg.call.method;
-      }
-      this.counters.sent('kernel', msg.data);
-      return link.send(frame, { wait, signal: opts.signal, transfer: opts.transfer });
-    };
-    return viaShm ? post(out) : postKernel();
+    }
+    const frame: MsgFrame = { t: 'm', s: 0, to: a.mailbox, cap: ref.cap, w: wait ? 1 : 0, d: msg.data };
+    if (msg.from !== undefined) frame.f = msg.from;
+    if (msg.call !== undefined) {
+      frame.c = msg.call.id;
+      frame.m = msg.call.method;
+    }
+    this.counters.sent('kernel', msg.data);
+    return link.send(frame, { wait, signal: opts.signal, transfer: opts.transfer });
   }
 
   private deliverLocal(ref: Ref, msg: Inbound, opts: DeliverOptions): Promise<void> {
@@ -608,9 +605,7 @@ export class Runtime {
       case 'port':
         this.attachPort(ev.peer, ev.port, true, ev.icb);
         return;
-      case 'names':
-        this.names.invalidate(ev.names);
-        return;
+
       case 'down':
         this.peerDown(ev.isolate, ev.code);
         return;

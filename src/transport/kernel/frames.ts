@@ -91,7 +91,6 @@ export interface PushFrame {
 
 export type PushEvent =
   | { type: 'port'; peer: number; port: MessagePort; icb: SharedArrayBuffer }
-  | { type: 'names'; names: string[] }
   | { type: 'down'; isolate: number; code: 'ECONNRESET' | 'ECLOSED' }
   | { type: 'offer'; from: number; sab: SharedArrayBuffer; capacity: number }
   | { type: 'stop' };
