@@ -23,6 +23,9 @@
  *   verdict, so a verdict is never dropped; verdicts that come later (held
  *   messages) wait in `late` while the ring is full, and R handles nothing
  *   new until they are out;
+ * - every write R makes to the verdict area (done, exceptions, late ones
+ *   included) is followed by a ring of S's doorbell, so a parked S always
+ *   wakes to read it;
  * - S writes messages in seq order; one that does not fit waits in
  *   `outbox`, and so does everything after it, so ring order is seq order.
  */
@@ -308,7 +311,6 @@ export class ShmIn {
     this.waitingRoom.delete(seq);
     this.late.push([seq, err === undefined ? ADMITTED : codeOf(err)]);
     this.flushLate();
-    ringBell(this.peerBell);
   }
 
   private onRecord(bytes: Uint8Array, frag: Frag, onMessage: (env: Envelope, seq: number) => ShmVerdict): void {
@@ -346,6 +348,7 @@ export class ShmIn {
     Atomics.store(this.verdicts, EX_TAIL, this.exTail);
   }
 
+  /** Writes the late verdicts there is room for, and wakes the sender if it wrote any. */
   private flushLate(): boolean {
     if (this.late.length === 0) return false;
     let room = EXCEPTIONS - ((this.exTail - Atomics.load(this.verdicts, EX_HEAD)) | 0);
@@ -356,6 +359,9 @@ export class ShmIn {
       room--;
     }
     this.late.splice(0, k);
+    // Every write of a verdict is followed by a ring: a sender that parked
+    // after reading the exceptions so far must hear of these.
+    if (k > 0) ringBell(this.peerBell);
     return k > 0;
   }
 }

@@ -29,7 +29,7 @@ export interface PumpOptions {
 }
 
 /** A parked pump looks at its sources at least this often. */
-const PARK_CHECK_MS = 50;
+const PARK_CHECK_MS = 1000;
 
 export const DEFAULT_PUMP: PumpOptions = { poll: false, spinMicros: 50, pollSliceMicros: 200 };
 
@@ -129,9 +129,8 @@ export class Pump {
       return;
     }
     if (this.waiting !== undefined) return; // the waiter of an earlier park still waits
-    // A bounded sleep: the protocol loses no wake-up, but the full-mailbox
-    // flood test over shm once saw a parked sender sleep through a verdict
-    // (root cause not found yet); a periodic look bounds any such stall.
+    // A bounded sleep, as a guard: a peer that writes and forgets to ring
+    // (a bug: late verdicts once did) costs a stall of this long, not a hang.
     const w = Atomics.waitAsync(this.bell, STATE, PARKED, PARK_CHECK_MS);
     if (!w.async) {
       this.unpark();
