@@ -6,12 +6,12 @@ import { RecordType, type MessageEnvelope } from '../src/envelope.js';
 import { FosError } from '../src/errors.js';
 import { ShmIn, ShmOut, type ShmVerdict } from '../src/transport/shm/channel.js';
 
-function channel(): { out: ShmOut; inn: ShmIn } {
+function channel(): { out: ShmOut; inn: ShmIn; bellS: Int32Array } {
   const bellS = new Int32Array(new SharedArrayBuffer(128));
   const bellR = new Int32Array(new SharedArrayBuffer(128));
   const out = ShmOut.create(1, bellR, () => {}, 0, 1 << 16);
   const inn = new ShmIn(0, out.sab, out.capacity, bellS);
-  return { out, inn };
+  return { out, inn, bellS };
 }
 
 const msg = (data: unknown): MessageEnvelope => ({ type: RecordType.Message, to: 1, cap: 'c', wait: true, data });
@@ -59,6 +59,24 @@ describe('shm channel', () => {
     inn.drain(() => new FosError('EAGAIN', 'full'));
     out.poll();
     assert.deepStrictEqual(await Promise.all(results), Array(8).fill('EAGAIN'));
+  });
+
+  it('wakes a parked sender for late verdicts written once the exception ring has room again', async () => {
+    const { out, inn, bellS } = channel();
+    // 1100 messages held in two full mailboxes (a window is 1024 per
+    // mailbox): more exceptions than the ring holds.
+    const results = Array.from({ length: 1100 }, (_, i) => settled(out.send({ ...msg(i), to: 1 + (i % 2) }, { wait: true })));
+    const held: number[] = [];
+    while (inn.drain((_, seq) => (held.push(seq), 'held'))) out.poll();
+    assert.equal(held.length, 1100);
+    // The first 1024 "held" notices fill the ring; the sender has read them.
+    for (const seq of held) inn.verdict(seq, undefined); // all admitted: most wait in `late`
+    out.poll(); // the sender reads what there was room for ...
+    Atomics.store(bellS, 0, 1); // ... and parks (PARKED)
+    inn.drain(() => 'admitted'); // the receiver writes the rest of the late verdicts
+    assert.equal(Atomics.load(bellS, 0), 0, 'the parked sender was rung for them');
+    while (out.poll());
+    assert.ok((await Promise.all(results)).every((r) => r === 'ok'));
   });
 
   it('refuses a record whose withdrawal came before it was drained', async () => {
