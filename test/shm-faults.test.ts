@@ -9,7 +9,7 @@ import { runtime } from '../src/runtime/current.js';
 import { PARKED, STATE } from '../src/transport/shm/doorbell.js';
 import { HEAD, ringBytes, TAIL } from '../src/transport/shm/ring.js';
 import type { ShmPeer } from './fixtures/shm-peer.js';
-import { eventually } from './helpers/places.js';
+import { codeOf, eventually } from './helpers/places.js';
 
 const PEER = new URL('./fixtures/shm-peer.js', import.meta.url);
 
@@ -253,5 +253,27 @@ describe('a peer isolate that goes away', () => {
     const outcomes = await within(Promise.all(pending), 5000, 'the sends to the stopped peer');
     for (const o of outcomes) assert.deepStrictEqual(o, { ok: false, code: 'ECLOSED' });
     assert.equal(rt.shm.out(isolate), undefined);
+  });
+});
+
+describe('a full ring', () => {
+  it('pushes back: waiting sends wait in order, a non-waiting send fails with EAGAIN, all arrive once the receiver drains', async () => {
+    const { peer, gate, stop } = await freshPeer();
+    const { id, ref } = await peer.box(1024);
+    await send(ref, 'warm', { transport: 'shm' });
+    assert.deepStrictEqual(await peer.take(id, 1, 5000), ['warm']);
+    const held = await hold(peer, gate); // the peer's thread is held: nobody drains its rings
+    // 64 KiB messages: 24 of them are more than the 1 MiB ring holds.
+    const big = (i: number): Uint8Array => new Uint8Array(64 * 1024).fill(i);
+    const waiting = Array.from({ length: 24 }, (_, i) => send(ref, big(i), { transport: 'shm' }));
+    const settledEarly = await Promise.race([Promise.allSettled(waiting).then(() => true), new Promise((r) => setTimeout(r, 100, false))]);
+    assert.equal(settledEarly, false, 'with the ring full, the sends wait');
+    assert.equal(await codeOf(send(ref, 'no wait', { transport: 'shm', wait: false })), 'EAGAIN');
+    await held.release();
+    await Promise.all(waiting);
+    const got = (await peer.take(id, 24, 10_000)) as Uint8Array[];
+    assert.deepStrictEqual(got.map((b) => [b.length, b[0]]), Array.from({ length: 24 }, (_, i) => [64 * 1024, i]));
+    assert.deepStrictEqual(await peer.drain(id), [], 'the refused message was not delivered');
+    await stop();
   });
 });
