@@ -27,7 +27,8 @@ export interface Box {
 }
 
 export interface Place {
-  readonly transport: 'local' | 'kernel' | 'shm';
+  /** 'auto': the pair starts on kernel and moves to shm after a few messages, mid-scenario. */
+  readonly transport: 'local' | 'kernel' | 'shm' | 'auto';
   /** The options that make a send from this thread use this place's transport. */
   readonly opts: { readonly transport?: 'kernel' | 'shm' };
   /** A mailbox living at this place. */
@@ -63,12 +64,13 @@ export function localPlace(): Place {
   };
 }
 
-/** A place in the agent worker, reached over `transport` (forced, in both directions). */
-export function agentPlace(agentName: string, transport: 'kernel' | 'shm' = 'kernel'): Place & { agent: Remote<Agent> } {
-  const agent = connect<Agent>(agentName, { timeout: 60_000, transport });
+/** A place in the agent worker, reached over `transport` (forced, in both directions, unless 'auto'). */
+export function agentPlace(agentName: string, transport: 'kernel' | 'shm' | 'auto' = 'kernel'): Place & { agent: Remote<Agent> } {
+  const forced = transport === 'auto' ? {} : { transport };
+  const agent = connect<Agent>(agentName, { timeout: 60_000, ...forced });
   return {
     transport,
-    opts: { transport },
+    opts: forced,
     agent,
     async box(opts = {}) {
       const { id, ref } = await agent.box(opts);
@@ -80,15 +82,20 @@ export function agentPlace(agentName: string, transport: 'kernel' | 'shm' = 'ker
         close: () => agent.closeBox(id),
       };
     },
-    send: (target, data, opts) => unwrap(agent.send(target, data, { transport, ...opts })),
+    send: (target, data, opts) => unwrap(agent.send(target, data, { ...forced, ...opts })),
   };
 }
 
-/** Every place a scenario runs at: this thread, a worker over kernel, a worker over shm. */
+/**
+ * Every place a scenario runs at: this thread, a worker over kernel, a
+ * worker over shm, and a worker on 'auto' (a fresh pair, so the scenario
+ * crosses the kernel→shm switch).
+ */
 export async function places(node: FosNode, agentName = '/test/agent'): Promise<Place[]> {
   await node.spawn(AGENT, { data: { name: `${agentName}/kernel` } });
   await node.spawn(AGENT, { data: { name: `${agentName}/shm` } });
-  return [localPlace(), agentPlace(`${agentName}/kernel`, 'kernel'), agentPlace(`${agentName}/shm`, 'shm')];
+  await node.spawn(AGENT, { data: { name: `${agentName}/auto` } });
+  return [localPlace(), agentPlace(`${agentName}/kernel`, 'kernel'), agentPlace(`${agentName}/shm`, 'shm'), agentPlace(`${agentName}/auto`, 'auto')];
 }
 
 /** Waits until `check` holds, polling every 5 ms, or fails after `ms`. */
