@@ -76,7 +76,9 @@ export class Pump {
   stop(): void {
     this.stopped = true;
     this.sources.clear();
-    if (this.parked) {
+    // Release the outstanding waiter too (even one a wake() left behind), so
+    // that nothing of this pump outlives it.
+    if (this.parked || this.waiting !== undefined) {
       Atomics.store(this.bell, STATE, AWAKE);
       Atomics.notify(this.bell, STATE);
     }
