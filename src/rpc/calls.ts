@@ -22,6 +22,19 @@ interface PendingCall {
 }
 
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+
+/** The checks every call makes of its arguments, async or sync: EINVAL for what cannot be a call. */
+export function checkCall(method: unknown, args: unknown, timeout: unknown): void {
+  if (typeof method !== 'string') throw new FosError('EINVAL', 'a method name is a string');
+  if (!Array.isArray(args)) throw new FosError('EINVAL', 'call arguments are an array');
+  checkTimeout(timeout);
+}
+
+function checkTimeout(timeout: unknown): void {
+  if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) {
+    throw new FosError('EINVAL', `timeout is a number of milliseconds >= 0, or Infinity; got ${String(timeout)}`);
+  }
+}
 /** Node fires longer timers at once; a timeout beyond this is no timeout. */
 export const MAX_TIMER_MS = 0x7fff_ffff;
 
@@ -38,9 +51,7 @@ export class CallTable {
    * `signal` fires if it ends without an answer: the message can go.
    */
   start(node: string, isolate: number, timeout: number, signal: AbortSignal | undefined): { id: number; promise: Promise<unknown>; signal: AbortLike } {
-    if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) {
-      throw new FosError('EINVAL', `timeout is a number of milliseconds >= 0, or Infinity; got ${String(timeout)}`);
-    }
+    checkTimeout(timeout);
     if (signal?.aborted) throw new FosError('ECANCELED', 'call aborted');
     const id = this.nextId++;
     const withdraw = new Withdrawal();

@@ -13,7 +13,7 @@ import { asFosError, FosError, fromWire, toWire, type ErrorCode, type WireError 
 import { NameClient, type NameService } from '../names/client.js';
 import type { NameEntry } from '../names/registry.js';
 import type { RoutingKey } from '../names/select.js';
-import { CallTable, DEFAULT_CALL_TIMEOUT_MS } from '../rpc/calls.js';
+import { CallTable, checkCall, DEFAULT_CALL_TIMEOUT_MS } from '../rpc/calls.js';
 import { RecordType, type CallInfo, type Envelope } from '../envelope.js';
 import type { Acks, Frame, MsgFrame, PushEvent, ReplyFrame } from '../transport/kernel/frames.js';
 import type { ShmIn, ShmVerdict } from '../transport/shm/channel.js';
@@ -280,10 +280,8 @@ export class Runtime {
   callSync(target: Target, method: string, args: readonly unknown[], opts: SyncCallOptions = {}): unknown {
     try {
       this.assertOpen();
-      if (typeof method !== 'string') throw new FosError('EINVAL', 'a method name is a string');
-      if (!Array.isArray(args)) throw new FosError('EINVAL', 'call arguments are an array');
       const timeout = opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS;
-      if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) throw new FosError('EINVAL', `timeout is a number of milliseconds >= 0, got ${String(timeout)}`);
+      checkCall(method, args, timeout);
       const ref = typeof target === 'string' ? this.names.resolveSync(target, opts.key, this.opts.lookupSync) : assertRef(target);
       const a = ref.address;
       if (a.node !== this.node) throw new FosError('ENOENT', `no route to node ${a.node}`);
@@ -316,8 +314,7 @@ export class Runtime {
   private startCall(target: Target, method: string, args: readonly unknown[], opts: CallOptions): Promise<unknown> {
     try {
       this.assertOpen();
-      if (typeof method !== 'string') throw new FosError('EINVAL', 'a method name is a string');
-      if (!Array.isArray(args)) throw new FosError('EINVAL', 'call arguments are an array');
+      checkCall(method, args, opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -605,7 +602,6 @@ export class Runtime {
       case 'port':
         this.attachPort(ev.peer, ev.port, true, ev.icb);
         return;
-
       case 'down':
         this.peerDown(ev.isolate, ev.code);
         return;

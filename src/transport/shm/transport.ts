@@ -40,7 +40,7 @@ export class ShmTransport {
   private readonly outs = new Map<number, { out: ShmOut; source: PumpSource }>();
   private readonly ins = new Map<number, { in: ShmIn; source: PumpSource }>();
   private readonly kernelSent = new Map<number, number>();
-  /** Pairs whose channel failed: they stay on the kernel link. */
+  /** Pairs whose channel failed: they stay on the kernel link until a callSync needs a channel again (routeNow opens one). */
   private readonly failed = new Set<number>();
   private readonly threshold: number;
   private readonly ringCapacity: number;
@@ -160,7 +160,7 @@ export class ShmTransport {
     return this.ins.get(peer)?.in;
   }
 
-  /** The peer says our channel to it failed: fail what it carried, stay on kernel from now on. */
+  /** The peer says our channel to it failed: fail what it carried, stay on kernel (see `failed`). */
   outFailed(peer: number, why: string): void {
     const o = this.outs.get(peer);
     if (o === undefined) return;
