@@ -4,7 +4,7 @@
 // corrupted in place, where the layout of ring.ts says the records are.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { boot, connect, createMailbox, FosError, send, type Remote } from '../src/index.js';
+import { boot, connect, createMailbox, FosError, send, type Ref, type Remote } from '../src/index.js';
 import { runtime } from '../src/runtime/current.js';
 import { PARKED, STATE } from '../src/transport/shm/doorbell.js';
 import { HEAD, ringBytes, TAIL } from '../src/transport/shm/ring.js';
@@ -24,6 +24,15 @@ async function freshPeer(): Promise<{ peer: Remote<ShmPeer>; isolate: number; ga
   const name = `/faults/peer-${++spawned}`;
   const svc = await node.spawn(PEER, { data: { name, gate } });
   return { peer: connect<ShmPeer>(name, { timeout: 30_000, transport: 'kernel' }), isolate: svc.isolates[0]!, gate: new Int32Array(gate), stop: () => svc.stop() };
+}
+
+/** A fresh peer with a mailbox of `capacity`, and an shm channel to it open and used once. */
+async function peerOnShm(capacity: number): Promise<Awaited<ReturnType<typeof freshPeer>> & { id: number; ref: Ref }> {
+  const p = await freshPeer();
+  const { id, ref } = await p.peer.box(capacity);
+  await send(ref, 'warm', { transport: 'shm' });
+  assert.deepStrictEqual(await p.peer.take(id, 1, 5000), ['warm']);
+  return { ...p, id, ref };
 }
 
 type Outcome = { readonly ok: true } | { readonly ok: false; readonly code: string };
@@ -92,10 +101,7 @@ const CORRUPTIONS = [
 describe('a corrupt record', () => {
   for (const c of CORRUPTIONS) {
     it(`${c.what}: the channel fails, its pending sends get ECONNRESET, nothing garbled is delivered, later traffic goes by kernel`, async () => {
-      const { peer, isolate, gate, stop } = await freshPeer();
-      const { id, ref } = await peer.box(64);
-      await send(ref, 'warm', { transport: 'shm' });
-      assert.deepStrictEqual(await peer.take(id, 1, 5000), ['warm']);
+      const { peer, isolate, gate, stop, id, ref } = await peerOnShm(64);
       const out = rt.shm.out(isolate);
       assert.ok(out !== undefined, 'a channel to the peer is open');
 
@@ -158,10 +164,7 @@ describe('a corrupt record', () => {
 
 describe('waiting: a parked receiver is woken', () => {
   it('a worker parked on its doorbell receives an shm message promptly', async () => {
-    const { peer, isolate, stop } = await freshPeer();
-    const { id, ref } = await peer.box(16);
-    await send(ref, 'warm', { transport: 'shm' });
-    assert.deepStrictEqual(await peer.take(id, 1, 5000), ['warm']);
+    const { peer, isolate, stop, id, ref } = await peerOnShm(16);
     const bell = rt.shm.peer(isolate)?.bell;
     assert.ok(bell !== undefined);
     const taking = peer.take(id, 1, 10_000);
@@ -222,10 +225,7 @@ describe('a peer isolate that goes away', () => {
   });
 
   it('dies with a full ring and more waiting to be written: every one of those sends gets ECONNRESET', async () => {
-    const { peer, isolate, gate } = await freshPeer();
-    const { id, ref } = await peer.box(1024);
-    await send(ref, 'warm', { transport: 'shm' });
-    assert.deepStrictEqual(await peer.take(id, 1, 5000), ['warm']);
+    const { peer, isolate, gate, id, ref } = await peerOnShm(1024);
     const blocking = peer.block(20_000, 4).catch(() => 'ended'); // exits as soon as the gate opens
     await eventually(() => Atomics.load(gate, 0) === 1, 5000, 'the peer to block');
     const out = rt.shm.out(isolate)!;
@@ -258,10 +258,7 @@ describe('a peer isolate that goes away', () => {
 
 describe('a full ring', () => {
   it('pushes back: waiting sends wait in order, a non-waiting send fails with EAGAIN, all arrive once the receiver drains', async () => {
-    const { peer, gate, stop } = await freshPeer();
-    const { id, ref } = await peer.box(1024);
-    await send(ref, 'warm', { transport: 'shm' });
-    assert.deepStrictEqual(await peer.take(id, 1, 5000), ['warm']);
+    const { peer, gate, stop, id, ref } = await peerOnShm(1024);
     const held = await hold(peer, gate); // the peer's thread is held: nobody drains its rings
     // 64 KiB messages: 24 of them are more than the 1 MiB ring holds.
     const big = (i: number): Uint8Array => new Uint8Array(64 * 1024).fill(i);
