@@ -1,5 +1,7 @@
 export { createMailbox, send, lookup, call, callSync, serve, connect, type Remote } from './api.js';
-export { boot, FosNode, type BootOptions, type SpawnOptions, type SpawnedService, type NodeStats, type IsolateReport } from './node/node.js';
+export { boot, FosNode, type BootOptions, type SpawnOptions, type SpawnedService, type NodeStats, type IsolateReport, type PeerReport } from './node/node.js';
+export type { StatusEvent } from './node/status.js';
+export type { TcpOptions, TlsOptions } from './transport/tcp/proxy.js';
 export type { ServiceContext } from './node/worker-entry.js';
 export { FosError, isFosError, ERROR_CODES, type ErrorCode, type RemoteErrorInfo } from './errors.js';
 export type { Mailbox, Message } from './runtime/mailbox.js';

@@ -5,7 +5,7 @@ import { after, describe, it } from 'node:test';
 import { boot, send as sendFrom, type Ref, type SendOptions } from '../src/index.js';
 import { codeOf, eventually, places } from './helpers/places.js';
 
-const node = await boot();
+const node = await boot({ listen: '127.0.0.1:0' });
 after(() => node.shutdown());
 
 const settledWithin = async (p: Promise<unknown>, ms: number): Promise<boolean> => {

@@ -11,9 +11,9 @@ import { after, describe, it } from 'node:test';
 import { boot, call, connect, lookup, send, serve, type CallOptions, type Ref, type SendOptions } from '../src/index.js';
 import type { Agent } from './fixtures/agent.js';
 import { counter } from './fixtures/caps-counter.js';
-import { codeOf, places, unwrap, type Place } from './helpers/places.js';
+import { codeOf, eventually, places, unwrap, type Place, type tcpPlace } from './helpers/places.js';
 
-const node = await boot();
+const node = await boot({ listen: '127.0.0.1:0' });
 after(() => node.shutdown());
 
 const all = await places(node);
@@ -43,11 +43,14 @@ function sendersFor(place: Place): Sender[] {
   ];
 }
 
-/** A served counter at each place: in main for 'local', in its own worker for 'kernel'. */
+/** A served counter at each place: in main for 'local', in a worker of its own (of the other node for 'tcp') otherwise. */
 async function counterAt(place: Place): Promise<Ref> {
   const name = `/caps/counter/${place.transport}`;
   if (place.transport === 'local') return serve(name, counter(0)).ready;
-  await node.spawn(new URL('./fixtures/caps-counter.js', import.meta.url), { data: { name } });
+  const module = new URL('./fixtures/caps-counter.js', import.meta.url);
+  if (place.transport === 'tcp') await (place as Awaited<ReturnType<typeof tcpPlace>>).remote.spawn(module, { name });
+  else await node.spawn(module, { data: { name } });
+  await eventually(() => lookup(name).then(() => true, () => false), 10_000, `${name} bound`);
   const refs = await lookup(name);
   assert.equal(refs.length, 1);
   return refs[0]!;

@@ -8,7 +8,7 @@ import { boot, send as sendFrom, type Ref, type SendOptions } from '../src/index
 import { places } from './helpers/places.js';
 import { value, withoutNegativeZero } from './helpers/values.js';
 
-const node = await boot();
+const node = await boot({ listen: '127.0.0.1:0' });
 after(() => node.shutdown());
 
 for (const place of await places(node)) {
@@ -20,9 +20,9 @@ for (const place of await places(node)) {
         fc.asyncProperty(value, async (v) => {
           await send(box.ref, v);
           const [got] = await box.take(1);
-          // msgpack (shm) has no -0; on 'auto' either transport may have carried it.
+          // msgpack (shm, tcp) has no -0; on 'auto' either transport may have carried it.
           if (place.transport === 'auto') assert.deepStrictEqual(withoutNegativeZero(got), withoutNegativeZero(v));
-          else assert.deepStrictEqual(got, place.transport === 'shm' ? withoutNegativeZero(v) : v);
+          else assert.deepStrictEqual(got, place.transport === 'shm' || place.transport === 'tcp' ? withoutNegativeZero(v) : v);
         }),
         { numRuns: 150 },
       );
@@ -33,10 +33,10 @@ for (const place of await places(node)) {
       const box = await place.box();
       const v = { a: [1, undefined, 3], z: -0, n: NaN, big: 2n ** 64n + 1n, nested: { m: new Map([[1, new Set([undefined])]]) } };
       await send(box.ref, v);
-      // msgpack (shm) has no negative zero: -0 arrives as 0 there, as the README says.
+      // msgpack (shm, tcp) has no negative zero: -0 arrives as 0 there, as the README says.
       const [got] = await box.take(1);
       if (place.transport === 'auto') assert.deepStrictEqual(withoutNegativeZero(got), { ...v, z: 0 });
-      else assert.deepStrictEqual(got, place.transport === 'shm' ? { ...v, z: 0 } : v);
+      else assert.deepStrictEqual(got, place.transport === 'shm' || place.transport === 'tcp' ? { ...v, z: 0 } : v);
       await box.close();
     });
 
@@ -54,7 +54,7 @@ for (const place of await places(node)) {
 }
 
 describe('transferables', () => {
-  for (const transport of ['kernel', 'shm'] as const) {
+  for (const transport of ['kernel', 'shm', 'tcp'] as const) {
     it(`take an ArrayBuffer from the sender over ${transport}`, async () => {
       const remote = (await places(node, `/test/agent/transfer-${transport}`)).find((p) => p.transport === transport)!;
       const box = await remote.box();

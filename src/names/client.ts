@@ -18,6 +18,12 @@ import { validateName } from './name.js';
 import type { BindingKind, NameEntry } from './registry.js';
 import { pickByKey, RoundRobin, type RoutingKey } from './select.js';
 
+/** How a fleet member is picked: by key (consistent hashing), else round robin, among the local node's members first when `prefer` is 'local'. */
+export interface Selection {
+  readonly key?: RoutingKey | undefined;
+  readonly prefer?: 'local' | 'any' | undefined;
+}
+
 /** How an isolate reaches the node's name table. */
 export interface NameService {
   lookup(name: string): Promise<NameEntry | undefined>;
@@ -37,25 +43,29 @@ export class NameClient {
   /** Round-robin cursors outlive cache entries, so a change to a fleet does not send the next call to its first member. */
   private readonly cursors = new Map<string, RoundRobin>();
 
-  constructor(private readonly service: NameService) {}
+  constructor(
+    private readonly service: NameService,
+    /** This isolate's node, for `prefer: 'local'`. */
+    private readonly localNode: string,
+  ) {}
 
   /** Every member bound under `name`; ENOENT when there is none. */
   async lookup(name: string): Promise<Ref[]> {
     return [...(await this.entry(name)).members];
   }
 
-  /** One member of `name`: by key when given, else round robin. */
-  resolve(name: string, key?: RoutingKey): Ref | Promise<Ref> {
+  /** One member of `name`, as `sel` asks. */
+  resolve(name: string, sel: Selection = {}): Ref | Promise<Ref> {
     const cached = this.cache.get(name);
-    if (cached !== undefined) return this.pick(name, cached, key);
-    return this.entry(name).then((e) => this.pick(name, e, key));
+    if (cached !== undefined) return this.pick(name, cached, sel);
+    return this.entry(name).then((e) => this.pick(name, e, sel));
   }
 
   /**
    * `resolve` for a thread that may not wait for its event loop (callSync):
    * a cached entry, else `fetch`, which asks the name table while blocking.
    */
-  resolveSync(name: string, key: RoutingKey | undefined, fetch: (name: string) => NameEntry | undefined): Ref {
+  resolveSync(name: string, sel: Selection, fetch: (name: string) => NameEntry | undefined): Ref {
     let e = this.cache.get(name);
     if (e === undefined) {
       validateName(name);
@@ -66,7 +76,7 @@ export class NameClient {
       // and only clears it: caching it is safe.
       this.cache.set(name, e);
     }
-    return this.pick(name, e, key);
+    return this.pick(name, e, sel);
   }
 
   bind(name: string, kind: BindingKind, ref: Ref): Promise<void> {
@@ -91,8 +101,13 @@ export class NameClient {
     return cursor;
   }
 
-  private pick(name: string, e: CachedEntry, key: RoutingKey | undefined): Ref {
-    const ref = key === undefined ? e.cursor.pick(e.members) : pickByKey(e.members, key);
+  private pick(name: string, e: CachedEntry, sel: Selection): Ref {
+    let members = e.members;
+    if (sel.prefer === 'local' && members.length > 1) {
+      const local = members.filter((m) => m.address.node === this.localNode);
+      if (local.length > 0) members = local;
+    }
+    const ref = sel.key === undefined ? e.cursor.pick(members) : pickByKey(members, sel.key);
     if (ref === undefined) throw new FosError('ENOENT', `no member bound under ${name}`);
     return ref;
   }

@@ -19,6 +19,7 @@ import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threa
 import { FosError, type WireError } from '../errors.js';
 import type { NameService } from '../names/client.js';
 import { NameRegistry, type BindingKind, type NameEntry, type NameListing } from '../names/registry.js';
+import { Replicas, type NamesUpdate, type WireBinding } from '../names/replicas.js';
 import { assertRef, type Ref } from '../runtime/ref.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { PushEvent } from '../transport/kernel/frames.js';
@@ -46,6 +47,10 @@ const ANNOUNCE_TIMEOUT_MS = 1000;
 
 export class Hub {
   readonly registry = new NameRegistry();
+  /** Other nodes' names (see replicas.ts for how conflicts resolve). */
+  readonly replicas = new Replicas();
+  /** Sends a change of this node's names to every peer node (set when the node has a proxy). */
+  broadcast: ((update: NamesUpdate) => void) | undefined;
   private readonly workers = new Map<number, WorkerRecord>();
   /** The most recent isolates that ended, for stats; bounded. */
   private readonly ended: WorkerRecord[] = [];
@@ -116,24 +121,60 @@ export class Hub {
     return this.ended;
   }
 
+  /** The cluster-wide entry of `name`: this node's bindings and its peers'. */
   lookup(name: string): NameEntry | undefined {
-    const e = this.registry.lookup(name);
-    return e === undefined ? undefined : { kind: e.kind, members: [...e.members] };
+    return this.replicas.merge(name, this.rt.node, this.registry.lookup(name));
   }
 
+  /** Every name of the cluster, as this node sees it. */
   list(): NameListing[] {
-    return this.registry.list();
+    return this.replicas.list(this.rt.node, (n) => this.registry.lookup(n), this.registry.list().map((l) => l.name));
   }
 
-  /** Binds, then resolves once every worker's cache has dropped the name. */
+  /** This node's own bindings, in full: what a new peer session starts with. */
+  ownNames(): NamesUpdate {
+    return { full: true, entries: this.registry.list().map((l): WireBinding => [l.name, l.kind, [...l.members]]) };
+  }
+
+  /**
+   * Binds, then resolves once every worker's cache has dropped the name.
+   * EEXIST when a peer node already binds the name in a conflicting way; a
+   * binding made on two nodes at once resolves as replicas.ts describes.
+   */
   bind(name: string, kind: BindingKind, ref: Ref): Promise<void> {
     if (ref.address.node !== this.rt.node) throw new FosError('EINVAL', 'a node binds only its own mailboxes');
+    const held = this.replicas.holder(name);
+    if (held !== undefined && (kind === 'unique' || held.entry.kind === 'unique')) {
+      throw new FosError('EEXIST', `${name} is already bound on node ${held.node}${held.entry.kind === 'fleet' ? ' as a fleet' : ''}`);
+    }
     this.registry.bind(name, kind, ref);
-    return this.announce([name]);
+    return this.changed([name]);
   }
 
   unbind(ref: Ref): void {
-    void this.announce(this.registry.unbindMailbox(ref.address));
+    void this.changed(this.registry.unbindMailbox(ref.address));
+  }
+
+  /** A peer node's names changed: this node's isolates forget what they cached. */
+  peerNames(peer: string, update: unknown): void {
+    void this.announce(this.replicas.apply(peer, update));
+  }
+
+  /** A peer node is down: its names go. */
+  dropPeer(peer: string): void {
+    void this.announce(this.replicas.drop(peer));
+  }
+
+  /** This node's own names changed: its isolates and its peers hear of it. */
+  private changed(names: string[]): Promise<void> {
+    if (names.length > 0 && this.broadcast !== undefined) {
+      const entries = names.map((n): WireBinding => {
+        const e = this.registry.lookup(n);
+        return [n, e?.kind ?? 'fleet', e === undefined ? [] : [...e.members]];
+      });
+      this.broadcast({ full: false, entries });
+    }
+    return this.announce(names);
   }
 
   /** Introduces a new worker to every live one, so that any two can talk (and callSync) at once. */
@@ -170,7 +211,7 @@ export class Hub {
       const [x, y] = key.split(':').map(Number);
       if (x === isolate || y === isolate) this.pairs.delete(key);
     }
-    void this.announce(this.registry.unbindIsolate(isolate));
+    void this.changed(this.registry.unbindIsolate(isolate));
     const code = stopped ? 'ECLOSED' : 'ECONNRESET';
     for (const w of this.workers.values()) this.push(w.isolate, { type: 'down', isolate, code });
     this.rt.peerDown(isolate, code);

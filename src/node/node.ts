@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { FosError, fromWire } from '../errors.js';
+import { FosError, fromWire, type WireError } from '../errors.js';
+import type { ReplyEnvelope } from '../envelope.js';
 import { MAX_TIMER_MS } from '../rpc/calls.js';
 import type { NameListing } from '../names/registry.js';
 import { currentRuntime, setRuntime } from '../runtime/current.js';
@@ -14,7 +15,12 @@ import { Runtime } from '../runtime/runtime.js';
 import { newIcb } from '../transport/shm/icb.js';
 import type { ShmOptions } from '../transport/shm/transport.js';
 import type { IsolateStats } from '../runtime/stats.js';
+import { isLoopback, parseHostPort, Proxy, type TcpOptions, type TlsOptions } from '../transport/tcp/proxy.js';
+import type { ReplyFrame } from '../transport/kernel/frames.js';
+import { serveOn } from '../rpc/serve.js';
+import type { Inbound } from '../runtime/mailbox.js';
 import { Hub, type IsolateState, type WorkerRecord } from './hub.js';
+import { StatusFeed, type StatusEvent } from './status.js';
 import type { WorkerBoot } from './worker-entry.js';
 
 export interface BootOptions {
@@ -22,6 +28,25 @@ export interface BootOptions {
   readonly name?: string;
   /** User messaging: switch threshold, ring size, spin budget; for this node's every isolate. */
   readonly shm?: ShmOptions;
+  /** Listen for peer nodes on HOST:PORT (port 0 picks a free one: see `node.address`). */
+  readonly listen?: string;
+  /** Peer nodes to dial, HOST:PORT each; the node keeps a connection to each, redialing when it breaks. */
+  readonly peers?: readonly string[];
+  /** The cluster secret that authenticates nodes to each other; required unless every address is loopback. */
+  readonly secret?: string;
+  /** Mutual TLS between nodes: this node's key and certificate, and the CA that signs every node's. */
+  readonly tls?: TlsOptions;
+  /** Frame and byte limits, heartbeat and down timeouts, reconnect backoff. */
+  readonly tcp?: TcpOptions;
+  /** Where the node logs what it refuses or loses (handshakes rejected, peers down); default: nowhere (see `status()`). */
+  readonly log?: (line: string) => void;
+}
+
+export interface PeerReport {
+  readonly node: string;
+  readonly connected: boolean;
+  /** Bytes sent and not yet acknowledged. */
+  readonly pendingBytes: number;
 }
 
 export interface SpawnOptions {
@@ -60,6 +85,8 @@ export interface NodeStats {
   readonly node: string;
   readonly isolates: readonly IsolateReport[];
   readonly names: readonly NameListing[];
+  /** The nodes this node has a session with. */
+  readonly peers: readonly PeerReport[];
 }
 
 const STATS_TIMEOUT_MS = 1000;
@@ -69,6 +96,8 @@ const WORKER_ENTRY = new URL('./worker-entry.js', import.meta.url);
 
 export class FosNode {
   readonly name: string;
+  /** The address this node listens on for peers (the port chosen when 0 was asked), if it listens. */
+  address: string | undefined;
   private readonly hub: Hub;
   private readonly rt: Runtime;
   private readonly services = new Set<SpawnedService>();
@@ -76,10 +105,26 @@ export class FosNode {
   private shuttingDown: Promise<void> | undefined;
 
   /** @internal use `boot()`. */
-  constructor(name: string, hub: Hub, rt: Runtime, private readonly shmOptions: ShmOptions) {
+  constructor(
+    name: string,
+    hub: Hub,
+    rt: Runtime,
+    private readonly shmOptions: ShmOptions,
+    private readonly proxy: Proxy,
+    private readonly feed: StatusFeed,
+  ) {
     this.name = name;
     this.hub = hub;
     this.rt = rt;
+  }
+
+  /**
+   * The node's status events, from now on: peers up and down, reconnects,
+   * handshakes rejected, slow peers. Each iterator has its own bounded
+   * queue; `break` out of the loop to stop listening.
+   */
+  status(): AsyncIterableIterator<StatusEvent> {
+    return this.feed.subscribe();
   }
 
   /** Starts `count` isolates running `module`; resolves once each has loaded it and bound its names. */
@@ -164,7 +209,7 @@ export class FosNode {
     const isolates: IsolateReport[] = [{ isolate: 0, module: 'main', state: this.down ? 'exited' : 'running', stats: this.rt.stats() }];
     live.forEach((w, i) => isolates.push(report(w, answers[i])));
     for (const w of this.hub.endedWorkers()) isolates.push(report(w, undefined));
-    return { node: this.name, isolates, names: this.hub.list() };
+    return { node: this.name, isolates, names: this.hub.list(), peers: this.proxy.peers() };
   }
 
   /** Stops every service, closes the main thread's mailboxes and fails what is pending with ECLOSED. */
@@ -178,6 +223,8 @@ export class FosNode {
     await Promise.all([...this.services].map((s) => s.stop()));
     // Isolates started outside a service record (a spawn still starting) end too.
     await this.stopRecords(this.hub.liveWorkers(), DEFAULT_STOP_TIMEOUT_MS);
+    await this.proxy.close();
+    this.feed.end();
     this.rt.close('node shut down');
     if (currentRuntime() === this.rt) setRuntime(undefined);
   }
@@ -252,6 +299,71 @@ export async function boot(opts: BootOptions = {}): Promise<FosNode> {
     relayOffer: (peer, sab, capacity) => hub.push(peer, { type: 'offer', from: 0, sab, capacity }),
   });
   hub.attach(rt);
+  checkSecurity(opts);
+  const feed = new StatusFeed();
+  const log = opts.log ?? (() => {});
+  const proxy = new Proxy(
+    {
+      node: name,
+      deliver: (ref, msg, wait, signal) => rt.deliver(ref, msg as Inbound, { wait, signal }),
+      reply: (isolate, env) => handReply(rt, isolate, env),
+      ownNames: () => hub.ownNames(),
+      peerNames: (peer, update) => {
+        try {
+          hub.peerNames(peer, update);
+        } catch (e) {
+          log(`name update from ${peer} refused: ${(e as Error).message}`);
+        }
+      },
+      peerDown: (peer, why) => {
+        hub.dropPeer(peer);
+        rt.nodeDown(peer, why);
+        for (const w of hub.liveWorkers()) hub.push(w.isolate, { type: 'nodeDown', node: peer, why });
+      },
+      emit: (ev) => feed.emit(ev),
+      log,
+    },
+    { ...opts.tcp, secret: opts.secret ?? '', tls: opts.tls },
+  );
+  rt.remote = { send: (ref, msg, o) => proxy.send(ref, msg, o), reply: (to, id, ok, result) => proxy.sendReply(to, id, ok, result) };
+  hub.broadcast = (u) => proxy.broadcastNames(u);
   setRuntime(rt);
-  return new FosNode(name, hub, rt, shm);
+  const node = new FosNode(name, hub, rt, shm, proxy, feed);
+  try {
+    if (opts.listen !== undefined) node.address = await proxy.listen(opts.listen);
+    if (opts.listen !== undefined || (opts.peers?.length ?? 0) > 0) {
+      // The node's own system service: what `fos ls` and `fos stats` ask a node from afar.
+      serveOn(rt, `/sys/nodes/${name}`, { names: () => hub.list(), stats: () => node.stats(), peers: () => proxy.peers() });
+    }
+  } catch (e) {
+    await node.shutdown();
+    throw e;
+  }
+  for (const p of opts.peers ?? []) proxy.dial(p);
+  return node;
+}
+
+/** A node listens or dials beyond loopback only with a secret: anyone who can connect could otherwise send. */
+function checkSecurity(opts: BootOptions): void {
+  if (opts.secret !== undefined && (typeof opts.secret !== 'string' || opts.secret.length < 16)) {
+    throw new FosError('EINVAL', 'the cluster secret is a string of at least 16 characters');
+  }
+  const open = [...(opts.listen !== undefined ? [opts.listen] : []), ...(opts.peers ?? [])].filter((a) => !isLoopback(parseHostPort(a).host));
+  if (open.length > 0 && opts.secret === undefined) {
+    throw new FosError('EINVAL', `refusing to listen on or dial ${open.join(', ')} without a cluster secret: give boot({ secret }) (fos node: --secret-file or FOS_SECRET)`);
+  }
+}
+
+/** A reply that came from another node, handed to the isolate whose call it answers. */
+function handReply(rt: Runtime, isolate: number, env: ReplyEnvelope): void {
+  const f: ReplyFrame = env.ok ? { t: 'y', cap: env.cap, c: env.callId, ok: true, d: env.data } : { t: 'y', cap: env.cap, c: env.callId, ok: false, e: env.data as WireError };
+  if (isolate === 0) {
+    rt.onReply(f, 'tcp');
+    return;
+  }
+  try {
+    rt.link(isolate)?.postUnacked(f);
+  } catch {
+    // The caller's isolate is gone: its calls failed with it.
+  }
 }

@@ -97,6 +97,13 @@ export class CallTable {
     }
   }
 
+  /** Fails every call to `node` (it is down). */
+  failNode(node: string, code: ErrorCode, why: string): void {
+    for (const [id, c] of this.pending) {
+      if (c.node === node) this.settle(id, new FosError(code, why));
+    }
+  }
+
   failAll(code: ErrorCode, why: string): void {
     for (const id of [...this.pending.keys()]) this.settle(id, new FosError(code, why));
   }

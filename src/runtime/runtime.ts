@@ -10,7 +10,7 @@
  */
 import type { TransferListItem } from 'node:worker_threads';
 import { asFosError, FosError, fromWire, toWire, type ErrorCode, type WireError } from '../errors.js';
-import { NameClient, type NameService } from '../names/client.js';
+import { NameClient, type NameService, type Selection } from '../names/client.js';
 import type { NameEntry } from '../names/registry.js';
 import type { RoutingKey } from '../names/select.js';
 import { CallTable, checkCall, DEFAULT_CALL_TIMEOUT_MS } from '../rpc/calls.js';
@@ -20,7 +20,7 @@ import type { ShmIn, ShmVerdict } from '../transport/shm/channel.js';
 import { answer, await_, expect } from '../transport/shm/icb.js';
 import { ShmTransport, type ShmOptions } from '../transport/shm/transport.js';
 import { KernelLink, type Endpoint } from '../transport/kernel/link.js';
-import type { AbortLike } from '../util/withdrawal.js';
+import { Withdrawal, type AbortLike } from '../util/withdrawal.js';
 import { Control } from './control.js';
 import { Mailbox, type BlockedDelivery, type Inbound } from './mailbox.js';
 import { assertRef, capEquals, newCapability, type Ref } from './ref.js';
@@ -35,6 +35,8 @@ export interface SendOptions {
   readonly wait?: boolean;
   /** With a fleet name: route by consistent hashing of this key. */
   readonly key?: RoutingKey;
+  /** With a fleet name: 'local' picks among the members on this node when there are any. */
+  readonly prefer?: 'local' | 'any';
   /** Objects to transfer rather than copy (kernel path). */
   readonly transfer?: readonly TransferListItem[];
   readonly signal?: AbortSignal;
@@ -49,6 +51,7 @@ export interface CallOptions {
   /** Milliseconds until ETIMEDOUT; default 30 000, `Infinity` for none. */
   readonly timeout?: number;
   readonly key?: RoutingKey;
+  readonly prefer?: 'local' | 'any';
   readonly signal?: AbortSignal;
   readonly transport?: TransportChoice;
   readonly transfer?: readonly TransferListItem[];
@@ -58,6 +61,7 @@ export interface SyncCallOptions {
   /** Milliseconds until ETIMEDOUT; default 30 000. */
   readonly timeout?: number;
   readonly key?: RoutingKey;
+  readonly prefer?: 'local' | 'any';
   /** How long to spin for the answer before sleeping in Atomics.wait; default 200 µs. */
   readonly spinMicros?: number;
 }
@@ -90,6 +94,18 @@ export interface RuntimeOptions {
   readonly relayOffer: (peer: number, sab: SharedArrayBuffer, capacity: number) => void;
 }
 
+/**
+ * How the main thread's runtime reaches mailboxes of other nodes: the
+ * node's proxy. Workers hand such messages and replies to the main thread
+ * over their kernel link instead.
+ */
+export interface RemoteRoute {
+  /** Sends to a mailbox of another node; settles on that node's verdict. */
+  send(ref: Ref, msg: Inbound, opts: { readonly wait: boolean; readonly signal?: AbortLike | undefined }): Promise<void>;
+  /** Answers a call made from another node; throws EINVAL if the answer cannot be encoded. */
+  reply(to: Ref, callId: number, ok: boolean, result: unknown): void;
+}
+
 export const DEFAULT_CAPACITY = 1024;
 const RECENTLY_CLOSED = 4096;
 const RESOLVED = Promise.resolve();
@@ -105,6 +121,8 @@ export class Runtime {
   /** Called with what the main thread pushes that the runtime does not handle itself. */
   onPush: ((ev: PushEvent) => void) | undefined;
   readonly shm: ShmTransport;
+  /** The main thread's route to other nodes (its proxy); unset in workers, which go through the main thread. */
+  remote: RemoteRoute | undefined;
 
   private readonly opts: RuntimeOptions;
   private readonly mailboxes = new Map<number, Mailbox>();
@@ -126,7 +144,7 @@ export class Runtime {
     this.opts = opts;
     this.node = opts.node;
     this.isolate = opts.isolate;
-    this.names = new NameClient(opts.names);
+    this.names = new NameClient(opts.names, opts.node);
     this.replyRef = { address: { node: opts.node, isolate: opts.isolate, mailbox: 0 }, cap: newCapability() };
     this.shm = new ShmTransport(
       opts.icb,
@@ -216,8 +234,8 @@ export class Runtime {
   // ---- sending ---------------------------------------------------------
 
   /** Resolves a target to one mailbox ref: a ref as is, a name through the name service. */
-  resolve(target: Target, key: RoutingKey | undefined): Ref | Promise<Ref> {
-    if (typeof target === 'string') return this.names.resolve(target, key);
+  resolve(target: Target, sel: Selection): Ref | Promise<Ref> {
+    if (typeof target === 'string') return this.names.resolve(target, sel);
     return assertRef(target);
   }
 
@@ -230,7 +248,7 @@ export class Runtime {
     try {
       this.assertOpen();
       const msg: Inbound = opts.replyTo === undefined ? { data } : { data, from: assertRef(opts.replyTo) };
-      return this.inOrder(target, opts.key, (ref) => this.deliver(ref, msg, opts));
+      return this.inOrder(target, opts, (ref) => this.deliver(ref, msg, opts));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -242,10 +260,10 @@ export class Runtime {
    * ref, or a cached name) to the same mailbox. While any delivery waits for
    * a lookup, later ones queue behind it; otherwise `go` runs at once.
    */
-  private inOrder<T>(target: Target, key: RoutingKey | undefined, go: (ref: Ref) => Promise<T>): Promise<T> {
+  private inOrder<T>(target: Target, sel: Selection, go: (ref: Ref) => Promise<T>): Promise<T> {
     let ref: Ref | Promise<Ref>;
     try {
-      ref = this.resolve(target, key);
+      ref = this.resolve(target, sel);
       if (this.waitingForLookup === 0 && !(ref instanceof Promise)) return go(ref);
     } catch (e) {
       if (this.waitingForLookup === 0) return Promise.reject(e);
@@ -282,9 +300,9 @@ export class Runtime {
       this.assertOpen();
       const timeout = opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS;
       checkCall(method, args, timeout);
-      const ref = typeof target === 'string' ? this.names.resolveSync(target, opts.key, this.opts.lookupSync) : assertRef(target);
+      const ref = typeof target === 'string' ? this.names.resolveSync(target, opts, this.opts.lookupSync) : assertRef(target);
       const a = ref.address;
-      if (a.node !== this.node) throw new FosError('ENOENT', `no route to node ${a.node}`);
+      if (a.node !== this.node) throw new FosError('EINVAL', `callSync reaches services of this node only; use call() for node ${a.node}`);
       if (a.isolate === this.isolate) throw new FosError('EINVAL', 'callSync to a service of the calling isolate would wait for itself: use call()');
       const link = this.linkTo(a.isolate);
       const out = this.shm.routeNow(a.isolate, link, this.opts.relayOffer);
@@ -318,7 +336,7 @@ export class Runtime {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.inOrder(target, opts.key, (ref) => {
+    return this.inOrder(target, opts, (ref) => {
       // The call's own signal withdraws its message when the call ends
       // without an answer (timeout, abort): a dead call leaves no message
       // queued at the sender or waiting for room at the receiver.
@@ -340,11 +358,11 @@ export class Runtime {
   }
 
   /** Sends `msg` to the mailbox `ref` names, by the transport its place and the options call for. */
-  private deliver(ref: Ref, msg: Inbound, opts: DeliverOptions): Promise<void> {
+  deliver(ref: Ref, msg: Inbound, opts: DeliverOptions): Promise<void> {
     const a = ref.address;
     const transport = opts.transport ?? 'auto';
-    if (transport === 'tcp') throw new FosError('EINVAL', 'the tcp transport is not available in this version');
-    if (a.node !== this.node) throw new FosError('ENOENT', `no route to node ${a.node}`);
+    if (a.node !== this.node) return this.deliverRemote(ref, msg, opts);
+    if (transport === 'tcp') throw new FosError('EINVAL', `transport 'tcp' carries messages to other nodes; ${a.node} is this node`);
     if (a.isolate === this.isolate) return this.deliverLocal(ref, msg, opts);
     const link = this.linkTo(a.isolate);
     const wait = opts.wait !== false;
@@ -383,6 +401,35 @@ export class Runtime {
     }
     this.counters.sent('kernel', msg.data);
     return link.send(frame, { wait, signal: opts.signal, transfer: opts.transfer });
+  }
+
+  /**
+   * Sends to a mailbox of another node: from the main thread through the
+   * proxy, from a worker through the main thread (its kernel link, in a
+   * lane of its own per remote mailbox, so FIFO per mailbox holds).
+   */
+  private deliverRemote(ref: Ref, msg: Inbound, opts: DeliverOptions): Promise<void> {
+    const a = ref.address;
+    if (opts.transport === 'kernel' || opts.transport === 'shm') {
+      throw new FosError('EINVAL', `transport '${opts.transport}' cannot reach node ${a.node}: use 'tcp' or 'auto'`);
+    }
+    const wait = opts.wait !== false;
+    this.counters.sent('tcp', msg.data);
+    if (this.isolate === 0) {
+      if (this.remote === undefined) throw new FosError('ENOENT', `no route to node ${a.node}`);
+      const bad = opts.transfer === undefined ? undefined : badTransferList(opts.transfer);
+      if (bad !== undefined) return Promise.reject(new FosError('EINVAL', `bad transfer list: ${bad}`));
+      const sent = this.remote.send(ref, msg, { wait, signal: opts.signal });
+      if (opts.transfer !== undefined) detach(opts.transfer);
+      return sent;
+    }
+    const frame: MsgFrame = { t: 'm', s: 0, to: a.mailbox, cap: ref.cap, w: wait ? 1 : 0, d: msg.data, nd: a.node, ni: a.isolate };
+    if (msg.from !== undefined) frame.f = msg.from;
+    if (msg.call !== undefined) {
+      frame.c = msg.call.id;
+      frame.m = msg.call.method;
+    }
+    return this.linkTo(0).send(frame, { wait, signal: opts.signal, transfer: opts.transfer }, `${a.node}/${a.isolate}/${a.mailbox}`);
   }
 
   private deliverLocal(ref: Ref, msg: Inbound, opts: DeliverOptions): Promise<void> {
@@ -455,7 +502,10 @@ export class Runtime {
     const { from: to, call } = m;
     if (to === undefined || call === undefined) return;
     const a = to.address;
-    if (a.node !== this.node) return;
+    if (a.node !== this.node) {
+      this.replyRemote(to, call.id, ok, result);
+      return;
+    }
     if (call.sync === true) {
       const icb = a.isolate === this.isolate ? this.shm.icb : this.shm.peer(a.isolate);
       if (icb !== undefined && answer(icb, call.id, ok, ok ? result : asFosError(result))) this.counters.sent('shm', result);
@@ -493,6 +543,37 @@ export class Runtime {
     }
   }
 
+  /** Answers a call from another node: through the proxy, or through the main thread from a worker. */
+  private replyRemote(to: Ref, callId: number, ok: boolean, result: unknown): void {
+    const a = to.address;
+    try {
+      if (this.isolate === 0) {
+        if (this.remote === undefined) return;
+        try {
+          this.remote.reply(to, callId, ok, result);
+        } catch (e) {
+          // The answer could not be carried: the caller hears why instead.
+          if (ok) this.remote.reply(to, callId, false, new FosError('EINVAL', `reply cannot be sent: ${(e as Error).message}`));
+          return;
+        }
+      } else {
+        const f: ReplyFrame = ok ? { t: 'y', cap: to.cap, c: callId, ok: true, d: result } : { t: 'y', cap: to.cap, c: callId, ok: false, e: toWire(asFosError(result)) };
+        f.nd = a.node;
+        f.ni = a.isolate;
+        try {
+          this.linkTo(0).postUnacked(f);
+        } catch (e) {
+          if (!(e instanceof FosError) || e.code !== 'EINVAL' || !ok) return; // no way to the main thread: the node is going
+          this.replyRemote(to, callId, false, new FosError('EINVAL', `reply cannot be sent: ${e.message}`));
+          return;
+        }
+      }
+      this.counters.sent('tcp', result);
+    } catch {
+      // The caller's node is unreachable: its calls fail there with it.
+    }
+  }
+
   // ---- receiving -------------------------------------------------------
 
   private dispatch(link: KernelLink, f: Frame): void {
@@ -501,10 +582,12 @@ export class Runtime {
     if (acks.a !== undefined || acks.n !== undefined) link.applyAcks(acks);
     switch (f.t) {
       case 'm':
-        this.onMessage(link, f);
+        if (f.nd !== undefined) this.onForward(link, f);
+        else this.onMessage(link, f);
         break;
       case 'y':
-        this.onReply(f);
+        if (f.nd !== undefined) this.replyRemote({ address: { node: f.nd, isolate: f.ni ?? 0, mailbox: 0 }, cap: f.cap as Ref['cap'] }, f.c, f.ok, f.ok ? f.d : fromWire(f.e!));
+        else this.onReply(f);
         break;
       case 'x': {
         const canceled = new FosError('ECANCELED', 'send aborted while waiting for room');
@@ -557,6 +640,32 @@ export class Runtime {
     else link.waitingRoom.set(s, r.withdraw);
   }
 
+  /** A worker hands the main thread a message for another node: it goes on, and its verdict comes back. */
+  private onForward(link: KernelLink, f: MsgFrame): void {
+    const ref = { address: { node: f.nd!, isolate: f.ni ?? 0, mailbox: f.to }, cap: f.cap } as Ref;
+    const msg: Inbound = f.c !== undefined ? { data: f.d, from: f.f!, call: { id: f.c, method: f.m ?? '' } } : f.f !== undefined ? { data: f.d, from: f.f } : { data: f.d };
+    const s = f.s;
+    const withdraw = new Withdrawal();
+    // Withdrawn here, the verdict (ECANCELED, or delivered after all) comes through the promise below.
+    link.waitingRoom.set(s, () => (withdraw.abort(), false));
+    let sent: Promise<void>;
+    try {
+      sent = this.deliver(ref, msg, { wait: f.w === 1, signal: withdraw });
+    } catch (e) {
+      sent = Promise.reject(e);
+    }
+    sent.then(
+      () => {
+        link.waitingRoom.delete(s);
+        link.ack(s);
+      },
+      (e: unknown) => {
+        link.waitingRoom.delete(s);
+        link.nack(s, asFosError(e));
+      },
+    );
+  }
+
   /** Drains the ring `peer` offers, after every frame it sent before the offer. */
   acceptOffer(peer: number, sab: SharedArrayBuffer, capacity: number): void {
     this.shm.accept(peer, sab, capacity, (why) => {
@@ -590,7 +699,8 @@ export class Runtime {
     return 'held';
   }
 
-  private onReply(f: ReplyFrame, transport: TransportName = 'kernel'): void {
+  /** Settles the call a reply answers (the reply came by `transport`). */
+  onReply(f: ReplyFrame, transport: TransportName = 'kernel'): void {
     if (!capEquals(this.replyRef.cap, f.cap)) return; // forged or stale: not ours to settle
     this.counters.received(transport, f.d);
     if (f.ok) this.calls.settle(f.c, undefined, f.d);
@@ -607,6 +717,9 @@ export class Runtime {
         return;
       case 'offer':
         this.acceptOffer(ev.from, ev.sab, ev.capacity);
+        return;
+      case 'nodeDown':
+        this.nodeDown(ev.node, ev.why);
         return;
       default:
         this.onPush?.(ev);
@@ -651,6 +764,11 @@ export class Runtime {
     this.shm.peerDown(peer, code, why);
     this.calls.failIsolate(this.node, peer, code, why);
     this.control.failPeer(peer, code, why);
+  }
+
+  /** Node `node` is down: every call to it fails with ECONNRESET. (Sends to it fail in the proxy.) */
+  nodeDown(node: string, why: string): void {
+    this.calls.failNode(node, 'ECONNRESET', `node ${node} is down: ${why}`);
   }
 
   // ---- life ------------------------------------------------------------

@@ -29,6 +29,9 @@ import { asFosError, FosError } from '../errors.js';
 import { Deque } from '../util/deque.js';
 import type { AbortLike } from '../util/withdrawal.js';
 
+/** A lane's key: the destination mailbox number, or a string naming a mailbox beyond the peer (a forwarded message). */
+export type LaneKey = number | string;
+
 export interface FlowSendOptions {
   readonly wait: boolean;
   readonly signal?: AbortLike | undefined;
@@ -42,7 +45,7 @@ export interface FlowTransport<F> {
   /** Whether the transport itself is full, so a non-waiting send gets EAGAIN. */
   congested(): boolean;
   /** Sends `frame` and returns the seq the verdict will name; throws if it cannot be sent. */
-  post(frame: F, to: number, transfer: readonly TransferListItem[] | undefined): number;
+  post(frame: F, to: LaneKey, transfer: readonly TransferListItem[] | undefined): number;
   /** Asks the receiver to withdraw message `seq` if it still waits for room. */
   withdraw(seq: number): void;
 }
@@ -56,7 +59,7 @@ interface Lane {
 
 interface Pending {
   readonly frame: unknown;
-  readonly to: number;
+  readonly to: LaneKey;
   readonly lane: Lane;
   readonly transfer: readonly TransferListItem[] | undefined;
   resolve: () => void;
@@ -69,7 +72,7 @@ export const DEFAULT_WINDOW = 1024;
 
 export class Flow<F> {
   private readonly inflight = new Map<number, Pending>();
-  private readonly lanes = new Map<number, Lane>();
+  private readonly lanes = new Map<LaneKey, Lane>();
   private readonly held = new Set<number>();
   /** Every seq up to this one has had its cumulative verdict. */
   private cumulative = 0;
@@ -90,12 +93,12 @@ export class Flow<F> {
   }
 
   /** True while some message to mailbox `to` waits for its verdict or to be posted. */
-  busy(to: number): boolean {
+  busy(to: LaneKey): boolean {
     return this.lanes.has(to);
   }
 
   /** True while a message to mailbox `to` posted after `seq`, or not posted yet, waits for its verdict. */
-  busySince(to: number, seq: number): boolean {
+  busySince(to: LaneKey, seq: number): boolean {
     const lane = this.lanes.get(to);
     return lane !== undefined && (lane.backlog.size > 0 || lane.lastSeq > seq);
   }
@@ -108,7 +111,7 @@ export class Flow<F> {
   }
 
   /** Sends `frame` to mailbox `to`; settles on the receiver's verdict. */
-  send(frame: F, to: number, opts: FlowSendOptions): Promise<void> {
+  send(frame: F, to: LaneKey, opts: FlowSendOptions): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     const { signal } = opts;
     if (signal?.aborted) return Promise.reject(new FosError('ECANCELED', 'send aborted'));
@@ -194,12 +197,12 @@ export class Flow<F> {
     }
   }
 
-  private pumpLane(to: number, lane: Lane): void {
+  private pumpLane(to: LaneKey, lane: Lane): void {
     while (lane.inflight < this.window && lane.backlog.size > 0 && this.transport.canPost()) this.post(lane.backlog.shift()!);
     this.dropIfIdle(to, lane);
   }
 
-  private dropIfIdle(to: number, lane: Lane): void {
+  private dropIfIdle(to: LaneKey, lane: Lane): void {
     if (lane.inflight === 0 && lane.backlog.size === 0 && this.lanes.get(to) === lane) this.lanes.delete(to);
   }
 

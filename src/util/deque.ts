@@ -49,6 +49,12 @@ export class Deque<T> {
     return false;
   }
 
+  /** The elements in queue order (do not change the queue while iterating). */
+  *[Symbol.iterator](): IterableIterator<T> {
+    const mask = this.items.length - 1;
+    for (let i = 0; i < this.count; i++) yield this.items[(this.head + i) & mask] as T;
+  }
+
   /** Empties the queue, returning what it held in order. */
   drain(): T[] {
     const out: T[] = [];

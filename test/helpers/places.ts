@@ -1,8 +1,9 @@
 // Where the other party of a scenario lives: in this isolate ('local') or in
 // a worker ('kernel'). Scenarios are written once against `Place` and run
 // over every transport that exists.
-import { connect, createMailbox, FosError, send, type FosNode, type MailboxOptions, type Ref, type Remote, type SendOptions } from '../../src/index.js';
+import { connect, createMailbox, FosError, lookup, send, type FosNode, type MailboxOptions, type Ref, type Remote, type SendOptions } from '../../src/index.js';
 import type { Agent } from '../fixtures/agent.js';
+import { peerUp, startNode, type RemoteNode } from './cluster.js';
 
 export const AGENT = new URL('../fixtures/agent.js', import.meta.url);
 export const ECHO = new URL('../fixtures/echo.js', import.meta.url);
@@ -27,10 +28,10 @@ export interface Box {
 }
 
 export interface Place {
-  /** 'auto': the pair starts on kernel and moves to shm after a few messages, mid-scenario. */
-  readonly transport: 'local' | 'kernel' | 'shm' | 'auto';
+  /** 'auto': the pair starts on kernel and moves to shm after a few messages, mid-scenario. 'tcp': a worker of another node. */
+  readonly transport: 'local' | 'kernel' | 'shm' | 'auto' | 'tcp';
   /** The options that make a send from this thread use this place's transport. */
-  readonly opts: { readonly transport?: 'kernel' | 'shm' };
+  readonly opts: { readonly transport?: 'kernel' | 'shm' | 'tcp' };
   /** A mailbox living at this place. */
   box(opts?: MailboxOptions): Promise<Box>;
   /** Sends from this place. */
@@ -65,7 +66,7 @@ export function localPlace(): Place {
 }
 
 /** A place in the agent worker, reached over `transport` (forced, in both directions, unless 'auto'). */
-export function agentPlace(agentName: string, transport: 'kernel' | 'shm' | 'auto' = 'kernel'): Place & { agent: Remote<Agent> } {
+export function agentPlace(agentName: string, transport: 'kernel' | 'shm' | 'auto' | 'tcp' = 'kernel'): Place & { agent: Remote<Agent> } {
   const forced = transport === 'auto' ? {} : { transport };
   const agent = connect<Agent>(agentName, { timeout: 60_000, ...forced });
   return {
@@ -86,16 +87,37 @@ export function agentPlace(agentName: string, transport: 'kernel' | 'shm' | 'aut
   };
 }
 
+let remotes = 0;
+
+/**
+ * A worker of another node (a process of its own, peered with `node`),
+ * reached over tcp: messages from this thread go through this node's proxy,
+ * the worker's through its node's main thread and proxy.
+ */
+export async function tcpPlace(node: FosNode, agentName: string): Promise<Place & { agent: Remote<Agent>; remote: RemoteNode }> {
+  if (node.address === undefined) throw new Error('a tcp place needs a node that listens: boot({ listen: "127.0.0.1:0" })');
+  const name = `remote-${process.pid}-${++remotes}`;
+  const up = peerUp(node, name);
+  const remote = await startNode({ boot: { name, peers: [node.address] }, spawn: [{ module: AGENT.href, data: { name: agentName } }], waitFor: [node.name] });
+  await up;
+  // Its agent's name may come after the node's table: wait for the binding.
+  await eventually(() => lookup(agentName).then(() => true, () => false), 10_000, `${agentName} bound`);
+  return { ...agentPlace(agentName, 'tcp'), remote };
+}
+
 /**
  * Every place a scenario runs at: this thread, a worker over kernel, a
- * worker over shm, and a worker on 'auto' (a fresh pair, so the scenario
- * crosses the kernel→shm switch).
+ * worker over shm, a worker on 'auto' (a fresh pair, so the scenario
+ * crosses the kernel→shm switch) and, when `node` listens, a worker of
+ * another node over tcp.
  */
 export async function places(node: FosNode, agentName = '/test/agent'): Promise<Place[]> {
   await node.spawn(AGENT, { data: { name: `${agentName}/kernel` } });
   await node.spawn(AGENT, { data: { name: `${agentName}/shm` } });
   await node.spawn(AGENT, { data: { name: `${agentName}/auto` } });
-  return [localPlace(), agentPlace(`${agentName}/kernel`, 'kernel'), agentPlace(`${agentName}/shm`, 'shm'), agentPlace(`${agentName}/auto`, 'auto')];
+  const all: Place[] = [localPlace(), agentPlace(`${agentName}/kernel`, 'kernel'), agentPlace(`${agentName}/shm`, 'shm'), agentPlace(`${agentName}/auto`, 'auto')];
+  if (node.address !== undefined) all.push(await tcpPlace(node, `${agentName}/tcp`));
+  return all;
 }
 
 /** Waits until `check` holds, polling every 5 ms, or fails after `ms`. */

@@ -32,6 +32,9 @@ export interface MsgFrame extends Acks {
   c?: number;
   /** Method, on a call. */
   m?: string;
+  /** Set on a message a worker hands the main thread for another node: that node, and the isolate there (`to` is the mailbox). */
+  nd?: string;
+  ni?: number;
 }
 
 export interface AckFrame extends Acks {
@@ -66,6 +69,9 @@ export interface ReplyFrame extends Acks {
   ok: boolean;
   d?: unknown;
   e?: WireError;
+  /** Set on a reply a worker hands the main thread for a caller on another node: that node and isolate. */
+  nd?: string;
+  ni?: number;
 }
 
 /** A control request between a worker and the main thread (names, channels, stats). */
@@ -93,6 +99,7 @@ export type PushEvent =
   | { type: 'port'; peer: number; port: MessagePort; icb: SharedArrayBuffer }
   | { type: 'down'; isolate: number; code: 'ECONNRESET' | 'ECLOSED' }
   | { type: 'offer'; from: number; sab: SharedArrayBuffer; capacity: number }
+  | { type: 'nodeDown'; node: string; why: string }
   | { type: 'stop' };
 
 export type Frame = MsgFrame | AckFrame | CancelFrame | OfferFrame | KillFrame | ReplyFrame | RequestFrame | ResponseFrame | PushFrame;

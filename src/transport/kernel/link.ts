@@ -11,13 +11,14 @@
  * Invariants:
  * - seqs are assigned in posting order, 1, 2, 3, ...; MessagePort delivers in
  *   that order;
- * - verdicts not yet sent back are in `ackRanges`/`nacks`, and move onto a
- *   frame only when that frame is actually posted (a frame that fails to
- *   clone gives them back), so no verdict is ever lost.
+ * - verdicts not yet sent back wait in `verdicts`, and leave it only when
+ *   the frame carrying them is actually posted (a frame that fails to
+ *   clone leaves them there), so no verdict is ever lost.
  */
 import type { TransferListItem } from 'node:worker_threads';
-import { FosError, fromWire, toWire, type ErrorCode, type WireError } from '../../errors.js';
-import { Flow, type FlowSendOptions } from '../flow.js';
+import { FosError, type ErrorCode } from '../../errors.js';
+import { Flow, type FlowSendOptions, type LaneKey } from '../flow.js';
+import { applyVerdicts, PendingVerdicts } from '../verdicts.js';
 import type { Acks, Frame, MsgFrame } from './frames.js';
 
 /** What a link posts on: a MessagePort, a Worker, or a worker's parentPort. */
@@ -34,9 +35,8 @@ export class KernelLink {
   private listener: ((v: unknown) => void) | undefined;
   private nextSeq = 1;
   readonly flow: Flow<MsgFrame>;
-  // Receiving half: verdicts not yet sent back.
-  private ackRanges: number[] = [];
-  private nacks: [number, WireError][] = [];
+  /** Receiving half: verdicts not yet sent back. */
+  private readonly verdicts = new PendingVerdicts();
   private flushScheduled = false;
   /** Receiving half: withdraws a message of the peer still waiting for room, by seq. */
   readonly waitingRoom = new Map<number, () => boolean>();
@@ -72,9 +72,12 @@ export class KernelLink {
     this.flow.pump();
   }
 
-  /** Sends a message frame (its `s` is assigned when posted); settles on the receiver's verdict. */
-  send(frame: MsgFrame, opts: FlowSendOptions): Promise<void> {
-    return this.flow.send(frame, frame.to, opts);
+  /**
+   * Sends a message frame (its `s` is assigned when posted); settles on the
+   * receiver's verdict. `lane` defaults to the destination mailbox.
+   */
+  send(frame: MsgFrame, opts: FlowSendOptions, lane: LaneKey = frame.to): Promise<void> {
+    return this.flow.send(frame, lane, opts);
   }
 
   /** Posts a frame that needs no verdict (a reply, a control frame). */
@@ -94,36 +97,26 @@ export class KernelLink {
   /** Posts `frame` carrying the pending verdicts; they stay pending if it cannot be posted. */
   private postWithAcks(frame: Frame, transfer: readonly TransferListItem[] | undefined): void {
     const f = frame as Acks;
-    if (this.ackRanges.length > 0) f.a = this.ackRanges;
-    if (this.nacks.length > 0) f.n = this.nacks;
+    this.verdicts.take(f);
     this.endpoint!.postMessage(frame, transfer);
-    if (f.a !== undefined) this.ackRanges = [];
-    if (f.n !== undefined) this.nacks = [];
+    this.verdicts.clear(f);
   }
 
   /** Receiving half: message `seq` reached its mailbox. */
   ack(seq: number): void {
-    const r = this.ackRanges;
-    if (r.length > 0 && r[r.length - 1] === seq - 1) r[r.length - 1] = seq;
-    else r.push(seq, seq);
+    this.verdicts.ack(seq);
     this.scheduleFlush();
   }
 
   /** Receiving half: message `seq` was refused. */
   nack(seq: number, err: FosError): void {
-    this.nacks.push([seq, toWire(err)]);
+    this.verdicts.nack(seq, err);
     this.scheduleFlush();
   }
 
   /** Applies the verdicts a frame from the peer carries. */
   applyAcks(frame: Acks): void {
-    const a = frame.a;
-    if (a !== undefined) {
-      for (let i = 0; i + 1 < a.length; i += 2) {
-        for (let s = a[i]!; s <= a[i + 1]!; s++) this.flow.settle(s, undefined);
-      }
-    }
-    if (frame.n !== undefined) for (const [s, e] of frame.n) this.flow.settle(s, fromWire(e));
+    applyVerdicts(this.flow, frame);
   }
 
   /** The peer is gone: every unsettled send fails with `code`; later sends too. */
@@ -132,15 +125,14 @@ export class KernelLink {
     this.flow.fail(new FosError(code, why));
     if (this.endpoint !== undefined && this.listener !== undefined) this.endpoint.off('message', this.listener);
     if (this.ownsEndpoint) (this.endpoint as { close?: () => void } | undefined)?.close?.();
-    this.ackRanges = [];
-    this.nacks = [];
+    this.verdicts.reset();
     this.waitingRoom.clear();
   }
 
   /** Sends the verdicts not yet sent, now (before the isolate exits). */
   flush(): void {
     if (this.flow.failed !== undefined || this.endpoint === undefined) return;
-    if (this.ackRanges.length === 0 && this.nacks.length === 0) return;
+    if (this.verdicts.empty) return;
     try {
       this.postUnacked({ t: 'a' });
     } catch {

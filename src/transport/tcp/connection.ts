@@ -1,0 +1,229 @@
+/**
+ * One TCP (or TLS) connection to a peer node: the handshake, then frames in
+ * both directions for the session that adopts it.
+ *
+ * States: 'hello' (waiting for the peer's hello), 'auth' (the acceptor
+ * waits for the dialer's proof, the dialer for the acceptor's ready),
+ * 'open' (adopted by a session), 'closed'. Before 'open' the frame limit is
+ * HANDSHAKE_MAX_FRAME, so an unauthenticated peer cannot make this node
+ * buffer more than that; every failure closes the connection with a reason
+ * that the host logs, and touches nothing else.
+ */
+import type { Socket } from 'node:net';
+import { FosError } from '../../errors.js';
+import { packValue, unpackValue } from '../../envelope.js';
+import { checkCount, checkHello, newNonce, newSessionId, proof, proofMatches, PROTOCOL_VERSION, type Auth, type Hello, type Ready } from './handshake.js';
+import { FrameDecoder, FrameKind, frameWithBody, type RawFrame } from './wire.js';
+
+/** The most an unauthenticated peer may send in one frame. */
+const HANDSHAKE_MAX_FRAME = 4096;
+
+export type Role = 'dialer' | 'acceptor';
+
+/** What a connection needs from the node's proxy. */
+export interface ConnectionHost {
+  readonly node: string;
+  readonly secret: string;
+  readonly maxFrame: number;
+  readonly handshakeMs: number;
+  /** The session this node holds with `peer`, if any. */
+  session(peer: string): { readonly sid: string; readonly lastReceived: number } | undefined;
+  /**
+   * The handshake succeeded: `sid` is the session (resumed when `resumed`),
+   * the peer has every frame of it up to `peerReceived`. Returns a reason to
+   * refuse the connection (a duplicate), or undefined once it is adopted.
+   */
+  established(conn: Connection, peer: Hello, sid: string, resumed: boolean, peerReceived: number): string | undefined;
+  frame(conn: Connection, f: RawFrame): void;
+  /**
+   * The connection ended; `reason` says why, `established` whether it was
+   * adopted, `refused` whether this side or the peer refused it (rather
+   * than the network failing), `final` whether the peer said it shuts down
+   * (no reconnect will resume the session).
+   */
+  closed(conn: Connection, reason: string, established: boolean, refused: boolean, final: boolean): void;
+}
+
+export class Connection {
+  private state: 'hello' | 'auth' | 'open' | 'closed' = 'hello';
+  private readonly decoder = new FrameDecoder(HANDSHAKE_MAX_FRAME);
+  private ownHello: Hello;
+  private peerHello: Hello | undefined;
+  private sid = '';
+  private resumed = false;
+  private timer: NodeJS.Timeout | undefined;
+  private corked = false;
+  /** The peer's node name, once its hello came. */
+  peer: string | undefined;
+
+  constructor(
+    readonly socket: Socket,
+    readonly role: Role,
+    private readonly host: ConnectionHost,
+    /** The address dialed, or the remote address of an accepted connection. */
+    readonly address: string,
+    /** The session the dialer expects to resume (it knows the node at this address from before). */
+    expectedPeer: string | undefined,
+  ) {
+    socket.setNoDelay(true);
+    this.ownHello = { v: PROTOCOL_VERSION, node: host.node, nonce: newNonce(), sid: '', maxFrame: host.maxFrame };
+    this.timer = setTimeout(() => this.close(`handshake not finished within ${host.handshakeMs} ms`), host.handshakeMs);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (e) => this.close(`socket error: ${e.message}`, false, false));
+    socket.on('close', () => this.close('connection closed', false, false));
+    if (role === 'dialer') {
+      const s = expectedPeer === undefined ? undefined : host.session(expectedPeer);
+      this.ownHello = { ...this.ownHello, sid: s?.sid ?? '' };
+      this.sendRaw(FrameKind.Hello, this.ownHello);
+    }
+  }
+
+  get open(): boolean {
+    return this.state === 'open';
+  }
+
+  private get ended(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** Writes a frame; frames written in one tick leave in one batch (cork/uncork). */
+  write(frame: Buffer): void {
+    if (this.state === 'closed') return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(frame);
+  }
+
+  /**
+   * Closes the connection; `tell` sends the reason to the peer first;
+   * `refused` when a side refused it; `final` when a side shuts down.
+   */
+  close(reason: string, tell = true, refused = tell, final = false): void {
+    if (this.state === 'closed') return;
+    const wasOpen = this.state === 'open';
+    this.state = 'closed';
+    clearTimeout(this.timer);
+    if (tell && !this.socket.destroyed) {
+      try {
+        this.socket.end(frameWithBody(FrameKind.Close, 0, packValue([reason.slice(0, 200), final])));
+      } catch {
+        // the socket is gone already
+      }
+      // A peer that does not read or close gets no more than a second.
+      setTimeout(() => this.socket.destroy(), 1000).unref();
+    } else this.socket.destroy();
+    this.host.closed(this, reason, wasOpen, refused, final);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.state === 'closed') return;
+    let frames: RawFrame[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (e) {
+      this.close(`malformed stream: ${(e as Error).message}`);
+      return;
+    }
+    for (const f of frames) {
+      if (this.ended) return; // a frame before closed it
+      try {
+        if (f.kind === FrameKind.Close) {
+          const [why, final] = closeReason(f.body);
+          this.close(`closed by the peer: ${why}`, false, true, final);
+          return;
+        }
+        if (this.state === 'open') this.host.frame(this, f);
+        else this.handshake(f);
+      } catch (e) {
+        this.close(e instanceof FosError ? e.message : `protocol error: ${(e as Error).message}`);
+        return;
+      }
+    }
+  }
+
+  private handshake(f: RawFrame): void {
+    const expected = this.state === 'hello' ? FrameKind.Hello : this.role === 'acceptor' ? FrameKind.Auth : FrameKind.Ready;
+    if (f.kind !== expected) throw new FosError('EINVAL', `unexpected frame kind ${f.kind} during the handshake`);
+    const body = unpackValue(f.body);
+    if (this.state === 'hello') {
+      const hello = checkHello(body, this.role === 'dialer');
+      if (hello.node === this.host.node) throw new FosError('EINVAL', `the peer calls itself ${hello.node}, as this node is called`);
+      this.peerHello = hello;
+      this.peer = hello.node;
+      if (this.role === 'acceptor') {
+        const s = this.host.session(hello.node);
+        const own: Hello = { ...this.ownHello, sid: s?.sid ?? '' };
+        this.ownHello = own;
+        this.sendRaw(FrameKind.Hello, { ...own, proof: proof(this.host.secret, 'acceptor', hello, own) });
+        this.state = 'auth';
+        return;
+      }
+      if (!proofMatches(proof(this.host.secret, 'acceptor', this.ownHello, hello), hello.proof)) {
+        throw new FosError('EACCES', 'authentication failed: the peer does not know the cluster secret');
+      }
+      this.decide();
+      const auth: Auth = { proof: proof(this.host.secret, 'dialer', this.ownHello, hello), received: this.resumed ? (this.host.session(hello.node)?.lastReceived ?? 0) : 0 };
+      this.sendRaw(FrameKind.Auth, auth);
+      this.state = 'auth';
+      return;
+    }
+    const peer = this.peerHello!;
+    if (this.role === 'acceptor') {
+      const auth = body as Partial<Auth> | null;
+      if (auth === null || typeof auth !== 'object' || !proofMatches(proof(this.host.secret, 'dialer', peer, this.ownHello), auth.proof)) {
+        throw new FosError('EACCES', 'authentication failed: the peer does not know the cluster secret');
+      }
+      const peerReceived = checkCount(auth.received, 'auth');
+      this.decide();
+      const ready: Ready = { received: this.resumed ? (this.host.session(peer.node)?.lastReceived ?? 0) : 0 };
+      this.sendRaw(FrameKind.Ready, ready);
+      this.adopt(peerReceived);
+      return;
+    }
+    const ready = body as Partial<Ready> | null;
+    this.adopt(checkCount(ready?.received, 'ready'));
+  }
+
+  /** Whether the session resumes: only when both sides hold the same one. */
+  private decide(): void {
+    const peer = this.peerHello!;
+    this.resumed = peer.sid !== '' && peer.sid === this.ownHello.sid;
+    const [dialer, acceptor] = this.role === 'dialer' ? [this.ownHello, peer] : [peer, this.ownHello];
+    this.sid = this.resumed ? peer.sid : newSessionId(dialer, acceptor);
+  }
+
+  private adopt(peerReceived: number): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.decoder.setLimit(this.host.maxFrame);
+    this.state = 'open';
+    const refused = this.host.established(this, this.peerHello!, this.sid, this.resumed, peerReceived);
+    if (refused !== undefined) this.close(refused);
+  }
+
+  /** The largest frame the peer takes. */
+  get peerMaxFrame(): number {
+    return this.peerHello?.maxFrame ?? HANDSHAKE_MAX_FRAME;
+  }
+
+  private sendRaw(kind: FrameKind, body: unknown): void {
+    this.write(frameWithBody(kind, 0, packValue(body)));
+  }
+}
+
+/** The reason a Close frame gives, and whether its sender shuts down. */
+function closeReason(b: Buffer): [string, boolean] {
+  try {
+    const v = unpackValue(b);
+    if (Array.isArray(v) && typeof v[0] === 'string') return [v[0], v[1] === true];
+  } catch {
+    // no readable reason
+  }
+  return ['no reason given', false];
+}

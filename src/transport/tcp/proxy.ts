@@ -1,0 +1,430 @@
+/**
+ * The node's proxy (fos's inter-machine messaging): on the main thread, it
+ * listens for peer nodes, dials the peers it was given, keeps one session
+ * per peer node across reconnects, and carries messages, replies and name
+ * updates between this node's runtime and theirs.
+ *
+ * Connections: one per pair of nodes. When both dial at once, or a new
+ * connection arrives while an old one lingers, the one dialed by the node
+ * whose name sorts first is kept, unless the other has gone silent; both
+ * sides apply the same rule, so they agree.
+ *
+ * Liveness: every session hears a frame at least every heartbeat interval
+ * (an ack frame when there is nothing else to send). A connection silent for
+ * three intervals is closed and redialed; a peer silent past the down
+ * timeout is declared down: its session fails (ECONNRESET to every pending
+ * send and call), its names go.
+ */
+import { connect as netConnect, createServer as netServer, type Server, type Socket } from 'node:net';
+import { connect as tlsConnect, createServer as tlsServer, type TLSSocket } from 'node:tls';
+import { asFosError, FosError, toWire } from '../../errors.js';
+import { RecordType, type CallInfo, type MessageEnvelope, type ReplyEnvelope } from '../../envelope.js';
+import type { Ref } from '../../runtime/ref.js';
+import type { StatusEvent } from '../../node/status.js';
+import type { FlowSendOptions } from '../flow.js';
+import { Withdrawal } from '../../util/withdrawal.js';
+import { Connection, type ConnectionHost } from './connection.js';
+import type { Hello } from './handshake.js';
+import { Session, type SessionHost } from './session.js';
+import type { RawFrame } from './wire.js';
+
+export interface TlsOptions {
+  readonly key: string | Buffer;
+  readonly cert: string | Buffer;
+  /** The CA that signs every node's certificate: both sides verify each other (mutual TLS). */
+  readonly ca: string | Buffer;
+}
+
+export interface TcpOptions {
+  /** Largest frame this node accepts, and sends (the smaller of both sides' limits); default 64 MiB. */
+  readonly maxFrame?: number;
+  /** Bytes waiting for a peer's acknowledgement beyond which sends wait, or fail with EAGAIN; default 32 MiB. */
+  readonly maxPendingBytes?: number;
+  /** Milliseconds between heartbeats; default 1000. */
+  readonly heartbeatMs?: number;
+  /** Milliseconds of silence after which a peer is declared down; default 10 000. */
+  readonly downMs?: number;
+  /** Milliseconds a connection has to finish its handshake; default 5000. */
+  readonly handshakeMs?: number;
+  /** Reconnect delays: doubling from `min` to `max` ms, each with up to 50 % jitter; default 50 and 2000. */
+  readonly backoff?: { readonly min?: number; readonly max?: number };
+}
+
+/** A message leaving this node: where, what, and the reply ref and call, if any. */
+export interface OutboundMessage {
+  readonly data: unknown;
+  readonly from?: Ref | undefined;
+  readonly call?: CallInfo | undefined;
+}
+
+/** What the proxy needs from its node. */
+export interface ProxyHost {
+  readonly node: string;
+  /** Delivers a message that came from `peer` to a mailbox of this node. */
+  deliver(ref: Ref, msg: OutboundMessage, wait: boolean, signal: Withdrawal): Promise<void>;
+  /** Hands a reply that came from a peer to the isolate whose call it answers. */
+  reply(isolate: number, env: ReplyEnvelope): void;
+  /** This node's own bindings, in full, for a new session. */
+  ownNames(): unknown;
+  /** A peer's name update (full table or changes). */
+  peerNames(peer: string, update: unknown): void;
+  /** A peer is down: drop its names, fail the calls to it. */
+  peerDown(peer: string, why: string): void;
+  emit(ev: StatusEvent): void;
+  log(line: string): void;
+}
+
+export interface ProxyOptions extends TcpOptions {
+  readonly secret: string;
+  readonly tls?: TlsOptions | undefined;
+}
+
+interface Dialer {
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+  attempt: number;
+  timer: NodeJS.Timeout | undefined;
+  conn: Connection | undefined;
+  /** The node last found at this address: the session a new connection offers to resume. */
+  peer: string | undefined;
+}
+
+const DEFAULTS = {
+  maxFrame: 64 * 1024 * 1024,
+  maxPendingBytes: 32 * 1024 * 1024,
+  heartbeatMs: 1000,
+  downMs: 10_000,
+  handshakeMs: 5000,
+};
+
+export class Proxy implements ConnectionHost, SessionHost {
+  readonly node: string;
+  readonly secret: string;
+  readonly maxFrame: number;
+  readonly handshakeMs: number;
+  private readonly heartbeatMs: number;
+  private readonly downMs: number;
+  private readonly staleMs: number;
+  private readonly backoff: { min: number; max: number };
+  private readonly limits: { maxPendingBytes: number };
+  private readonly sessions = new Map<string, Session>();
+  /** The connection each session uses. */
+  private readonly wires = new Map<string, Connection>();
+  private readonly connections = new Set<Connection>();
+  private readonly dialers = new Map<string, Dialer>();
+  /** Peers whose names have arrived (a new session is announced up once they have). */
+  private readonly announced = new Set<string>();
+  private server: Server | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  private shutDown = false;
+
+  constructor(
+    private readonly host: ProxyHost,
+    private readonly opts: ProxyOptions,
+  ) {
+    this.node = host.node;
+    this.secret = opts.secret;
+    this.maxFrame = positive(opts.maxFrame, DEFAULTS.maxFrame, 'maxFrame', 1024);
+    this.handshakeMs = positive(opts.handshakeMs, DEFAULTS.handshakeMs, 'handshakeMs');
+    this.heartbeatMs = positive(opts.heartbeatMs, DEFAULTS.heartbeatMs, 'heartbeatMs');
+    this.downMs = positive(opts.downMs, Math.max(DEFAULTS.downMs, 3 * this.heartbeatMs), 'downMs');
+    this.staleMs = Math.min(3 * this.heartbeatMs, this.downMs);
+    this.limits = { maxPendingBytes: positive(opts.maxPendingBytes, DEFAULTS.maxPendingBytes, 'maxPendingBytes') };
+    const min = positive(opts.backoff?.min, 50, 'backoff.min');
+    this.backoff = { min, max: Math.max(min, positive(opts.backoff?.max, 2000, 'backoff.max')) };
+    this.ticker = setInterval(() => this.tick(), Math.max(10, Math.floor(this.heartbeatMs / 2)));
+    this.ticker.unref();
+  }
+
+  // ---- listening and dialing ------------------------------------------
+
+  /** Listens on `host:port`; resolves with the address bound (port 0 picks one). */
+  listen(address: string): Promise<string> {
+    const { host, port } = parseHostPort(address);
+    const onSocket = (socket: Socket): void => {
+      if (this.shutDown) {
+        socket.destroy();
+        return;
+      }
+      this.track(new Connection(socket, 'acceptor', this, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, undefined));
+    };
+    const tls = this.opts.tls;
+    const server = tls === undefined ? netServer(onSocket) : tlsServer({ key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: true, rejectUnauthorized: true }, onSocket);
+    if (tls !== undefined) {
+      server.on('tlsClientError', (e: Error, socket: TLSSocket) => {
+        this.rejected(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, undefined, `TLS: ${e.message}`);
+      });
+    }
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (e) => reject(new FosError('EINVAL', `cannot listen on ${address}: ${e.message}`)));
+      server.listen(port, host, () => {
+        const a = server.address();
+        resolve(typeof a === 'object' && a !== null ? formatHostPort(a.address, a.port) : address);
+      });
+    });
+  }
+
+  /** Dials `address` and keeps a connection to it, redialing with backoff whenever it breaks. */
+  dial(address: string): void {
+    if (this.shutDown || this.dialers.has(address)) return;
+    const { host, port } = parseHostPort(address);
+    const d: Dialer = { address, host, port, attempt: 0, timer: undefined, conn: undefined, peer: undefined };
+    this.dialers.set(address, d);
+    this.connectDialer(d);
+  }
+
+  private connectDialer(d: Dialer): void {
+    d.timer = undefined;
+    if (this.shutDown) return;
+    const tls = this.opts.tls;
+    const socket =
+      tls === undefined
+        ? netConnect({ host: d.host, port: d.port })
+        : tlsConnect({ host: d.host, port: d.port, key: tls.key, cert: tls.cert, ca: tls.ca, rejectUnauthorized: true, checkServerIdentity: () => undefined });
+    d.conn = new Connection(socket, 'dialer', this, d.address, d.peer);
+    this.track(d.conn);
+  }
+
+  private redial(d: Dialer, reason: string): void {
+    if (this.shutDown || d.timer !== undefined || this.dialers.get(d.address) !== d) return;
+    const base = Math.min(this.backoff.max, this.backoff.min * 2 ** Math.min(d.attempt, 20));
+    const delayMs = Math.round(base * (0.5 + Math.random() * 0.5));
+    d.attempt++;
+    this.host.emit({ type: 'reconnecting', address: d.address, ...(d.peer !== undefined ? { node: d.peer } : {}), attempt: d.attempt, delayMs, reason });
+    d.timer = setTimeout(() => this.connectDialer(d), delayMs);
+  }
+
+  private track(conn: Connection): void {
+    this.connections.add(conn);
+  }
+
+  // ---- ConnectionHost --------------------------------------------------
+
+  session(peer: string): Session | undefined {
+    return this.sessions.get(peer);
+  }
+
+  established(conn: Connection, hello: Hello, sid: string, resumed: boolean, peerReceived: number): string | undefined {
+    if (this.shutDown) return 'the node is shutting down';
+    const peer = hello.node;
+    const current = this.wires.get(peer);
+    let s = this.sessions.get(peer);
+    if (current !== undefined && current !== conn && current.open) {
+      const heard = s !== undefined && performance.now() - s.lastHeard < this.staleMs;
+      if (heard && !this.preferred(conn, peer) && this.preferred(current, peer)) {
+        return `duplicate connection: keeping the one dialed by ${this.node < peer ? this.node : peer}`;
+      }
+      this.wires.delete(peer);
+      s?.detach(current);
+      current.close('replaced by a newer connection');
+    }
+    if (s !== undefined && s.sid !== sid) {
+      // The peer holds another session (it restarted, or declared us down):
+      // what the old one had pending is lost on its side.
+      this.down(peer, 'the peer started a new session (it restarted, or had declared this node down)');
+      s = undefined;
+    }
+    const fresh = s === undefined;
+    if (s === undefined) {
+      s = new Session(peer, sid, this, this.limits);
+      this.sessions.set(peer, s);
+    }
+    this.wires.set(peer, conn);
+    if (conn.role === 'dialer') {
+      const d = this.dialers.get(conn.address);
+      if (d !== undefined) {
+        d.attempt = 0;
+        d.peer = peer;
+      }
+    }
+    s.attach(conn, peerReceived, conn.peerMaxFrame);
+    if (fresh) {
+      s.sendNames(this.host.ownNames());
+      if (!resumed) this.announced.delete(peer);
+    } else if (this.announced.has(peer)) {
+      this.host.emit({ type: 'peer-up', node: peer, address: conn.address, resumed: true });
+    }
+    return undefined;
+  }
+
+  /** Whether `conn` is the connection the tie-break keeps: the one dialed by the node whose name sorts first. */
+  private preferred(conn: Connection, peer: string): boolean {
+    const dialer = conn.role === 'dialer' ? this.node : peer;
+    return dialer === (this.node < peer ? this.node : peer);
+  }
+
+  frame(conn: Connection, f: RawFrame): void {
+    const peer = conn.peer!;
+    if (this.wires.get(peer) !== conn) return; // a connection being replaced: its frames come again on the new one
+    this.sessions.get(peer)?.receive(f);
+  }
+
+  closed(conn: Connection, reason: string, established: boolean, refused: boolean, final: boolean): void {
+    this.connections.delete(conn);
+    const peer = conn.peer;
+    if (peer !== undefined && this.wires.get(peer) === conn) {
+      this.wires.delete(peer);
+      this.sessions.get(peer)?.detach(conn);
+      // The peer shut down: it will not resume the session, so it is down now rather than after the timeout.
+      if (final && !this.shutDown) this.down(peer, reason);
+    }
+    if (!established && refused) this.rejected(conn.address, peer, reason);
+    else if (established) this.host.log(`connection to ${peer ?? conn.address} closed: ${reason}`);
+    if (conn.role === 'dialer') {
+      const d = this.dialers.get(conn.address);
+      if (d !== undefined && d.conn === conn) {
+        d.conn = undefined;
+        this.redial(d, reason);
+      }
+    }
+  }
+
+  private rejected(address: string, node: string | undefined, reason: string): void {
+    this.host.log(`handshake with ${node ?? address} rejected: ${reason}`);
+    this.host.emit({ type: 'handshake-rejected', address, ...(node !== undefined ? { node } : {}), reason });
+  }
+
+  // ---- SessionHost -----------------------------------------------------
+
+  message(session: Session, seq: number, isolate: number, env: MessageEnvelope): void {
+    const ref = { address: { node: this.node, isolate, mailbox: env.to }, cap: env.cap } as Ref;
+    const withdraw = new Withdrawal();
+    session.waitingRoom.set(seq, () => withdraw.abort());
+    let delivered: Promise<void>;
+    try {
+      delivered = this.host.deliver(ref, { data: env.data, from: env.from, call: env.call }, env.wait, withdraw);
+    } catch (e) {
+      delivered = Promise.reject(e);
+    }
+    delivered.then(
+      () => session.verdict(seq, undefined),
+      (e: unknown) => session.verdict(seq, asFosError(e)),
+    );
+  }
+
+  reply(_session: Session, isolate: number, env: ReplyEnvelope): void {
+    this.host.reply(isolate, env);
+  }
+
+  cancel(session: Session, seq: number): void {
+    session.waitingRoom.get(seq)?.();
+  }
+
+  names(session: Session, update: unknown): void {
+    this.host.peerNames(session.peer, update);
+    if (!this.announced.has(session.peer)) {
+      this.announced.add(session.peer);
+      this.host.emit({ type: 'peer-up', node: session.peer, address: this.wires.get(session.peer)?.address ?? '', resumed: false });
+    }
+  }
+
+  slow(session: Session, slow: boolean): void {
+    this.host.emit({ type: 'slow-peer', node: session.peer, pendingBytes: session.pendingBytes, slow });
+  }
+
+  // ---- the runtime's side ----------------------------------------------
+
+  /** Sends a message to a mailbox of another node; settles on that node's verdict. */
+  send(ref: Ref, msg: OutboundMessage, opts: FlowSendOptions): Promise<void> {
+    const s = this.sessions.get(ref.address.node);
+    if (s === undefined) return Promise.reject(new FosError('ENOENT', `no route to node ${ref.address.node}: it is not connected`));
+    const env: MessageEnvelope = { type: RecordType.Message, to: ref.address.mailbox, cap: ref.cap, wait: opts.wait, data: msg.data, from: msg.from, call: msg.call };
+    return s.send(ref.address.isolate, env, opts);
+  }
+
+  /** Sends the answer to a call a peer node's isolate made; dropped when that node is gone (its calls failed with it). */
+  sendReply(to: Ref, callId: number, ok: boolean, result: unknown): void {
+    const s = this.sessions.get(to.address.node);
+    if (s === undefined) return;
+    const data = ok ? result : toWire(asFosError(result));
+    s.sendReply(to.address.isolate, { type: RecordType.Reply, callId, cap: to.cap, ok, data });
+  }
+
+  /** Sends a change to this node's names to every peer. */
+  broadcastNames(update: unknown): void {
+    for (const s of this.sessions.values()) {
+      try {
+        s.sendNames(update);
+      } catch (e) {
+        this.host.log(`name update to ${s.peer} failed: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /** The nodes this node has a session with, connected or reconnecting. */
+  peers(): { node: string; connected: boolean; pendingBytes: number }[] {
+    return [...this.sessions.values()].map((s) => ({ node: s.peer, connected: s.connected, pendingBytes: s.pendingBytes }));
+  }
+
+  // ---- liveness ----------------------------------------------------------
+
+  private tick(): void {
+    const now = performance.now();
+    for (const s of [...this.sessions.values()]) {
+      const silent = now - s.lastHeard;
+      if (silent > this.downMs) {
+        this.down(s.peer, `no frame for ${Math.round(silent)} ms`);
+        continue;
+      }
+      const conn = this.wires.get(s.peer);
+      if (conn === undefined) continue;
+      if (silent > this.staleMs) conn.close(`no frame for ${Math.round(silent)} ms`);
+      else s.heartbeat(now, this.heartbeatMs);
+    }
+  }
+
+  /** Declares `peer` down: its session fails, its names go, the calls to it fail. */
+  private down(peer: string, why: string): void {
+    const s = this.sessions.get(peer);
+    if (s === undefined) return;
+    this.sessions.delete(peer);
+    this.announced.delete(peer);
+    const conn = this.wires.get(peer);
+    this.wires.delete(peer);
+    s.fail(new FosError('ECONNRESET', `node ${peer} is down: ${why}`));
+    conn?.close(`node declared down: ${why}`);
+    this.host.peerDown(peer, why);
+    this.host.log(`node ${peer} is down: ${why}`);
+    this.host.emit({ type: 'peer-down', node: peer, reason: why });
+  }
+
+  /** Stops listening and dialing, closes every connection; pending sends fail with ECLOSED. */
+  async close(): Promise<void> {
+    if (this.shutDown) return;
+    this.shutDown = true;
+    clearInterval(this.ticker);
+    for (const d of this.dialers.values()) clearTimeout(d.timer);
+    this.dialers.clear();
+    // Peers hear that this node goes (they declare it down at once), then what was pending fails.
+    for (const c of [...this.connections]) c.close('node shut down', true, true, true);
+    for (const s of this.sessions.values()) s.fail(new FosError('ECLOSED', 'node shut down'));
+    this.sessions.clear();
+    const server = this.server;
+    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+function positive(v: number | undefined, dflt: number, what: string, min = 1): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw new FosError('EINVAL', `${what} is a number >= ${min}, got ${String(v)}`);
+  return v;
+}
+
+/** 'host:port', '[v6]:port' or ':port' (all interfaces). */
+export function parseHostPort(address: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(address);
+  const port = m === null ? NaN : Number(m[3]);
+  if (m === null || port > 65535) throw new FosError('EINVAL', `an address is HOST:PORT, got ${JSON.stringify(address)}`);
+  return { host: m[1] ?? (m[2] === '' ? '0.0.0.0' : m[2]!), port };
+}
+
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Whether `host` is a loopback address, the only place a node may listen or dial without a secret. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}

@@ -1,0 +1,70 @@
+/**
+ * The receiving half of a verdict-carrying transport (kernel link, tcp
+ * session): verdicts not yet sent back, as compact acknowledged ranges and
+ * refusals, and their application on the sending half's Flow.
+ *
+ * Invariants:
+ * - `ranges` is a flat list [from0, to0, from1, to1, ...] of inclusive seq
+ *   ranges whose messages reached their mailbox; a range only ever covers
+ *   seqs of messages (a transport whose seq space also numbers other frames
+ *   says which seq came before a message, so that a range can span them);
+ * - a verdict stays here until the frame that carries it has actually been
+ *   sent (`take` then `clear`), so no verdict is lost to a frame that failed.
+ */
+import { fromWire, toWire, type FosError, type WireError } from '../errors.js';
+
+export interface VerdictLists {
+  /** Acknowledged inclusive ranges [from0, to0, ...]. */
+  a?: number[];
+  /** Refused seqs with the reason. */
+  n?: [number, WireError][];
+}
+
+export class PendingVerdicts {
+  private ranges: number[] = [];
+  private refusals: [number, WireError][] = [];
+
+  get empty(): boolean {
+    return this.ranges.length === 0 && this.refusals.length === 0;
+  }
+
+  /** Message `seq` reached its mailbox; `previous` is the seq of the message before it (default seq − 1). */
+  ack(seq: number, previous = seq - 1): void {
+    const r = this.ranges;
+    if (r.length > 0 && r[r.length - 1] === previous) r[r.length - 1] = seq;
+    else r.push(seq, seq);
+  }
+
+  /** Message `seq` was refused. */
+  nack(seq: number, err: FosError): void {
+    this.refusals.push([seq, toWire(err)]);
+  }
+
+  /** The verdicts to carry on the next frame; call `clear` once it is sent. */
+  take(into: VerdictLists): void {
+    if (this.ranges.length > 0) into.a = this.ranges;
+    if (this.refusals.length > 0) into.n = this.refusals;
+  }
+
+  /** The verdicts in `sent` went out: forget them. */
+  clear(sent: VerdictLists): void {
+    if (sent.a !== undefined) this.ranges = [];
+    if (sent.n !== undefined) this.refusals = [];
+  }
+
+  reset(): void {
+    this.ranges = [];
+    this.refusals = [];
+  }
+}
+
+/** Applies verdicts received from the peer to the flow of what we sent it. */
+export function applyVerdicts(flow: { settle(seq: number, err: FosError | undefined): void }, v: VerdictLists): void {
+  const a = v.a;
+  if (a !== undefined) {
+    for (let i = 0; i + 1 < a.length; i += 2) {
+      for (let s = a[i]!; s <= a[i + 1]!; s++) flow.settle(s, undefined);
+    }
+  }
+  if (v.n !== undefined) for (const [s, e] of v.n) flow.settle(s, fromWire(e));
+}
