@@ -5,6 +5,7 @@ import { demo } from './demo.js';
 const USAGE = `usage: fos <command>
 
 commands:
+  bench    run the evaluation on this machine and write a report (fos bench --help)
   demo     boot a node, spawn a fleet and show the API at work
   help     this text
 `;
@@ -12,6 +13,11 @@ commands:
 async function main(argv: string[]): Promise<number> {
   const [cmd] = argv;
   switch (cmd) {
+    case 'bench': {
+      // The evaluation lives in bench/, beside src/ in a clone (not in the published package).
+      const { runBench } = await import('../../bench/eval/main.js');
+      return runBench(argv.slice(1));
+    }
     case 'demo':
       await demo();
       return 0;
