@@ -18,9 +18,11 @@ export function fmtBytes(bytes: number): string {
 /** A rate: 1.23 M, 456 k, 78.9. */
 export function fmtRate(perSecond: number): string {
   if (!Number.isFinite(perSecond)) return '-';
-  if (perSecond >= 1e6) return `${(perSecond / 1e6).toPrecision(3)} M`;
-  if (perSecond >= 1e3) return `${(perSecond / 1e3).toPrecision(3)} k`;
-  return perSecond.toPrecision(3);
+  // Pick the unit after rounding, so that 999.7 reads 1.00 k, never 1.00e+3.
+  const rounded = Number(perSecond.toPrecision(3));
+  if (rounded >= 1e6) return `${(perSecond / 1e6).toPrecision(3)} M`;
+  if (rounded >= 1e3) return `${(perSecond / 1e3).toPrecision(3)} k`;
+  return perSecond < 1 ? perSecond.toPrecision(2) : String(Math.round(perSecond));
 }
 
 /** A ratio: 0.52×, 6.4×, 1200×. */
@@ -37,5 +39,5 @@ export function fmtRange(lo: number, hi: number, f: (v: number) => string): stri
 /** A bandwidth given in MB/s: 45.6 MB/s, 1.23 GB/s. */
 export function fmtBandwidth(megabytesPerSecond: number): string {
   if (!Number.isFinite(megabytesPerSecond)) return '-';
-  return megabytesPerSecond >= 1000 ? `${(megabytesPerSecond / 1000).toPrecision(3)} GB/s` : `${megabytesPerSecond.toPrecision(3)} MB/s`;
+  return Number(megabytesPerSecond.toPrecision(3)) >= 1000 ? `${(megabytesPerSecond / 1000).toPrecision(3)} GB/s` : `${megabytesPerSecond.toPrecision(3)} MB/s`;
 }

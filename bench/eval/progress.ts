@@ -24,7 +24,7 @@ export class Progress {
       const filled = Math.round((BAR_WIDTH * pct) / 100);
       const bar = `${'█'.repeat(filled)}${'░'.repeat(BAR_WIDTH - filled)}`;
       const line = `${bar} ${String(pct).padStart(3)}% ${elapsed(this.t0)} ${cell}${step ? ` · ${step}` : ''}`;
-      this.out.write(`\r\x1b[K${line.slice(0, Math.max(20, (this.out.columns ?? 100) - 1))}`);
+      this.out.write(`\r\x1b[K${line.slice(0, Math.max(40, (this.out.columns || 100) - 1))}`);
     } else if (cell !== this.lastCell) {
       this.out.write(`[${String(pct).padStart(3)}%] ${elapsed(this.t0)} ${cell}\n`);
     }
