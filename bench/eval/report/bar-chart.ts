@@ -24,7 +24,7 @@ export interface BarChartSpec {
   readonly title: string;
   readonly y: AxisSpec;
   readonly groups: readonly BarGroup[];
-  /** Where bars start; a labelled line is drawn there when it has a label. */
+  /** Where bars start; a dashed line is drawn there when it has a label (for the legend to name). */
   readonly baseline?: { readonly value: number; readonly label?: string };
   readonly width?: number;
   readonly height?: number;
@@ -54,7 +54,7 @@ export function barChart(spec: BarChartSpec): string {
     return `<g class="series" data-series="${esc(g.label)}">${rects.join('')}${label}</g>`;
   });
   const line = spec.baseline?.label
-    ? `<g class="marker"><line x1="${f.left}" x2="${f.right}" y1="${px(y(from))}" y2="${px(y(from))}"/><text x="${f.left + 6}" y="${px(y(from) - 5)}">${esc(spec.baseline.label)}</text></g>`
+    ? `<g class="marker"><line x1="${f.left}" x2="${f.right}" y1="${px(y(from))}" y2="${px(y(from))}"><title>${esc(spec.baseline.label)}</title></line></g>`
     : `<line class="axis-line" x1="${f.left}" x2="${f.right}" y1="${f.bottom}" y2="${f.bottom}"/>`;
   return svg(f, spec.chart, spec.title, `${yAxis(f, y, spec.y)}${body.join('')}${line}`);
 }
