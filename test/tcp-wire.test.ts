@@ -405,7 +405,9 @@ describe('tcp handshake helpers', () => {
 
   it('checkHello refuses another protocol version, with the version in its reason', () => {
     for (const v of [0, 2, PROTOCOL_VERSION + 1, -1, 1.5, '1', null, undefined, true, 2 ** 53]) {
-      refused(validHello({ v }), false, new RegExp(`protocol version ${String(v).replace(/[.[\]]/g, '\\$&')} is not ${PROTOCOL_VERSION}`));
+      // A string version is quoted, so that "1" and 1 read differently.
+      const shown = typeof v === 'string' ? JSON.stringify(v) : String(v);
+      refused(validHello({ v }), false, new RegExp(`protocol version ${shown.replace(/[.[\]]/g, '\\$&')} is not ${PROTOCOL_VERSION}`));
     }
     const { v: _, ...noVersion } = validHello();
     refused(noVersion, false, /protocol version undefined is not 1/);

@@ -30,6 +30,8 @@ export interface BootOptions {
   readonly shm?: ShmOptions;
   /** Listen for peer nodes on HOST:PORT (port 0 picks a free one: see `node.address`). */
   readonly listen?: string;
+  /** The HOST:PORT other nodes should dial to reach this one (default: the listen address, unless a wildcard). */
+  readonly advertise?: string;
   /** Peer nodes to dial, HOST:PORT each; the node keeps a connection to each, redialing when it breaks. */
   readonly peers?: readonly string[];
   /** The cluster secret that authenticates nodes to each other; required unless every address is loopback. */
@@ -209,7 +211,7 @@ export class FosNode {
     const isolates: IsolateReport[] = [{ isolate: 0, module: 'main', state: this.down ? 'exited' : 'running', stats: this.rt.stats() }];
     live.forEach((w, i) => isolates.push(report(w, answers[i])));
     for (const w of this.hub.endedWorkers()) isolates.push(report(w, undefined));
-    return { node: this.name, isolates, names: this.hub.list(), peers: this.proxy.peers() };
+    return { node: this.name, isolates, names: this.hub.list(), peers: this.proxy.peerList() };
   }
 
   /** Stops every service, closes the main thread's mailboxes and fails what is pending with ECLOSED. */
@@ -323,7 +325,7 @@ export async function boot(opts: BootOptions = {}): Promise<FosNode> {
       emit: (ev) => feed.emit(ev),
       log,
     },
-    { ...opts.tcp, secret: opts.secret ?? '', tls: opts.tls },
+    { ...opts.tcp, secret: opts.secret ?? '', tls: opts.tls, advertise: opts.advertise },
   );
   rt.remote = { send: (ref, msg, o) => proxy.send(ref, msg, o), reply: (to, id, ok, result) => proxy.sendReply(to, id, ok, result) };
   hub.broadcast = (u) => proxy.broadcastNames(u);
@@ -331,9 +333,9 @@ export async function boot(opts: BootOptions = {}): Promise<FosNode> {
   const node = new FosNode(name, hub, rt, shm, proxy, feed);
   try {
     if (opts.listen !== undefined) node.address = await proxy.listen(opts.listen);
-    if (opts.listen !== undefined || (opts.peers?.length ?? 0) > 0) {
+    if (opts.listen !== undefined) {
       // The node's own system service: what `fos ls` and `fos stats` ask a node from afar.
-      serveOn(rt, `/sys/nodes/${name}`, { names: () => hub.list(), stats: () => node.stats(), peers: () => proxy.peers() });
+      serveOn(rt, `/sys/nodes/${name}`, { names: () => hub.list(), stats: () => node.stats(), peers: () => proxy.peerList() });
     }
   } catch (e) {
     await node.shutdown();

@@ -26,6 +26,8 @@ export interface ConnectionHost {
   readonly secret: string;
   readonly maxFrame: number;
   readonly handshakeMs: number;
+  /** Where this node listens, as peers should dial it ('' when it does not listen). */
+  readonly advertised: string;
   /** The session this node holds with `peer`, if any. */
   session(peer: string): { readonly sid: string; readonly lastReceived: number } | undefined;
   /**
@@ -66,7 +68,7 @@ export class Connection {
     expectedPeer: string | undefined,
   ) {
     socket.setNoDelay(true);
-    this.ownHello = { v: PROTOCOL_VERSION, node: host.node, nonce: newNonce(), sid: '', maxFrame: host.maxFrame };
+    this.ownHello = { v: PROTOCOL_VERSION, node: host.node, nonce: newNonce(), sid: '', maxFrame: host.maxFrame, listen: host.advertised };
     this.timer = setTimeout(() => this.close(`handshake not finished within ${host.handshakeMs} ms`), host.handshakeMs);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (e) => this.close(`socket error: ${e.message}`, false, false));

@@ -32,6 +32,8 @@ export interface Hello {
   readonly sid: string;
   /** The largest frame the sender accepts. */
   readonly maxFrame: number;
+  /** Where the sender listens for peers ('' when it does not), so that others can dial it. */
+  readonly listen: string;
   /** The acceptor's proof. */
   readonly proof?: Uint8Array;
 }
@@ -74,13 +76,21 @@ const NODE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 export function checkHello(v: unknown, expectProof: boolean): Hello {
   if (typeof v !== 'object' || v === null) throw new FosError('EINVAL', 'malformed hello');
   const h = v as Partial<Hello>;
-  if (h.v !== PROTOCOL_VERSION) throw new FosError('EINVAL', `protocol version ${String(h.v)} is not ${PROTOCOL_VERSION}`);
+  if (h.v !== PROTOCOL_VERSION) throw new FosError('EINVAL', `protocol version ${printable(h.v)} is not ${PROTOCOL_VERSION}`);
   if (typeof h.node !== 'string' || !NODE_NAME.test(h.node)) throw new FosError('EINVAL', 'malformed hello: bad node name');
   if (!(h.nonce instanceof Uint8Array) || h.nonce.length !== 32) throw new FosError('EINVAL', 'malformed hello: bad nonce');
   if (typeof h.sid !== 'string' || h.sid.length > 64) throw new FosError('EINVAL', 'malformed hello: bad session id');
   if (typeof h.maxFrame !== 'number' || !Number.isInteger(h.maxFrame) || h.maxFrame < 1024) throw new FosError('EINVAL', 'malformed hello: bad frame limit');
+  if (typeof h.listen !== 'string' || h.listen.length > 300) throw new FosError('EINVAL', 'malformed hello: bad listen address');
   if (expectProof && !(h.proof instanceof Uint8Array)) throw new FosError('EINVAL', 'malformed hello: no proof');
   return h as Hello;
+}
+
+/** A peer's value in a reason: never String() of an object it built (its own toString could throw). */
+function printable(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'boolean' || v === undefined || v === null) return String(v);
+  if (typeof v === 'string') return JSON.stringify(v.slice(0, 40));
+  return `(${typeof v})`;
 }
 
 export function checkCount(v: unknown, what: string): number {

@@ -77,6 +77,8 @@ export interface ProxyHost {
 export interface ProxyOptions extends TcpOptions {
   readonly secret: string;
   readonly tls?: TlsOptions | undefined;
+  /** The address peers should dial to reach this node; default: the address it listens on, unless that is a wildcard. */
+  readonly advertise?: string | undefined;
 }
 
 interface Dialer {
@@ -88,6 +90,8 @@ interface Dialer {
   conn: Connection | undefined;
   /** The node last found at this address: the session a new connection offers to resume. */
   peer: string | undefined;
+  /** Learned from a peer (not configured): dropped when its node is declared down. */
+  readonly learned: boolean;
 }
 
 const DEFAULTS = {
@@ -103,6 +107,7 @@ export class Proxy implements ConnectionHost, SessionHost {
   readonly secret: string;
   readonly maxFrame: number;
   readonly handshakeMs: number;
+  advertised = '';
   private readonly heartbeatMs: number;
   private readonly downMs: number;
   private readonly staleMs: number;
@@ -113,6 +118,8 @@ export class Proxy implements ConnectionHost, SessionHost {
   private readonly wires = new Map<string, Connection>();
   private readonly connections = new Set<Connection>();
   private readonly dialers = new Map<string, Dialer>();
+  /** Where each peer node listens, as it said in its hello: passed on, so that every node can dial every other (a full mesh). */
+  private readonly listening = new Map<string, string>();
   /** Peers whose names have arrived (a new session is announced up once they have). */
   private readonly announced = new Set<string>();
   private server: Server | undefined;
@@ -161,16 +168,19 @@ export class Proxy implements ConnectionHost, SessionHost {
       server.once('error', (e) => reject(new FosError('EINVAL', `cannot listen on ${address}: ${e.message}`)));
       server.listen(port, host, () => {
         const a = server.address();
-        resolve(typeof a === 'object' && a !== null ? formatHostPort(a.address, a.port) : address);
+        const bound = typeof a === 'object' && a !== null ? formatHostPort(a.address, a.port) : address;
+        const wildcard = typeof a === 'object' && a !== null && (a.address === '0.0.0.0' || a.address === '::');
+        this.advertised = this.opts.advertise ?? (wildcard ? '' : bound);
+        resolve(bound);
       });
     });
   }
 
   /** Dials `address` and keeps a connection to it, redialing with backoff whenever it breaks. */
-  dial(address: string): void {
+  dial(address: string, learned = false): void {
     if (this.shutDown || this.dialers.has(address)) return;
     const { host, port } = parseHostPort(address);
-    const d: Dialer = { address, host, port, attempt: 0, timer: undefined, conn: undefined, peer: undefined };
+    const d: Dialer = { address, host, port, attempt: 0, timer: undefined, conn: undefined, peer: undefined, learned };
     this.dialers.set(address, d);
     this.connectDialer(d);
   }
@@ -209,6 +219,12 @@ export class Proxy implements ConnectionHost, SessionHost {
   established(conn: Connection, hello: Hello, sid: string, resumed: boolean, peerReceived: number): string | undefined {
     if (this.shutDown) return 'the node is shutting down';
     const peer = hello.node;
+    // The peer's count of what it received must fit the session it resumes
+    // (a new session has sent nothing): otherwise frames it never had would
+    // be dropped as acknowledged.
+    const held = this.sessions.get(peer);
+    const sent = resumed && held !== undefined && held.sid === sid ? held.lastSeq : 0;
+    if (peerReceived > sent) return `the peer acknowledges frame ${peerReceived}, but only ${sent} were sent in the session`;
     const current = this.wires.get(peer);
     let s = this.sessions.get(peer);
     if (current !== undefined && current !== conn && current.open) {
@@ -243,6 +259,7 @@ export class Proxy implements ConnectionHost, SessionHost {
     if (fresh) {
       s.sendNames(this.host.ownNames());
       if (!resumed) this.announced.delete(peer);
+      this.introduce(s, peer, hello.listen);
     } else if (this.announced.has(peer)) {
       this.host.emit({ type: 'peer-up', node: peer, address: conn.address, resumed: true });
     }
@@ -320,6 +337,29 @@ export class Proxy implements ConnectionHost, SessionHost {
     }
   }
 
+  /** A new peer hears of every node this one knows, and they of it: each can then dial the others. */
+  private introduce(s: Session, peer: string, listen: string): void {
+    s.sendPeers([...this.listening].filter(([node]) => node !== peer));
+    if (listen === '') return;
+    this.listening.set(peer, listen);
+    for (const other of this.sessions.values()) if (other !== s) other.sendPeers([[peer, listen]]);
+  }
+
+  peers(_session: Session, list: unknown): void {
+    if (!Array.isArray(list)) return;
+    for (const entry of list as unknown[]) {
+      if (!Array.isArray(entry) || typeof entry[0] !== 'string' || typeof entry[1] !== 'string') continue;
+      const [node, address] = entry as [string, string];
+      if (node === this.node || this.sessions.has(node) || this.dialers.has(address)) continue;
+      try {
+        if (this.secret === '' && !isLoopback(parseHostPort(address).host)) continue; // never beyond loopback without a secret
+        this.dial(address, true);
+      } catch (e) {
+        this.host.log(`not dialing ${address} (node ${node}): ${(e as Error).message}`);
+      }
+    }
+  }
+
   slow(session: Session, slow: boolean): void {
     this.host.emit({ type: 'slow-peer', node: session.peer, pendingBytes: session.pendingBytes, slow });
   }
@@ -354,7 +394,7 @@ export class Proxy implements ConnectionHost, SessionHost {
   }
 
   /** The nodes this node has a session with, connected or reconnecting. */
-  peers(): { node: string; connected: boolean; pendingBytes: number }[] {
+  peerList(): { node: string; connected: boolean; pendingBytes: number }[] {
     return [...this.sessions.values()].map((s) => ({ node: s.peer, connected: s.connected, pendingBytes: s.pendingBytes }));
   }
 
@@ -381,6 +421,13 @@ export class Proxy implements ConnectionHost, SessionHost {
     if (s === undefined) return;
     this.sessions.delete(peer);
     this.announced.delete(peer);
+    this.listening.delete(peer);
+    for (const d of [...this.dialers.values()]) {
+      if (!d.learned || d.peer !== peer) continue;
+      // Learned from a peer: the node is gone, stop dialing it (it is introduced again if it comes back).
+      clearTimeout(d.timer);
+      this.dialers.delete(d.address);
+    }
     const conn = this.wires.get(peer);
     this.wires.delete(peer);
     s.fail(new FosError('ECONNRESET', `node ${peer} is down: ${why}`));

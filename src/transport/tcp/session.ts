@@ -44,6 +44,8 @@ export interface SessionHost {
   cancel(session: Session, seq: number): void;
   /** The peer's name bindings changed. */
   names(session: Session, update: unknown): void;
+  /** The peer tells of nodes it knows and where they listen. */
+  peers(session: Session, list: unknown): void;
   /** The bytes waiting for the peer's acknowledgement crossed the limit (true) or fell back under half of it (false). */
   slow(session: Session, slow: boolean): void;
 }
@@ -111,6 +113,11 @@ export class Session {
     return this.unackedBytes;
   }
 
+  /** The seq of the last sequenced frame queued: the most the peer can acknowledge. */
+  get lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+
   /** The last seq processed: the peer resends from the one after. */
   get lastReceived(): number {
     return this.received;
@@ -128,6 +135,10 @@ export class Session {
 
   sendNames(update: unknown): void {
     this.queue(FrameKind.Names, packValue(update));
+  }
+
+  sendPeers(list: [string, string][]): void {
+    this.queue(FrameKind.Peers, packValue(list));
   }
 
   /** The receiving half's verdict on message `seq`. */
@@ -224,6 +235,9 @@ export class Session {
       }
       case FrameKind.Names:
         this.host.names(this, unpackValue(f.body));
+        return;
+      case FrameKind.Peers:
+        this.host.peers(this, unpackValue(f.body));
         return;
       default:
         return; // a kind a newer peer may send: skipped, in order

@@ -31,6 +31,8 @@ export const enum FrameKind {
   Cancel = 12,
   /** Name bindings of the sender's node: msgpack NamesUpdate. Sequenced. */
   Names = 13,
+  /** Nodes the sender knows and where they listen: msgpack [node, address][]. Sequenced. */
+  Peers = 14,
   /** Nothing but the ack field: an acknowledgement, and the heartbeat. */
   Ack = 20,
   /** The sender closes the connection: msgpack reason string. */
