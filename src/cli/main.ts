@@ -1,13 +1,23 @@
 #!/usr/bin/env node
 /** The `fos` command. */
 import { demo } from './demo.js';
+import { lsCommand, pingCommand, statsCommand } from './client-commands.js';
+import { nodeCommand } from './node-command.js';
 
 const USAGE = `usage: fos <command>
 
 commands:
   bench    run the evaluation on this machine and write a report (fos bench --help)
   demo     boot a node, spawn a fleet and show the API at work
+  node     run a node: fos node --listen HOST:PORT [--name N] [--peers A,B] [--secret-file F]
+                                 [--service NAME=MODULE[:COUNT]]... [--poll]
+  ls       list the cluster's names: fos ls [--node HOST:PORT] [--secret-file F]
+  ping     round trips to a served name: fos ping NAME [--count N] [--node HOST:PORT] [--secret-file F]
+  stats    a node's counters: fos stats [--node HOST:PORT] [--secret-file F] [--json]
   help     this text
+
+The cluster secret comes from --secret-file or the FOS_SECRET environment
+variable, never from the command line. --node defaults to FOS_NODE, else 127.0.0.1:7070.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -21,6 +31,14 @@ async function main(argv: string[]): Promise<number> {
     case 'demo':
       await demo();
       return 0;
+    case 'node':
+      return nodeCommand(argv.slice(1));
+    case 'ls':
+      return lsCommand(argv.slice(1));
+    case 'ping':
+      return pingCommand(argv.slice(1));
+    case 'stats':
+      return statsCommand(argv.slice(1));
     case undefined:
     case 'help':
     case '--help':

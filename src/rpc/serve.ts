@@ -31,6 +31,9 @@ export type Handlers = object;
 
 const DEFAULT_CONCURRENCY = 64;
 
+/** A method every served mailbox answers itself, with `true`: what `fos ping` measures. */
+export const PING_METHOD = '$ping';
+
 function methodOf(handlers: Handlers, method: string): ((...args: unknown[]) => unknown) | undefined {
   // Object.prototype's members (constructor, toString, __proto__, ...) are
   // never callable remotely, whatever the handler object inherits.
@@ -89,6 +92,10 @@ async function runLoop(rt: Runtime, name: string, mb: Mailbox, handlers: Handler
     let result: unknown;
     let async = false;
     try {
+      if (call.method === PING_METHOD) {
+        rt.reply(m, true, true);
+        return;
+      }
       const fn = methodOf(handlers, call.method);
       if (fn === undefined) {
         rt.reply(m, false, new FosError('ENOSYS', `${name} has no method ${JSON.stringify(call.method)}`));

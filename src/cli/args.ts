@@ -1,0 +1,67 @@
+/** What the cluster commands share: reading the secret, and reaching a node from afar. */
+import { readFileSync } from 'node:fs';
+import { FosError } from '../errors.js';
+import { boot, type FosNode } from '../node/node.js';
+import type { StatusEvent } from '../node/status.js';
+import { call } from '../api.js';
+import type { NameListing } from '../names/registry.js';
+
+/** The cluster secret: from --secret-file, else FOS_SECRET; never from argv, where `ps` would show it. */
+export function readSecret(file: string | undefined): string | undefined {
+  if (file !== undefined) {
+    const s = readFileSync(file, 'utf8').trim();
+    if (s.length === 0) throw new FosError('EINVAL', `the secret file ${file} is empty`);
+    return s;
+  }
+  const env = process.env['FOS_SECRET'];
+  return env === undefined || env === '' ? undefined : env;
+}
+
+export const DEFAULT_NODE = '127.0.0.1:7070';
+
+/**
+ * Joins the cluster through the node at `address` as a short-lived client
+ * node: waits until that node is up (its names known), then, for up to
+ * `timeoutMs` more, until every listening node it names (by their
+ * `/sys/nodes/` services) is up too, so that the client sees the whole
+ * cluster. Returns the client and the name of the node reached.
+ */
+export async function joinAsClient(address: string, secret: string | undefined, timeoutMs = 10_000): Promise<{ client: FosNode; peer: string }> {
+  const client = await boot({ name: `cli-${process.pid}`, peers: [address], ...(secret !== undefined ? { secret } : {}) });
+  const events = client.status();
+  const up = new Set<string>();
+  let last: Extract<StatusEvent, { reason: string }> | undefined;
+  const waitUntil = async (done: () => boolean, ms: number): Promise<boolean> => {
+    const timer = setTimeout(() => void events.return?.(), ms);
+    try {
+      while (!done()) {
+        const r = await events.next();
+        if (r.done === true) return false;
+        const ev = r.value;
+        if (ev.type === 'peer-up') up.add(ev.node);
+        else if (ev.type === 'handshake-rejected' || ev.type === 'reconnecting') last = ev;
+      }
+      return true;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  try {
+    if (!(await waitUntil(() => up.size > 0, timeoutMs))) {
+      throw new FosError('ETIMEDOUT', `could not join the cluster through ${address} within ${timeoutMs} ms${last === undefined ? '' : `: ${last.reason}`}`);
+    }
+    const peer = [...up][0]!;
+    const names = await call<NameListing[]>(`/sys/nodes/${peer}`, 'names', [], { timeout: timeoutMs });
+    const nodes = names.filter((n) => n.name.startsWith(SYS_NODES)).map((n) => n.name.slice(SYS_NODES.length));
+    await waitUntil(() => nodes.every((n) => up.has(n)), timeoutMs);
+    return { client, peer };
+  } catch (e) {
+    await client.shutdown();
+    throw e;
+  } finally {
+    await events.return?.();
+  }
+}
+
+/** Every listening node serves its system service under this prefix and its name. */
+export const SYS_NODES = '/sys/nodes/';

@@ -1,0 +1,84 @@
+/**
+ * The commands that ask a running cluster: `fos ls`, `fos ping`, `fos stats`.
+ * Each joins the cluster through one node as a short-lived client node.
+ */
+import { parseArgs } from 'node:util';
+import { call } from '../api.js';
+import { FosError } from '../errors.js';
+import type { NameListing } from '../names/registry.js';
+import type { NodeStats } from '../node/node.js';
+import { PING_METHOD } from '../rpc/serve.js';
+import { DEFAULT_NODE, joinAsClient, readSecret } from './args.js';
+
+const COMMON = { node: { type: 'string' }, 'secret-file': { type: 'string' } } as const;
+
+async function withClient<T>(values: { node?: string | undefined; 'secret-file'?: string | undefined }, use: (peer: string) => Promise<T>): Promise<T> {
+  const { client, peer } = await joinAsClient(values.node ?? process.env['FOS_NODE'] ?? DEFAULT_NODE, readSecret(values['secret-file']));
+  try {
+    return await use(peer);
+  } finally {
+    await client.shutdown();
+  }
+}
+
+/** `fos ls`: the cluster's names, with their members and the nodes they live on. */
+export async function lsCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: COMMON, strict: true });
+  const names = await withClient(values, (peer) => call<NameListing[]>(`/sys/nodes/${peer}`, 'names', []));
+  const rows = names.flatMap((n) => n.members.map((m, i) => [i === 0 ? n.name : '', i === 0 ? n.kind : '', m.address.node, `${m.address.isolate}/${m.address.mailbox}`]));
+  process.stdout.write(table(['NAME', 'KIND', 'NODE', 'ISOLATE/MAILBOX'], rows));
+  return 0;
+}
+
+/** `fos ping NAME`: round trips to a served name, as the caller sees them. */
+export async function pingCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: { ...COMMON, count: { type: 'string' } }, allowPositionals: true, strict: true });
+  const [name] = positionals;
+  if (name === undefined) throw new FosError('EINVAL', 'fos ping needs a NAME');
+  const count = Number(values.count ?? 10);
+  if (!Number.isInteger(count) || count < 1) throw new FosError('EINVAL', `--count is a positive integer, got ${values.count}`);
+  const times = await withClient(values, async () => {
+    const out: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const t0 = performance.now();
+      await call(name, PING_METHOD, [], { timeout: 5000 });
+      out.push(performance.now() - t0);
+      process.stdout.write(`${name}: round trip ${i + 1} ${formatMs(out[out.length - 1]!)}\n`);
+    }
+    return out;
+  });
+  const sorted = [...times].sort((a, b) => a - b);
+  process.stdout.write(`${count} round trips: min ${formatMs(sorted[0]!)}, median ${formatMs(sorted[Math.floor(sorted.length / 2)]!)}, max ${formatMs(sorted[sorted.length - 1]!)}\n`);
+  return 0;
+}
+
+/** `fos stats`: a node's counters. */
+export async function statsCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { ...COMMON, json: { type: 'boolean' } }, strict: true });
+  const stats = await withClient(values, (peer) => call<NodeStats>(`/sys/nodes/${peer}`, 'stats', []));
+  if (values.json === true) {
+    process.stdout.write(`${JSON.stringify(stats, null, 2)}\n`);
+    return 0;
+  }
+  process.stdout.write(`node ${stats.node}\n\npeers\n`);
+  process.stdout.write(table(['NODE', 'CONNECTED', 'PENDING BYTES'], stats.peers.map((p) => [p.node, String(p.connected), String(p.pendingBytes)])));
+  process.stdout.write('\nisolates\n');
+  const rows = stats.isolates.map((i) => {
+    const t = i.stats?.transports;
+    const sent = t === undefined ? '-' : String(Object.values(t).reduce((n, c) => n + c.messagesSent, 0));
+    const received = t === undefined ? '-' : String(Object.values(t).reduce((n, c) => n + c.messagesReceived, 0));
+    return [String(i.isolate), i.module.replace(/^.*\//, ''), i.state, sent, received, String(i.stats?.callsInFlight ?? '-')];
+  });
+  process.stdout.write(table(['ISOLATE', 'MODULE', 'STATE', 'SENT', 'RECEIVED', 'CALLS IN FLIGHT'], rows));
+  return 0;
+}
+
+function formatMs(ms: number): string {
+  return ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(2)} ms`;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd() + '\n';
+  return line(header) + rows.map(line).join('');
+}

@@ -1,0 +1,74 @@
+/**
+ * `fos node`: a long-running node that serves modules.
+ *
+ *   fos node --listen HOST:PORT [--name N] [--peers A,B] [--secret-file F]
+ *            [--service NAME=MODULE[:COUNT]]... [--poll]
+ */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { FosError } from '../errors.js';
+import { boot } from '../node/node.js';
+import { readSecret } from './args.js';
+
+const SERVE_MODULE = new URL('./serve-module.js', import.meta.url);
+
+export interface ServiceSpec {
+  readonly name: string;
+  readonly module: string;
+  readonly count: number;
+}
+
+/** NAME=MODULE[:COUNT], MODULE a path (relative to the working directory) or a URL. */
+export function parseService(spec: string): ServiceSpec {
+  const m = /^([^=]+)=(.+?)(?::(\d+))?$/.exec(spec);
+  if (m === null) throw new FosError('EINVAL', `a service is NAME=MODULE[:COUNT], got ${JSON.stringify(spec)}`);
+  const [, name, path, count] = m;
+  const module = /^[a-z][a-z0-9+.-]*:\/\//i.test(path!) ? path! : pathToFileURL(resolve(path!)).href;
+  return { name: name!, module, count: count === undefined ? 1 : Number(count) };
+}
+
+export async function nodeCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      listen: { type: 'string' },
+      name: { type: 'string' },
+      peers: { type: 'string' },
+      'secret-file': { type: 'string' },
+      service: { type: 'string', multiple: true },
+      poll: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  if (values.listen === undefined) throw new FosError('EINVAL', 'fos node needs --listen HOST:PORT');
+  const secret = readSecret(values['secret-file']);
+  const services = (values.service ?? []).map(parseService);
+  const node = await boot({
+    listen: values.listen,
+    peers: values.peers === undefined ? [] : values.peers.split(',').filter((p) => p !== ''),
+    ...(values.name !== undefined ? { name: values.name } : {}),
+    ...(secret !== undefined ? { secret } : {}),
+    log: (line) => process.stderr.write(`fos node: ${line}\n`),
+  });
+  void (async () => {
+    for await (const ev of node.status()) process.stderr.write(`fos node: ${JSON.stringify(ev)}\n`);
+  })();
+  for (const s of services) {
+    await node.spawn(SERVE_MODULE, { count: s.count, data: s, poll: values.poll === true });
+    process.stderr.write(`fos node: serving ${s.name} (${s.count} × ${s.module})\n`);
+  }
+  process.stdout.write(`fos node ${node.name} listening on ${node.address}\n`);
+  await new Promise<void>((done) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      done();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  process.stderr.write('fos node: shutting down\n');
+  await node.shutdown();
+  return 0;
+}
