@@ -114,6 +114,8 @@ export class FosNode {
     private readonly shmOptions: ShmOptions,
     private readonly proxy: Proxy,
     private readonly feed: StatusFeed,
+    /** Whether the node has a cluster secret (it may then dial beyond loopback). */
+    private readonly secured: boolean,
   ) {
     this.name = name;
     this.hub = hub;
@@ -127,6 +129,13 @@ export class FosNode {
    */
   status(): AsyncIterableIterator<StatusEvent> {
     return this.feed.subscribe();
+  }
+
+  /** Dials another node at HOST:PORT (as `boot({ peers })` does) and keeps a connection to it. */
+  addPeer(address: string): void {
+    if (this.down) throw new FosError('ECLOSED', 'node is shut down');
+    checkOpenAddresses([address], this.secured);
+    this.proxy.dial(address);
   }
 
   /** Starts `count` isolates running `module`; resolves once each has loaded it and bound its names. */
@@ -301,7 +310,8 @@ export async function boot(opts: BootOptions = {}): Promise<FosNode> {
     relayOffer: (peer, sab, capacity) => hub.push(peer, { type: 'offer', from: 0, sab, capacity }),
   });
   hub.attach(rt);
-  checkSecurity(opts);
+  checkSecret(opts.secret);
+  checkOpenAddresses([...(opts.listen !== undefined ? [opts.listen] : []), ...(opts.peers ?? [])], opts.secret !== undefined);
   const feed = new StatusFeed();
   const log = opts.log ?? (() => {});
   const proxy = new Proxy(
@@ -330,7 +340,7 @@ export async function boot(opts: BootOptions = {}): Promise<FosNode> {
   rt.remote = { send: (ref, msg, o) => proxy.send(ref, msg, o), reply: (to, id, ok, result) => proxy.sendReply(to, id, ok, result) };
   hub.broadcast = (u) => proxy.broadcastNames(u);
   setRuntime(rt);
-  const node = new FosNode(name, hub, rt, shm, proxy, feed);
+  const node = new FosNode(name, hub, rt, shm, proxy, feed, opts.secret !== undefined);
   try {
     if (opts.listen !== undefined) node.address = await proxy.listen(opts.listen);
     if (opts.listen !== undefined) {
@@ -345,13 +355,16 @@ export async function boot(opts: BootOptions = {}): Promise<FosNode> {
   return node;
 }
 
-/** A node listens or dials beyond loopback only with a secret: anyone who can connect could otherwise send. */
-function checkSecurity(opts: BootOptions): void {
-  if (opts.secret !== undefined && (typeof opts.secret !== 'string' || opts.secret.length < 16)) {
+function checkSecret(secret: unknown): void {
+  if (secret !== undefined && (typeof secret !== 'string' || secret.length < 16)) {
     throw new FosError('EINVAL', 'the cluster secret is a string of at least 16 characters');
   }
-  const open = [...(opts.listen !== undefined ? [opts.listen] : []), ...(opts.peers ?? [])].filter((a) => !isLoopback(parseHostPort(a).host));
-  if (open.length > 0 && opts.secret === undefined) {
+}
+
+/** A node listens or dials beyond loopback only with a secret: anyone who can connect could otherwise send. */
+function checkOpenAddresses(addresses: readonly string[], secured: boolean): void {
+  const open = addresses.filter((a) => !isLoopback(parseHostPort(a).host));
+  if (open.length > 0 && !secured) {
     throw new FosError('EINVAL', `refusing to listen on or dial ${open.join(', ')} without a cluster secret: give boot({ secret }) (fos node: --secret-file or FOS_SECRET)`);
   }
 }

@@ -12,6 +12,8 @@ export interface RemoteNode {
   /** Status events the node reported so far. */
   readonly events: StatusEvent[];
   stats(): Promise<NodeStats>;
+  /** Has the node dial another. */
+  dial(address: string): void;
   /** Spawns a service module on the node. */
   spawn(module: URL, data: unknown): Promise<void>;
   /** A clean shutdown; resolves when the process has exited. */
@@ -56,6 +58,7 @@ export function startNode(config: RemoteNodeConfig, timeoutMs = 20_000): Promise
               statsWaiter = res;
               child.send({ op: 'stats' });
             }),
+          dial: (address) => void child.send({ op: 'dial', address }),
           spawn: (module, data) =>
             new Promise((res, rej) => {
               spawnWaiter = (error) => (error === undefined ? res() : rej(new Error(error)));
