@@ -39,7 +39,9 @@ export async function joinAsClient(address: string, secret: string | undefined, 
         if (r.done === true) return false;
         const ev = r.value;
         if (ev.type === 'peer-up') up.add(ev.node);
-        else if (ev.type === 'handshake-rejected' || ev.type === 'reconnecting') last = ev;
+        else if (ev.type === 'handshake-rejected' && ev.reason.includes('authentication failed')) {
+          throw new FosError('EACCES', `${address} refused this client: ${ev.reason}`);
+        } else if (ev.type === 'handshake-rejected' || ev.type === 'reconnecting') last = ev;
       }
       return true;
     } finally {

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `fos` command. */
+import { FosError } from '../errors.js';
 import { demo } from './demo.js';
 import { lsCommand, pingCommand, statsCommand } from './client-commands.js';
 import { nodeCommand } from './node-command.js';
@@ -54,7 +55,8 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => (process.exitCode = code),
   (e: unknown) => {
-    process.stderr.write(`fos: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    // A FosError says what went wrong in its code and message; anything else is a bug, with its stack.
+    process.stderr.write(`fos: ${e instanceof FosError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     process.exitCode = 1;
   },
 );

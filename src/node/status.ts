@@ -54,6 +54,8 @@ export class StatusFeed {
     if (!this.ended) this.subscribers.add(sub);
     const done = (): IteratorResult<StatusEvent> => {
       this.subscribers.delete(sub);
+      // A next() waiting for an event ends too.
+      sub.wake?.();
       return { done: true, value: undefined };
     };
     const it: AsyncIterableIterator<StatusEvent> = {

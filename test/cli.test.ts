@@ -1,0 +1,146 @@
+// The cluster commands as the README uses them: two `fos node` processes,
+// each serving a module, call each other's services by name; `fos ls`,
+// `fos ping` and `fos stats` ask the cluster; a wrong secret is refused.
+import assert from 'node:assert/strict';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+
+const FOS = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const KV = fileURLToPath(new URL('../examples/cluster/kv.js', import.meta.url));
+const GREETER = fileURLToPath(new URL('../examples/cluster/greeter.js', import.meta.url));
+
+const dir = mkdtempSync(join(tmpdir(), 'fos-cli-'));
+const secretFile = join(dir, 'secret');
+writeFileSync(secretFile, 'a cluster secret of the test, long enough\n', { mode: 0o600 });
+const nodes: ChildProcess[] = [];
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function fos(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [FOS, ...args], { env: { ...process.env, FOS_SECRET: '', ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr });
+    });
+  });
+}
+
+/** Starts `fos node`; resolves with its address once it says it listens. */
+function startFosNode(args: string[]): Promise<{ proc: ChildProcess; address: string }> {
+  const proc = spawn(process.execPath, [FOS, 'node', '--listen', '127.0.0.1:0', '--secret-file', secretFile, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  nodes.push(proc);
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`fos node did not start: ${err}`)), 20_000);
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (\S+)/.exec(out);
+      if (m !== null) {
+        clearTimeout(timer);
+        resolve({ proc, address: m[1]! });
+      }
+    });
+    proc.once('exit', (code) => reject(new Error(`fos node exited with ${code}: ${err}`)));
+  });
+}
+
+let n1: string;
+let n2: string;
+
+before(async () => {
+  n1 = (await startFosNode(['--name', 'one', '--service', `/app/kv=${KV}`])).address;
+  n2 = (await startFosNode(['--name', 'two', '--peers', n1, '--service', `/app/greeter=${GREETER}:2`])).address;
+});
+
+after(async () => {
+  for (const p of nodes) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('fos node, ls, ping, stats', () => {
+  it('fos ls, through either node, lists both nodes\' services with their members and nodes', async () => {
+    for (const via of [n1, n2]) {
+      const r = await fos(['ls', '--node', via, '--secret-file', secretFile]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^\/app\/kv\s+fleet\s+one\s+1\/1$/m);
+      assert.match(r.stdout, /^\/app\/greeter\s+fleet\s+two\s+\d+\/1$/m);
+      assert.equal(r.stdout.split('\n').filter((l) => /^\s+two\s+\d+\/1$/.test(l)).length, 1, 'the greeter fleet has a second member');
+      assert.match(r.stdout, /^\/sys\/nodes\/one\s/m);
+      assert.match(r.stdout, /^\/sys\/nodes\/two\s/m);
+    }
+  });
+
+  it("the services call each other by name across the nodes (the secret taken from FOS_SECRET)", async () => {
+    // A client joins through node one; the greeter (node two) calls the kv (node one).
+    const script = `
+      import { boot, call } from ${JSON.stringify(new URL('../src/index.js', import.meta.url).href)};
+      const node = await boot({ name: 'client', peers: [${JSON.stringify(n1)}], secret: process.env.FOS_SECRET });
+      for await (const ev of node.status()) if (ev.type === 'peer-up' && ev.node === 'two') break;
+      await call('/app/greeter', 'remember', ['me', 'Ada']);
+      console.log(await call('/app/greeter', 'greet', ['me']));
+      console.log(await call('/app/kv', 'get', ['me']));
+      await node.shutdown();`;
+    const r = await new Promise<Run>((resolve) => {
+      execFile(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, FOS_SECRET: 'a cluster secret of the test, long enough' }, timeout: 30_000 }, (err, stdout, stderr) =>
+        resolve({ code: err === null ? 0 : 1, stdout, stderr }),
+      );
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepStrictEqual(r.stdout.trim().split('\n'), ['hello, Ada', 'Ada']);
+  });
+
+  it('fos ping measures round trips to a served name on the other node', async () => {
+    const r = await fos(['ping', '/app/kv', '--count', '5', '--node', n2], { FOS_SECRET: 'a cluster secret of the test, long enough' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.split('\n').filter((l) => /^\/app\/kv: round trip \d+ [\d.]+ (µs|ms)$/.test(l)).length, 5);
+    assert.match(r.stdout, /^5 round trips: min [\d.]+ (µs|ms), median [\d.]+ (µs|ms), max [\d.]+ (µs|ms)$/m);
+  });
+
+  it("fos stats prints a node's peers and isolates", async () => {
+    const r = await fos(['stats', '--node', n1, '--secret-file', secretFile, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const stats = JSON.parse(r.stdout) as { node: string; peers: { node: string; connected: boolean }[]; isolates: { module: string }[] };
+    assert.equal(stats.node, 'one');
+    assert.ok(stats.peers.some((p) => p.node === 'two' && p.connected));
+    assert.equal(stats.isolates.filter((i) => i.module.endsWith('serve-module.js')).length, 1);
+    const text = await fos(['stats', '--node', n1, '--secret-file', secretFile]);
+    assert.match(text.stdout, /^node one$/m);
+    assert.match(text.stdout, /^two\s+true\s+\d+$/m);
+  });
+
+  it('a wrong secret is refused: the command fails with the reason, the nodes keep serving', async () => {
+    const wrong = join(dir, 'wrong');
+    writeFileSync(wrong, 'not the secret of this cluster at all\n', { mode: 0o600 });
+    const r = await fos(['ls', '--node', n1, '--secret-file', wrong]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /^fos: EACCES: .* refused this client: .*authentication failed/m);
+    const ok = await fos(['ls', '--node', n1, '--secret-file', secretFile]);
+    assert.equal(ok.code, 0, ok.stderr);
+  });
+
+  it('a node asked to listen beyond loopback without a secret refuses to start', async () => {
+    const r = await fos(['node', '--listen', '0.0.0.0:0']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /refusing to listen on or dial 0\.0\.0\.0:0 without a cluster secret/);
+  });
+
+  it('SIGTERM shuts a node down cleanly: its peer hears it at once', async () => {
+    const [one, two] = nodes;
+    const exited = new Promise<number | null>((resolve) => two!.once('exit', (code) => resolve(code)));
+    two!.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    const r = await fos(['ls', '--node', n1, '--secret-file', secretFile]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /greeter|\/sys\/nodes\/two/, 'node two and its names are gone');
+    assert.equal(one!.exitCode, null, 'node one still runs');
+  });
+});
