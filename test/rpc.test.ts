@@ -1,27 +1,33 @@
 // RPC: serve / call / connect. Every scenario is written once and run with
-// the server in this thread ('local') and in a spawned worker ('kernel').
+// the server in this thread ('local'), in a spawned worker ('kernel',
+// 'shm') and in a worker of another node ('tcp').
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { boot, call as callFrom, connect as connectTo, FosError, lookup, type CallOptions, type IsolateStats, type MailboxStats, type Ref, type Remote, type ServiceContext, type TransportName } from '../src/index.js';
 import { AGENT, codeOf, ECHO, eventually, unwrap } from './helpers/places.js';
 import type { Agent } from './fixtures/agent.js';
+import { nextEvent, peerUp, startNode, type RemoteNode } from './helpers/cluster.js';
 import type { Echo } from './fixtures/echo.js';
 import { serveExtra, type RpcExtra } from './fixtures/rpc-service.js';
 
 const call = callFrom;
 const connect = connectTo;
 
-const node = await boot();
-after(() => node.shutdown());
+const node = await boot({ listen: '127.0.0.1:0' });
+const remotes: RemoteNode[] = [];
+after(async () => {
+  await Promise.all(remotes.map((r) => r.kill()));
+  await node.shutdown();
+});
 
 const EXTRA = new URL('./fixtures/rpc-service.js', import.meta.url);
 
 /** Where a scenario's server runs, and the names it serves there. */
 interface Server {
-  readonly transport: Extract<TransportName, 'local' | 'kernel' | 'shm'>;
+  readonly transport: TransportName;
   /** Call options that force this server's transport. */
-  readonly opts: { readonly transport?: 'kernel' | 'shm' };
+  readonly opts: { readonly transport?: 'kernel' | 'shm' | 'tcp' };
   /** The echo fixture's handlers. */
   readonly echo: string;
   /** The rpc-service fixture's handlers. */
@@ -71,7 +77,46 @@ async function workerServer(transport: 'kernel' | 'shm'): Promise<Server> {
   };
 }
 
-const servers = [await localServer(), await workerServer('kernel'), await workerServer('shm')];
+let remoteNodes = 0;
+
+/** A node of its own (another process), started with `spawn` and peered with this one. */
+async function remoteNode(spawn: { module: string; data: unknown }[]): Promise<RemoteNode> {
+  const name = `rpc-remote-${process.pid}-${++remoteNodes}`;
+  const up = peerUp(node, name);
+  const r = await startNode({ boot: { name, peers: [node.address!] }, spawn, waitFor: [node.name] });
+  remotes.push(r);
+  await up;
+  return r;
+}
+
+/** Servers on another node: calls go over tcp (from a worker of the other node, the echo and the extra handlers). */
+async function tcpServer(): Promise<Server> {
+  await remoteNode([
+    { module: ECHO.href, data: { name: '/rpc/tcp/echo' } },
+    { module: EXTRA.href, data: { name: '/rpc/tcp/extra' } },
+  ]);
+  await eventually(async () => (await isBound('/rpc/tcp/echo')) && (await isBound('/rpc/tcp/extra')), 10_000, 'the tcp servers to be bound');
+  return {
+    transport: 'tcp',
+    opts: { transport: 'tcp' },
+    echo: '/rpc/tcp/echo',
+    extra: '/rpc/tcp/extra',
+    async serveExtraAt(name) {
+      const r = await remoteNode([{ module: EXTRA.href, data: { name } }]);
+      await eventually(() => isBound(name), 10_000, `${name} to be bound`);
+      return {
+        // The node shuts down: this node hears it at once, and its names go.
+        leave: async () => {
+          const down = nextEvent(node, (e) => e.type === 'peer-down' && e.node === r.name);
+          await r.shutdown();
+          await down;
+        },
+      };
+    },
+  };
+}
+
+const servers = [await localServer(), await workerServer('kernel'), await workerServer('shm'), await tcpServer()];
 // A worker that makes calls of its own.
 await node.spawn(AGENT, { data: { name: '/rpc/agent' } });
 const agent = connect<Agent>('/rpc/agent');

@@ -563,8 +563,9 @@ export class Runtime {
         try {
           this.linkTo(0).postUnacked(f);
         } catch (e) {
-          if (!(e instanceof FosError) || e.code !== 'EINVAL' || !ok) return; // no way to the main thread: the node is going
-          this.replyRemote(to, callId, false, new FosError('EINVAL', `reply cannot be sent: ${e.message}`));
+          if ((e instanceof FosError && e.code !== 'EINVAL') || !ok) return; // no way to the main thread: the node is going
+          // The value could not be carried: the caller hears why instead.
+          this.replyRemote(to, callId, false, new FosError('EINVAL', `reply cannot be sent: ${(e as Error).message}`));
           return;
         }
       }
