@@ -197,7 +197,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 function decodeMeta(bytes: Uint8Array): unknown[] {
   for (const [b, fields] of metaIn) if (sameBytes(b, bytes)) return fields;
-  const own = bytes.slice();
+  const own = copyOf(bytes);
   const fields = packr.unpack(own) as unknown;
   if (!Array.isArray(fields)) throw new FosError('EINVAL', 'malformed record: no envelope');
   metaIn.unshift([own, fields]);
@@ -220,7 +220,18 @@ function fromOf(fields: unknown[]): Ref {
   return ref;
 }
 
-/** Decodes a record. `bytes` may be a view of the ring: nothing returned aliases it. */
+/**
+ * A plain Uint8Array holding a copy of `bytes`. (`Buffer#slice` would give
+ * a view of the socket's whole chunk, not a copy: a raw payload would then
+ * drag that chunk along, and a clone of it copy all of it.)
+ */
+function copyOf(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  out.set(bytes);
+  return out;
+}
+
+/** Decodes a record. `bytes` may be a view of the ring or of a socket's chunk: nothing returned aliases it. */
 export function decode(bytes: Uint8Array): Envelope {
   if (bytes.length < HEADER_BYTES) throw new FosError('EINVAL', `record of ${bytes.length} bytes is shorter than its header`);
   const type = bytes[0]!;
@@ -234,9 +245,10 @@ export function decode(bytes: Uint8Array): Envelope {
   let data: unknown;
   try {
     meta = decodeMeta(bytes.subarray(HEADER_BYTES, metaEnd));
-    // The payload is copied out of the ring first: msgpackr decodes from
-    // private memory several times faster than from a SharedArrayBuffer.
-    const own = bytes.slice(metaEnd);
+    // The payload is copied out of the ring (or the socket's chunk) first:
+    // msgpackr decodes from private memory several times faster than from a
+    // SharedArrayBuffer, and a raw payload must own exactly its bytes.
+    const own = copyOf(bytes.subarray(metaEnd));
     data = flags & RAW ? own : packr.unpack(own);
   } catch (err) {
     if (err instanceof FosError) throw err;

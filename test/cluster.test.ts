@@ -100,6 +100,17 @@ describe('names across nodes', () => {
     assert.deepStrictEqual(echoed, v);
   });
 
+  it('a Uint8Array from another node arrives as a plain Uint8Array owning exactly its bytes', async () => {
+    const mb = await createMailbox();
+    const bytes = Uint8Array.from({ length: 100 }, (_, i) => i);
+    await unwrap(agentOn(names.b).send(mb.ref, bytes));
+    const got = (await mb.receive()).data as Uint8Array;
+    assert.equal(Object.getPrototypeOf(got), Uint8Array.prototype, 'not a Buffer, nor any other view');
+    assert.equal(got.buffer.byteLength, 100, 'its own buffer, not a view of the connection\'s read chunk');
+    assert.deepStrictEqual(got, bytes);
+    mb.close();
+  });
+
   it('a binding made after the nodes met reaches every node, and so does its removal', async () => {
     const mb = await createMailbox({ name: '/cluster/late' });
     for (const n of [names.b, names.c]) {
