@@ -317,7 +317,7 @@ export async function boot(opts: BootOptions = {}): Promise<FosNode> {
   const proxy = new Proxy(
     {
       node: name,
-      deliver: (ref, msg, wait, signal) => rt.deliver(ref, msg as Inbound, { wait, signal }),
+      deliver: (ref, msg, wait, signal) => rt.deliver(ref, msg as Inbound, { wait, signal, owned: true }),
       reply: (isolate, env) => handReply(rt, isolate, env),
       ownNames: () => hub.ownNames(),
       peerNames: (peer, update) => {

@@ -45,7 +45,11 @@ export interface SendOptions {
 }
 
 /** SendOptions as the runtime passes them on: its own calls use a light signal. */
-type DeliverOptions = Omit<SendOptions, 'signal'> & { readonly signal?: AbortLike | undefined };
+type DeliverOptions = Omit<SendOptions, 'signal'> & {
+  readonly signal?: AbortLike | undefined;
+  /** The data is the runtime's own (just decoded from another node): no copy is needed to keep it from its sender. */
+  readonly owned?: boolean;
+};
 
 export interface CallOptions {
   /** Milliseconds until ETIMEDOUT; default 30 000, `Infinity` for none. */
@@ -436,7 +440,7 @@ export class Runtime {
     // A copy, as on every other transport: what the sender does with its
     // value afterwards cannot reach the receiver, and what could not cross
     // isolates fails here too.
-    const copy: Inbound = { ...msg, data: cloneLocal(msg.data, opts.transfer), via: 'local' };
+    const copy: Inbound = { ...msg, data: opts.owned === true ? msg.data : cloneLocal(msg.data, opts.transfer), via: 'local' };
     let settle: ((e?: FosError) => void) | undefined;
     this.counters.sent('local', copy.data);
     const r = this.admit(ref.address.mailbox, ref.cap, copy, opts.wait !== false, 'local', (e) => settle?.(e));

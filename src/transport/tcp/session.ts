@@ -150,8 +150,10 @@ export class Session {
     else this.verdicts.nack(seq, err);
     if (this.verdictScheduled) return;
     this.verdictScheduled = true;
-    // One verdict frame per batch of messages settled in a turn.
-    setImmediate(() => this.flushVerdicts());
+    // One verdict frame per batch: the messages of one chunk of the stream
+    // are admitted before any microtask runs. Flushed as a microtask, it
+    // leaves in the same write as a reply the handler makes in this turn.
+    queueMicrotask(() => this.flushVerdicts());
   }
 
   /**
