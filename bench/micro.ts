@@ -3,6 +3,7 @@
 // targets of issue 3 as ratios, all measured in this run on this machine.
 // The measurements are the evaluation's own (bench/eval): the same subjects,
 // timing and statistics, over fewer sizes and with more rows.
+import { BENCH_LISTEN, rawNetPingPong, rawNetSink, tcpCall, tcpSink } from './eval/subjects/tcp.js';
 import { boot } from '../src/index.js';
 import { latencySeries, type LatencySeries, type RunContext } from './eval/experiments/experiment.js';
 import { throughputSeries, type ThroughputSeries } from './eval/experiments/e3-throughput.js';
@@ -19,8 +20,8 @@ import { textTable } from './eval/text-table.js';
 
 const QUICK = process.argv.includes('--quick');
 const budget = { ...BUDGETS[QUICK ? 'quick' : 'full'], sizes: [8, 1024] };
-const ROUND_TRIPS = [rawMessagePort, rawSharedMemory, piscinaRun, comlinkCall, kernelCall, shmParkedCall, shmPollingCall, callSyncPolling, pingPong('shm'), pingPong('kernel')];
-const ONE_WAY = [rawPortSink, kernelSink, shmPollingSink];
+const ROUND_TRIPS = [rawMessagePort, rawSharedMemory, piscinaRun, comlinkCall, kernelCall, shmParkedCall, shmPollingCall, callSyncPolling, pingPong('shm'), pingPong('kernel'), tcpCall, rawNetPingPong];
+const ONE_WAY = [rawPortSink, kernelSink, shmPollingSink, tcpSink, rawNetSink];
 const ONE_WAY_SIZE = 8;
 
 interface Target {
@@ -43,9 +44,12 @@ function targets(latency: readonly LatencySeries[], oneWay: readonly ThroughputS
     add(`piscina run() / fos call (polling service), ${size} B`, at('piscina', size) / fos, '>= 20', (r) => r >= 20);
     add(`comlink call / fos call (polling service), ${size} B`, at('comlink', size) / fos, '>= 20', (r) => r >= 20);
     add(`fos kernel call RTT / raw MessagePort ping-pong, ${size} B`, at('kernel', size) / at('raw-port', size), '<= 1.15', (r) => r <= 1.15);
+    add(`fos tcp call RTT / raw node:net ping-pong, ${size} B`, at('tcp', size) / at('raw-net', size), '<= 1.2', (r) => r <= 1.2);
   }
   const shm = oneWay.find((s) => s.id === 'shm-polling')?.points[0]?.messagesPerSecond.median ?? NaN;
   add(`shm one-way throughput, ${ONE_WAY_SIZE} B (M msg/s) / 10`, shm / 1e6 / 10, '>= 1.0', (r) => r >= 1);
+  const tcp = oneWay.find((s) => s.id === 'tcp')?.points[0]?.messagesPerSecond.median ?? NaN;
+  add(`tcp one-way throughput, ${ONE_WAY_SIZE} B (M msg/s) / 2`, tcp / 1e6 / 2, '>= 1.0', (r) => r >= 1);
   return t;
 }
 
@@ -72,7 +76,7 @@ async function main(): Promise<void> {
   const reps = budget.latency.reps;
   const ticks = (1 + ROUND_TRIPS.length * budget.sizes.length + ONE_WAY.length) * reps;
   const progress = new Progress(ticks);
-  const node = await boot({ name: 'micro' });
+  const node = await boot({ name: 'micro', listen: BENCH_LISTEN });
   try {
     let serial = 0;
     const ctx: RunContext = { env: { node, name: (what) => `/micro/${what}/${++serial}` }, budget, progress };

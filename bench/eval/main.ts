@@ -1,6 +1,7 @@
 // `fos bench`: runs the evaluation, writes the report, prints the summary.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { BENCH_LISTEN } from './subjects/tcp.js';
 import { boot } from '../../src/index.js';
 import { e1 } from './experiments/e1-latency.js';
 import { e2 } from './experiments/e2-syscall.js';
@@ -37,7 +38,7 @@ export async function runBench(argv: readonly string[]): Promise<number> {
   const progress = new Progress(experiments.reduce((n, k) => n + EXPERIMENTS[k].ticks(budget), 0));
   const startedAt = new Date();
   const t0 = performance.now();
-  const node = await boot({ name: 'bench' });
+  const node = await boot({ name: 'bench', listen: BENCH_LISTEN });
   const measured: Partial<Record<ExperimentKey, unknown>> = {};
   try {
     let serial = 0;

@@ -4,10 +4,11 @@ import { fmtBytes } from '../format.js';
 import { scaleSpread, spreadOf, type Spread } from '../stats.js';
 import { kernelSink, localSink, rawPortSink, shmParkedSink, shmPollingSink } from '../subjects/sinks.js';
 import { payloadOf, type Family, type ThroughputSubject } from '../subjects/subject.js';
+import { rawNetSink, tcpSink } from '../subjects/tcp.js';
 import { seriesPerSubject, type Experiment, type RunContext } from './experiment.js';
 
-/** One entry per transport, like E1's; tcp and raw node:net join here when they land. */
-export const E3_SUBJECTS: readonly ThroughputSubject[] = [localSink, kernelSink, shmParkedSink, shmPollingSink, rawPortSink];
+/** One entry per transport, like E1's. */
+export const E3_SUBJECTS: readonly ThroughputSubject[] = [localSink, kernelSink, shmParkedSink, shmPollingSink, tcpSink, rawPortSink, rawNetSink];
 
 export interface ThroughputSeries {
   readonly id: string;

@@ -63,4 +63,4 @@ export const rawSharedMemory: RoundTripSubject = {
   },
 };
 
-// tcp (to come): a raw node:net ping-pong over loopback, its baseline, goes here as one more entry.
+// tcp's baseline, a raw node:net ping-pong between two processes, is in tcp.ts.

@@ -7,7 +7,7 @@ import { remoteAt, spawnBench } from './bench-service.js';
 import { windowFor, type ThroughputSubject } from './subject.js';
 
 /** Sends from the main thread to `sink` for `ms`, a window of sends in flight; `counted(total)` gives what the receiver had once it reached `total`. */
-function burstTo(sink: Ref, transport: TransportChoice, counted: (total: number) => Promise<number>): (data: unknown, bytes: number, ms: number) => Promise<number> {
+export function burstTo(sink: Ref, transport: TransportChoice, counted: (total: number) => Promise<number>): (data: unknown, bytes: number, ms: number) => Promise<number> {
   let total = 0;
   return async (data, bytes, ms) => {
     const t0 = performance.now();
@@ -97,4 +97,4 @@ export const rawPortSink: ThroughputSubject = {
     };
   },
 };
-// tcp (to come): one-way sends to a sink on a second node process over loopback, and raw node:net, go here.
+// tcp: one-way sends to a sink on a second node process, and raw node:net, are in tcp.ts.
