@@ -556,8 +556,9 @@ export class Runtime {
         try {
           this.remote.reply(to, callId, ok, result);
         } catch (e) {
-          // The answer could not be carried: the caller hears why instead.
-          if (ok) this.remote.reply(to, callId, false, new FosError('EINVAL', `reply cannot be sent: ${(e as Error).message}`));
+          // The answer could not be carried (too large for the link, or not encodable): the caller hears why instead.
+          const code = e instanceof FosError && e.code === 'EMSGSIZE' ? 'EMSGSIZE' : 'EINVAL';
+          if (ok) this.remote.reply(to, callId, false, new FosError(code, `reply cannot be sent: ${(e as Error).message}`));
           return;
         }
       } else {

@@ -255,7 +255,7 @@ export class Proxy implements ConnectionHost, SessionHost {
         d.peer = peer;
       }
     }
-    s.attach(conn, peerReceived, conn.peerMaxFrame);
+    s.attach(conn, peerReceived, Math.min(conn.peerMaxFrame, this.maxFrame));
     if (fresh) {
       s.sendNames(this.host.ownNames());
       if (!resumed) this.announced.delete(peer);

@@ -74,8 +74,8 @@ export class Session {
   private readonly unacked = new Deque<Unacked>();
   private unackedBytes = 0;
   private wire: Wire | undefined;
-  /** The largest frame the peer takes (it said so in its hello). */
-  private peerMaxFrame = Infinity;
+  /** The largest frame both sides take: the smaller of this node's limit and the one the peer gave in its hello. */
+  private maxFrame = Infinity;
   private received = 0;
   /** The ack last sent: when it trails `received`, an ack frame is due. */
   private ackSent = 0;
@@ -160,9 +160,9 @@ export class Session {
    * Starts using `wire`, the peer having processed every seq up to
    * `peerReceived`: what it lacks is sent again, in order.
    */
-  attach(wire: Wire, peerReceived: number, peerMaxFrame: number): void {
+  attach(wire: Wire, peerReceived: number, maxFrame: number): void {
     this.wire = wire;
-    this.peerMaxFrame = peerMaxFrame;
+    this.maxFrame = maxFrame;
     this.lastHeard = performance.now();
     this.acknowledged(peerReceived);
     for (const u of this.unacked) this.write(u.frame);
@@ -266,8 +266,8 @@ export class Session {
       frame.writeUInt32LE(isolate, HEADER_BYTES);
       enc.writeTo(frame, HEADER_BYTES + 4);
     } else frame = frameWithBody(kind, seq, body!);
-    if (frame.length - 4 > this.peerMaxFrame) {
-      throw new FosError('EMSGSIZE', `a frame of ${frame.length - 4} bytes exceeds node ${this.peer}'s limit of ${this.peerMaxFrame}`);
+    if (frame.length - 4 > this.maxFrame) {
+      throw new FosError('EMSGSIZE', `a frame of ${frame.length - 4} bytes exceeds the limit of ${this.maxFrame} between this node and ${this.peer}`);
     }
     this.nextSeq++;
     this.unacked.push({ seq, frame });
