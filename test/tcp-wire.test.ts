@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { FosError } from '../src/errors.js';
-import { checkCount, checkHello, newNonce, newSessionId, proof, proofMatches, PROTOCOL_VERSION, type Hello } from '../src/transport/tcp/handshake.js';
+import { checkCount, checkHello, MIN_MAX_FRAME, newNonce, newSessionId, proof, proofMatches, PROTOCOL_VERSION, type Hello } from '../src/transport/tcp/handshake.js';
 import { FrameDecoder, FrameKind, frameWithBody, HEADER_BYTES, MAX_SEQ, newFrame, stampAck } from '../src/transport/tcp/wire.js';
 
 /** Milliseconds each fuzzed property runs for. */
@@ -329,13 +329,13 @@ const hello: fc.Arbitrary<Hello> = fc.record({
   node: name,
   nonce,
   sid: fc.string({ maxLength: 22 }),
-  maxFrame: fc.integer({ min: 1024, max: 2 ** 32 }),
+  maxFrame: fc.integer({ min: MIN_MAX_FRAME, max: 2 ** 32 }),
   listen: fc.constantFrom('', '127.0.0.1:7000', '[::1]:7000'),
 });
 const secret = fc.string({ minLength: 16, maxLength: 40 });
 
 function validHello(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return { v: PROTOCOL_VERSION, node: 'n1', nonce: newNonce(), sid: '', maxFrame: 4096, listen: '', ...over };
+  return { v: PROTOCOL_VERSION, node: 'n1', nonce: newNonce(), sid: '', maxFrame: MIN_MAX_FRAME, listen: '', ...over };
 }
 
 function refused(v: unknown, expectProof: boolean, reason: RegExp): void {
@@ -428,7 +428,7 @@ describe('tcp handshake helpers', () => {
       refused(validHello({ nonce }), false, /malformed hello: bad nonce/);
     }
     for (const sid of [undefined, null, 5, 'x'.repeat(65), ['a']]) refused(validHello({ sid }), false, /malformed hello: bad session id/);
-    for (const maxFrame of [undefined, null, 0, 1023, -1, 1500.5, '4096', Infinity, NaN]) refused(validHello({ maxFrame }), false, /malformed hello: bad frame limit/);
+    for (const maxFrame of [undefined, null, 0, 1023, MIN_MAX_FRAME - 1, -1, 1500.5, '65536', Infinity, NaN]) refused(validHello({ maxFrame }), false, /malformed hello: bad frame limit/);
     for (const listen of [undefined, null, 7000, ['127.0.0.1:7000'], 'x'.repeat(301)]) refused(validHello({ listen }), false, /malformed hello: bad listen address/);
     for (const p of [undefined, null, 'proof', [1, 2, 3]]) refused(validHello({ proof: p }), true, /malformed hello: no proof/);
   });

@@ -10,8 +10,8 @@ const USAGE = `usage: fos <command>
 commands:
   bench    run the evaluation on this machine and write a report (fos bench --help)
   demo     boot a node, spawn a fleet and show the API at work
-  node     run a node: fos node --listen HOST:PORT [--name N] [--peers A,B] [--secret-file F]
-                                 [--service NAME=MODULE[:COUNT]]... [--poll]
+  node     run a node: fos node --listen HOST:PORT [--advertise HOST:PORT] [--name N] [--peers A,B]
+                                 [--secret-file F] [--service NAME=MODULE[:COUNT]]... [--poll]
   ls       list the cluster's names: fos ls [--node HOST:PORT] [--secret-file F]
   ping     round trips to a served name: fos ping NAME [--count N] [--node HOST:PORT] [--secret-file F]
   stats    a node's counters: fos stats [--node HOST:PORT] [--secret-file F] [--json]

@@ -1,8 +1,8 @@
 /**
  * `fos node`: a long-running node that serves modules.
  *
- *   fos node --listen HOST:PORT [--name N] [--peers A,B] [--secret-file F]
- *            [--service NAME=MODULE[:COUNT]]... [--poll]
+ *   fos node --listen HOST:PORT [--advertise HOST:PORT] [--name N] [--peers A,B]
+ *            [--secret-file F] [--service NAME=MODULE[:COUNT]]... [--poll]
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -33,6 +33,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     args: argv,
     options: {
       listen: { type: 'string' },
+      advertise: { type: 'string' },
       name: { type: 'string' },
       peers: { type: 'string' },
       'secret-file': { type: 'string' },
@@ -48,6 +49,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     listen: values.listen,
     peers: values.peers === undefined ? [] : values.peers.split(',').filter((p) => p !== ''),
     ...(values.name !== undefined ? { name: values.name } : {}),
+    ...(values.advertise !== undefined ? { advertise: values.advertise } : {}),
     ...(secret !== undefined ? { secret } : {}),
     log: (line) => process.stderr.write(`fos node: ${line}\n`),
   });
@@ -57,6 +59,9 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   for (const s of services) {
     await node.spawn(SERVE_MODULE, { count: s.count, data: s, poll: values.poll === true });
     process.stderr.write(`fos node: serving ${s.name} (${s.count} × ${s.module})\n`);
+  }
+  if (values.advertise === undefined && /^(0\.0\.0\.0|\[::\]|):/.test(values.listen)) {
+    process.stderr.write('fos node: listening on a wildcard address without --advertise: other nodes learn no address to dial this one by\n');
   }
   process.stdout.write(`fos node ${node.name} listening on ${node.address}\n`);
   await new Promise<void>((done) => {

@@ -69,7 +69,9 @@ export class StatusFeed {
           const ev = sub.queue.shift();
           if (ev !== undefined) return { done: false, value: ev };
           if (!this.subscribers.has(sub)) return done();
-          await new Promise<void>((resolve) => (sub.wake = resolve));
+          // Every next() waiting wakes (two may wait at once), then looks again.
+          const previous = sub.wake;
+          await new Promise<void>((resolve) => (sub.wake = () => (previous?.(), resolve())));
           sub.wake = undefined;
         }
       },

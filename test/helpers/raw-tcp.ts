@@ -192,16 +192,18 @@ export interface DialOptions {
 export async function rawDial(address: string, o: DialOptions): Promise<RawSession> {
   const conn = await RawConn.open(address);
   try {
-    const own = helloBody({ node: o.name, sid: o.sid ?? '' }) as unknown as Hello;
+    // As a node dials: no session in its Hello (it does not know yet which node answers), its session in its Auth.
+    const own = helloBody({ node: o.name }) as unknown as Hello;
     conn.sendFrame(FrameKind.Hello, own, o.seq ?? 0, o.ack ?? 0);
     const hf = await conn.frame((f) => f.kind === FrameKind.Hello);
     const peer = checkHello(unpackValue(hf.body), true);
     if (!proofMatches(proof(o.secret, 'acceptor', own, peer), peer.proof)) throw new Error('the node does not know the secret');
-    conn.sendFrame(FrameKind.Auth, { proof: proof(o.secret, 'dialer', own, peer), received: o.received ?? 0 }, o.seq ?? 0, o.ack ?? 0);
+    const sid = o.sid ?? '';
+    conn.sendFrame(FrameKind.Auth, { proof: proof(o.secret, 'dialer', own, peer), sid, received: o.received ?? 0 }, o.seq ?? 0, o.ack ?? 0);
     const rf = await conn.frame((f) => f.kind === FrameKind.Ready);
     const ready = unpackValue(rf.body) as { received: number };
-    const resumed = own.sid !== '' && own.sid === peer.sid;
-    return { conn, own, peer, sid: resumed ? own.sid : newSessionId(own, peer), readyReceived: ready.received };
+    const resumed = sid !== '' && sid === peer.sid;
+    return { conn, own, peer, sid: resumed ? sid : newSessionId(own, peer), readyReceived: ready.received };
   } catch (e) {
     conn.destroy();
     throw e;

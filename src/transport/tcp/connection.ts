@@ -20,6 +20,12 @@ const HANDSHAKE_MAX_FRAME = 4096;
 
 export type Role = 'dialer' | 'acceptor';
 
+/** What the handshake reads of a session. */
+export interface SessionView {
+  readonly sid: string;
+  readonly lastReceived: number;
+}
+
 /** What a connection needs from the node's proxy. */
 export interface ConnectionHost {
   readonly node: string;
@@ -29,7 +35,7 @@ export interface ConnectionHost {
   /** Where this node listens, as peers should dial it ('' when it does not listen). */
   readonly advertised: string;
   /** The session this node holds with `peer`, if any. */
-  session(peer: string): { readonly sid: string; readonly lastReceived: number } | undefined;
+  session(peer: string): SessionView | undefined;
   /**
    * The handshake succeeded: `sid` is the session (resumed when `resumed`),
    * the peer has every frame of it up to `peerReceived`. Returns a reason to
@@ -53,6 +59,8 @@ export class Connection {
   private peerHello: Hello | undefined;
   private sid = '';
   private resumed = false;
+  /** The session this node held with the peer when the handshake chose to resume it or not. */
+  private held: SessionView | undefined;
   private timer: NodeJS.Timeout | undefined;
   private corked = false;
   /** The peer's node name, once its hello came. */
@@ -64,8 +72,6 @@ export class Connection {
     private readonly host: ConnectionHost,
     /** The address dialed, or the remote address of an accepted connection. */
     readonly address: string,
-    /** The session the dialer expects to resume (it knows the node at this address from before). */
-    expectedPeer: string | undefined,
   ) {
     socket.setNoDelay(true);
     this.ownHello = { v: PROTOCOL_VERSION, node: host.node, nonce: newNonce(), sid: '', maxFrame: host.maxFrame, listen: host.advertised };
@@ -73,11 +79,8 @@ export class Connection {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (e) => this.close(`socket error: ${e.message}`, false, false));
     socket.on('close', () => this.close('connection closed', false, false));
-    if (role === 'dialer') {
-      const s = expectedPeer === undefined ? undefined : host.session(expectedPeer);
-      this.ownHello = { ...this.ownHello, sid: s?.sid ?? '' };
-      this.sendRaw(FrameKind.Hello, this.ownHello);
-    }
+    // The dialer does not know yet which node answers: it names the session it holds with it in its Auth.
+    if (role === 'dialer') this.sendRaw(FrameKind.Hello, this.ownHello);
   }
 
   get open(): boolean {
@@ -153,24 +156,25 @@ export class Connection {
     const expected = this.state === 'hello' ? FrameKind.Hello : this.role === 'acceptor' ? FrameKind.Auth : FrameKind.Ready;
     if (f.kind !== expected) throw new FosError('EINVAL', `unexpected frame kind ${f.kind} during the handshake`);
     const body = unpackValue(f.body);
+    const secret = this.host.secret;
     if (this.state === 'hello') {
       const hello = checkHello(body, this.role === 'dialer');
       if (hello.node === this.host.node) throw new FosError('EINVAL', `the peer calls itself ${hello.node}, as this node is called`);
       this.peerHello = hello;
       this.peer = hello.node;
+      this.held = this.host.session(hello.node);
       if (this.role === 'acceptor') {
-        const s = this.host.session(hello.node);
-        const own: Hello = { ...this.ownHello, sid: s?.sid ?? '' };
-        this.ownHello = own;
-        this.sendRaw(FrameKind.Hello, { ...own, proof: proof(this.host.secret, 'acceptor', hello, own) });
+        this.ownHello = { ...this.ownHello, sid: this.held?.sid ?? '' };
+        this.sendRaw(FrameKind.Hello, { ...this.ownHello, proof: proof(secret, 'acceptor', hello, this.ownHello) });
         this.state = 'auth';
         return;
       }
-      if (!proofMatches(proof(this.host.secret, 'acceptor', this.ownHello, hello), hello.proof)) {
+      if (!proofMatches(proof(secret, 'acceptor', this.ownHello, hello), hello.proof)) {
         throw new FosError('EACCES', 'authentication failed: the peer does not know the cluster secret');
       }
-      this.decide();
-      const auth: Auth = { proof: proof(this.host.secret, 'dialer', this.ownHello, hello), received: this.resumed ? (this.host.session(hello.node)?.lastReceived ?? 0) : 0 };
+      const sid = this.held?.sid ?? '';
+      this.decide(sid, hello.sid);
+      const auth: Auth = { proof: proof(secret, 'dialer', this.ownHello, hello), sid, received: this.resumed ? this.held!.lastReceived : 0 };
       this.sendRaw(FrameKind.Auth, auth);
       this.state = 'auth';
       return;
@@ -178,26 +182,35 @@ export class Connection {
     const peer = this.peerHello!;
     if (this.role === 'acceptor') {
       const auth = body as Partial<Auth> | null;
-      if (auth === null || typeof auth !== 'object' || !proofMatches(proof(this.host.secret, 'dialer', peer, this.ownHello), auth.proof)) {
+      if (auth === null || typeof auth !== 'object' || !proofMatches(proof(secret, 'dialer', peer, this.ownHello), auth.proof)) {
         throw new FosError('EACCES', 'authentication failed: the peer does not know the cluster secret');
       }
+      if (typeof auth.sid !== 'string' || auth.sid.length > 64) throw new FosError('EINVAL', 'malformed auth: bad session id');
       const peerReceived = checkCount(auth.received, 'auth');
-      this.decide();
-      const ready: Ready = { received: this.resumed ? (this.host.session(peer.node)?.lastReceived ?? 0) : 0 };
+      this.checkSessionUnchanged();
+      this.decide(auth.sid, this.ownHello.sid);
+      const ready: Ready = { received: this.resumed ? this.held!.lastReceived : 0 };
       this.sendRaw(FrameKind.Ready, ready);
       this.adopt(peerReceived);
       return;
     }
     const ready = body as Partial<Ready> | null;
-    this.adopt(checkCount(ready?.received, 'ready'));
+    const peerReceived = checkCount(ready?.received, 'ready');
+    this.checkSessionUnchanged();
+    this.adopt(peerReceived);
   }
 
-  /** Whether the session resumes: only when both sides hold the same one. */
-  private decide(): void {
+  /** Another connection replaced the session while this one shook hands: what it decided no longer holds. */
+  private checkSessionUnchanged(): void {
+    if (this.host.session(this.peer!) !== this.held) throw new FosError('EINVAL', 'the session changed during the handshake');
+  }
+
+  /** Whether the session resumes: only when both sides hold the same one. Else both derive the same new id from the nonces. */
+  private decide(dialerSid: string, acceptorSid: string): void {
+    this.resumed = dialerSid !== '' && dialerSid === acceptorSid;
     const peer = this.peerHello!;
-    this.resumed = peer.sid !== '' && peer.sid === this.ownHello.sid;
     const [dialer, acceptor] = this.role === 'dialer' ? [this.ownHello, peer] : [peer, this.ownHello];
-    this.sid = this.resumed ? peer.sid : newSessionId(dialer, acceptor);
+    this.sid = this.resumed ? dialerSid : newSessionId(dialer, acceptor);
   }
 
   private adopt(peerReceived: number): void {

@@ -3,10 +3,10 @@
  * mutually authenticated by HMAC-SHA256 challenges over the cluster secret.
  * The secret itself never crosses the wire.
  *
- *   dialer   → Hello { v, node, nonce, sid, maxFrame }
- *   acceptor → Hello { v, node, nonce, sid, maxFrame, proof }
+ *   dialer   → Hello { v, node, nonce, sid: '', maxFrame, listen }
+ *   acceptor → Hello { v, node, nonce, sid, maxFrame, listen, proof }
  *              proof = HMAC(secret, "fos/1 acceptor" | dialer nonce | acceptor nonce | dialer | acceptor)
- *   dialer   → Auth  { proof, received }
+ *   dialer   → Auth  { proof, sid, received }
  *              proof = HMAC(secret, "fos/1 dialer"   | the same fields)
  *   acceptor → Ready { received }
  *
@@ -16,14 +16,21 @@
  * back as the other's.
  *
  * Sessions: `sid` is the session the sender holds with the peer ('' for
- * none). The session resumes (unacknowledged frames are resent after
- * `received`) only when both sides name the same one; otherwise both start
- * a new session whose id both derive from the two nonces.
+ * none): the acceptor's in its Hello, the dialer's in its Auth (only then
+ * does it know which node answered). The session resumes (unacknowledged
+ * frames are resent after `received`) only when both sides name the same
+ * one; otherwise both start a new session whose id both derive from the two
+ * nonces.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { FosError } from '../../errors.js';
 
 export const PROTOCOL_VERSION = 1;
+/**
+ * The smallest frame limit a node may have: room for a frame of verdicts
+ * or of name bindings as the session cuts them (session.ts), with margin.
+ */
+export const MIN_MAX_FRAME = 64 * 1024;
 
 export interface Hello {
   readonly v: number;
@@ -40,6 +47,8 @@ export interface Hello {
 
 export interface Auth {
   readonly proof: Uint8Array;
+  /** The session the dialer holds with the node that answered ('' for none). */
+  readonly sid: string;
   /** The last seq the dialer received in the session (0 in a new one). */
   readonly received: number;
 }
@@ -80,7 +89,7 @@ export function checkHello(v: unknown, expectProof: boolean): Hello {
   if (typeof h.node !== 'string' || !NODE_NAME.test(h.node)) throw new FosError('EINVAL', 'malformed hello: bad node name');
   if (!(h.nonce instanceof Uint8Array) || h.nonce.length !== 32) throw new FosError('EINVAL', 'malformed hello: bad nonce');
   if (typeof h.sid !== 'string' || h.sid.length > 64) throw new FosError('EINVAL', 'malformed hello: bad session id');
-  if (typeof h.maxFrame !== 'number' || !Number.isInteger(h.maxFrame) || h.maxFrame < 1024) throw new FosError('EINVAL', 'malformed hello: bad frame limit');
+  if (typeof h.maxFrame !== 'number' || !Number.isInteger(h.maxFrame) || h.maxFrame < MIN_MAX_FRAME) throw new FosError('EINVAL', 'malformed hello: bad frame limit');
   if (typeof h.listen !== 'string' || h.listen.length > 300) throw new FosError('EINVAL', 'malformed hello: bad listen address');
   if (expectProof && !(h.proof instanceof Uint8Array)) throw new FosError('EINVAL', 'malformed hello: no proof');
   return h as Hello;

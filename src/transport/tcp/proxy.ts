@@ -24,9 +24,10 @@ import type { StatusEvent } from '../../node/status.js';
 import type { FlowSendOptions } from '../flow.js';
 import { Withdrawal } from '../../util/withdrawal.js';
 import { Connection, type ConnectionHost } from './connection.js';
-import type { Hello } from './handshake.js';
+import { MIN_MAX_FRAME, type Hello } from './handshake.js';
 import { Session, type SessionHost } from './session.js';
 import type { RawFrame } from './wire.js';
+import type { NamesUpdate } from '../../names/replicas.js';
 
 export interface TlsOptions {
   readonly key: string | Buffer;
@@ -65,7 +66,7 @@ export interface ProxyHost {
   /** Hands a reply that came from a peer to the isolate whose call it answers. */
   reply(isolate: number, env: ReplyEnvelope): void;
   /** This node's own bindings, in full, for a new session. */
-  ownNames(): unknown;
+  ownNames(): NamesUpdate;
   /** A peer's name update (full table or changes). */
   peerNames(peer: string, update: unknown): void;
   /** A peer is down: drop its names, fail the calls to it. */
@@ -90,9 +91,14 @@ interface Dialer {
   conn: Connection | undefined;
   /** The node last found at this address: the session a new connection offers to resume. */
   peer: string | undefined;
-  /** Learned from a peer (not configured): dropped when its node is declared down. */
-  readonly learned: boolean;
+  /** The node it was learned for, when a peer introduced it (not configured): dropped when that node is declared down. */
+  readonly learned: string | undefined;
+  /** Not dialing while its node is connected by another connection. */
+  parked: boolean;
 }
+
+/** Connections still in their handshake, at most, before new ones are refused. */
+const MAX_HANDSHAKES = 64;
 
 const DEFAULTS = {
   maxFrame: 64 * 1024 * 1024,
@@ -132,7 +138,7 @@ export class Proxy implements ConnectionHost, SessionHost {
   ) {
     this.node = host.node;
     this.secret = opts.secret;
-    this.maxFrame = positive(opts.maxFrame, DEFAULTS.maxFrame, 'maxFrame', 1024);
+    this.maxFrame = positive(opts.maxFrame, DEFAULTS.maxFrame, 'maxFrame', MIN_MAX_FRAME);
     this.handshakeMs = positive(opts.handshakeMs, DEFAULTS.handshakeMs, 'handshakeMs');
     this.heartbeatMs = positive(opts.heartbeatMs, DEFAULTS.heartbeatMs, 'heartbeatMs');
     this.downMs = positive(opts.downMs, Math.max(DEFAULTS.downMs, 3 * this.heartbeatMs), 'downMs');
@@ -154,7 +160,13 @@ export class Proxy implements ConnectionHost, SessionHost {
         socket.destroy();
         return;
       }
-      this.track(new Connection(socket, 'acceptor', this, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, undefined));
+      // Unauthenticated connections cost a socket, a timer and up to 4 KiB each: a bounded number at a time.
+      if (this.handshaking() >= MAX_HANDSHAKES) {
+        socket.destroy();
+        this.rejected(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, undefined, `${MAX_HANDSHAKES} handshakes already in progress`);
+        return;
+      }
+      this.track(new Connection(socket, 'acceptor', this, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`));
     };
     const tls = this.opts.tls;
     const server = tls === undefined ? netServer(onSocket) : tlsServer({ key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: true, rejectUnauthorized: true }, onSocket);
@@ -177,10 +189,10 @@ export class Proxy implements ConnectionHost, SessionHost {
   }
 
   /** Dials `address` and keeps a connection to it, redialing with backoff whenever it breaks. */
-  dial(address: string, learned = false): void {
+  dial(address: string, learned?: string): void {
     if (this.shutDown || this.dialers.has(address)) return;
     const { host, port } = parseHostPort(address);
-    const d: Dialer = { address, host, port, attempt: 0, timer: undefined, conn: undefined, peer: undefined, learned };
+    const d: Dialer = { address, host, port, attempt: 0, timer: undefined, conn: undefined, peer: undefined, learned, parked: false };
     this.dialers.set(address, d);
     this.connectDialer(d);
   }
@@ -193,12 +205,19 @@ export class Proxy implements ConnectionHost, SessionHost {
       tls === undefined
         ? netConnect({ host: d.host, port: d.port })
         : tlsConnect({ host: d.host, port: d.port, key: tls.key, cert: tls.cert, ca: tls.ca, rejectUnauthorized: true, checkServerIdentity: () => undefined });
-    d.conn = new Connection(socket, 'dialer', this, d.address, d.peer);
+    d.conn = new Connection(socket, 'dialer', this, d.address);
     this.track(d.conn);
   }
 
   private redial(d: Dialer, reason: string): void {
     if (this.shutDown || d.timer !== undefined || this.dialers.get(d.address) !== d) return;
+    if (d.peer !== undefined && this.wires.get(d.peer)?.open === true) {
+      // The node at this address is connected by another connection (it
+      // dialed us, and the tie-break kept its connection): dial again only
+      // when that one ends.
+      d.parked = true;
+      return;
+    }
     const base = Math.min(this.backoff.max, this.backoff.min * 2 ** Math.min(d.attempt, 20));
     const delayMs = Math.round(base * (0.5 + Math.random() * 0.5));
     d.attempt++;
@@ -210,6 +229,12 @@ export class Proxy implements ConnectionHost, SessionHost {
     this.connections.add(conn);
   }
 
+  private handshaking(): number {
+    let n = 0;
+    for (const c of this.connections) if (!c.open) n++;
+    return n;
+  }
+
   // ---- ConnectionHost --------------------------------------------------
 
   session(peer: string): Session | undefined {
@@ -219,6 +244,9 @@ export class Proxy implements ConnectionHost, SessionHost {
   established(conn: Connection, hello: Hello, sid: string, resumed: boolean, peerReceived: number): string | undefined {
     if (this.shutDown) return 'the node is shutting down';
     const peer = hello.node;
+    // Authenticated: the dialer now knows which node is at its address, even if this connection is refused below.
+    const dialer = conn.role === 'dialer' ? this.dialers.get(conn.address) : undefined;
+    if (dialer !== undefined) dialer.peer = peer;
     // The peer's count of what it received must fit the session it resumes
     // (a new session has sent nothing): otherwise frames it never had would
     // be dropped as acknowledged.
@@ -239,7 +267,7 @@ export class Proxy implements ConnectionHost, SessionHost {
     if (s !== undefined && s.sid !== sid) {
       // The peer holds another session (it restarted, or declared us down):
       // what the old one had pending is lost on its side.
-      this.down(peer, 'the peer started a new session (it restarted, or had declared this node down)');
+      this.down(peer, 'the peer started a new session (it restarted, or had declared this node down)', conn.address);
       s = undefined;
     }
     const fresh = s === undefined;
@@ -248,16 +276,14 @@ export class Proxy implements ConnectionHost, SessionHost {
       this.sessions.set(peer, s);
     }
     this.wires.set(peer, conn);
-    if (conn.role === 'dialer') {
-      const d = this.dialers.get(conn.address);
-      if (d !== undefined) {
-        d.attempt = 0;
-        d.peer = peer;
-      }
-    }
+    if (dialer !== undefined) dialer.attempt = 0;
     s.attach(conn, peerReceived, Math.min(conn.peerMaxFrame, this.maxFrame));
     if (fresh) {
-      s.sendNames(this.host.ownNames());
+      try {
+        s.sendNames(this.host.ownNames());
+      } catch (e) {
+        this.host.log(`names to ${peer} could not be sent: ${(e as Error).message}`);
+      }
       if (!resumed) this.announced.delete(peer);
       this.introduce(s, peer, hello.listen);
     } else if (this.announced.has(peer)) {
@@ -286,6 +312,7 @@ export class Proxy implements ConnectionHost, SessionHost {
       this.sessions.get(peer)?.detach(conn);
       // The peer shut down: it will not resume the session, so it is down now rather than after the timeout.
       if (final && !this.shutDown) this.down(peer, reason);
+      this.unpark(peer, reason);
     }
     if (!established && refused) this.rejected(conn.address, peer, reason);
     else if (established) this.host.log(`connection to ${peer ?? conn.address} closed: ${reason}`);
@@ -295,6 +322,16 @@ export class Proxy implements ConnectionHost, SessionHost {
         d.conn = undefined;
         this.redial(d, reason);
       }
+    }
+  }
+
+  /** The connection to `peer` ended: the dialers that waited for that dial again. */
+  private unpark(peer: string, reason: string): void {
+    for (const d of this.dialers.values()) {
+      if (!d.parked || d.peer !== peer) continue;
+      d.parked = false;
+      d.attempt = 0;
+      this.redial(d, reason);
     }
   }
 
@@ -353,7 +390,7 @@ export class Proxy implements ConnectionHost, SessionHost {
       if (node === this.node || this.sessions.has(node) || this.dialers.has(address)) continue;
       try {
         if (this.secret === '' && !isLoopback(parseHostPort(address).host)) continue; // never beyond loopback without a secret
-        this.dial(address, true);
+        this.dial(address, node);
       } catch (e) {
         this.host.log(`not dialing ${address} (node ${node}): ${(e as Error).message}`);
       }
@@ -383,7 +420,7 @@ export class Proxy implements ConnectionHost, SessionHost {
   }
 
   /** Sends a change to this node's names to every peer. */
-  broadcastNames(update: unknown): void {
+  broadcastNames(update: NamesUpdate): void {
     for (const s of this.sessions.values()) {
       try {
         s.sendNames(update);
@@ -415,21 +452,27 @@ export class Proxy implements ConnectionHost, SessionHost {
     }
   }
 
-  /** Declares `peer` down: its session fails, its names go, the calls to it fail. */
-  private down(peer: string, why: string): void {
+  /**
+   * Declares `peer` down: its session fails, its names go, the calls to it
+   * fail. Dialers learned for it are dropped, but the one at `keep` (whose
+   * connection starts the peer's new session).
+   */
+  private down(peer: string, why: string, keep?: string): void {
     const s = this.sessions.get(peer);
     if (s === undefined) return;
     this.sessions.delete(peer);
     this.announced.delete(peer);
     this.listening.delete(peer);
     for (const d of [...this.dialers.values()]) {
-      if (!d.learned || d.peer !== peer) continue;
+      const learnedForIt = d.learned !== undefined && (d.learned === peer || d.peer === peer);
+      if (!learnedForIt || d.address === keep) continue;
       // Learned from a peer: the node is gone, stop dialing it (it is introduced again if it comes back).
       clearTimeout(d.timer);
       this.dialers.delete(d.address);
     }
     const conn = this.wires.get(peer);
     this.wires.delete(peer);
+    this.unpark(peer, why); // configured dialers keep trying: the node may come back
     s.fail(new FosError('ECONNRESET', `node ${peer} is down: ${why}`));
     conn?.close(`node declared down: ${why}`);
     this.host.peerDown(peer, why);

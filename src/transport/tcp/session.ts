@@ -26,7 +26,17 @@ import { decode, encode, packValue, RecordType, unpackValue, type Envelope, type
 import { Deque } from '../../util/deque.js';
 import { Flow, type FlowSendOptions } from '../flow.js';
 import { applyVerdicts, PendingVerdicts, type VerdictLists } from '../verdicts.js';
+import type { NamesUpdate } from '../../names/replicas.js';
+import { MIN_MAX_FRAME } from './handshake.js';
 import { FrameKind, HEADER_BYTES, newFrame, stampAck, frameWithBody, type RawFrame } from './wire.js';
+
+/**
+ * Verdicts per frame: a range is two numbers of at most 9 bytes of msgpack,
+ * a refusal a seq and an error of a few hundred bytes at most, so a frame
+ * of verdicts stays well under MIN_MAX_FRAME.
+ */
+const RANGES_PER_FRAME = 1024;
+const REFUSALS_PER_FRAME = 64;
 
 /** Where a session's frames go: a live, authenticated connection. */
 export interface Wire {
@@ -133,8 +143,28 @@ export class Session {
     this.queue(FrameKind.Msg, undefined, isolate, env);
   }
 
-  sendNames(update: unknown): void {
-    this.queue(FrameKind.Names, packValue(update));
+  /**
+   * Sends a name update, cut into frames that fit the link: the first part
+   * carries `full`, the rest add to it (a peer applies them in order).
+   */
+  sendNames(update: NamesUpdate): void {
+    const budget = this.frameBudget();
+    let part: unknown[] = [];
+    let bytes = 0;
+    let full = update.full;
+    const flush = (): void => {
+      this.queue(FrameKind.Names, packValue({ full, entries: part }));
+      full = false;
+      part = [];
+      bytes = 0;
+    };
+    for (const entry of update.entries) {
+      const size = packValue(entry).length;
+      if (part.length > 0 && bytes + size > budget) flush();
+      part.push(entry);
+      bytes += size;
+    }
+    if (part.length > 0 || update.full) flush();
   }
 
   sendPeers(list: [string, string][]): void {
@@ -153,7 +183,14 @@ export class Session {
     // One verdict frame per batch: the messages of one chunk of the stream
     // are admitted before any microtask runs. Flushed as a microtask, it
     // leaves in the same write as a reply the handler makes in this turn.
-    queueMicrotask(() => this.flushVerdicts());
+    queueMicrotask(() => {
+      try {
+        this.flushVerdicts();
+      } catch (e) {
+        // Not reachable by the sizes above; were it, the connection goes, never the node.
+        this.wire?.close(`verdicts could not be sent: ${(e as Error).message}`);
+      }
+    });
   }
 
   /**
@@ -323,7 +360,20 @@ export class Session {
     const lists: VerdictLists = {};
     this.verdicts.take(lists);
     this.verdicts.clear(lists);
-    this.queue(FrameKind.Verdict, packValue(lists));
+    // Cut so that each frame fits the link however many messages a read chunk held.
+    const a = lists.a ?? [];
+    const n = lists.n ?? [];
+    for (let i = 0, j = 0; i < a.length || j < n.length; i += RANGES_PER_FRAME * 2, j += REFUSALS_PER_FRAME) {
+      const part: VerdictLists = {};
+      if (i < a.length) part.a = a.slice(i, i + RANGES_PER_FRAME * 2);
+      if (j < n.length) part.n = n.slice(j, j + REFUSALS_PER_FRAME);
+      this.queue(FrameKind.Verdict, packValue(part));
+    }
+  }
+
+  /** Bytes of payload a frame may carry on this link, with room for the frame's own overhead. */
+  private frameBudget(): number {
+    return Math.min(this.maxFrame, MIN_MAX_FRAME) - 1024;
   }
 }
 

@@ -1,0 +1,79 @@
+// Two nodes that both dial each other (each lists the other as a peer, as
+// in a full mesh): the tie-break keeps one connection, the other dialer
+// waits instead of redialing in a loop; when the kept connection is cut,
+// whichever side reconnects first resumes the same session — nothing is
+// lost, repeated or declared down. And a flood of refused messages, whose
+// verdicts exceed a frame, crashes nothing.
+import assert from 'node:assert/strict';
+import { after, before, it } from 'node:test';
+import { boot, createMailbox, send, type StatusEvent } from '../src/index.js';
+import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
+import { peerUp, startNode, type RemoteNode } from './helpers/cluster.js';
+import { AGENT, eventually } from './helpers/places.js';
+import type { Verdict } from './fixtures/agent.js';
+import { collect } from './helpers/boxes.js';
+
+const TCP = { heartbeatMs: 100, downMs: 30_000, backoff: { min: 20, max: 200 }, maxFrame: 64 * 1024 };
+const node = await boot({ name: 'mesh-a', listen: '127.0.0.1:0', tcp: TCP });
+const events: StatusEvent[] = [];
+void (async () => {
+  for await (const e of node.status()) events.push(e);
+})();
+let b: RemoteNode;
+let proxy: FaultProxy;
+
+before(async () => {
+  const up = peerUp(node, 'mesh-b');
+  // b dials this node directly; this node dials b through the fault proxy.
+  // The tie-break keeps the connection this node dialed ('mesh-a' sorts first): the one through the proxy.
+  b = await startNode({ boot: { name: 'mesh-b', listen: '127.0.0.1:0', peers: [node.address!], tcp: TCP }, spawn: [{ module: AGENT.href, data: { name: '/mesh/agent' } }], waitFor: ['mesh-a'] });
+  await up;
+  proxy = await startFaultProxy(b.address!);
+  node.addPeer(proxy.address);
+  await eventually(() => proxy.live > 0 && events.some((e) => e.type === 'handshake-rejected' || (e.type === 'peer-up' && e.resumed)), 10_000, 'the second connection settled');
+});
+
+after(async () => {
+  await b?.kill();
+  await proxy?.close();
+  await node.shutdown();
+});
+
+it('the losing dialer waits rather than redialing in a loop', async () => {
+  await new Promise((r) => setTimeout(r, 500));
+  const before = events.length;
+  await new Promise((r) => setTimeout(r, 1500));
+  const rejected = events.slice(before).filter((e) => e.type === 'handshake-rejected' || e.type === 'reconnecting');
+  assert.ok(rejected.length <= 1, `quiet for 1.5 s, got ${JSON.stringify(rejected)}`);
+});
+
+it('cutting the kept connection again and again loses, repeats and resets nothing: the session resumes', async () => {
+  const mb = await createMailbox({ capacity: 4096 });
+  const N = 20_000;
+  const got = collect(mb, N) as Promise<Verdict>;
+  const sent = b.call('/mesh/agent', 'sendSeq', [mb.ref, N, 'mesh'], 60_000);
+  let cuts = 0;
+  const cutter = (async () => {
+    for (let i = 0; i < 8; i++) {
+      await new Promise((r) => setTimeout(r, 150));
+      cuts += proxy.cut();
+    }
+  })();
+  const verdict = await got;
+  await sent;
+  await cutter;
+  assert.deepStrictEqual(verdict, { received: N, perTag: { mesh: N }, outOfOrder: 0, duplicates: 0 });
+  assert.ok(cuts >= 1, 'the kept connection was cut');
+  assert.ok(!events.some((e) => e.type === 'peer-down'), `no peer-down: ${JSON.stringify(events.filter((e) => e.type === 'peer-down'))}`);
+  assert.ok(events.some((e) => e.type === 'peer-up' && e.resumed), 'the session resumed');
+  mb.close();
+});
+
+it('a flood of refused messages, their verdicts more than a frame holds, fails each send with its reason and crashes nothing', async () => {
+  const { ref } = (await b.call('/mesh/agent', 'box', [{}])) as { ref: { address: unknown; cap: string } };
+  const forged = { ...ref, cap: 'A'.repeat(22) };
+  const results = await Promise.allSettled(Array.from({ length: 4000 }, (_, i) => send(forged as never, i)));
+  assert.ok(results.every((r) => r.status === 'rejected' && (r.reason as { code?: string }).code === 'EACCES'), 'every send refused with EACCES');
+  assert.equal(b.child.exitCode, null, 'the other node still runs');
+  assert.equal(typeof (await b.call('/mesh/agent', 'whoami', [])), 'number');
+});
