@@ -3,20 +3,10 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { boot, send as sendFrom, type Ref, type SendOptions } from '../src/index.js';
-import { codeOf, eventually, places } from './helpers/places.js';
+import { codeOf, eventually, places, settledWithin } from './helpers/places.js';
 
 const node = await boot({ listen: '127.0.0.1:0' });
 after(() => node.shutdown());
-
-const settledWithin = async (p: Promise<unknown>, ms: number): Promise<boolean> => {
-  let done = false;
-  p.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  await new Promise((r) => setTimeout(r, ms));
-  return done;
-};
 
 for (const place of await places(node)) {
   describe(`backpressure over ${place.transport}`, () => {

@@ -18,7 +18,7 @@ import { boot, call, connect, createMailbox, FosError, lookup, send, type FosNod
 import type { Agent } from './fixtures/agent.js';
 import { nextEvent, startNode, type RemoteNode } from './helpers/cluster.js';
 import { prng, startFaultProxy, type Direction, type FaultProxy } from './helpers/fault-proxy.js';
-import { AGENT, ECHO, codeOf, eventually, unwrap } from './helpers/places.js';
+import { AGENT, ECHO, codeOf, eventually, unwrap, settledWithin } from './helpers/places.js';
 
 /** Every child node started by this file: killed at the end whatever happened. */
 const children: RemoteNode[] = [];
@@ -57,16 +57,6 @@ function settlement(p: Promise<unknown>): Promise<{ at: number; code: string }> 
     (e: unknown) => ({ at: performance.now(), code: e instanceof FosError ? e.code : `not a FosError: ${String(e)}` }),
   );
 }
-
-const settledWithin = async (p: Promise<unknown>, ms: number): Promise<boolean> => {
-  let done = false;
-  p.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  await new Promise((r) => setTimeout(r, ms));
-  return done;
-};
 
 const gone = (name: string): Promise<boolean> =>
   lookup(name).then(

@@ -139,3 +139,14 @@ export async function codeOf(p: Promise<unknown>): Promise<string> {
   }
   throw new Error('expected a rejection, got a value');
 }
+
+/** Whether `p` settles (either way) within `ms`. */
+export async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let done = false;
+  p.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  await new Promise((r) => setTimeout(r, ms));
+  return done;
+}
