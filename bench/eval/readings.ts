@@ -13,7 +13,14 @@ import { median } from './stats.js';
 export function e1Reading(r: E1Result): string {
   const [small, large] = [r.sizes[0]!, r.sizes[r.sizes.length - 1]!];
   const at = (size: number) => (s: E1Result['series'][number]) => s.points.find((p) => p.size === size)?.latency.median ?? NaN;
-  const crossThread = r.series.filter((s) => s.family === 'fos' && s.id !== 'local').sort((a, b) => at(small)(a) - at(small)(b));
+  // Within the node: threads of one process. tcp (another process) is read on its own, against its own floor.
+  const crossThread = r.series.filter((s) => s.family === 'fos' && s.id !== 'local' && s.id !== 'tcp').sort((a, b) => at(small)(a) - at(small)(b));
+  const tcp = r.series.find((s) => s.id === 'tcp');
+  const rawNet = r.series.find((s) => s.id === 'raw-net');
+  const betweenNodes =
+    tcp !== undefined && rawNet !== undefined
+      ? ` Between two node processes, ${tcp.label} takes ${fmtMicros(at(small)(tcp))} µs, ${fmtRatio(at(small)(tcp) / at(small)(rawNet))} ${rawNet.label} (${fmtMicros(at(small)(rawNet))} µs).`
+      : '';
   const fastest = crossThread[0];
   const slowest = crossThread[crossThread.length - 1];
   if (fastest === undefined || slowest === undefined) return 'No fos transport between threads was measured.';
@@ -22,8 +29,10 @@ export function e1Reading(r: E1Result): string {
   return (
     `At ${fmtBytes(small)}, the fastest round trip to another thread is ${fastest.label} at ${fmtMicros(at(small)(fastest))} µs, ` +
     `${fasterOrSlower(at(small)(fastest), at(small)(slowest))} than ${slowest.label} (${fmtMicros(at(small)(slowest))} µs)` +
-    (floors.length ? `; the raw floors are ${floors.join(' and ')}` : '') +
-    (bigAll.length ? `. At ${fmtBytes(large)} every round trip takes ${fmtMicros(Math.min(...bigAll))} to ${fmtMicros(Math.max(...bigAll))} µs: copying the payload dominates.` : '.')
+    (floors.length ? `; the raw floors are ${floors.join(', ')}` : '') +
+    '.' +
+    betweenNodes +
+    (bigAll.length ? ` At ${fmtBytes(large)} every round trip takes ${fmtMicros(Math.min(...bigAll))} to ${fmtMicros(Math.max(...bigAll))} µs: copying the payload dominates.` : '')
   );
 }
 
