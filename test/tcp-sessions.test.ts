@@ -3,17 +3,20 @@
 // waits instead of redialing in a loop; when the kept connection is cut,
 // whichever side reconnects first resumes the same session — nothing is
 // lost, repeated or declared down. And a flood of refused messages, whose
-// verdicts exceed a frame, crashes nothing.
+// verdicts exceed a frame, crashes nothing. A peer that keeps shaking
+// hands but never sends a frame is silent, and declared down.
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { boot, createMailbox, send, type StatusEvent } from '../src/index.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
-import { peerUp, startNode, type RemoteNode } from './helpers/cluster.js';
+import { nextEvent, peerUp, startNode, type RemoteNode } from './helpers/cluster.js';
 import { AGENT, eventually } from './helpers/places.js';
 import type { Verdict } from './fixtures/agent.js';
 import { collect } from './helpers/boxes.js';
+import { rawDial } from './helpers/raw-tcp.js';
 
-const TCP = { heartbeatMs: 100, downMs: 30_000, backoff: { min: 20, max: 200 }, maxFrame: 64 * 1024 };
+const DOWN_MS = 3000;
+const TCP = { heartbeatMs: 100, downMs: DOWN_MS, backoff: { min: 20, max: 200 }, maxFrame: 64 * 1024 };
 const node = await boot({ name: 'mesh-a', listen: '127.0.0.1:0', tcp: TCP });
 const events: StatusEvent[] = [];
 void (async () => {
@@ -76,4 +79,29 @@ it('a flood of refused messages, their verdicts more than a frame holds, fails e
   assert.ok(results.every((r) => r.status === 'rejected' && (r.reason as { code?: string }).code === 'EACCES'), 'every send refused with EACCES');
   assert.equal(b.child.exitCode, null, 'the other node still runs');
   assert.equal(typeof (await b.call('/mesh/agent', 'whoami', [])), 'number');
+});
+
+it('a peer that shakes hands again and again but never sends a frame is declared down after the down timeout', async () => {
+  const t0 = performance.now();
+  const first = await rawDial(node.address!, { name: 'raw-staller', secret: '' });
+  const down = nextEvent(node, (e) => e.type === 'peer-down' && e.node === 'raw-staller', DOWN_MS * 4);
+  let stop = false;
+  let conn = first.conn;
+  // Each connection is closed for silence after three heartbeats; the staller comes back with its session each time.
+  const staller = (async () => {
+    while (!stop) {
+      await new Promise((r) => setTimeout(r, 250));
+      conn.destroy();
+      if (stop) break;
+      conn = (await rawDial(node.address!, { name: 'raw-staller', secret: '', sid: first.sid }).catch(() => ({ conn }))).conn;
+    }
+  })();
+  const ev = await down;
+  stop = true;
+  await staller;
+  conn.destroy();
+  const after = performance.now() - t0;
+  assert.ok(after >= DOWN_MS * 0.9, `not before the down timeout (${Math.round(after)} ms)`);
+  assert.ok(after < DOWN_MS * 3, `within the down timeout and slack (${Math.round(after)} ms)`);
+  assert.match((ev as { reason: string }).reason, /no frame for/);
 });

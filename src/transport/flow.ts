@@ -163,6 +163,19 @@ export class Flow<F> {
     this.pumpLane(p.to, p.lane);
   }
 
+  /**
+   * Every message from `from` to `to` reached its mailbox. A range wider
+   * than what is in flight is walked over the messages in flight, so that
+   * its cost never exceeds theirs (a peer's range may be anything).
+   */
+  settleRange(from: number, to: number): void {
+    if (to - from < this.inflight.size) {
+      for (let s = from; s <= to; s++) this.settle(s, undefined);
+      return;
+    }
+    for (const s of [...this.inflight.keys()]) if (s >= from && s <= to) this.settle(s, undefined);
+  }
+
   /** Every message up to `seq` reached its mailbox, except those held. */
   settleUpTo(seq: number): void {
     for (let s = this.cumulative + 1; s <= seq; s++) if (!this.held.has(s)) this.settle(s, undefined);

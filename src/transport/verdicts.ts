@@ -59,12 +59,8 @@ export class PendingVerdicts {
 }
 
 /** Applies verdicts received from the peer to the flow of what we sent it. */
-export function applyVerdicts(flow: { settle(seq: number, err: FosError | undefined): void }, v: VerdictLists): void {
+export function applyVerdicts(flow: { settle(seq: number, err: FosError | undefined): void; settleRange(from: number, to: number): void }, v: VerdictLists): void {
   const a = v.a;
-  if (a !== undefined) {
-    for (let i = 0; i + 1 < a.length; i += 2) {
-      for (let s = a[i]!; s <= a[i + 1]!; s++) flow.settle(s, undefined);
-    }
-  }
+  if (a !== undefined) for (let i = 0; i + 1 < a.length; i += 2) flow.settleRange(a[i]!, a[i + 1]!);
   if (v.n !== undefined) for (const [s, e] of v.n) flow.settle(s, fromWire(e));
 }

@@ -447,7 +447,8 @@ export class Proxy implements ConnectionHost, SessionHost {
       }
       const conn = this.wires.get(s.peer);
       if (conn === undefined) continue;
-      if (silent > this.staleMs) conn.close(`no frame for ${Math.round(silent)} ms`);
+      const quiet = now - Math.max(s.lastHeard, s.attachedAt);
+      if (quiet > this.staleMs) conn.close(`no frame for ${Math.round(quiet)} ms`);
       else s.heartbeat(now, this.heartbeatMs);
     }
   }

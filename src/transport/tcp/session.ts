@@ -96,8 +96,10 @@ export class Session {
   private readonly verdicts = new PendingVerdicts();
   private verdictScheduled = false;
   private isSlow = false;
-  /** When a frame last came in (ms, performance.now()), or the connection last started. */
+  /** When a frame last came in (ms, performance.now()), or the session started: past the down timeout, the peer is down. */
   lastHeard = performance.now();
+  /** When the current connection was adopted: a connection is judged silent from then at the earliest. */
+  attachedAt = performance.now();
   /** When a frame last went out. */
   lastSent = 0;
 
@@ -200,7 +202,8 @@ export class Session {
   attach(wire: Wire, peerReceived: number, maxFrame: number): void {
     this.wire = wire;
     this.maxFrame = maxFrame;
-    this.lastHeard = performance.now();
+    // Not `lastHeard`: a peer that shakes hands and then says nothing is still silent.
+    this.attachedAt = performance.now();
     this.acknowledged(peerReceived);
     for (const u of this.unacked) this.write(u.frame);
     this.flow.pump();
