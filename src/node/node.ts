@@ -294,6 +294,8 @@ export async function boot(opts: BootOptions = {}): Promise<FosNode> {
   if (existing !== undefined && !existing.closed) throw new FosError('EEXIST', 'a fos runtime already runs in this isolate');
   const name = opts.name ?? `n-${randomBytes(3).toString('hex')}`;
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new FosError('EINVAL', `a node name is 1 to 64 letters, digits, '_', '.' or '-': ${JSON.stringify(name)}`);
+  checkSecret(opts.secret);
+  checkOpenAddresses([...(opts.listen !== undefined ? [opts.listen] : []), ...(opts.peers ?? [])], opts.secret !== undefined);
   const hub = new Hub();
   const shm = opts.shm ?? {};
   const rt: Runtime = new Runtime({
@@ -310,8 +312,6 @@ export async function boot(opts: BootOptions = {}): Promise<FosNode> {
     relayOffer: (peer, sab, capacity) => hub.push(peer, { type: 'offer', from: 0, sab, capacity }),
   });
   hub.attach(rt);
-  checkSecret(opts.secret);
-  checkOpenAddresses([...(opts.listen !== undefined ? [opts.listen] : []), ...(opts.peers ?? [])], opts.secret !== undefined);
   const feed = new StatusFeed();
   const log = opts.log ?? (() => {});
   const proxy = new Proxy(
@@ -342,8 +342,8 @@ export async function boot(opts: BootOptions = {}): Promise<FosNode> {
   setRuntime(rt);
   const node = new FosNode(name, hub, rt, shm, proxy, feed, opts.secret !== undefined);
   try {
-    if (opts.listen !== undefined) node.address = await proxy.listen(opts.listen);
     if (opts.listen !== undefined) {
+      node.address = await proxy.listen(opts.listen);
       // The node's own system service: what `fos ls` and `fos stats` ask a node from afar.
       serveOn(rt, `/sys/nodes/${name}`, { names: () => hub.list(), stats: () => node.stats(), peers: () => proxy.peerList() });
     }

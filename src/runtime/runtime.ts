@@ -654,9 +654,11 @@ export class Runtime {
     const withdraw = new Withdrawal();
     // Withdrawn here, the verdict (ECANCELED, or delivered after all) comes through the promise below.
     link.waitingRoom.set(s, () => (withdraw.abort(), false));
+    // Straight to the proxy: the worker counted the message as sent, this isolate only passes it on.
     let sent: Promise<void>;
     try {
-      sent = this.deliver(ref, msg, { wait: f.w === 1, signal: withdraw });
+      if (this.remote === undefined) throw new FosError('ENOENT', `no route to node ${ref.address.node}`);
+      sent = this.remote.send(ref, msg, { wait: f.w === 1, signal: withdraw });
     } catch (e) {
       sent = Promise.reject(e);
     }
