@@ -20,8 +20,10 @@ import type { ShmIn, ShmVerdict } from '../transport/shm/channel.js';
 import { answer, await_, expect } from '../transport/shm/icb.js';
 import { ShmTransport, type ShmOptions } from '../transport/shm/transport.js';
 import { KernelLink, type Endpoint } from '../transport/kernel/link.js';
-import { Withdrawal, type AbortLike } from '../util/withdrawal.js';
+import type { AbortLike } from '../util/withdrawal.js';
 import { Control } from './control.js';
+import { RemoteRouting } from './remote-routing.js';
+import { badTransferList, detach } from './transfer.js';
 import { Mailbox, type BlockedDelivery, type Inbound } from './mailbox.js';
 import { assertRef, capEquals, newCapability, type Ref } from './ref.js';
 import { Counters, type IsolateStats, type TransportName } from './stats.js';
@@ -45,7 +47,7 @@ export interface SendOptions {
 }
 
 /** SendOptions as the runtime passes them on: its own calls use a light signal. */
-type DeliverOptions = Omit<SendOptions, 'signal'> & {
+export type DeliverOptions = Omit<SendOptions, 'signal'> & {
   readonly signal?: AbortLike | undefined;
   /** The data is the runtime's own (just decoded from another node): no copy is needed to keep it from its sender. */
   readonly owned?: boolean;
@@ -127,6 +129,8 @@ export class Runtime {
   readonly shm: ShmTransport;
   /** The main thread's route to other nodes (its proxy); unset in workers, which go through the main thread. */
   remote: RemoteRoute | undefined;
+  /** Messages and replies for other nodes (remote-routing.ts). */
+  private readonly remoteRouting = new RemoteRouting(this);
 
   private readonly opts: RuntimeOptions;
   private readonly mailboxes = new Map<number, Mailbox>();
@@ -365,7 +369,7 @@ export class Runtime {
   deliver(ref: Ref, msg: Inbound, opts: DeliverOptions): Promise<void> {
     const a = ref.address;
     const transport = opts.transport ?? 'auto';
-    if (a.node !== this.node) return this.deliverRemote(ref, msg, opts);
+    if (a.node !== this.node) return this.remoteRouting.deliver(ref, msg, opts);
     if (transport === 'tcp') throw new FosError('EINVAL', `transport 'tcp' carries messages to other nodes; ${a.node} is this node`);
     if (a.isolate === this.isolate) return this.deliverLocal(ref, msg, opts);
     const link = this.linkTo(a.isolate);
@@ -405,35 +409,6 @@ export class Runtime {
     }
     this.counters.sent('kernel', msg.data);
     return link.send(frame, { wait, signal: opts.signal, transfer: opts.transfer });
-  }
-
-  /**
-   * Sends to a mailbox of another node: from the main thread through the
-   * proxy, from a worker through the main thread (its kernel link, in a
-   * lane of its own per remote mailbox, so FIFO per mailbox holds).
-   */
-  private deliverRemote(ref: Ref, msg: Inbound, opts: DeliverOptions): Promise<void> {
-    const a = ref.address;
-    if (opts.transport === 'kernel' || opts.transport === 'shm') {
-      throw new FosError('EINVAL', `transport '${opts.transport}' cannot reach node ${a.node}: use 'tcp' or 'auto'`);
-    }
-    const wait = opts.wait !== false;
-    this.counters.sent('tcp', msg.data);
-    if (this.isolate === 0) {
-      if (this.remote === undefined) throw new FosError('ENOENT', `no route to node ${a.node}`);
-      const bad = opts.transfer === undefined ? undefined : badTransferList(opts.transfer);
-      if (bad !== undefined) return Promise.reject(new FosError('EINVAL', `bad transfer list: ${bad}`));
-      const sent = this.remote.send(ref, msg, { wait, signal: opts.signal });
-      if (opts.transfer !== undefined) detach(opts.transfer);
-      return sent;
-    }
-    const frame: MsgFrame = { t: 'm', s: 0, to: a.mailbox, cap: ref.cap, w: wait ? 1 : 0, d: msg.data, nd: a.node, ni: a.isolate };
-    if (msg.from !== undefined) frame.f = msg.from;
-    if (msg.call !== undefined) {
-      frame.c = msg.call.id;
-      frame.m = msg.call.method;
-    }
-    return this.linkTo(0).send(frame, { wait, signal: opts.signal, transfer: opts.transfer }, `${a.node}/${a.isolate}/${a.mailbox}`);
   }
 
   private deliverLocal(ref: Ref, msg: Inbound, opts: DeliverOptions): Promise<void> {
@@ -507,7 +482,7 @@ export class Runtime {
     if (to === undefined || call === undefined) return;
     const a = to.address;
     if (a.node !== this.node) {
-      this.replyRemote(to, call.id, ok, result);
+      this.remoteRouting.reply(to, call.id, ok, result);
       return;
     }
     if (call.sync === true) {
@@ -547,39 +522,6 @@ export class Runtime {
     }
   }
 
-  /** Answers a call from another node: through the proxy, or through the main thread from a worker. */
-  private replyRemote(to: Ref, callId: number, ok: boolean, result: unknown): void {
-    const a = to.address;
-    try {
-      if (this.isolate === 0) {
-        if (this.remote === undefined) return;
-        try {
-          this.remote.reply(to, callId, ok, result);
-        } catch (e) {
-          // The answer could not be carried (too large for the link, or not encodable): the caller hears why instead.
-          const code = e instanceof FosError && e.code === 'EMSGSIZE' ? 'EMSGSIZE' : 'EINVAL';
-          if (ok) this.remote.reply(to, callId, false, new FosError(code, `reply cannot be sent: ${(e as Error).message}`));
-          return;
-        }
-      } else {
-        const f: ReplyFrame = ok ? { t: 'y', cap: to.cap, c: callId, ok: true, d: result } : { t: 'y', cap: to.cap, c: callId, ok: false, e: toWire(asFosError(result)) };
-        f.nd = a.node;
-        f.ni = a.isolate;
-        try {
-          this.linkTo(0).postUnacked(f);
-        } catch (e) {
-          if ((e instanceof FosError && e.code !== 'EINVAL') || !ok) return; // no way to the main thread: the node is going
-          // The value could not be carried: the caller hears why instead.
-          this.replyRemote(to, callId, false, new FosError('EINVAL', `reply cannot be sent: ${(e as Error).message}`));
-          return;
-        }
-      }
-      this.counters.sent('tcp', result);
-    } catch {
-      // The caller's node is unreachable: its calls fail there with it.
-    }
-  }
-
   // ---- receiving -------------------------------------------------------
 
   private dispatch(link: KernelLink, f: Frame): void {
@@ -588,11 +530,11 @@ export class Runtime {
     if (acks.a !== undefined || acks.n !== undefined) link.applyAcks(acks);
     switch (f.t) {
       case 'm':
-        if (f.nd !== undefined) this.onForward(link, f);
+        if (f.nd !== undefined) this.remoteRouting.forward(link, f);
         else this.onMessage(link, f);
         break;
       case 'y':
-        if (f.nd !== undefined) this.replyRemote({ address: { node: f.nd, isolate: f.ni ?? 0, mailbox: 0 }, cap: f.cap as Ref['cap'] }, f.c, f.ok, f.ok ? f.d : fromWire(f.e!));
+        if (f.nd !== undefined) this.remoteRouting.reply({ address: { node: f.nd, isolate: f.ni ?? 0, mailbox: 0 }, cap: f.cap as Ref['cap'] }, f.c, f.ok, f.ok ? f.d : fromWire(f.e!));
         else this.onReply(f);
         break;
       case 'x': {
@@ -644,34 +586,6 @@ export class Runtime {
     if (r === 'queued') link.ack(s);
     else if (r instanceof FosError) link.nack(s, r);
     else link.waitingRoom.set(s, r.withdraw);
-  }
-
-  /** A worker hands the main thread a message for another node: it goes on, and its verdict comes back. */
-  private onForward(link: KernelLink, f: MsgFrame): void {
-    const ref = { address: { node: f.nd!, isolate: f.ni ?? 0, mailbox: f.to }, cap: f.cap } as Ref;
-    const msg: Inbound = f.c !== undefined ? { data: f.d, from: f.f!, call: { id: f.c, method: f.m ?? '' } } : f.f !== undefined ? { data: f.d, from: f.f } : { data: f.d };
-    const s = f.s;
-    const withdraw = new Withdrawal();
-    // Withdrawn here, the verdict (ECANCELED, or delivered after all) comes through the promise below.
-    link.waitingRoom.set(s, () => (withdraw.abort(), false));
-    // Straight to the proxy: the worker counted the message as sent, this isolate only passes it on.
-    let sent: Promise<void>;
-    try {
-      if (this.remote === undefined) throw new FosError('ENOENT', `no route to node ${ref.address.node}`);
-      sent = this.remote.send(ref, msg, { wait: f.w === 1, signal: withdraw });
-    } catch (e) {
-      sent = Promise.reject(e);
-    }
-    sent.then(
-      () => {
-        link.waitingRoom.delete(s);
-        link.ack(s);
-      },
-      (e: unknown) => {
-        link.waitingRoom.delete(s);
-        link.nack(s, asFosError(e));
-      },
-    );
   }
 
   /** Drains the ring `peer` offers, after every frame it sent before the offer. */
@@ -736,7 +650,8 @@ export class Runtime {
 
   // ---- links -----------------------------------------------------------
 
-  private linkTo(peer: number): KernelLink {
+  /** The kernel link to `peer`, asking the main thread for a channel on first use. */
+  linkTo(peer: number): KernelLink {
     let link = this.links.get(peer);
     if (link === undefined) {
       link = this.newLink(peer);
@@ -823,27 +738,6 @@ export class Runtime {
     const err = asFosError(e);
     this.counters.error(err.code);
     throw err;
-  }
-}
-
-/** Why `list` cannot be transferred over shm, or undefined: only distinct, live ArrayBuffers can. */
-function badTransferList(list: readonly TransferListItem[]): string | undefined {
-  const seen = new Set<unknown>();
-  for (const t of list) {
-    if (!(t instanceof ArrayBuffer)) return 'only ArrayBuffers can be transferred over shm';
-    if (t.byteLength === 0) return 'an empty or already transferred ArrayBuffer';
-    if (seen.has(t)) return 'an ArrayBuffer listed twice';
-    seen.add(t);
-  }
-  return undefined;
-}
-
-/** Takes transferred buffers away from the sender, their bytes having been copied. */
-function detach(list: readonly TransferListItem[]): void {
-  try {
-    structuredClone(undefined, { transfer: list as never[] });
-  } catch {
-    // Checked by badTransferList: nothing left to take.
   }
 }
 
