@@ -6,7 +6,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { packValue, unpackValue } from '../../src/envelope.js';
 import { checkHello, newNonce, newSessionId, proof, proofMatches, PROTOCOL_VERSION, type Hello } from '../../src/transport/tcp/handshake.js';
-import { parseHostPort } from '../../src/transport/tcp/proxy.js';
+import { parseHostPort } from '../../src/transport/tcp/address.js';
 import { FrameDecoder, FrameKind, frameWithBody, stampAck } from '../../src/transport/tcp/wire.js';
 
 /** A frame as received, its body copied. */

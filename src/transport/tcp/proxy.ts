@@ -23,6 +23,7 @@ import type { Ref } from '../../runtime/ref.js';
 import type { StatusEvent } from '../../node/status.js';
 import type { FlowSendOptions } from '../flow.js';
 import { Withdrawal } from '../../util/withdrawal.js';
+import { formatHostPort, isLoopback, parseHostPort } from './address.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { MIN_MAX_FRAME, type Hello } from './handshake.js';
 import { Session, type SessionHost } from './session.js';
@@ -501,21 +502,4 @@ function positive(v: number | undefined, dflt: number, what: string, min = 1): n
   if (v === undefined) return dflt;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw new FosError('EINVAL', `${what} is a number >= ${min}, got ${String(v)}`);
   return v;
-}
-
-/** 'host:port', '[v6]:port' or ':port' (all interfaces). */
-export function parseHostPort(address: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(address);
-  const port = m === null ? NaN : Number(m[3]);
-  if (m === null || port > 65535) throw new FosError('EINVAL', `an address is HOST:PORT, got ${JSON.stringify(address)}`);
-  return { host: m[1] ?? (m[2] === '' ? '0.0.0.0' : m[2]!), port };
-}
-
-export function formatHostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/** Whether `host` is a loopback address, the only place a node may listen or dial without a secret. */
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }

@@ -1,0 +1,19 @@
+/** Node addresses: HOST:PORT as written in options and on the command line. */
+import { FosError } from '../../errors.js';
+
+/** 'host:port', '[v6]:port' or ':port' (all interfaces). */
+export function parseHostPort(address: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(address);
+  const port = m === null ? NaN : Number(m[3]);
+  if (m === null || port > 65535) throw new FosError('EINVAL', `an address is HOST:PORT, got ${JSON.stringify(address)}`);
+  return { host: m[1] ?? (m[2] === '' ? '0.0.0.0' : m[2]!), port };
+}
+
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Whether `host` is a loopback address, the only place a node may listen or dial without a secret. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
