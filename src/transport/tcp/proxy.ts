@@ -6,8 +6,11 @@
  *
  * Connections: one per pair of nodes. When both dial at once, or a new
  * connection arrives while an old one lingers, the one dialed by the node
- * whose name sorts first is kept, unless the other has gone silent; both
- * sides apply the same rule, so they agree.
+ * whose name sorts first is kept, unless the old one has gone silent. Both
+ * sides apply the same rule; as each judges silence by its own clock, they
+ * may briefly disagree and close each other's choice, which costs a
+ * reconnect, never a frame (the session resends what was not acknowledged).
+ * A dialer whose connection lost waits (parked) until the kept one ends.
  *
  * Liveness: every session hears a frame at least every heartbeat interval
  * (an ack frame when there is nothing else to send). A connection silent for
