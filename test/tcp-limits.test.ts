@@ -68,3 +68,23 @@ it('past the unacknowledged bytes limit, sends wait (or fail with EAGAIN), and a
   got.forEach((m, k) => assert.equal(m[0], k & 0xff, `message ${k} in order`));
   assert.deepStrictEqual(await agent.drain(id), [], 'not one more: the refused send was not delivered');
 });
+
+it('a names table larger than a frame is cut into frames that fit, the last without `more`, and adds up to the whole', async () => {
+  const { Session } = await import('../src/transport/tcp/session.js');
+  const { FrameDecoder, FrameKind } = await import('../src/transport/tcp/wire.js');
+  const { unpackValue } = await import('../src/envelope.js');
+  const frames: Buffer[] = [];
+  const noop = (): void => {};
+  const session = new Session('peer', 'sid', { message: noop, reply: noop, cancel: noop, names: noop, peers: noop, slow: noop }, { maxPendingBytes: 1 << 30 });
+  session.attach({ write: (f) => frames.push(Buffer.from(f)), close: noop }, 0, MAX_FRAME);
+  const ref = { address: { node: 'limits-a', isolate: 1, mailbox: 1 }, cap: 'c'.repeat(22) };
+  const entries = Array.from({ length: 3000 }, (_, i) => [`/big/name-${i}`, 'fleet', [ref]] as [string, 'fleet', (typeof ref)[]]);
+  session.sendNames({ full: true, entries: entries as never });
+  const decoded = new FrameDecoder(MAX_FRAME).push(Buffer.concat(frames)).filter((f) => f.kind === FrameKind.Names);
+  assert.ok(decoded.length > 1, `cut into ${decoded.length} frames`);
+  const parts = decoded.map((f) => unpackValue(f.body) as { full: boolean; entries: unknown[]; more?: boolean });
+  assert.deepStrictEqual(parts.map((p) => p.full), parts.map((_, i) => i === 0), 'only the first part replaces the table');
+  assert.deepStrictEqual(parts.map((p) => p.more === true), parts.map((_, i) => i < parts.length - 1), 'every part but the last says more');
+  assert.deepStrictEqual(parts.flatMap((p) => p.entries), entries, 'the parts add up to the whole, in order');
+  session.fail(new (await import('../src/index.js')).FosError('ECLOSED', 'test over'));
+});

@@ -372,7 +372,9 @@ export class Proxy implements ConnectionHost, SessionHost {
 
   names(session: Session, update: unknown): void {
     this.host.peerNames(session.peer, update);
-    if (!this.announced.has(session.peer)) {
+    // Up once the peer's whole table is here: the last part of it says no `more`.
+    const more = typeof update === 'object' && update !== null && (update as { more?: unknown }).more === true;
+    if (!more && !this.announced.has(session.peer)) {
       this.announced.add(session.peer);
       this.host.emit({ type: 'peer-up', node: session.peer, address: this.wires.get(session.peer)?.address ?? '', resumed: false });
     }

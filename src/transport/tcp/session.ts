@@ -147,26 +147,27 @@ export class Session {
 
   /**
    * Sends a name update, cut into frames that fit the link: the first part
-   * carries `full`, the rest add to it (a peer applies them in order).
+   * carries `full`, the rest add to it (a peer applies them in order); every
+   * part but the last says `more`, so the peer knows when it has the whole.
    */
   sendNames(update: NamesUpdate): void {
     const budget = this.frameBudget();
-    let part: unknown[] = [];
+    const parts: unknown[][] = [[]];
     let bytes = 0;
-    let full = update.full;
-    const flush = (): void => {
-      this.queue(FrameKind.Names, packValue({ full, entries: part }));
-      full = false;
-      part = [];
-      bytes = 0;
-    };
     for (const entry of update.entries) {
       const size = packValue(entry).length;
-      if (part.length > 0 && bytes + size > budget) flush();
-      part.push(entry);
+      if (parts[parts.length - 1]!.length > 0 && bytes + size > budget) {
+        parts.push([]);
+        bytes = 0;
+      }
+      parts[parts.length - 1]!.push(entry);
       bytes += size;
     }
-    if (part.length > 0 || update.full) flush();
+    if (!update.full && parts[0]!.length === 0) return;
+    parts.forEach((entries, i) => {
+      const part = i < parts.length - 1 ? { full: update.full && i === 0, entries, more: true } : { full: update.full && i === 0, entries };
+      this.queue(FrameKind.Names, packValue(part));
+    });
   }
 
   sendPeers(list: [string, string][]): void {
