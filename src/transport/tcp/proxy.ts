@@ -28,6 +28,7 @@ import type { FlowSendOptions } from '../flow.js';
 import { Withdrawal } from '../../util/withdrawal.js';
 import { formatHostPort, isLoopback, parseHostPort } from './address.js';
 import { Connection, type ConnectionHost } from './connection.js';
+import { Dialers } from './dialers.js';
 import { MIN_MAX_FRAME, type Hello } from './handshake.js';
 import { Session, type SessionHost } from './session.js';
 import type { RawFrame } from './wire.js';
@@ -86,21 +87,6 @@ export interface ProxyOptions extends TcpOptions {
   readonly advertise?: string | undefined;
 }
 
-interface Dialer {
-  readonly address: string;
-  readonly host: string;
-  readonly port: number;
-  attempt: number;
-  timer: NodeJS.Timeout | undefined;
-  conn: Connection | undefined;
-  /** The node last found at this address: the session a new connection offers to resume. */
-  peer: string | undefined;
-  /** The node it was learned for, when a peer introduced it (not configured): dropped when that node is declared down. */
-  readonly learned: string | undefined;
-  /** Not dialing while its node is connected by another connection. */
-  parked: boolean;
-}
-
 /** Connections still in their handshake, at most, before new ones are refused. */
 const MAX_HANDSHAKES = 64;
 
@@ -121,13 +107,12 @@ export class Proxy implements ConnectionHost, SessionHost {
   private readonly heartbeatMs: number;
   private readonly downMs: number;
   private readonly staleMs: number;
-  private readonly backoff: { min: number; max: number };
   private readonly limits: { maxPendingBytes: number };
   private readonly sessions = new Map<string, Session>();
   /** The connection each session uses. */
   private readonly wires = new Map<string, Connection>();
   private readonly connections = new Set<Connection>();
-  private readonly dialers = new Map<string, Dialer>();
+  private readonly dialers: Dialers;
   /** Where each peer node listens, as it said in its hello: passed on, so that every node can dial every other (a full mesh). */
   private readonly listening = new Map<string, string>();
   /** Peers whose names have arrived (a new session is announced up once they have). */
@@ -149,7 +134,14 @@ export class Proxy implements ConnectionHost, SessionHost {
     this.staleMs = Math.min(3 * this.heartbeatMs, this.downMs);
     this.limits = { maxPendingBytes: positive(opts.maxPendingBytes, DEFAULTS.maxPendingBytes, 'maxPendingBytes') };
     const min = positive(opts.backoff?.min, 50, 'backoff.min');
-    this.backoff = { min, max: Math.max(min, positive(opts.backoff?.max, 2000, 'backoff.max')) };
+    this.dialers = new Dialers(
+      {
+        connect: (host, port, address) => this.connectTo(host, port, address),
+        connected: (peer) => this.wires.get(peer)?.open === true,
+        emit: (ev) => this.host.emit(ev),
+      },
+      { min, max: Math.max(min, positive(opts.backoff?.max, 2000, 'backoff.max')) },
+    );
     this.ticker = setInterval(() => this.tick(), Math.max(10, Math.floor(this.heartbeatMs / 2)));
     this.ticker.unref();
   }
@@ -193,40 +185,19 @@ export class Proxy implements ConnectionHost, SessionHost {
   }
 
   /** Dials `address` and keeps a connection to it, redialing with backoff whenever it breaks. */
-  dial(address: string, learned?: string): void {
-    if (this.shutDown || this.dialers.has(address)) return;
-    const { host, port } = parseHostPort(address);
-    const d: Dialer = { address, host, port, attempt: 0, timer: undefined, conn: undefined, peer: undefined, learned, parked: false };
-    this.dialers.set(address, d);
-    this.connectDialer(d);
+  dial(address: string): void {
+    if (!this.shutDown) this.dialers.dial(address);
   }
 
-  private connectDialer(d: Dialer): void {
-    d.timer = undefined;
-    if (this.shutDown) return;
+  private connectTo(host: string, port: number, address: string): Connection {
     const tls = this.opts.tls;
     const socket =
       tls === undefined
-        ? netConnect({ host: d.host, port: d.port })
-        : tlsConnect({ host: d.host, port: d.port, key: tls.key, cert: tls.cert, ca: tls.ca, rejectUnauthorized: true, checkServerIdentity: () => undefined });
-    d.conn = new Connection(socket, 'dialer', this, d.address);
-    this.track(d.conn);
-  }
-
-  private redial(d: Dialer, reason: string): void {
-    if (this.shutDown || d.timer !== undefined || this.dialers.get(d.address) !== d) return;
-    if (d.peer !== undefined && this.wires.get(d.peer)?.open === true) {
-      // The node at this address is connected by another connection (it
-      // dialed us, and the tie-break kept its connection): dial again only
-      // when that one ends.
-      d.parked = true;
-      return;
-    }
-    const base = Math.min(this.backoff.max, this.backoff.min * 2 ** Math.min(d.attempt, 20));
-    const delayMs = Math.round(base * (0.5 + Math.random() * 0.5));
-    d.attempt++;
-    this.host.emit({ type: 'reconnecting', address: d.address, ...(d.peer !== undefined ? { node: d.peer } : {}), attempt: d.attempt, delayMs, reason });
-    d.timer = setTimeout(() => this.connectDialer(d), delayMs);
+        ? netConnect({ host, port })
+        : tlsConnect({ host, port, key: tls.key, cert: tls.cert, ca: tls.ca, rejectUnauthorized: true, checkServerIdentity: () => undefined });
+    const conn = new Connection(socket, 'dialer', this, address);
+    this.track(conn);
+    return conn;
   }
 
   private track(conn: Connection): void {
@@ -249,8 +220,7 @@ export class Proxy implements ConnectionHost, SessionHost {
     if (this.shutDown) return 'the node is shutting down';
     const peer = hello.node;
     // Authenticated: the dialer now knows which node is at its address, even if this connection is refused below.
-    const dialer = conn.role === 'dialer' ? this.dialers.get(conn.address) : undefined;
-    if (dialer !== undefined) dialer.peer = peer;
+    if (conn.role === 'dialer') this.dialers.reached(conn.address, peer);
     // The peer's count of what it received must fit the session it resumes
     // (a new session has sent nothing): otherwise frames it never had would
     // be dropped as acknowledged.
@@ -280,7 +250,7 @@ export class Proxy implements ConnectionHost, SessionHost {
       this.sessions.set(peer, s);
     }
     this.wires.set(peer, conn);
-    if (dialer !== undefined) dialer.attempt = 0;
+    if (conn.role === 'dialer') this.dialers.adopted(conn.address);
     s.attach(conn, peerReceived, Math.min(conn.peerMaxFrame, this.maxFrame));
     if (fresh) {
       try {
@@ -316,27 +286,11 @@ export class Proxy implements ConnectionHost, SessionHost {
       this.sessions.get(peer)?.detach(conn);
       // The peer shut down: it will not resume the session, so it is down now rather than after the timeout.
       if (final && !this.shutDown) this.down(peer, reason);
-      this.unpark(peer, reason);
+      this.dialers.unpark(peer, reason);
     }
     if (!established && refused) this.rejected(conn.address, peer, reason);
     else if (established) this.host.log(`connection to ${peer ?? conn.address} closed: ${reason}`);
-    if (conn.role === 'dialer') {
-      const d = this.dialers.get(conn.address);
-      if (d !== undefined && d.conn === conn) {
-        d.conn = undefined;
-        this.redial(d, reason);
-      }
-    }
-  }
-
-  /** The connection to `peer` ended: the dialers that waited for that dial again. */
-  private unpark(peer: string, reason: string): void {
-    for (const d of this.dialers.values()) {
-      if (!d.parked || d.peer !== peer) continue;
-      d.parked = false;
-      d.attempt = 0;
-      this.redial(d, reason);
-    }
+    if (conn.role === 'dialer') this.dialers.ended(conn, reason);
   }
 
   private rejected(address: string, node: string | undefined, reason: string): void {
@@ -396,7 +350,7 @@ export class Proxy implements ConnectionHost, SessionHost {
       if (node === this.node || this.sessions.has(node) || this.dialers.has(address)) continue;
       try {
         if (this.secret === '' && !isLoopback(parseHostPort(address).host)) continue; // never beyond loopback without a secret
-        this.dial(address, node);
+        this.dialers.dial(address, node);
       } catch (e) {
         this.host.log(`not dialing ${address} (node ${node}): ${(e as Error).message}`);
       }
@@ -470,16 +424,10 @@ export class Proxy implements ConnectionHost, SessionHost {
     this.sessions.delete(peer);
     this.announced.delete(peer);
     this.listening.delete(peer);
-    for (const d of [...this.dialers.values()]) {
-      const learnedForIt = d.learned !== undefined && (d.learned === peer || d.peer === peer);
-      if (!learnedForIt || d.address === keep) continue;
-      // Learned from a peer: the node is gone, stop dialing it (it is introduced again if it comes back).
-      clearTimeout(d.timer);
-      this.dialers.delete(d.address);
-    }
+    this.dialers.forget(peer, keep);
     const conn = this.wires.get(peer);
     this.wires.delete(peer);
-    this.unpark(peer, why); // configured dialers keep trying: the node may come back
+    this.dialers.unpark(peer, why); // configured dialers keep trying: the node may come back
     s.fail(new FosError('ECONNRESET', `node ${peer} is down: ${why}`));
     conn?.close(`node declared down: ${why}`);
     this.host.peerDown(peer, why);
@@ -492,8 +440,7 @@ export class Proxy implements ConnectionHost, SessionHost {
     if (this.shutDown) return;
     this.shutDown = true;
     clearInterval(this.ticker);
-    for (const d of this.dialers.values()) clearTimeout(d.timer);
-    this.dialers.clear();
+    this.dialers.close();
     // Peers hear that this node goes (they declare it down at once), then what was pending fails.
     for (const c of [...this.connections]) c.close('node shut down', true, true, true);
     for (const s of this.sessions.values()) s.fail(new FosError('ECLOSED', 'node shut down'));

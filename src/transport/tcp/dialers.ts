@@ -1,0 +1,128 @@
+/**
+ * The addresses a node dials, each kept connected: redialed with backoff
+ * (doubling from `min` to `max` ms, each delay with up to 50 % jitter)
+ * whenever its connection ends, parked while its node is connected by
+ * another connection (the tie-break kept the one the node dialed us by),
+ * forgotten when it was learned from a peer and its node goes down.
+ *
+ * Invariants: one dialer per address; a dialer has at most one of a
+ * connection in progress or open (`conn`), a timer before its next attempt
+ * (`timer`), or `parked` set; after `close()` nothing is dialed.
+ */
+import type { Connection } from './connection.js';
+import type { StatusEvent } from '../../node/status.js';
+import { parseHostPort } from './address.js';
+
+interface Dialer {
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+  attempt: number;
+  timer: NodeJS.Timeout | undefined;
+  conn: Connection | undefined;
+  /** The node found at this address once a connection to it was authenticated. */
+  peer: string | undefined;
+  /** The node it was learned for, when a peer introduced it (not configured). */
+  readonly learned: string | undefined;
+  /** Not dialing while its node is connected by another connection. */
+  parked: boolean;
+}
+
+export interface DialerHost {
+  /** Opens a connection to `host:port` as the dialer, for `address`. */
+  connect(host: string, port: number, address: string): Connection;
+  /** Whether `peer` is connected (by any connection). */
+  connected(peer: string): boolean;
+  emit(ev: StatusEvent): void;
+}
+
+export class Dialers {
+  private readonly dialers = new Map<string, Dialer>();
+  private closed = false;
+
+  constructor(
+    private readonly host: DialerHost,
+    private readonly backoff: { readonly min: number; readonly max: number },
+  ) {}
+
+  has(address: string): boolean {
+    return this.dialers.has(address);
+  }
+
+  /** Dials `address` and keeps it connected; `learned` names the node a peer introduced it for. */
+  dial(address: string, learned?: string): void {
+    if (this.closed || this.dialers.has(address)) return;
+    const { host, port } = parseHostPort(address);
+    const d: Dialer = { address, host, port, attempt: 0, timer: undefined, conn: undefined, peer: undefined, learned, parked: false };
+    this.dialers.set(address, d);
+    this.connect(d);
+  }
+
+  /** A connection dialed to `address` reached node `peer` (authenticated). */
+  reached(address: string, peer: string): void {
+    const d = this.dialers.get(address);
+    if (d !== undefined) d.peer = peer;
+  }
+
+  /** A connection dialed to `address` was adopted: the backoff starts over. */
+  adopted(address: string): void {
+    const d = this.dialers.get(address);
+    if (d !== undefined) d.attempt = 0;
+  }
+
+  /** A connection dialed by this node ended: its dialer tries again. */
+  ended(conn: Connection, reason: string): void {
+    const d = this.dialers.get(conn.address);
+    if (d === undefined || d.conn !== conn) return;
+    d.conn = undefined;
+    this.retry(d, reason);
+  }
+
+  /** The connection to `peer` ended: the dialers parked for it dial again. */
+  unpark(peer: string, reason: string): void {
+    for (const d of this.dialers.values()) {
+      if (!d.parked || d.peer !== peer) continue;
+      d.parked = false;
+      d.attempt = 0;
+      this.retry(d, reason);
+    }
+  }
+
+  /** `peer` is down: the dialers learned for it go (it is introduced again if it comes back), but the one at `keep`. */
+  forget(peer: string, keep?: string): void {
+    for (const d of [...this.dialers.values()]) {
+      const learnedForIt = d.learned !== undefined && (d.learned === peer || d.peer === peer);
+      if (!learnedForIt || d.address === keep) continue;
+      clearTimeout(d.timer);
+      this.dialers.delete(d.address);
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const d of this.dialers.values()) clearTimeout(d.timer);
+    this.dialers.clear();
+  }
+
+  private connect(d: Dialer): void {
+    d.timer = undefined;
+    if (this.closed) return;
+    d.conn = this.host.connect(d.host, d.port, d.address);
+  }
+
+  private retry(d: Dialer, reason: string): void {
+    if (this.closed || d.timer !== undefined || this.dialers.get(d.address) !== d) return;
+    if (d.peer !== undefined && this.host.connected(d.peer)) {
+      // The node at this address is connected by another connection (it
+      // dialed us, and the tie-break kept its connection): dial again only
+      // when that one ends.
+      d.parked = true;
+      return;
+    }
+    const base = Math.min(this.backoff.max, this.backoff.min * 2 ** Math.min(d.attempt, 20));
+    const delayMs = Math.round(base * (0.5 + Math.random() * 0.5));
+    d.attempt++;
+    this.host.emit({ type: 'reconnecting', address: d.address, ...(d.peer !== undefined ? { node: d.peer } : {}), attempt: d.attempt, delayMs, reason });
+    d.timer = setTimeout(() => this.connect(d), delayMs);
+  }
+}
