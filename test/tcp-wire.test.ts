@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { FosError } from '../src/errors.js';
-import { checkCount, checkHello, MIN_MAX_FRAME, newNonce, newSessionId, proof, proofMatches, PROTOCOL_VERSION, type Hello } from '../src/transport/tcp/handshake.js';
+import { checkAuth, checkCount, checkHello, checkReady, MIN_MAX_FRAME, newNonce, newSessionId, proof, proofMatches, PROTOCOL_VERSION, type Hello } from '../src/transport/tcp/handshake.js';
 import { FrameDecoder, FrameKind, frameWithBody, HEADER_BYTES, MAX_SEQ, newFrame, stampAck } from '../src/transport/tcp/wire.js';
 
 /** Milliseconds each fuzzed property runs for. */
@@ -328,14 +328,12 @@ const hello: fc.Arbitrary<Hello> = fc.record({
   v: fc.constant(PROTOCOL_VERSION),
   node: name,
   nonce,
-  sid: fc.string({ maxLength: 22 }),
   maxFrame: fc.integer({ min: MIN_MAX_FRAME, max: 2 ** 32 }),
-  listen: fc.constantFrom('', '127.0.0.1:7000', '[::1]:7000'),
 });
 const secret = fc.string({ minLength: 16, maxLength: 40 });
 
 function validHello(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return { v: PROTOCOL_VERSION, node: 'n1', nonce: newNonce(), sid: '', maxFrame: MIN_MAX_FRAME, listen: '', ...over };
+  return { v: PROTOCOL_VERSION, node: 'n1', nonce: newNonce(), maxFrame: MIN_MAX_FRAME, ...over };
 }
 
 function refused(v: unknown, expectProof: boolean, reason: RegExp): void {
@@ -362,8 +360,8 @@ describe('tcp handshake helpers', () => {
         assert.ok(!proofMatches(proof(s, role, { ...d, node: d.node === 'zz' ? 'zy' : 'zz' }, a), p), 'another dialer name');
         assert.ok(!proofMatches(proof(s, role, d, { ...a, node: a.node === 'zz' ? 'zy' : 'zz' }), p), 'another acceptor name');
         assert.ok(!proofMatches(proof(`${s}!`, role, d, a), p), 'another secret');
-        // sid, maxFrame and listen are not covered; nothing else is.
-        assert.ok(proofMatches(proof(s, role, { ...d, sid: 'whatever', maxFrame: 99999, listen: '10.0.0.1:1' }, a), p));
+        // maxFrame is not covered; nothing else is.
+        assert.ok(proofMatches(proof(s, role, { ...d, maxFrame: 99999 }, a), p));
       }),
       { numRuns: 300 },
     );
@@ -427,10 +425,19 @@ describe('tcp handshake helpers', () => {
     for (const nonce of [new Uint8Array(31), new Uint8Array(33), new Uint8Array(0), [...newNonce()], 'x'.repeat(32), undefined, null]) {
       refused(validHello({ nonce }), false, /malformed hello: bad nonce/);
     }
-    for (const sid of [undefined, null, 5, 'x'.repeat(65), ['a']]) refused(validHello({ sid }), false, /malformed hello: bad session id/);
     for (const maxFrame of [undefined, null, 0, 1023, MIN_MAX_FRAME - 1, -1, 1500.5, '65536', Infinity, NaN]) refused(validHello({ maxFrame }), false, /malformed hello: bad frame limit/);
-    for (const listen of [undefined, null, 7000, ['127.0.0.1:7000'], 'x'.repeat(301)]) refused(validHello({ listen }), false, /malformed hello: bad listen address/);
     for (const p of [undefined, null, 'proof', [1, 2, 3]]) refused(validHello({ proof: p }), true, /malformed hello: no proof/);
+  });
+
+  it('checkAuth and checkReady refuse malformed fields, each with its reason', () => {
+    const auth = { proof: new Uint8Array(32), sid: '', received: 0, listen: '' };
+    assert.deepStrictEqual(checkAuth(auth), auth);
+    for (const sid of [undefined, null, 5, 'x'.repeat(65), ['a']]) assert.throws(() => checkAuth({ ...auth, sid } as never), /malformed auth: bad session id/);
+    for (const received of [undefined, -1, 1.5, '3']) assert.throws(() => checkAuth({ ...auth, received } as never), /malformed auth/);
+    for (const listen of [undefined, null, 7000, ['127.0.0.1:7000'], 'x'.repeat(301)]) assert.throws(() => checkAuth({ ...auth, listen } as never), /malformed auth: bad listen address/);
+    const ready = { resumed: false, received: 0, listen: '127.0.0.1:7000' };
+    assert.deepStrictEqual(checkReady(ready), ready);
+    for (const bad of [null, 'ready', { ...ready, resumed: 1 }, { ...ready, received: -1 }, { ...ready, listen: 5 }]) assert.throws(() => checkReady(bad), (e: unknown) => isEinval(e));
   });
 
   it('checkHello, on anything at all, returns a hello or throws EINVAL (fuzzed)', () => {

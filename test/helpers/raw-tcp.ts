@@ -34,7 +34,7 @@ export function rawFrame(kind: number, body: Uint8Array, seq = 0, ack = 0): Buff
 }
 
 export function helloBody(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return { v: PROTOCOL_VERSION, node: 'raw', nonce: newNonce(), sid: '', maxFrame: 64 * 1024, listen: '', ...over };
+  return { v: PROTOCOL_VERSION, node: 'raw', nonce: newNonce(), maxFrame: 64 * 1024, ...over };
 }
 
 /** One connection to a node's port, driven byte by byte. */
@@ -192,18 +192,17 @@ export interface DialOptions {
 export async function rawDial(address: string, o: DialOptions): Promise<RawSession> {
   const conn = await RawConn.open(address);
   try {
-    // As a node dials: no session in its Hello (it does not know yet which node answers), its session in its Auth.
+    // As a node dials: its session (and where it listens) only in its Auth, once the node proved itself.
     const own = helloBody({ node: o.name }) as unknown as Hello;
     conn.sendFrame(FrameKind.Hello, own, o.seq ?? 0, o.ack ?? 0);
     const hf = await conn.frame((f) => f.kind === FrameKind.Hello);
     const peer = checkHello(unpackValue(hf.body), true);
     if (!proofMatches(proof(o.secret, 'acceptor', own, peer), peer.proof)) throw new Error('the node does not know the secret');
     const sid = o.sid ?? '';
-    conn.sendFrame(FrameKind.Auth, { proof: proof(o.secret, 'dialer', own, peer), sid, received: o.received ?? 0 }, o.seq ?? 0, o.ack ?? 0);
+    conn.sendFrame(FrameKind.Auth, { proof: proof(o.secret, 'dialer', own, peer), sid, received: o.received ?? 0, listen: '' }, o.seq ?? 0, o.ack ?? 0);
     const rf = await conn.frame((f) => f.kind === FrameKind.Ready);
-    const ready = unpackValue(rf.body) as { received: number };
-    const resumed = sid !== '' && sid === peer.sid;
-    return { conn, own, peer, sid: resumed ? sid : newSessionId(own, peer), readyReceived: ready.received };
+    const ready = unpackValue(rf.body) as { resumed: boolean; received: number };
+    return { conn, own, peer, sid: ready.resumed ? sid : newSessionId(own, peer), readyReceived: ready.received };
   } catch (e) {
     conn.destroy();
     throw e;

@@ -12,7 +12,7 @@
 import type { Socket } from 'node:net';
 import { FosError } from '../../errors.js';
 import { packValue, unpackValue } from '../../envelope.js';
-import { checkCount, checkHello, newNonce, newSessionId, proof, proofMatches, PROTOCOL_VERSION, type Auth, type Hello, type Ready } from './handshake.js';
+import { checkAuth, checkHello, checkReady, newNonce, newSessionId, proof, proofMatches, PROTOCOL_VERSION, type Auth, type Hello, type Ready } from './handshake.js';
 import { FrameDecoder, FrameKind, frameWithBody, type RawFrame } from './wire.js';
 
 /** The most an unauthenticated peer may send in one frame. */
@@ -65,6 +65,8 @@ export class Connection {
   private corked = false;
   /** The peer's node name, once its hello came. */
   peer: string | undefined;
+  /** Where the peer listens, as it said once authenticated ('' when it does not). */
+  peerListen = '';
 
   constructor(
     readonly socket: Socket,
@@ -74,12 +76,11 @@ export class Connection {
     readonly address: string,
   ) {
     socket.setNoDelay(true);
-    this.ownHello = { v: PROTOCOL_VERSION, node: host.node, nonce: newNonce(), sid: '', maxFrame: host.maxFrame, listen: host.advertised };
+    this.ownHello = { v: PROTOCOL_VERSION, node: host.node, nonce: newNonce(), maxFrame: host.maxFrame };
     this.timer = setTimeout(() => this.close(`handshake not finished within ${host.handshakeMs} ms`), host.handshakeMs);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (e) => this.close(`socket error: ${e.message}`, false, false));
     socket.on('close', () => this.close('connection closed', false, false));
-    // The dialer does not know yet which node answers: it names the session it holds with it in its Auth.
     if (role === 'dialer') this.sendRaw(FrameKind.Hello, this.ownHello);
   }
 
@@ -157,47 +158,48 @@ export class Connection {
     if (f.kind !== expected) throw new FosError('EINVAL', `unexpected frame kind ${f.kind} during the handshake`);
     const body = unpackValue(f.body);
     const secret = this.host.secret;
+    const advertised = this.host.advertised;
     if (this.state === 'hello') {
       const hello = checkHello(body, this.role === 'dialer');
       if (hello.node === this.host.node) throw new FosError('EINVAL', `the peer calls itself ${hello.node}, as this node is called`);
       this.peerHello = hello;
       this.peer = hello.node;
       this.held = this.host.session(hello.node);
+      this.state = 'auth';
       if (this.role === 'acceptor') {
-        this.ownHello = { ...this.ownHello, sid: this.held?.sid ?? '' };
         this.sendRaw(FrameKind.Hello, { ...this.ownHello, proof: proof(secret, 'acceptor', hello, this.ownHello) });
-        this.state = 'auth';
         return;
       }
       if (!proofMatches(proof(secret, 'acceptor', this.ownHello, hello), hello.proof)) {
         throw new FosError('EACCES', 'authentication failed: the peer does not know the cluster secret');
       }
-      const sid = this.held?.sid ?? '';
-      this.decide(sid, hello.sid);
-      const auth: Auth = { proof: proof(secret, 'dialer', this.ownHello, hello), sid, received: this.resumed ? this.held!.lastReceived : 0 };
+      // Only now, the acceptor proven, does the dialer say what it knows of their session, and where it listens.
+      const auth: Auth = { proof: proof(secret, 'dialer', this.ownHello, hello), sid: this.held?.sid ?? '', received: this.held?.lastReceived ?? 0, listen: advertised };
       this.sendRaw(FrameKind.Auth, auth);
-      this.state = 'auth';
       return;
     }
     const peer = this.peerHello!;
     if (this.role === 'acceptor') {
-      const auth = body as Partial<Auth> | null;
-      if (auth === null || typeof auth !== 'object' || !proofMatches(proof(secret, 'dialer', peer, this.ownHello), auth.proof)) {
+      const given = body as Partial<Auth> | null;
+      if (given === null || typeof given !== 'object' || !proofMatches(proof(secret, 'dialer', peer, this.ownHello), given.proof)) {
         throw new FosError('EACCES', 'authentication failed: the peer does not know the cluster secret');
       }
-      if (typeof auth.sid !== 'string' || auth.sid.length > 64) throw new FosError('EINVAL', 'malformed auth: bad session id');
-      const peerReceived = checkCount(auth.received, 'auth');
+      const auth = checkAuth(given);
       this.checkSessionUnchanged();
-      this.decide(auth.sid, this.ownHello.sid);
-      const ready: Ready = { received: this.resumed ? this.held!.lastReceived : 0 };
+      const resumed = auth.sid !== '' && auth.sid === this.held?.sid;
+      this.decide(resumed, auth.sid);
+      this.peerListen = auth.listen;
+      const ready: Ready = { resumed, received: resumed ? this.held!.lastReceived : 0, listen: advertised };
       this.sendRaw(FrameKind.Ready, ready);
-      this.adopt(peerReceived);
+      this.adopt(resumed ? auth.received : 0);
       return;
     }
-    const ready = body as Partial<Ready> | null;
-    const peerReceived = checkCount(ready?.received, 'ready');
+    const ready = checkReady(body);
     this.checkSessionUnchanged();
-    this.adopt(peerReceived);
+    if (ready.resumed && this.held === undefined) throw new FosError('EINVAL', 'the peer resumes a session this node does not hold');
+    this.decide(ready.resumed, this.held?.sid ?? '');
+    this.peerListen = ready.listen;
+    this.adopt(ready.resumed ? ready.received : 0);
   }
 
   /** Another connection replaced the session while this one shook hands: what it decided no longer holds. */
@@ -205,12 +207,12 @@ export class Connection {
     if (this.host.session(this.peer!) !== this.held) throw new FosError('EINVAL', 'the session changed during the handshake');
   }
 
-  /** Whether the session resumes: only when both sides hold the same one. Else both derive the same new id from the nonces. */
-  private decide(dialerSid: string, acceptorSid: string): void {
-    this.resumed = dialerSid !== '' && dialerSid === acceptorSid;
+  /** The session: the one named if it resumes, else a new one whose id both sides derive from the nonces. */
+  private decide(resumed: boolean, named: string): void {
+    this.resumed = resumed;
     const peer = this.peerHello!;
     const [dialer, acceptor] = this.role === 'dialer' ? [this.ownHello, peer] : [peer, this.ownHello];
-    this.sid = this.resumed ? dialerSid : newSessionId(dialer, acceptor);
+    this.sid = resumed ? named : newSessionId(dialer, acceptor);
   }
 
   private adopt(peerReceived: number): void {

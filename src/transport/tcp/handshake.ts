@@ -3,24 +3,26 @@
  * mutually authenticated by HMAC-SHA256 challenges over the cluster secret.
  * The secret itself never crosses the wire.
  *
- *   dialer   → Hello { v, node, nonce, sid: '', maxFrame, listen }
- *   acceptor → Hello { v, node, nonce, sid, maxFrame, listen, proof }
+ *   dialer   → Hello { v, node, nonce, maxFrame }
+ *   acceptor → Hello { v, node, nonce, maxFrame, proof }
  *              proof = HMAC(secret, "fos/1 acceptor" | dialer nonce | acceptor nonce | dialer | acceptor)
- *   dialer   → Auth  { proof, sid, received }
+ *   dialer   → Auth  { proof, sid, received, listen }
  *              proof = HMAC(secret, "fos/1 dialer"   | the same fields)
- *   acceptor → Ready { received }
+ *   acceptor → Ready { resumed, received, listen }
  *
  * Each side picks a fresh 32-byte nonce per connection, so a recorded
  * handshake proves nothing on a new connection (no replay), and the two
  * proofs carry different labels, so one side's proof cannot be reflected
- * back as the other's.
+ * back as the other's. What a node knows of its sessions and where it
+ * listens goes only to a peer that has proved it knows the secret (in Auth
+ * and Ready, each sent after the other side's proof checked out).
  *
- * Sessions: `sid` is the session the sender holds with the peer ('' for
- * none): the acceptor's in its Hello, the dialer's in its Auth (only then
- * does it know which node answered). The session resumes (unacknowledged
- * frames are resent after `received`) only when both sides name the same
- * one; otherwise both start a new session whose id both derive from the two
- * nonces.
+ * Sessions: in its Auth the dialer names the session it holds with the
+ * node that answered ('' for none) and the last frame it received in it.
+ * The acceptor resumes that session only if it holds the same one, and
+ * says so in Ready with its own count; unacknowledged frames are then
+ * resent from each count on. Otherwise both start a new session whose id
+ * both derive from the two nonces.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { FosError } from '../../errors.js';
@@ -36,11 +38,8 @@ export interface Hello {
   readonly v: number;
   readonly node: string;
   readonly nonce: Uint8Array;
-  readonly sid: string;
   /** The largest frame the sender accepts. */
   readonly maxFrame: number;
-  /** Where the sender listens for peers ('' when it does not), so that others can dial it. */
-  readonly listen: string;
   /** The acceptor's proof. */
   readonly proof?: Uint8Array;
 }
@@ -49,12 +48,19 @@ export interface Auth {
   readonly proof: Uint8Array;
   /** The session the dialer holds with the node that answered ('' for none). */
   readonly sid: string;
-  /** The last seq the dialer received in the session (0 in a new one). */
+  /** The last seq the dialer received in that session. */
   readonly received: number;
+  /** Where the dialer listens for peers ('' when it does not), so that others can dial it. */
+  readonly listen: string;
 }
 
 export interface Ready {
+  /** Whether the acceptor holds the session the dialer named: it resumes. */
+  readonly resumed: boolean;
+  /** The last seq the acceptor received in it (0 when a new session starts). */
   readonly received: number;
+  /** Where the acceptor listens for peers, as others should dial it. */
+  readonly listen: string;
 }
 
 export function newNonce(): Uint8Array {
@@ -88,9 +94,7 @@ export function checkHello(v: unknown, expectProof: boolean): Hello {
   if (h.v !== PROTOCOL_VERSION) throw new FosError('EINVAL', `protocol version ${printable(h.v)} is not ${PROTOCOL_VERSION}`);
   if (typeof h.node !== 'string' || !NODE_NAME.test(h.node)) throw new FosError('EINVAL', 'malformed hello: bad node name');
   if (!(h.nonce instanceof Uint8Array) || h.nonce.length !== 32) throw new FosError('EINVAL', 'malformed hello: bad nonce');
-  if (typeof h.sid !== 'string' || h.sid.length > 64) throw new FosError('EINVAL', 'malformed hello: bad session id');
   if (typeof h.maxFrame !== 'number' || !Number.isInteger(h.maxFrame) || h.maxFrame < MIN_MAX_FRAME) throw new FosError('EINVAL', 'malformed hello: bad frame limit');
-  if (typeof h.listen !== 'string' || h.listen.length > 300) throw new FosError('EINVAL', 'malformed hello: bad listen address');
   if (expectProof && !(h.proof instanceof Uint8Array)) throw new FosError('EINVAL', 'malformed hello: no proof');
   return h as Hello;
 }
@@ -100,6 +104,28 @@ function printable(v: unknown): string {
   if (typeof v === 'number' || typeof v === 'boolean' || v === undefined || v === null) return String(v);
   if (typeof v === 'string') return JSON.stringify(v.slice(0, 40));
   return `(${typeof v})`;
+}
+
+/** Checks the dialer's Auth past its proof; throws EINVAL with the reason. */
+export function checkAuth(v: Partial<Auth>): Auth {
+  if (typeof v.sid !== 'string' || v.sid.length > 64) throw new FosError('EINVAL', 'malformed auth: bad session id');
+  checkCount(v.received, 'auth');
+  checkListen(v.listen, 'auth');
+  return v as Auth;
+}
+
+/** Checks the acceptor's Ready; throws EINVAL with the reason. */
+export function checkReady(v: unknown): Ready {
+  if (typeof v !== 'object' || v === null) throw new FosError('EINVAL', 'malformed ready');
+  const r = v as Partial<Ready>;
+  if (typeof r.resumed !== 'boolean') throw new FosError('EINVAL', 'malformed ready: resumed or not?');
+  checkCount(r.received, 'ready');
+  checkListen(r.listen, 'ready');
+  return r as Ready;
+}
+
+function checkListen(v: unknown, what: string): void {
+  if (typeof v !== 'string' || v.length > 300) throw new FosError('EINVAL', `malformed ${what}: bad listen address`);
 }
 
 export function checkCount(v: unknown, what: string): number {

@@ -113,7 +113,7 @@ export class Proxy implements ConnectionHost, SessionHost {
   private readonly wires = new Map<string, Connection>();
   private readonly connections = new Set<Connection>();
   private readonly dialers: Dialers;
-  /** Where each peer node listens, as it said in its hello: passed on, so that every node can dial every other (a full mesh). */
+  /** Where each peer node listens, as it said in its handshake: passed on, so that every node can dial every other (a full mesh). */
   private readonly listening = new Map<string, string>();
   /** Peers whose names have arrived (a new session is announced up once they have). */
   private readonly announced = new Set<string>();
@@ -259,7 +259,7 @@ export class Proxy implements ConnectionHost, SessionHost {
         this.host.log(`names to ${peer} could not be sent: ${(e as Error).message}`);
       }
       if (!resumed) this.announced.delete(peer);
-      this.introduce(s, peer, hello.listen);
+      this.introduce(s, peer, conn.peerListen);
     } else if (this.announced.has(peer)) {
       this.host.emit({ type: 'peer-up', node: peer, address: conn.address, resumed: true });
     }
