@@ -98,6 +98,25 @@ describe('fos node, ls, ping, stats', () => {
     assert.deepStrictEqual(r.stdout.trim().split('\n'), ['hello, Ada', 'Ada']);
   });
 
+  it('fos call makes one call by name and prints its result as JSON', async () => {
+    const r = await fos(['call', '/app/greeter', 'greet', '["me"]', '--node', n2, '--secret-file', secretFile]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), '"hello, Ada"', 'what the earlier client remembered, through the greeter on one node and the kv on the other');
+    const bad = await fos(['call', '/app/greeter', 'greet', 'not json', '--node', n2, '--secret-file', secretFile]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /^fos: EINVAL: the arguments are a JSON array/m);
+  });
+
+  it('a client without a secret is told so; an unknown option prints the usage', async () => {
+    const r = await fos(['ls', '--node', n1]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /this client has no secret: set FOS_SECRET or give --secret-file/);
+    const u = await fos(['node', '--listen', '127.0.0.1:0', '--secret', 'on the command line']);
+    assert.equal(u.code, 2);
+    assert.match(u.stderr, /^fos: Unknown option '--secret'/m);
+    assert.match(u.stderr, /^usage: fos <command>/m);
+  });
+
   it('fos ping measures round trips to a served name on the other node', async () => {
     const r = await fos(['ping', '/app/kv', '--count', '5', '--node', n2], { FOS_SECRET: 'a cluster secret of the test, long enough' });
     assert.equal(r.code, 0, r.stderr);
@@ -122,7 +141,7 @@ describe('fos node, ls, ping, stats', () => {
     writeFileSync(wrong, 'not the secret of this cluster at all\n', { mode: 0o600 });
     const r = await fos(['ls', '--node', n1, '--secret-file', wrong]);
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /^fos: EACCES: .* refused this client: .*authentication failed/m);
+    assert.match(r.stderr, /^fos: EACCES: .* refused this client \(this client has another secret than the cluster\): .*authentication failed/m);
     const ok = await fos(['ls', '--node', n1, '--secret-file', secretFile]);
     assert.equal(ok.code, 0, ok.stderr);
   });

@@ -42,6 +42,10 @@ after(async () => {
   await node.shutdown();
 });
 
+it('waitForPeers gives the nodes reached at the addresses this node dials, once they are up', async () => {
+  assert.deepStrictEqual(await node.waitForPeers(5000), ['mesh-b']);
+});
+
 it('the losing dialer waits rather than redialing in a loop', async () => {
   await new Promise((r) => setTimeout(r, 500));
   const before = events.length;
@@ -104,4 +108,10 @@ it('a peer that shakes hands again and again but never sends a frame is declared
   assert.ok(after >= DOWN_MS * 0.9, `not before the down timeout (${Math.round(after)} ms)`);
   assert.ok(after < DOWN_MS * 3, `within the down timeout and slack (${Math.round(after)} ms)`);
   assert.match((ev as { reason: string }).reason, /no frame for/);
+});
+
+it('waitForPeers fails with ETIMEDOUT naming an address where no node answers', async () => {
+  const nobody = '127.0.0.1:9'; // discard: nothing listens there
+  node.addPeer(nobody);
+  await assert.rejects(node.waitForPeers(300), (e: unknown) => (e as { code?: string }).code === 'ETIMEDOUT' && (e as Error).message.includes(nobody));
 });

@@ -40,7 +40,8 @@ export async function joinAsClient(address: string, secret: string | undefined, 
         const ev = r.value;
         if (ev.type === 'peer-up') up.add(ev.node);
         else if (ev.type === 'handshake-rejected' && ev.reason.includes('authentication failed')) {
-          throw new FosError('EACCES', `${address} refused this client: ${ev.reason}`);
+          const hint = secret === undefined ? ' (this client has no secret: set FOS_SECRET or give --secret-file)' : ' (this client has another secret than the cluster)';
+          throw new FosError('EACCES', `${address} refused this client${hint}: ${ev.reason}`);
         } else if (ev.type === 'handshake-rejected' || ev.type === 'reconnecting') last = ev;
       }
       return true;

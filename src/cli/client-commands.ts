@@ -52,6 +52,24 @@ export async function pingCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** `fos call NAME METHOD [ARGS_JSON]`: one call, its result printed as JSON. */
+export async function callCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: { ...COMMON, timeout: { type: 'string' } }, allowPositionals: true, strict: true });
+  const [name, method, json] = positionals;
+  if (name === undefined || method === undefined) throw new FosError('EINVAL', 'fos call needs a NAME and a METHOD (and the arguments as a JSON array)');
+  let args: unknown;
+  try {
+    args = json === undefined ? [] : JSON.parse(json);
+  } catch (e) {
+    throw new FosError('EINVAL', `the arguments are a JSON array: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(args)) throw new FosError('EINVAL', 'the arguments are a JSON array, e.g. \'["a", 1]\'');
+  const timeout = Number(values.timeout ?? 5000);
+  const result = await withClient(values, () => call(name, method, args as unknown[], { timeout }));
+  process.stdout.write(`${JSON.stringify(result, (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) ?? 'undefined'}\n`);
+  return 0;
+}
+
 /** `fos stats`: a node's counters. */
 export async function statsCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { ...COMMON, json: { type: 'boolean' } }, strict: true });

@@ -2,7 +2,7 @@
 /** The `fos` command. */
 import { FosError } from '../errors.js';
 import { demo } from './demo.js';
-import { lsCommand, pingCommand, statsCommand } from './client-commands.js';
+import { callCommand, lsCommand, pingCommand, statsCommand } from './client-commands.js';
 import { nodeCommand } from './node-command.js';
 
 const USAGE = `usage: fos <command>
@@ -14,6 +14,7 @@ commands:
                                  [--secret-file F] [--service NAME=MODULE[:COUNT]]... [--poll]
   ls       list the cluster's names: fos ls [--node HOST:PORT] [--secret-file F]
   ping     round trips to a served name: fos ping NAME [--count N] [--node HOST:PORT] [--secret-file F]
+  call     one call, its result as JSON: fos call NAME METHOD ['[ARGS...]'] [--timeout MS] [--node HOST:PORT] [--secret-file F]
   stats    a node's counters: fos stats [--node HOST:PORT] [--secret-file F] [--json]
   help     this text
 
@@ -40,6 +41,8 @@ async function main(argv: string[]): Promise<number> {
       return pingCommand(argv.slice(1));
     case 'stats':
       return statsCommand(argv.slice(1));
+    case 'call':
+      return callCommand(argv.slice(1));
     case undefined:
     case 'help':
     case '--help':
@@ -55,7 +58,14 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => (process.exitCode = code),
   (e: unknown) => {
-    // A FosError says what went wrong in its code and message; anything else is a bug, with its stack.
+    // A FosError says what went wrong in its code and message; a bad
+    // option, what parseArgs says and the usage; anything else is a bug, with its stack.
+    const code = (e as { code?: unknown } | null)?.code;
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) {
+      process.stderr.write(`fos: ${(e as Error).message}\n${USAGE}`);
+      process.exitCode = 2;
+      return;
+    }
     process.stderr.write(`fos: ${e instanceof FosError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     process.exitCode = 1;
   },

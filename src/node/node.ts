@@ -106,6 +106,8 @@ export class FosNode {
   private readonly services = new Set<SpawnedService>();
   private down = false;
   private shuttingDown: Promise<void> | undefined;
+  /** The addresses this node dials (boot's `peers`, then `addPeer`). */
+  private readonly dialed: string[] = [];
 
   /** @internal use `boot()`. */
   constructor(
@@ -132,11 +134,33 @@ export class FosNode {
     return this.feed.subscribe();
   }
 
+  /**
+   * Resolves once the node at each address given in `peers` (and to
+   * `addPeer`) is up, its names known here; with their node names. Fails
+   * with ETIMEDOUT, naming the addresses still down, after `timeoutMs`.
+   * `boot` returns before its peers are reached: wait here before calling
+   * their services by name.
+   */
+  async waitForPeers(timeoutMs = 10_000): Promise<string[]> {
+    const deadline = performance.now() + Math.min(timeoutMs, MAX_TIMER_MS);
+    for (;;) {
+      const up = this.dialed.map((a) => this.proxy.upAt(a));
+      if (up.every((n) => n !== undefined)) return up as string[];
+      if (this.down) throw new FosError('ECLOSED', 'node is shut down');
+      if (performance.now() >= deadline) {
+        const missing = this.dialed.filter((_, i) => up[i] === undefined);
+        throw new FosError('ETIMEDOUT', `peers not up within ${timeoutMs} ms: ${missing.join(', ')}`);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
   /** Dials another node at HOST:PORT (as `boot({ peers })` does) and keeps a connection to it. */
   addPeer(address: string): void {
     if (this.down) throw new FosError('ECLOSED', 'node is shut down');
     checkOpenAddresses([address], this.secured);
     this.proxy.dial(address);
+    if (!this.dialed.includes(address)) this.dialed.push(address);
   }
 
   /** Starts `count` isolates running `module`; resolves once each has loaded it and bound its names. */
@@ -352,7 +376,7 @@ export async function boot(opts: BootOptions = {}): Promise<FosNode> {
     await node.shutdown();
     throw e;
   }
-  for (const p of opts.peers ?? []) proxy.dial(p);
+  for (const p of opts.peers ?? []) node.addPeer(p);
   return node;
 }
 

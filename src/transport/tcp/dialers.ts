@@ -64,6 +64,11 @@ export class Dialers {
     if (d !== undefined) d.peer = peer;
   }
 
+  /** The node found at `address`, once a connection to it was authenticated. */
+  peerAt(address: string): string | undefined {
+    return this.dialers.get(address)?.peer;
+  }
+
   /** A connection dialed to `address` was adopted: the backoff starts over. */
   adopted(address: string): void {
     const d = this.dialers.get(address);

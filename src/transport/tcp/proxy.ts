@@ -261,7 +261,7 @@ export class Proxy implements ConnectionHost, SessionHost {
       if (!resumed) this.announced.delete(peer);
       this.introduce(s, peer, conn.peerListen);
     } else if (this.announced.has(peer)) {
-      this.host.emit({ type: 'peer-up', node: peer, address: conn.address, resumed: true });
+      this.host.emit({ type: 'peer-up', node: peer, address: conn.peerListen || conn.address, resumed: true });
     }
     return undefined;
   }
@@ -330,7 +330,8 @@ export class Proxy implements ConnectionHost, SessionHost {
     const more = typeof update === 'object' && update !== null && (update as { more?: unknown }).more === true;
     if (!more && !this.announced.has(session.peer)) {
       this.announced.add(session.peer);
-      this.host.emit({ type: 'peer-up', node: session.peer, address: this.wires.get(session.peer)?.address ?? '', resumed: false });
+      const conn = this.wires.get(session.peer);
+      this.host.emit({ type: 'peer-up', node: session.peer, address: conn === undefined ? '' : conn.peerListen || conn.address, resumed: false });
     }
   }
 
@@ -388,6 +389,12 @@ export class Proxy implements ConnectionHost, SessionHost {
         this.host.log(`name update to ${s.peer} failed: ${(e as Error).message}`);
       }
     }
+  }
+
+  /** The node reached at `address` (dialed), once it is up (its names known); undefined before. */
+  upAt(address: string): string | undefined {
+    const node = this.dialers.peerAt(address);
+    return node !== undefined && this.announced.has(node) ? node : undefined;
   }
 
   /** The nodes this node has a session with, connected or reconnecting. */
