@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { MessageChannel } from 'node:worker_threads';
 import { Runtime } from '../src/runtime/runtime.js';
 import { newIcb } from '../src/transport/shm/icb.js';
+import { within } from './helpers/places.js';
 
 function pair(): { a: Runtime; b: Runtime; close: () => void } {
   const icbA = newIcb();
@@ -36,9 +37,6 @@ function pair(): { a: Runtime; b: Runtime; close: () => void } {
     },
   };
 }
-
-const within = <T>(p: Promise<T>, ms: number): Promise<T> =>
-  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`not settled within ${ms} ms`)), ms).unref())]);
 
 describe('kernel link', () => {
   it('settles a send whose acknowledgement rides on a control request', async () => {

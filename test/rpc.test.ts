@@ -5,7 +5,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { boot, call as callFrom, connect as connectTo, FosError, lookup, type CallOptions, type IsolateStats, type MailboxStats, type Ref, type Remote, type ServiceContext, type TransportName } from '../src/index.js';
-import { AGENT, codeOf, ECHO, eventually, unwrap } from './helpers/places.js';
+import { AGENT, codeOf, ECHO, eventually, unwrap, within } from './helpers/places.js';
 import type { Agent } from './fixtures/agent.js';
 import { nextEvent, peerUp, startNode, type RemoteNode } from './helpers/cluster.js';
 import type { Echo } from './fixtures/echo.js';
@@ -138,15 +138,6 @@ async function errorOf(p: Promise<unknown>): Promise<FosError> {
     assert.ok(e instanceof FosError, `expected a FosError, got ${String(e)}`);
     return e;
   }
-}
-
-/** Rejects if `p` has not settled after `ms`: a hang fails the test with a reason instead of a test timeout. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: still pending after ${ms} ms`)), ms);
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -9,7 +9,7 @@ import { runtime } from '../src/runtime/current.js';
 import { PARKED, STATE } from '../src/transport/shm/doorbell.js';
 import { HEAD, ringBytes, TAIL } from '../src/transport/shm/ring.js';
 import type { ShmPeer } from './fixtures/shm-peer.js';
-import { codeOf, eventually } from './helpers/places.js';
+import { codeOf, eventually, within } from './helpers/places.js';
 
 const PEER = new URL('./fixtures/shm-peer.js', import.meta.url);
 
@@ -41,13 +41,6 @@ function outcome(p: Promise<unknown>): Promise<Outcome> {
     () => ({ ok: true }) as const,
     (e: unknown) => ({ ok: false, code: e instanceof FosError ? e.code : `not a FosError: ${String(e)}` }) as const,
   );
-}
-
-/** Rejects if `p` has not settled after `ms`: a hang fails with a reason. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: still pending after ${ms} ms`)), ms)));
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

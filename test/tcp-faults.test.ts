@@ -18,7 +18,7 @@ import { boot, call, connect, createMailbox, FosError, lookup, send, type FosNod
 import type { Agent } from './fixtures/agent.js';
 import { nextEvent, startNode, type RemoteNode } from './helpers/cluster.js';
 import { prng, startFaultProxy, type Direction, type FaultProxy } from './helpers/fault-proxy.js';
-import { AGENT, ECHO, codeOf, eventually, unwrap, settledWithin } from './helpers/places.js';
+import { AGENT, ECHO, codeOf, eventually, unwrap, settledWithin, within } from './helpers/places.js';
 
 /** Every child node started by this file: killed at the end whatever happened. */
 const children: RemoteNode[] = [];
@@ -39,15 +39,6 @@ function record(node: FosNode): { at: number; e: StatusEvent }[] {
     for await (const e of node.status()) seen.push({ at: performance.now(), e });
   })();
   return seen;
-}
-
-/** Rejects if `p` has not settled within `ms`: nothing in this file may hang. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not settled within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 /** When `p` settled (performance.now()) and with which error code ('ok' if it resolved). */

@@ -150,3 +150,12 @@ export async function settledWithin(p: Promise<unknown>, ms: number): Promise<bo
   await new Promise((r) => setTimeout(r, ms));
   return done;
 }
+
+/** Rejects if `p` has not settled within `ms`: a hang fails the test with a reason instead of a test timeout. */
+export function within<T>(p: Promise<T>, ms: number, what = 'the promise'): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not settled within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}

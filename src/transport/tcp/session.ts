@@ -240,6 +240,7 @@ export class Session {
     this.unackedBytes = 0;
     for (const withdraw of this.waitingRoom.values()) withdraw();
     this.waitingRoom.clear();
+    this.previousMessage.clear();
     this.verdicts.reset();
     const wire = this.wire;
     this.wire = undefined;
