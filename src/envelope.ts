@@ -5,14 +5,16 @@
  *
  * Layout:
  *   u8  type     1 = message (data or call), 2 = reply
- *   u8  flags    WAIT | RAW | FROM | CALL | OK | SYNC
+ *   u8  flags    WAIT | RAW | FROM | CALL | OK | SYNC | SIMPLE
  *   u16 metaLen  bytes of the meta part
  *   u32 to       message: destination mailbox; reply: call id
  *   u32 callId   message with CALL: the call id
  *   meta         msgpack: message [cap, fromNode, fromIsolate, fromMailbox,
  *                fromCap, method] (from fields null without FROM); reply [cap]
- *   data         to the end of the record: the payload's msgpack, or its raw
- *                bytes when RAW
+ *   data         to the end of the record: the payload's msgpack, its raw
+ *                bytes when RAW, or its simple-values encoding when SIMPLE
+ *                (numbers, strings, byte arrays and arrays of these: see
+ *                simple-values.ts; msgpackr costs far more on such values)
  *
  * A reply that is not OK carries a WireError as its data.
  *
@@ -23,6 +25,7 @@
  */
 import { addExtension, Packr } from 'msgpackr';
 import { FosError } from './errors.js';
+import { decodeSimple, encodeSimple } from './simple-values.js';
 import type { Ref } from './runtime/ref.js';
 
 export const enum RecordType {
@@ -36,6 +39,7 @@ const FROM = 4;
 const CALL = 8;
 const OK = 16;
 const SYNC = 32;
+const SIMPLE = 64;
 export const HEADER_BYTES = 12;
 
 // msgpackr in structured-clone mode with records (plain objects as records
@@ -132,19 +136,43 @@ function isRaw(d: unknown): d is Uint8Array {
   return d instanceof Uint8Array && d.constructor === Uint8Array;
 }
 
-const META_CACHE = 256;
-/** Encoded meta parts by their tuple; cleared when full (cheap, and the working set is small). */
-const metaOut = new Map<string, Uint8Array>();
+/** An encoded meta part and the tuple it encodes (`method` undefined for a reply's). */
+interface MetaEntry {
+  readonly cap: string;
+  readonly from: Ref | undefined;
+  readonly method: string | null | undefined;
+  readonly bytes: Uint8Array;
+}
 
-function metaBytes(key: string, fields: unknown[]): Uint8Array {
-  let b = metaOut.get(key);
-  if (b === undefined) {
-    b = packr.pack(fields).slice();
-    if (b.length > 0xffff) throw new FosError('EINVAL', 'the envelope (capability, reply ref, method) exceeds 64 KiB');
-    if (metaOut.size >= META_CACHE) metaOut.clear();
-    metaOut.set(key, b);
+const META_CACHE = 32;
+/**
+ * The meta parts encoded last, replaced round robin. Looked up by comparing
+ * fields: hashing a key string built per message cost more than all the
+ * rest of an encode.
+ */
+const metaOut: MetaEntry[] = [];
+let metaNext = 0;
+
+/** Compared field by field even when identical: a ref is plain data that its holder may have changed since. */
+function sameRef(a: Ref | undefined, b: Ref | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  const x = a.address;
+  const y = b.address;
+  return a.cap === b.cap && x.mailbox === y.mailbox && x.isolate === y.isolate && x.node === y.node;
+}
+
+function metaBytes(cap: string, from: Ref | undefined, method: string | null | undefined): Uint8Array {
+  for (let i = 0; i < metaOut.length; i++) {
+    const m = metaOut[i]!;
+    if (m.cap === cap && m.method === method && sameRef(m.from, from)) return m.bytes;
   }
-  return b;
+  const fields =
+    method === undefined ? [cap] : from === undefined ? [cap, null, null, null, null, method] : [cap, from.address.node, from.address.isolate, from.address.mailbox, from.cap, method];
+  const bytes = packr.pack(fields).slice();
+  if (bytes.length > 0xffff) throw new FosError('EINVAL', 'the envelope (capability, reply ref, method) exceeds 64 KiB');
+  metaOut[metaNext] = { cap, from, method, bytes };
+  metaNext = (metaNext + 1) % META_CACHE;
+  return bytes;
 }
 
 /** Encodes an envelope (see Encoded for how long the result is valid). Throws EINVAL for a value msgpack cannot carry. */
@@ -166,18 +194,21 @@ export function encode(e: Envelope): Encoded {
         if (e.call.sync === true) flags |= SYNC;
         w2 = e.call.id;
       }
-      const key =
-        f === undefined
-          ? `${e.cap}\u0000\u0000${method ?? ''}`
-          : `${e.cap}\u0000${f.cap}\u0000${f.address.node}\u0000${f.address.isolate}\u0000${f.address.mailbox}\u0000${method ?? ''}`;
-      meta = metaBytes(key, f === undefined ? [e.cap, null, null, null, null, method] : [e.cap, f.address.node, f.address.isolate, f.address.mailbox, f.cap, method]);
+      meta = metaBytes(e.cap, f, method);
       w1 = e.to;
     } else {
       if (e.ok) flags |= OK;
-      meta = metaBytes(e.cap, [e.cap]);
+      meta = metaBytes(e.cap, undefined, undefined);
       w1 = e.callId;
     }
-    data = raw ?? packr.pack(e.data);
+    if (raw !== undefined) data = raw;
+    else {
+      const simple = encodeSimple(e.data);
+      if (simple !== undefined) {
+        data = simple;
+        flags |= SIMPLE;
+      } else data = packr.pack(e.data);
+    }
   } catch (err) {
     if (err instanceof FosError) throw err;
     throw new FosError('EINVAL', `message cannot be encoded: ${(err as Error).message}`);
@@ -245,11 +276,14 @@ export function decode(bytes: Uint8Array): Envelope {
   let data: unknown;
   try {
     meta = decodeMeta(bytes.subarray(HEADER_BYTES, metaEnd));
-    // The payload is copied out of the ring (or the socket's chunk) first:
-    // msgpackr decodes from private memory several times faster than from a
-    // SharedArrayBuffer, and a raw payload must own exactly its bytes.
-    const own = copyOf(bytes.subarray(metaEnd));
-    data = flags & RAW ? own : packr.unpack(own);
+    if (flags & SIMPLE) data = decodeSimple(bytes.subarray(metaEnd)); // copies what it returns
+    else {
+      // The payload is copied out of the ring (or the socket's chunk) first:
+      // msgpackr decodes from private memory several times faster than from
+      // a SharedArrayBuffer, and a raw payload must own exactly its bytes.
+      const own = copyOf(bytes.subarray(metaEnd));
+      data = flags & RAW ? own : packr.unpack(own);
+    }
   } catch (err) {
     if (err instanceof FosError) throw err;
     throw new FosError('EINVAL', `malformed record: ${(err as Error).message}`);

@@ -62,6 +62,7 @@ async function reportOf(isolate: number): Promise<IsolateReport | undefined> {
 }
 
 const value = { a: [1, 2, { b: 'c' }], m: new Map([[1, 'one']]), d: new Date(5), n: 10n, bytes: new Uint8Array([1, 2, 3]), s: 'é' };
+const simple = [1, 'é', new Uint8Array([1, 2]), [null, undefined, true], 0.5, 'x'.repeat(100)];
 
 for (const s of servers) {
   describe(`callSync from the main thread to ${s.kind}`, () => {
@@ -71,10 +72,12 @@ for (const s of servers) {
       const sent = before.messagesSent;
       const received = before.messagesReceived;
       assert.deepStrictEqual(callSync(s.name, 'echo', [value]), value);
+      // Simple values (simple-values.ts) travel in their own encoding, both ways.
+      assert.deepStrictEqual(callSync(s.name, 'echo', [simple]), simple);
       assert.equal(callSync(s.name, 'whoami'), s.isolate, 'the handler ran in the serving isolate');
       const after = rt.stats().transports.shm;
-      assert.equal(after.messagesSent - sent, 2, 'the requests went by shm');
-      assert.equal(after.messagesReceived - received, 2, 'the answers came by shm');
+      assert.equal(after.messagesSent - sent, 3, 'the requests went by shm');
+      assert.equal(after.messagesReceived - received, 3, 'the answers came by shm');
       assert.ok(rt.shm.out(s.isolate) !== undefined, 'the main thread has an shm channel to the server');
     });
 

@@ -4,7 +4,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
-import { boot, call as callFrom, connect as connectTo, FosError, lookup, type CallOptions, type IsolateStats, type MailboxStats, type Ref, type Remote, type ServiceContext, type TransportName } from '../src/index.js';
+import { boot, call as callFrom, connect as connectTo, FosError, lookup, serve, type CallOptions, type IsolateStats, type MailboxStats, type Ref, type Remote, type ServiceContext, type TransportName } from '../src/index.js';
 import { AGENT, codeOf, ECHO, eventually, unwrap, within } from './helpers/places.js';
 import type { Agent } from './fixtures/agent.js';
 import { nextEvent, peerUp, startNode, type RemoteNode } from './helpers/cluster.js';
@@ -357,6 +357,44 @@ describe('rpc, calls that end without an answer', () => {
       await spawned?.stop();
     });
   }
+});
+
+describe('rpc, handlers run as calls arrive', () => {
+  test("a handler of the caller's own isolate never runs inside its caller's call()", async () => {
+    let ran = 0;
+    const svc = serve('/rpc/arrive/local', { count: () => ++ran });
+    await svc.ready;
+    const pending = callFrom('/rpc/arrive/local', 'count');
+    assert.equal(ran, 0, 'the handler waits for the caller to return');
+    assert.equal(await pending, 1);
+    svc.close();
+  });
+
+  test('at most `concurrency` async handlers run at once; the others start in arrival order as slots free', async () => {
+    let active = 0;
+    let most = 0;
+    const started: number[] = [];
+    const svc = serve(
+      '/rpc/arrive/bounded',
+      {
+        async work(i: number) {
+          started.push(i);
+          most = Math.max(most, ++active);
+          await new Promise((r) => setTimeout(r, 2));
+          active--;
+          return i;
+        },
+        now: (i: number) => i,
+      },
+      { concurrency: 3 },
+    );
+    await svc.ready;
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => callFrom('/rpc/arrive/bounded', i % 5 === 0 ? 'now' : 'work', [i])));
+    assert.deepEqual(results, Array.from({ length: 30 }, (_, i) => i));
+    assert.equal(most, 3);
+    assert.deepEqual(started, [...started].sort((a, b) => a - b), 'handlers start in arrival order');
+    svc.close();
+  });
 });
 
 describe('rpc, names', () => {

@@ -8,7 +8,7 @@
  */
 import { FosError, remoteError } from '../errors.js';
 import { validateName } from '../names/name.js';
-import type { Inbound, Mailbox } from '../runtime/mailbox.js';
+import type { Consumer, Inbound, Mailbox } from '../runtime/mailbox.js';
 import type { Ref } from '../runtime/ref.js';
 import type { Runtime } from '../runtime/runtime.js';
 
@@ -57,13 +57,7 @@ export function serveOn(rt: Runtime, name: string, handlers: Handlers, opts: Ser
   const ready = rt.createMailbox(mbOpts, true).then((mb) => {
     mailbox = mb;
     if (closed) mb.close();
-    else
-      runLoop(rt, name, mb, handlers, concurrency).catch((e: unknown) => {
-        // A bug of ours, never a handler's (handle() catches those): make it
-        // loud, and stop taking calls rather than lose them silently.
-        mb.close();
-        process.emitWarning(`fos: the serve loop of ${name} stopped: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-      });
+    else mb.consume(new ServeLoop(rt, name, mb, handlers, concurrency));
     return mb.ref;
   });
   rt.track(ready, true);
@@ -77,20 +71,44 @@ export function serveOn(rt: Runtime, name: string, handlers: Handlers, opts: Ser
   };
 }
 
-async function runLoop(rt: Runtime, name: string, mb: Mailbox, handlers: Handlers, concurrency: number): Promise<void> {
-  let active = 0;
-  let slotFreed: (() => void) | undefined;
-  const finished = (): void => {
-    active--;
-    const wake = slotFreed;
-    slotFreed = undefined;
-    wake?.();
-  };
-  const handle = (m: Inbound): void => {
+/**
+ * Runs the handlers of one served mailbox. The mailbox hands it each call as
+ * it arrives (see Consumer): a synchronous handler answers at once, inside
+ * the transport's delivery, with no promise or event-loop turn between the
+ * call and its reply. At most `concurrency` async handlers run at once;
+ * while that many do, calls wait in the mailbox.
+ */
+class ServeLoop implements Consumer {
+  private active = 0;
+
+  constructor(
+    private readonly rt: Runtime,
+    private readonly name: string,
+    private readonly mb: Mailbox,
+    private readonly handlers: Handlers,
+    private readonly concurrency: number,
+  ) {}
+
+  accepts(): boolean {
+    return this.active < this.concurrency;
+  }
+
+  take(m: Inbound): void {
+    try {
+      this.handle(m);
+    } catch (e) {
+      // A bug of ours, never a handler's (handle() catches those): make it
+      // loud, and stop taking calls rather than lose them silently.
+      this.mb.close();
+      process.emitWarning(`fos: the serve loop of ${this.name} stopped: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    }
+  }
+
+  private handle(m: Inbound): void {
+    const { rt, handlers } = this;
     const { call, from } = m;
     if (call === undefined || from === undefined) return; // admit() lets only calls in
     let result: unknown;
-    let async = false;
     try {
       if (call.method === PING_METHOD) {
         rt.reply(m, true, true);
@@ -98,39 +116,28 @@ async function runLoop(rt: Runtime, name: string, mb: Mailbox, handlers: Handler
       }
       const fn = methodOf(handlers, call.method);
       if (fn === undefined) {
-        rt.reply(m, false, new FosError('ENOSYS', `${name} has no method ${JSON.stringify(call.method)}`));
+        rt.reply(m, false, new FosError('ENOSYS', `${this.name} has no method ${JSON.stringify(call.method)}`));
         return;
       }
       result = fn.apply(handlers, m.data as unknown[]);
-      async = isThenable(result);
     } catch (e) {
       rt.reply(m, false, remoteError(e));
       return;
     }
-    if (!async) {
+    if (!isThenable(result)) {
       rt.reply(m, true, result);
       return;
     }
-    active++;
+    this.active++;
     Promise.resolve(result)
       .then(
         (v) => rt.reply(m, true, v),
         (e: unknown) => rt.reply(m, false, remoteError(e)),
       )
       .catch(() => {}) // reply() reports its own failures to the caller; nothing is left to tell
-      .finally(finished);
-  };
-  for (;;) {
-    if (active >= concurrency) await new Promise<void>((r) => (slotFreed = r));
-    // Drain what is queued without a promise per message, then wait.
-    let m = mb.tryReceive() as Inbound | undefined;
-    if (m === undefined) {
-      try {
-        m = (await mb.receive()) as Inbound;
-      } catch {
-        return; // ECLOSED: the service was closed
-      }
-    }
-    handle(m);
+      .finally(() => {
+        this.active--;
+        this.mb.feed();
+      });
   }
 }

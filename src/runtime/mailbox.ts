@@ -9,6 +9,10 @@
  *   holds through backpressure);
  * - `receivers` is non-empty only while `queue` is empty: a message is handed
  *   straight to the oldest waiting receiver;
+ * - with a `consumer` (a served mailbox), a message is handed to it straight
+ *   from the transport that brought it only while `queue` is empty, so it
+ *   takes messages in arrival order; what it cannot take now waits in
+ *   `queue` until it asks for more (`feed`);
  * - once `closed`, all three are empty and stay so.
  */
 import { FosError } from '../errors.js';
@@ -59,6 +63,18 @@ export interface MailboxOptions {
 
 export type Offer = 'queued' | 'full' | BlockedDelivery;
 
+/**
+ * @internal What takes a served mailbox's messages as they arrive (serve's
+ * loop), with no promise or event-loop turn in between: a call that comes
+ * by shm is answered inside the drain that brought it.
+ */
+export interface Consumer {
+  /** True while it can take a message now. */
+  accepts(): boolean;
+  /** Takes one message; never throws. */
+  take(m: Inbound): void;
+}
+
 export class Mailbox<T = unknown> implements AsyncIterable<Message<T>> {
   /** What a sender needs: plain data, can itself be sent. */
   readonly ref: Ref;
@@ -76,6 +92,8 @@ export class Mailbox<T = unknown> implements AsyncIterable<Message<T>> {
   private readonly receivers = new Deque<Receiver>();
   private readonly onClose: (leftover: Inbound[]) => void;
   private closedFlag = false;
+  private consumer: Consumer | undefined;
+  private feedScheduled = false;
 
   /** @internal made by the runtime; users call `createMailbox()`. */
   constructor(opts: MailboxOptions) {
@@ -103,9 +121,25 @@ export class Mailbox<T = unknown> implements AsyncIterable<Message<T>> {
    * @internal Offers a message. 'queued' when it is in the mailbox (or handed
    * to a receiver), 'full' when there is no room and `wait` is false,
    * otherwise a BlockedDelivery, settled once it is queued or fails.
+   * `onQueued` is told before a consumer takes the message, for a verdict
+   * that must go out before the consumer's answer.
    */
-  offer(message: Inbound, wait: boolean, settle?: (err?: FosError) => void): Offer {
+  offer(message: Inbound, wait: boolean, settle?: (err?: FosError) => void, onQueued?: () => void): Offer {
     if (this.closedFlag) throw new FosError('ECLOSED', 'mailbox is closed');
+    const c = this.consumer;
+    if (c !== undefined && this.queue.size === 0 && c.accepts()) {
+      // A message sent from this isolate waits for a microtask: its
+      // handler never runs inside its sender's send() or call().
+      if (message.via !== 'local') {
+        this.counters.delivered++;
+        this.counters.received++;
+        // The verdict first: it can then ride on the reply the consumer sends.
+        onQueued?.();
+        c.take(message);
+        return 'queued';
+      }
+      this.scheduleFeed();
+    }
     const receiver = this.receivers.shift();
     if (receiver !== undefined) {
       this.counters.delivered++;
@@ -125,6 +159,28 @@ export class Mailbox<T = unknown> implements AsyncIterable<Message<T>> {
     const b: BlockedDelivery = { message, settle: settle ?? (() => {}), withdraw: () => this.blocked.remove(b) };
     this.blocked.push(b);
     return b;
+  }
+
+  /** @internal Hands messages to `c` as they come, instead of to receive(). */
+  consume(c: Consumer): void {
+    this.consumer = c;
+    this.feed();
+  }
+
+  /** @internal Hands queued messages to the consumer while it takes them. */
+  feed(): void {
+    const c = this.consumer;
+    if (c === undefined) return;
+    while (!this.closedFlag && this.queue.size > 0 && c.accepts()) c.take(this.tryReceive() as Inbound);
+  }
+
+  private scheduleFeed(): void {
+    if (this.feedScheduled) return;
+    this.feedScheduled = true;
+    queueMicrotask(() => {
+      this.feedScheduled = false;
+      this.feed();
+    });
   }
 
   /** Takes the next message, or undefined when the mailbox is empty. */
@@ -182,6 +238,7 @@ export class Mailbox<T = unknown> implements AsyncIterable<Message<T>> {
   close(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
+    this.consumer = undefined;
     const closed = (): FosError => new FosError('ECLOSED', 'mailbox is closed');
     for (const r of this.receivers.drain()) r.reject(closed());
     const leftover = this.queue.drain();

@@ -454,6 +454,7 @@ export class Runtime {
     wait: boolean,
     transport: TransportName,
     settle: (e?: FosError) => void,
+    onQueued?: () => void,
   ): 'queued' | BlockedDelivery | FosError {
     const mb = this.mailboxes.get(mailbox);
     if (mb === undefined) {
@@ -463,7 +464,7 @@ export class Runtime {
     if (!capEquals(mb.ref.cap, cap)) return new FosError('EACCES', 'wrong capability for the mailbox');
     if (msg.call !== undefined && !mb.serves) return new FosError('ENOSYS', 'the mailbox serves no calls');
     if (msg.call === undefined && mb.serves) return new FosError('EINVAL', 'the mailbox takes calls only: use call()');
-    const r = mb.offer(msg, wait, settle);
+    const r = mb.offer(msg, wait, settle, onQueued);
     if (r === 'full') return new FosError('EAGAIN', `mailbox is full (capacity ${mb.capacity})`);
     const bytes = this.counters.received(transport, msg.data);
     const arrived = mb.counters.arrived[transport];
@@ -578,12 +579,27 @@ export class Runtime {
           ? { data: f.d, from: f.f }
           : { data: f.d };
     const s = f.s;
-    const r = this.admit(f.to, f.cap, msg, f.w === 1, 'kernel', (e) => {
-      link.waitingRoom.delete(s);
-      if (e === undefined) link.ack(s);
-      else link.nack(s, e);
-    });
-    if (r === 'queued') link.ack(s);
+    let acked = false;
+    const r = this.admit(
+      f.to,
+      f.cap,
+      msg,
+      f.w === 1,
+      'kernel',
+      (e) => {
+        link.waitingRoom.delete(s);
+        if (e === undefined) link.ack(s);
+        else link.nack(s, e);
+      },
+      // A served mailbox answers inside admit(): the ack goes first, to ride on the reply.
+      () => {
+        acked = true;
+        link.ack(s);
+      },
+    );
+    if (r === 'queued') {
+      if (!acked) link.ack(s);
+    }
     else if (r instanceof FosError) link.nack(s, r);
     else link.waitingRoom.set(s, r.withdraw);
   }

@@ -38,3 +38,20 @@ export function withoutNegativeZero(v: unknown): unknown {
   }
   return v;
 }
+
+/** The values simple-values.ts carries itself: numbers, strings (any Unicode, some long), booleans, null, undefined, byte arrays, arrays of these. */
+export const { simpleValue } = fc.letrec((tie) => ({
+  simpleValue: fc.oneof({ depthSize: 'small', withCrossShrink: true }, tie('leaf'), tie('array')),
+  leaf: fc.oneof(
+    fc.integer(),
+    fc.integer({ min: -(2 ** 53), max: 2 ** 53 }),
+    fc.double(),
+    fc.string({ maxLength: 16 }),
+    fc.string({ unit: 'binary', maxLength: 100 }),
+    fc.boolean(),
+    fc.constant(null),
+    fc.constant(undefined),
+    fc.uint8Array({ maxLength: 40 }),
+  ),
+  array: fc.array(tie('simpleValue'), { maxLength: 5 }),
+}));

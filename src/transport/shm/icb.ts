@@ -13,7 +13,8 @@
  *                  OK      1 for a value, 0 for a WireError
  *                  ASLEEP  1 while the owner sleeps in Atomics.wait: only then
  *                          does a writer make the notify call
- *   [256, ...)   the answer, msgpack-encoded
+ *                  SIMPLE  1 when the answer is in the simple-values encoding
+ *   [256, ...)   the answer: msgpack, or simple values (see simple-values.ts)
  *
  * The slot protocol (one blocked waiter at a time: the isolate's own
  * thread, in `callSync`): the owner stores a fresh ticket in EXPECT, sends
@@ -25,6 +26,7 @@
  * that fails a writer is mid-way and the owner waits for it to finish.
  */
 import { packValue, unpackValue } from '../../envelope.js';
+import { decodeSimple, encodeSimple } from '../../simple-values.js';
 import { asFosError, FosError, fromWire, toWire } from '../../errors.js';
 import { isDead } from './doorbell.js';
 
@@ -35,6 +37,7 @@ const DONE = 33;
 const LEN = 34;
 const OK = 35;
 const ASLEEP = 36;
+const SIMPLE = 37;
 const LOCKED = -1;
 
 export interface Icb {
@@ -58,8 +61,9 @@ export function answer(icb: Icb, ticket: number, ok: boolean, value: unknown): b
   if (Atomics.compareExchange(icb.words, EXPECT, ticket, LOCKED) !== ticket) return false;
   let bytes: Uint8Array;
   let isOk = ok;
+  const simple = ok ? encodeSimple(value) : undefined;
   try {
-    bytes = packValue(ok ? value : toWire(asFosError(value)));
+    bytes = simple ?? packValue(ok ? value : toWire(asFosError(value)));
     if (bytes.length > icb.data.length) throw new FosError('EMSGSIZE', `a callSync answer is at most ${icb.data.length} bytes, this one is ${bytes.length}: use call()`);
   } catch (e) {
     bytes = packValue(toWire(asFosError(e)));
@@ -68,6 +72,7 @@ export function answer(icb: Icb, ticket: number, ok: boolean, value: unknown): b
   icb.data.set(bytes);
   icb.words[LEN] = bytes.length;
   icb.words[OK] = isOk ? 1 : 0;
+  icb.words[SIMPLE] = isOk && simple !== undefined ? 1 : 0;
   Atomics.store(icb.words, DONE, ticket);
   // The owner stores ASLEEP before it reads DONE and sleeps: either it sees
   // DONE, or this load sees ASLEEP (sequentially consistent atomics).
@@ -123,10 +128,16 @@ export function await_(icb: Icb, ticket: number, opts: WaitOptions): unknown {
     }
     sleep(w, Math.min(5, opts.deadline - now));
   }
-  const bytes = icb.data.slice(0, w[LEN]);
   const ok = w[OK] === 1;
-  Atomics.store(w, EXPECT, 0);
-  const v = unpackValue(bytes);
+  let v: unknown;
+  try {
+    // Read before the slot is released (EXPECT 0): no writer touches it until then.
+    v = w[SIMPLE] === 1 ? decodeSimple(icb.data.subarray(0, w[LEN])) : unpackValue(icb.data.slice(0, w[LEN]));
+  } catch (e) {
+    throw e instanceof FosError ? e : new FosError('EINVAL', `malformed callSync answer: ${(e as Error).message}`);
+  } finally {
+    Atomics.store(w, EXPECT, 0);
+  }
   if (!ok) throw fromWire(v);
   return v;
 }

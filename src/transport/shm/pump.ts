@@ -28,6 +28,9 @@ export interface PumpOptions {
   readonly pollSliceMicros: number;
 }
 
+/** Microtask turns the pump gives after doing work, before it looks for more. */
+const MICROTASK_STEPS = 8;
+
 /** A parked pump looks at its sources at least this often. */
 const PARK_CHECK_MS = 1000;
 
@@ -99,27 +102,51 @@ export class Pump {
   private schedule(): void {
     if (this.scheduled || this.stopped) return;
     this.scheduled = true;
-    setImmediate(this.run);
+    setImmediate(() => void this.run());
   }
 
-  private readonly run = (): void => {
-    this.scheduled = false;
-    if (this.stopped || this.sources.size === 0) return;
-    if (this.pollOnce() || this.spin(this.opts.poll ? this.opts.pollSliceMicros : this.opts.spinMicros) || this.opts.poll) {
-      this.schedule();
-      return;
-    }
-    this.park();
-  };
-
-  /** Spins until a source has work (then does it) or `micros` pass; true if it did work. */
-  private spin(micros: number): boolean {
-    const end = performance.now() + micros / 1000;
+  /**
+   * One slice of the loop: while there is work it does it, yielding only to
+   * the microtask queue in between (so that promises its work settled, a
+   * caller's or an async handler's, move on at once), and it goes on
+   * spinning for the next record rather than back to the event loop, which
+   * would cost several µs each time. It returns to the event loop after
+   * `pollSliceMicros`, or parks once idle for `spinMicros` (not in poll mode).
+   * `scheduled` stays true while it runs, so a wake() has nothing to do.
+   */
+  private readonly run = async (): Promise<void> => {
+    const { poll, spinMicros, pollSliceMicros } = this.opts;
+    let now = performance.now();
+    const sliceEnd = now + pollSliceMicros / 1000;
+    let idleEnd = now + spinMicros / 1000;
     for (let i = 0; ; i++) {
-      if (this.pending()) return this.pollOnce();
-      if ((i & 63) === 63 && performance.now() >= end) return false;
+      if (this.stopped || this.sources.size === 0) {
+        this.scheduled = false;
+        return;
+      }
+      if (this.pending() && this.pollOnce()) {
+        // Each await lets every promise chain take one step: enough for a
+        // caller to see its answer and send its next message.
+        for (let k = 0; k < MICROTASK_STEPS; k++) await undefined;
+        now = performance.now();
+        idleEnd = now + spinMicros / 1000;
+        i = 0;
+      } else if ((i & 63) === 63) {
+        await undefined; // longer chains move on while it spins
+        now = performance.now();
+      } else continue;
+      if (now >= sliceEnd) {
+        this.scheduled = false;
+        this.schedule();
+        return;
+      }
+      if (!poll && now >= idleEnd) {
+        this.scheduled = false;
+        this.park();
+        return;
+      }
     }
-  }
+  };
 
   private park(): void {
     Atomics.store(this.bell, STATE, PARKED);
