@@ -27,6 +27,21 @@ export function send(target: Target, data: unknown, opts?: SendOptions): Promise
   }
 }
 
+/**
+ * Sends each of `items` as a message of its own to one mailbox (one member
+ * of a fleet, picked once), in order, as one frame: the way to stream many
+ * small messages, with no promise, verdict or frame per message. Resolves
+ * once all of them are in the mailbox. Without `wait`, the batch is refused
+ * whole (EAGAIN) unless all of it fits at once.
+ */
+export function sendMany(target: Target, items: readonly unknown[], opts?: SendOptions): Promise<void> {
+  try {
+    return runtime().sendMany(target, items, opts);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
 /** The refs of every member bound under `name`; ENOENT if none. */
 export function lookup(name: string): Promise<Ref[]> {
   try {

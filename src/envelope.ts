@@ -5,7 +5,7 @@
  *
  * Layout:
  *   u8  type     1 = message (data or call), 2 = reply
- *   u8  flags    WAIT | RAW | FROM | CALL | OK | SYNC | SIMPLE
+ *   u8  flags    WAIT | RAW | FROM | CALL | OK | SYNC | SIMPLE | BATCH
  *   u16 metaLen  bytes of the meta part
  *   u32 to       message: destination mailbox; reply: call id
  *   u32 callId   message with CALL: the call id
@@ -16,7 +16,9 @@
  *                (numbers, strings, byte arrays and arrays of these: see
  *                simple-values.ts; msgpackr costs far more on such values)
  *
- * A reply that is not OK carries a WireError as its data.
+ * A reply that is not OK carries a WireError as its data. A BATCH message
+ * (sendMany) carries an array whose items are delivered as messages of
+ * their own.
  *
  * The meta part repeats from message to message (the same capability,
  * reply ref and method): the sender encodes it once per distinct tuple and
@@ -40,6 +42,7 @@ const CALL = 8;
 const OK = 16;
 const SYNC = 32;
 const SIMPLE = 64;
+const BATCH = 128;
 export const HEADER_BYTES = 12;
 
 // msgpackr in structured-clone mode with records (plain objects as records
@@ -79,6 +82,8 @@ export interface MessageEnvelope {
   readonly data: unknown;
   readonly from?: Ref | undefined;
   readonly call?: CallInfo | undefined;
+  /** `data` is an array of messages (sendMany), delivered one by one. */
+  readonly batch?: boolean | undefined;
 }
 
 export interface ReplyEnvelope {
@@ -186,6 +191,7 @@ export function encode(e: Envelope): Encoded {
   try {
     if (e.type === RecordType.Message) {
       if (e.wait) flags |= WAIT;
+      if (e.batch === true) flags |= BATCH;
       const f = e.from;
       const method = e.call?.method ?? null;
       if (f !== undefined) flags |= FROM;
@@ -292,7 +298,7 @@ export function decode(bytes: Uint8Array): Envelope {
   if (typeof cap !== 'string') throw new FosError('EINVAL', 'malformed record: no capability');
   if (type === RecordType.Message) {
     const method = meta[5];
-    return {
+    const env: MessageEnvelope = {
       type,
       to: w1,
       cap,
@@ -301,6 +307,9 @@ export function decode(bytes: Uint8Array): Envelope {
       from: flags & FROM ? fromOf(meta) : undefined,
       call: flags & CALL ? (flags & SYNC ? { id: w2, method: String(method ?? ''), sync: true } : { id: w2, method: String(method ?? '') }) : undefined,
     };
+    if (!(flags & BATCH)) return env;
+    if (!Array.isArray(data) || flags & CALL) throw new FosError('EINVAL', 'malformed record: a batch is an array of data messages');
+    return { ...env, batch: true };
   }
   if (type === RecordType.Reply) return { type, callId: w1, cap, ok: (flags & OK) !== 0, data };
   throw new FosError('EINVAL', `unknown record type ${type}`);

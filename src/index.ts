@@ -1,4 +1,4 @@
-export { createMailbox, send, lookup, call, callSync, serve, connect, type Remote } from './api.js';
+export { createMailbox, send, sendMany, lookup, call, callSync, serve, connect, type Remote } from './api.js';
 export { boot, FosNode, type BootOptions, type SpawnOptions, type SpawnedService, type NodeStats, type IsolateReport, type PeerReport } from './node/node.js';
 export type { StatusEvent } from './node/status.js';
 export type { TcpOptions, TlsOptions } from './transport/tcp/proxy.js';

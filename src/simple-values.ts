@@ -183,7 +183,8 @@ function readU32(): number {
 /** A plain Uint8Array holding `n` bytes of the source from `from` (Buffer#slice would give a view). */
 function copy(from: number, n: number): Uint8Array {
   const b = new Uint8Array(n);
-  b.set(src.subarray(from, from + n));
+  if (n <= 32) for (let i = 0; i < n; i++) b[i] = src[from + i]!; // cheaper than a view and a set() for a few bytes
+  else b.set(src.subarray(from, from + n));
   return b;
 }
 

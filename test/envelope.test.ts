@@ -68,6 +68,24 @@ describe('envelope', () => {
     assert.deepStrictEqual(decode(view), { ...e, data: { n: 1, b: new Uint8Array([1, 2, 3]) } });
   });
 
+  it('keep() survives later encodes of simple values too (their scratch buffer is reused)', () => {
+    const data = [1, new Uint8Array([1, 2, 3]), 'a'];
+    const e: Envelope = { type: RecordType.Message, to: 1, cap, wait: true, data, from: undefined, call: undefined };
+    const kept = encode(e).keep();
+    encode({ type: RecordType.Message, to: 2, cap, wait: false, data: [2, 'something else entirely'], from: undefined, call: undefined });
+    const view = new Uint8Array(kept.length);
+    kept.writeTo(view, 0);
+    assert.deepStrictEqual(decode(view), e);
+  });
+
+  it('a batch decodes as its array, marked as a batch; one that is not an array of data messages is EINVAL', () => {
+    const batch: Envelope = { type: RecordType.Message, to: 1, cap, wait: true, data: [1, 'b', { c: 3 }], from, call: undefined, batch: true };
+    assert.deepStrictEqual(viaShared(batch), batch);
+    const isEinval = (e: unknown): boolean => e instanceof FosError && e.code === 'EINVAL';
+    assert.throws(() => viaShared({ ...batch, data: 'not an array' }), isEinval);
+    assert.throws(() => viaShared({ ...batch, call: { id: 1, method: 'm' } }), isEinval);
+  });
+
   it('refuses what msgpack cannot carry with EINVAL', () => {
     assert.throws(() => encode({ type: RecordType.Message, to: 1, cap, wait: true, data: { f: () => 1 } }), (e: unknown) => e instanceof FosError && e.code === 'EINVAL');
   });

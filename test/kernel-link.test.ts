@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MessageChannel } from 'node:worker_threads';
+import { FosError } from '../src/errors.js';
+import { serveOn } from '../src/rpc/serve.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { newIcb } from '../src/transport/shm/icb.js';
 import { within } from './helpers/places.js';
@@ -63,5 +65,38 @@ describe('kernel link', () => {
     await within(sent, 2000);
     assert.equal(mb.tryReceive()?.data, 'y');
     close();
+  });
+});
+
+describe('kernel link, frames', () => {
+  it('a malformed batch frame is refused with EINVAL; the link goes on', async (t) => {
+    const { a, b, close } = pair();
+    t.after(close);
+    const mb = await b.createMailbox();
+    const link = a.link(2)!;
+    const bad = link.send({ t: 'm', s: 0, to: mb.ref.address.mailbox, cap: mb.ref.cap, w: 1, d: 'not an array', b: 1 }, { wait: true });
+    await assert.rejects(within(bad, 2000), (e: unknown) => e instanceof FosError && e.code === 'EINVAL');
+    await within(a.sendMany(mb.ref, ['x', 'y'], { transport: 'kernel' }), 2000);
+    assert.deepStrictEqual([mb.tryReceive()?.data, mb.tryReceive()?.data, mb.tryReceive()], ['x', 'y', undefined]);
+  });
+
+  it('a call answered as it arrives carries its acknowledgement on the reply: one frame back, not two', async (t) => {
+    const { a, b, close } = pair();
+    t.after(close);
+    const svc = serveOn(b, '/kl/echo', { echo: (x: unknown) => x });
+    const ref = await svc.ready;
+    await within(a.call(ref, 'echo', [0], { transport: 'kernel' }), 2000); // warm: the names and the link
+    await new Promise((r) => setTimeout(r, 20));
+    const port = (b.link(1) as unknown as { endpoint: { postMessage: (v: unknown) => void } }).endpoint;
+    const post = port.postMessage.bind(port);
+    let frames = 0;
+    port.postMessage = (v: unknown) => {
+      frames++;
+      post(v);
+    };
+    assert.equal(await within(a.call(ref, 'echo', [1], { transport: 'kernel' }), 2000), 1);
+    await new Promise((r) => setTimeout(r, 20)); // an ack frame of its own would come one setImmediate later
+    assert.equal(frames, 1, 'the reply carried the acknowledgement');
+    svc.close();
   });
 });

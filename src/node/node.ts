@@ -342,7 +342,7 @@ export async function boot(opts: BootOptions = {}): Promise<FosNode> {
   const proxy = new Proxy(
     {
       node: name,
-      deliver: (ref, msg, wait, signal) => rt.deliver(ref, msg as Inbound, { wait, signal, owned: true }),
+      deliver: (ref, msg, wait, signal) => rt.deliver(ref, msg as Inbound, { wait, signal, owned: true, batch: msg.batch === true }),
       reply: (isolate, env) => handReply(rt, isolate, env),
       ownNames: () => hub.ownNames(),
       peerNames: (peer, update) => {
@@ -362,7 +362,7 @@ export async function boot(opts: BootOptions = {}): Promise<FosNode> {
     },
     { ...opts.tcp, secret: opts.secret ?? '', tls: opts.tls, advertise: opts.advertise },
   );
-  rt.remote = { send: (ref, msg, o) => proxy.send(ref, msg, o), reply: (to, id, ok, result) => proxy.sendReply(to, id, ok, result) };
+  rt.remote = { send: (ref, msg, o) => proxy.send(ref, o.batch === true ? { ...msg, batch: true } : msg, o), reply: (to, id, ok, result) => proxy.sendReply(to, id, ok, result) };
   hub.broadcast = (u) => proxy.broadcastNames(u);
   setRuntime(rt);
   const node = new FosNode(name, hub, rt, shm, proxy, feed, opts.secret !== undefined);

@@ -33,9 +33,15 @@ export interface Inbound extends Message {
   readonly via?: 'local' | 'kernel' | 'shm';
 }
 
-/** A delivery waiting for room; settled with undefined once queued, or with the error that ended it. */
+/**
+ * A delivery waiting for room: one message, or the rest of a batch, which
+ * enters the mailbox a message at a time as room frees. Settled with
+ * undefined once all of it is queued, or with the error that ended it.
+ */
 export interface BlockedDelivery {
-  readonly message: Inbound;
+  readonly messages: readonly Inbound[];
+  /** The first of `messages` not yet queued. */
+  next: number;
   readonly settle: (err?: FosError) => void;
   /** Withdraws the delivery; false if it was already queued or settled. */
   readonly withdraw: () => boolean;
@@ -89,6 +95,8 @@ export class Mailbox<T = unknown> implements AsyncIterable<Message<T>> {
   };
   private readonly queue = new Deque<Inbound>();
   private readonly blocked = new Deque<BlockedDelivery>();
+  /** Messages of `blocked` not yet queued. */
+  private blockedMessages = 0;
   private readonly receivers = new Deque<Receiver>();
   private readonly onClose: (leftover: Inbound[]) => void;
   private closedFlag = false;
@@ -112,9 +120,9 @@ export class Mailbox<T = unknown> implements AsyncIterable<Message<T>> {
     return this.queue.size;
   }
 
-  /** Deliveries waiting for room. */
+  /** Messages waiting for room. */
   get waiting(): number {
-    return this.blocked.size;
+    return this.blockedMessages;
   }
 
   /**
@@ -156,8 +164,50 @@ export class Mailbox<T = unknown> implements AsyncIterable<Message<T>> {
       this.counters.refusedFull++;
       return 'full';
     }
-    const b: BlockedDelivery = { message, settle: settle ?? (() => {}), withdraw: () => this.blocked.remove(b) };
+    return this.block([message], 0, settle);
+  }
+
+  /**
+   * @internal Offers a batch of data messages (sendMany), in order: as
+   * `offer` for each, except that without `wait` the batch is refused whole
+   * ('full') unless all of it fits now. No consumer takes a batch: a served
+   * mailbox takes calls only.
+   */
+  offerMany(messages: readonly Inbound[], wait: boolean, settle?: (err?: FosError) => void): Offer {
+    if (this.closedFlag) throw new FosError('ECLOSED', 'mailbox is closed');
+    const n = messages.length;
+    const room = this.blocked.size > 0 ? 0 : this.capacity - this.queue.size + this.receivers.size;
+    if (!wait && n > room) {
+      this.counters.refusedFull += n;
+      return 'full';
+    }
+    let i = 0;
+    for (let r = this.receivers.peek(); i < n && r !== undefined; r = this.receivers.peek()) {
+      this.receivers.shift();
+      this.counters.delivered++;
+      this.counters.received++;
+      r.resolve(messages[i++]!);
+    }
+    for (; i < n && this.queue.size < this.capacity; i++) {
+      this.counters.delivered++;
+      this.queue.push(messages[i]!);
+    }
+    return i === n ? 'queued' : this.block(messages, i, settle);
+  }
+
+  private block(messages: readonly Inbound[], next: number, settle: ((err?: FosError) => void) | undefined): BlockedDelivery {
+    const b: BlockedDelivery = {
+      messages,
+      next,
+      settle: settle ?? (() => {}),
+      withdraw: () => {
+        if (!this.blocked.remove(b)) return false;
+        this.blockedMessages -= b.messages.length - b.next;
+        return true;
+      },
+    };
     this.blocked.push(b);
+    this.blockedMessages += messages.length - next;
     return b;
   }
 
@@ -242,16 +292,21 @@ export class Mailbox<T = unknown> implements AsyncIterable<Message<T>> {
     const closed = (): FosError => new FosError('ECLOSED', 'mailbox is closed');
     for (const r of this.receivers.drain()) r.reject(closed());
     const leftover = this.queue.drain();
-    // A blocked delivery was never in the mailbox: its sender hears ECLOSED.
+    // A blocked delivery was never (wholly) in the mailbox: its sender hears ECLOSED.
+    this.blockedMessages = 0;
     for (const b of this.blocked.drain()) b.settle(closed());
     this.onClose(leftover);
   }
 
   private admitBlocked(): void {
-    const b = this.blocked.shift();
+    const b = this.blocked.peek();
     if (b === undefined) return;
     this.counters.delivered++;
-    this.queue.push(b.message);
-    b.settle();
+    this.blockedMessages--;
+    this.queue.push(b.messages[b.next++]!);
+    if (b.next === b.messages.length) {
+      this.blocked.shift();
+      b.settle();
+    }
   }
 }

@@ -7,6 +7,7 @@
  */
 import { asFosError, FosError, toWire } from '../errors.js';
 import type { KernelLink } from '../transport/kernel/link.js';
+import { weightOf } from '../transport/flow.js';
 import type { MsgFrame, ReplyFrame } from '../transport/kernel/frames.js';
 import { Withdrawal } from '../util/withdrawal.js';
 import type { Inbound } from './mailbox.js';
@@ -19,6 +20,7 @@ import { badTransferList, detach } from './transfer.js';
 export interface RoutingRuntime {
   readonly isolate: number;
   readonly counters: Counters;
+  countSent(t: 'tcp', data: unknown, batch: boolean | undefined): void;
   readonly remote: RemoteRoute | undefined;
   linkTo(peer: number): KernelLink;
 }
@@ -37,12 +39,12 @@ export class RemoteRouting {
       throw new FosError('EINVAL', `transport '${opts.transport}' cannot reach node ${a.node}: use 'tcp' or 'auto'`);
     }
     const wait = opts.wait !== false;
-    this.rt.counters.sent('tcp', msg.data);
+    this.rt.countSent('tcp', msg.data, opts.batch);
     if (this.rt.isolate === 0) {
       if (this.rt.remote === undefined) throw new FosError('ENOENT', `no route to node ${a.node}`);
       const bad = opts.transfer === undefined ? undefined : badTransferList(opts.transfer);
       if (bad !== undefined) return Promise.reject(new FosError('EINVAL', `bad transfer list: ${bad}`));
-      const sent = this.rt.remote.send(ref, msg, { wait, signal: opts.signal });
+      const sent = this.rt.remote.send(ref, msg, { wait, signal: opts.signal, batch: opts.batch });
       if (opts.transfer !== undefined) detach(opts.transfer);
       return sent;
     }
@@ -52,7 +54,8 @@ export class RemoteRouting {
       frame.c = msg.call.id;
       frame.m = msg.call.method;
     }
-    return this.rt.linkTo(0).send(frame, { wait, signal: opts.signal, transfer: opts.transfer }, `${a.node}/${a.isolate}/${a.mailbox}`);
+    if (opts.batch === true) frame.b = 1;
+    return this.rt.linkTo(0).send(frame, { wait, signal: opts.signal, transfer: opts.transfer }, `${a.node}/${a.isolate}/${a.mailbox}`, weightOf(msg.data, opts.batch));
   }
 
   /** Answers a call from another node: through the proxy, or through the main thread from a worker. */
@@ -100,7 +103,8 @@ export class RemoteRouting {
     let sent: Promise<void>;
     try {
       if (this.rt.remote === undefined) throw new FosError('ENOENT', `no route to node ${ref.address.node}`);
-      sent = this.rt.remote.send(ref, msg, { wait: f.w === 1, signal: withdraw });
+      if (f.b === 1 && (!Array.isArray(f.d) || f.c !== undefined)) throw new FosError('EINVAL', 'malformed frame: a batch is an array of data messages');
+      sent = this.rt.remote.send(ref, msg, { wait: f.w === 1, signal: withdraw, batch: f.b === 1 });
     } catch (e) {
       sent = Promise.reject(e);
     }

@@ -20,6 +20,7 @@ import type { ShmIn, ShmVerdict } from '../transport/shm/channel.js';
 import { answer, await_, expect } from '../transport/shm/icb.js';
 import { ShmTransport, type ShmOptions } from '../transport/shm/transport.js';
 import { KernelLink, type Endpoint } from '../transport/kernel/link.js';
+import { weightOf } from '../transport/flow.js';
 import type { AbortLike } from '../util/withdrawal.js';
 import { Control } from './control.js';
 import { RemoteRouting } from './remote-routing.js';
@@ -51,6 +52,8 @@ export type DeliverOptions = Omit<SendOptions, 'signal'> & {
   readonly signal?: AbortLike | undefined;
   /** The data is the runtime's own (just decoded from another node): no copy is needed to keep it from its sender. */
   readonly owned?: boolean;
+  /** The data is an array of messages (sendMany), carried as one frame and delivered one by one. */
+  readonly batch?: boolean;
 };
 
 export interface CallOptions {
@@ -107,7 +110,7 @@ export interface RuntimeOptions {
  */
 export interface RemoteRoute {
   /** Sends to a mailbox of another node; settles on that node's verdict. */
-  send(ref: Ref, msg: Inbound, opts: { readonly wait: boolean; readonly signal?: AbortLike | undefined }): Promise<void>;
+  send(ref: Ref, msg: Inbound, opts: { readonly wait: boolean; readonly signal?: AbortLike | undefined; readonly batch?: boolean | undefined }): Promise<void>;
   /** Answers a call made from another node; throws EINVAL if the answer cannot be encoded. */
   reply(to: Ref, callId: number, ok: boolean, result: unknown): void;
 }
@@ -252,7 +255,20 @@ export class Runtime {
     return p === RESOLVED ? p : p.catch((e: unknown) => this.failed(e));
   }
 
-  private trySend(target: Target, data: unknown, opts: SendOptions): Promise<void> {
+  /**
+   * Sends every item of `items` as a message of its own to one mailbox (one
+   * member of a fleet, picked once), in order, as one frame: no promise,
+   * verdict or frame per message. Settles once all are in the mailbox.
+   * Without `wait`, the batch is refused whole (EAGAIN) unless all of it
+   * fits at once.
+   */
+  sendMany(target: Target, items: readonly unknown[], opts: SendOptions = {}): Promise<void> {
+    if (!Array.isArray(items)) return Promise.reject(new FosError('EINVAL', 'sendMany takes an array of messages')).catch((e: unknown) => this.failed(e));
+    if (items.length === 0) return RESOLVED;
+    return this.trySend(target, items, { ...opts, batch: true }).catch((e: unknown) => this.failed(e));
+  }
+
+  private trySend(target: Target, data: unknown, opts: SendOptions & { readonly batch?: boolean }): Promise<void> {
     try {
       this.assertOpen();
       const msg: Inbound = opts.replyTo === undefined ? { data } : { data, from: assertRef(opts.replyTo) };
@@ -395,8 +411,12 @@ export class Runtime {
       // first, so that a bad list fails the send and delivers nothing.
       const bad = opts.transfer === undefined ? undefined : badTransferList(opts.transfer);
       if (bad !== undefined) return Promise.reject(new FosError('EINVAL', `bad transfer list: ${bad}`));
-      this.counters.sent('shm', msg.data);
-      const sent = out!.send({ type: RecordType.Message, to: a.mailbox, cap: ref.cap, wait, data: msg.data, from: msg.from, call: msg.call }, { wait, signal: opts.signal });
+      this.countSent('shm', msg.data, opts.batch);
+      const sent = out!.send(
+        { type: RecordType.Message, to: a.mailbox, cap: ref.cap, wait, data: msg.data, from: msg.from, call: msg.call, batch: opts.batch },
+        { wait, signal: opts.signal },
+        weightOf(msg.data, opts.batch),
+      );
       if (opts.transfer !== undefined) detach(opts.transfer);
       this.shm.kick();
       return sent;
@@ -407,8 +427,15 @@ export class Runtime {
       frame.c = msg.call.id;
       frame.m = msg.call.method;
     }
-    this.counters.sent('kernel', msg.data);
-    return link.send(frame, { wait, signal: opts.signal, transfer: opts.transfer });
+    if (opts.batch === true) frame.b = 1;
+    this.countSent('kernel', msg.data, opts.batch);
+    return link.send(frame, { wait, signal: opts.signal, transfer: opts.transfer }, a.mailbox, weightOf(msg.data, opts.batch));
+  }
+
+  /** Counts a message, or the messages of a batch, as sent by `t`. */
+  countSent(t: TransportName, data: unknown, batch: boolean | undefined): void {
+    if (batch === true) this.counters.sentMany(t, data as unknown[]);
+    else this.counters.sent(t, data);
   }
 
   private deliverLocal(ref: Ref, msg: Inbound, opts: DeliverOptions): Promise<void> {
@@ -417,8 +444,8 @@ export class Runtime {
     // isolates fails here too.
     const copy: Inbound = { ...msg, data: opts.owned === true ? msg.data : cloneLocal(msg.data, opts.transfer), via: 'local' };
     let settle: ((e?: FosError) => void) | undefined;
-    this.counters.sent('local', copy.data);
-    const r = this.admit(ref.address.mailbox, ref.cap, copy, opts.wait !== false, 'local', (e) => settle?.(e));
+    this.countSent('local', copy.data, opts.batch);
+    const r = this.admit(ref.address.mailbox, ref.cap, opts.batch === true ? messagesOf(copy) : copy, opts.wait !== false, 'local', (e) => settle?.(e));
     if (r === 'queued') return RESOLVED;
     if (r instanceof FosError) return Promise.reject(r);
     return this.awaitRoom(r, opts.signal, (s) => (settle = s));
@@ -444,13 +471,14 @@ export class Runtime {
 
   /**
    * The receiving side of every transport: checks the capability and the
-   * mailbox's kind, then offers the message. Returns 'queued', a blocked
-   * delivery (settled later through `settle`), or the error to report.
+   * mailbox's kind, then offers the message, or every message of a batch.
+   * Returns 'queued', a blocked delivery (settled later through `settle`),
+   * or the error to report.
    */
   private admit(
     mailbox: number,
     cap: unknown,
-    msg: Inbound,
+    msg: Inbound | readonly Inbound[],
     wait: boolean,
     transport: TransportName,
     settle: (e?: FosError) => void,
@@ -462,14 +490,20 @@ export class Runtime {
       return new FosError('ENOENT', `no mailbox ${this.node}/${this.isolate}/${mailbox}`);
     }
     if (!capEquals(mb.ref.cap, cap)) return new FosError('EACCES', 'wrong capability for the mailbox');
-    if (msg.call !== undefined && !mb.serves) return new FosError('ENOSYS', 'the mailbox serves no calls');
-    if (msg.call === undefined && mb.serves) return new FosError('EINVAL', 'the mailbox takes calls only: use call()');
-    const r = mb.offer(msg, wait, settle, onQueued);
-    if (r === 'full') return new FosError('EAGAIN', `mailbox is full (capacity ${mb.capacity})`);
-    const bytes = this.counters.received(transport, msg.data);
+    const many = Array.isArray(msg);
+    const isCall = !many && (msg as Inbound).call !== undefined;
+    if (isCall && !mb.serves) return new FosError('ENOSYS', 'the mailbox serves no calls');
+    if (!isCall && mb.serves) return new FosError('EINVAL', 'the mailbox takes calls only: use call()');
+    const r = many ? mb.offerMany(msg, wait, settle) : mb.offer(msg as Inbound, wait, settle, onQueued);
+    if (r === 'full') return new FosError('EAGAIN', many ? `mailbox has no room for the batch of ${msg.length} (capacity ${mb.capacity})` : `mailbox is full (capacity ${mb.capacity})`);
     const arrived = mb.counters.arrived[transport];
-    arrived.messages++;
-    arrived.bytes += bytes;
+    if (many) {
+      for (let i = 0; i < msg.length; i++) arrived.bytes += this.counters.received(transport, msg[i]!.data);
+      arrived.messages += msg.length;
+    } else {
+      arrived.bytes += this.counters.received(transport, (msg as Inbound).data);
+      arrived.messages++;
+    }
     return r;
   }
 
@@ -572,18 +606,22 @@ export class Runtime {
   }
 
   private onMessage(link: KernelLink, f: MsgFrame): void {
+    const s = f.s;
     const msg: Inbound =
       f.c !== undefined
         ? { data: f.d, from: f.f!, call: { id: f.c, method: f.m ?? '' }, via: 'kernel' }
         : f.f !== undefined
           ? { data: f.d, from: f.f }
           : { data: f.d };
-    const s = f.s;
+    if (f.b === 1 && (!Array.isArray(f.d) || f.c !== undefined)) {
+      link.nack(s, new FosError('EINVAL', 'malformed frame: a batch is an array of data messages'));
+      return;
+    }
     let acked = false;
     const r = this.admit(
       f.to,
       f.cap,
-      msg,
+      f.b === 1 ? messagesOf(msg) : msg,
       f.w === 1,
       'kernel',
       (e) => {
@@ -623,7 +661,7 @@ export class Runtime {
     }
     const msg: Inbound =
       env.call !== undefined ? { data: env.data, from: env.from!, call: env.call, via: 'shm' } : env.from !== undefined ? { data: env.data, from: env.from } : { data: env.data };
-    const r = this.admit(env.to, env.cap, msg, env.wait, 'shm', (e) => {
+    const r = this.admit(env.to, env.cap, env.batch === true ? messagesOf(msg) : msg, env.wait, 'shm', (e) => {
       ch.verdict(seq, e);
       // A callSync caller reads no verdicts: it hears a later refusal in its slot.
       if (e !== undefined && env.call?.sync === true) this.reply(msg, false, e);
@@ -766,4 +804,11 @@ function cloneLocal(v: unknown, transfer: readonly TransferListItem[] | undefine
   }
 }
 
-
+/** The messages of a batch: one per item of its data, each with the batch's reply ref. */
+function messagesOf(batch: Inbound): Inbound[] {
+  const items = batch.data as readonly unknown[];
+  const from = batch.from;
+  const out = new Array<Inbound>(items.length);
+  for (let i = 0; i < items.length; i++) out[i] = from === undefined ? { data: items[i] } : { data: items[i], from };
+  return out;
+}

@@ -66,6 +66,11 @@ export class Counters {
     c.bytesSent += payloadBytes(data);
   }
 
+  /** Counts a batch (sendMany) as the messages it carries. */
+  sentMany(t: TransportName, items: readonly unknown[]): void {
+    for (const d of items) this.sent(t, d);
+  }
+
   /** Counts a message that arrived; returns its payload bytes. */
   received(t: TransportName, data: unknown): number {
     const c = this.transports[t];

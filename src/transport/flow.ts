@@ -5,16 +5,17 @@
  * A sliding window of unacknowledged messages per destination mailbox (a
  * "lane"), as in TCP: a message is posted only while fewer than `window`
  * messages to the same mailbox are unacknowledged; the rest wait in that
- * lane's backlog, in send order. The receiver gives a verdict per message
+ * lane's backlog, in send order. A frame that carries a batch of messages
+ * (sendMany) weighs as many; one heavier than the window goes alone. The receiver gives a verdict per message
  * once it is in its mailbox (or refused), so a send's promise settles on the
  * receiver's verdict and a full mailbox pushes back on its own senders only:
  * a lane per mailbox keeps one full mailbox from blocking traffic to the
  * peer's other mailboxes.
  *
  * Invariants:
- * - `inflight` holds exactly the posted messages without a verdict, keyed by
- *   seq; `lane.inflight` counts those of one mailbox and never exceeds
- *   `window`;
+ * - `inflight` holds exactly the posted frames without a verdict, keyed by
+ *   seq; `lane.inflight` sums the weights of those of one mailbox and never
+ *   exceeds `window` unless a single frame does;
  * - a lane's backlog is non-empty only while the transport cannot post
  *   (`canPost()` false) or the lane's window is full, and it keeps send order:
  *   messages to one mailbox are posted in the order `send` was called, which
@@ -51,7 +52,10 @@ export interface FlowTransport<F> {
 }
 
 interface Lane {
+  /** The weight posted and without a verdict. */
   inflight: number;
+  /** The weight waiting in `backlog`. */
+  queued: number;
   /** The seq of the last message posted to this mailbox. */
   lastSeq: number;
   readonly backlog: Deque<Pending>;
@@ -62,6 +66,8 @@ interface Pending {
   readonly to: LaneKey;
   readonly lane: Lane;
   readonly transfer: readonly TransferListItem[] | undefined;
+  /** Messages the frame carries. */
+  readonly weight: number;
   resolve: () => void;
   reject: (e: FosError) => void;
   /** Set once posted. */
@@ -69,6 +75,11 @@ interface Pending {
 }
 
 export const DEFAULT_WINDOW = 1024;
+
+/** A frame's weight: the number of messages of a batch (sendMany), else 1. */
+export function weightOf(data: unknown, batch: boolean | undefined): number {
+  return batch === true && Array.isArray(data) ? Math.max(1, data.length) : 1;
+}
 
 export class Flow<F> {
   private readonly inflight = new Map<number, Pending>();
@@ -110,15 +121,16 @@ export class Flow<F> {
     return n;
   }
 
-  /** Sends `frame` to mailbox `to`; settles on the receiver's verdict. */
-  send(frame: F, to: LaneKey, opts: FlowSendOptions): Promise<void> {
+  /** Sends `frame` (carrying `weight` messages) to mailbox `to`; settles on the receiver's verdict. */
+  send(frame: F, to: LaneKey, opts: FlowSendOptions, weight = 1): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     const { signal } = opts;
     if (signal?.aborted) return Promise.reject(new FosError('ECANCELED', 'send aborted'));
     let lane = this.lanes.get(to);
-    if (lane === undefined) this.lanes.set(to, (lane = { inflight: 0, lastSeq: 0, backlog: new Deque() }));
+    if (lane === undefined) this.lanes.set(to, (lane = { inflight: 0, queued: 0, lastSeq: 0, backlog: new Deque() }));
     if (!opts.wait) {
-      if (lane.inflight + lane.backlog.size >= this.window) {
+      const ahead = lane.inflight + lane.queued;
+      if (ahead > 0 && ahead + weight > this.window) {
         this.dropIfIdle(to, lane);
         return Promise.reject(new FosError('EAGAIN', `${this.window} messages to the mailbox are unacknowledged`));
       }
@@ -128,7 +140,7 @@ export class Flow<F> {
       }
     }
     return new Promise<void>((resolve, reject) => {
-      const p: Pending = { frame, to, lane, transfer: opts.transfer, resolve, reject, seq: 0 };
+      const p: Pending = { frame, to, lane, transfer: opts.transfer, weight, resolve, reject, seq: 0 };
       if (signal !== undefined) {
         const onAbort = (): void => this.abort(p);
         signal.addEventListener('abort', onAbort, { once: true });
@@ -141,8 +153,11 @@ export class Flow<F> {
           reject(e);
         };
       }
-      if (lane.backlog.size === 0 && lane.inflight < this.window && this.transport.canPost()) this.post(p);
-      else lane.backlog.push(p);
+      if (lane.backlog.size === 0 && this.fits(lane, weight) && this.transport.canPost()) this.post(p);
+      else {
+        lane.backlog.push(p);
+        lane.queued += weight;
+      }
     });
   }
 
@@ -157,7 +172,7 @@ export class Flow<F> {
     if (p === undefined) return;
     this.inflight.delete(seq);
     this.held.delete(seq);
-    p.lane.inflight--;
+    p.lane.inflight -= p.weight;
     if (err === undefined) p.resolve();
     else p.reject(err);
     this.pumpLane(p.to, p.lane);
@@ -200,6 +215,7 @@ export class Flow<F> {
 
   private abort(p: Pending): void {
     if (p.lane.backlog.remove(p)) {
+      p.lane.queued -= p.weight;
       this.dropIfIdle(p.to, p.lane);
       p.reject(new FosError('ECANCELED', 'send aborted before it left'));
     } else if (this.inflight.get(p.seq) === p) {
@@ -211,8 +227,16 @@ export class Flow<F> {
   }
 
   private pumpLane(to: LaneKey, lane: Lane): void {
-    while (lane.inflight < this.window && lane.backlog.size > 0 && this.transport.canPost()) this.post(lane.backlog.shift()!);
+    for (let p = lane.backlog.peek(); p !== undefined && this.fits(lane, p.weight) && this.transport.canPost(); p = lane.backlog.peek()) {
+      lane.queued -= p.weight;
+      this.post(lane.backlog.shift()!);
+    }
     this.dropIfIdle(to, lane);
+  }
+
+  /** Whether a frame of `weight` may be posted to `lane` now: it fits the window, or goes alone. */
+  private fits(lane: Lane, weight: number): boolean {
+    return lane.inflight === 0 || lane.inflight + weight <= this.window;
   }
 
   private dropIfIdle(to: LaneKey, lane: Lane): void {
@@ -229,7 +253,7 @@ export class Flow<F> {
       return;
     }
     p.seq = seq;
-    p.lane.inflight++;
+    p.lane.inflight += p.weight;
     p.lane.lastSeq = seq;
     this.inflight.set(seq, p);
   }

@@ -1,7 +1,7 @@
 // Where the other party of a scenario lives: in this isolate ('local') or in
 // a worker ('kernel'). Scenarios are written once against `Place` and run
 // over every transport that exists.
-import { connect, createMailbox, FosError, lookup, send, type FosNode, type MailboxOptions, type Ref, type Remote, type SendOptions } from '../../src/index.js';
+import { connect, createMailbox, FosError, lookup, send, sendMany, type FosNode, type MailboxOptions, type Ref, type Remote, type SendOptions } from '../../src/index.js';
 import type { Agent } from '../fixtures/agent.js';
 import { peerUp, startNode, type RemoteNode } from './cluster.js';
 
@@ -36,6 +36,8 @@ export interface Place {
   box(opts?: MailboxOptions): Promise<Box>;
   /** Sends from this place. */
   send(target: string | Ref, data: unknown, opts?: Omit<SendOptions, 'signal' | 'transfer'>): Promise<void>;
+  /** sendMany from this place. */
+  sendMany(target: string | Ref, items: unknown[], opts?: Omit<SendOptions, 'signal' | 'transfer'>): Promise<void>;
 }
 
 export function localPlace(): Place {
@@ -62,6 +64,7 @@ export function localPlace(): Place {
       };
     },
     send: (target, data, opts) => send(target, data, opts),
+    sendMany: (target, items, opts) => sendMany(target, items, opts),
   };
 }
 
@@ -84,6 +87,7 @@ export function agentPlace(agentName: string, transport: 'kernel' | 'shm' | 'aut
       };
     },
     send: (target, data, opts) => unwrap(agent.send(target, data, { ...forced, ...opts })),
+    sendMany: (target, items, opts) => unwrap(agent.sendMany(target, items, { ...forced, ...opts })),
   };
 }
 

@@ -32,6 +32,8 @@ export interface MsgFrame extends Acks {
   c?: number;
   /** Method, on a call. */
   m?: string;
+  /** 1: `d` is an array of messages (sendMany), delivered one by one. */
+  b?: 1;
   /** Set on a message a worker hands the main thread for another node: that node, and the isolate there (`to` is the mailbox). */
   nd?: string;
   ni?: number;

@@ -74,10 +74,11 @@ export class KernelLink {
 
   /**
    * Sends a message frame (its `s` is assigned when posted); settles on the
-   * receiver's verdict. `lane` defaults to the destination mailbox.
+   * receiver's verdict. `lane` defaults to the destination mailbox; `weight`
+   * is the number of messages the frame carries.
    */
-  send(frame: MsgFrame, opts: FlowSendOptions, lane: LaneKey = frame.to): Promise<void> {
-    return this.flow.send(frame, lane, opts);
+  send(frame: MsgFrame, opts: FlowSendOptions, lane: LaneKey = frame.to, weight = 1): Promise<void> {
+    return this.flow.send(frame, lane, opts, weight);
   }
 
   /** Posts a frame that needs no verdict (a reply, a control frame). */

@@ -12,8 +12,9 @@
  *                    k > 0 = refused with ERROR_CODES[k - 1]
  *
  * Verdicts: message seqs are 1, 2, 3, ... in ring order (a fragmented
- * message counts once). R handles a batch, writes an exception for each
- * message not simply admitted, then publishes `done`. S reads `done` first
+ * message, or a sendMany batch, counts once). R handles a batch of records,
+ * writes an exception for each message not simply admitted, then publishes
+ * `done` (at once after a sendMany batch, which frees much of a window). S reads `done` first
  * and the exceptions after, so every exception for a seq <= done is visible
  * to it: it holds or settles those, then settles everything else up to
  * `done` as admitted. A held message settles by its later exception.
@@ -29,7 +30,7 @@
  * - S writes messages in seq order; one that does not fit waits in
  *   `outbox`, and so does everything after it, so ring order is seq order.
  */
-import { decode, encode, type Encoded, type Envelope, type MessageEnvelope } from '../../envelope.js';
+import { decode, encode, RecordType, type Encoded, type Envelope, type MessageEnvelope } from '../../envelope.js';
 import { ERROR_CODES, FosError, type ErrorCode } from '../../errors.js';
 import { Deque } from '../../util/deque.js';
 import { Flow, type FlowSendOptions } from '../flow.js';
@@ -119,8 +120,9 @@ export class ShmOut {
     return new ShmOut(peer, new SharedArrayBuffer(channelBytes(capacity)), capacity, peerBell, withdraw, kernelSeqAtOffer);
   }
 
-  send(env: MessageEnvelope, opts: FlowSendOptions): Promise<void> {
-    return this.flow.send(env, env.to, opts);
+  /** Sends a message, or a batch of `weight` messages; settles on the receiver's verdict. */
+  send(env: MessageEnvelope, opts: FlowSendOptions, weight = 1): Promise<void> {
+    return this.flow.send(env, env.to, opts, weight);
   }
 
   /**
@@ -336,8 +338,13 @@ export class ShmIn {
       return;
     }
     const v = onMessage(env, seq);
-    if (v === 'admitted' || v === 'untracked') return;
-    this.except(seq, v === 'held' ? HELD : codeOf(v));
+    if (v !== 'admitted' && v !== 'untracked') this.except(seq, v === 'held' ? HELD : codeOf(v));
+    if (env.type === RecordType.Message && env.batch === true) {
+      // A batch fills much of its sender's window: free it now, not after
+      // the rest of the drain, so the sender writes on while this side works.
+      Atomics.store(this.verdicts, DONE, this.handled);
+      ringBell(this.peerBell);
+    }
   }
 
   private except(seq: number, code: number): void {

@@ -24,7 +24,7 @@ import { asFosError, FosError, toWire } from '../../errors.js';
 import { RecordType, type CallInfo, type MessageEnvelope, type ReplyEnvelope } from '../../envelope.js';
 import type { Ref } from '../../runtime/ref.js';
 import type { StatusEvent } from '../../node/status.js';
-import type { FlowSendOptions } from '../flow.js';
+import { weightOf, type FlowSendOptions } from '../flow.js';
 import { Withdrawal } from '../../util/withdrawal.js';
 import { formatHostPort, isLoopback, parseHostPort } from './address.js';
 import { Connection, type ConnectionHost } from './connection.js';
@@ -61,6 +61,8 @@ export interface OutboundMessage {
   readonly data: unknown;
   readonly from?: Ref | undefined;
   readonly call?: CallInfo | undefined;
+  /** `data` is an array of messages (sendMany), delivered one by one. */
+  readonly batch?: boolean | undefined;
 }
 
 /** What the proxy needs from its node. */
@@ -306,7 +308,7 @@ export class Proxy implements ConnectionHost, SessionHost {
     session.waitingRoom.set(seq, () => withdraw.abort());
     let delivered: Promise<void>;
     try {
-      delivered = this.host.deliver(ref, { data: env.data, from: env.from, call: env.call }, env.wait, withdraw);
+      delivered = this.host.deliver(ref, { data: env.data, from: env.from, call: env.call, batch: env.batch }, env.wait, withdraw);
     } catch (e) {
       delivered = Promise.reject(e);
     }
@@ -368,8 +370,8 @@ export class Proxy implements ConnectionHost, SessionHost {
   send(ref: Ref, msg: OutboundMessage, opts: FlowSendOptions): Promise<void> {
     const s = this.sessions.get(ref.address.node);
     if (s === undefined) return Promise.reject(new FosError('ENOENT', `no route to node ${ref.address.node}: it is not connected`));
-    const env: MessageEnvelope = { type: RecordType.Message, to: ref.address.mailbox, cap: ref.cap, wait: opts.wait, data: msg.data, from: msg.from, call: msg.call };
-    return s.send(ref.address.isolate, env, opts);
+    const env: MessageEnvelope = { type: RecordType.Message, to: ref.address.mailbox, cap: ref.cap, wait: opts.wait, data: msg.data, from: msg.from, call: msg.call, batch: msg.batch };
+    return s.send(ref.address.isolate, env, opts, weightOf(msg.data, msg.batch));
   }
 
   /** Sends the answer to a call a peer node's isolate made; dropped when that node is gone (its calls failed with it). */

@@ -136,8 +136,8 @@ export class Session {
   }
 
   /** Sends a message to mailbox `env.to` of the peer's `isolate`; settles on the peer's verdict. */
-  send(isolate: number, env: MessageEnvelope, opts: FlowSendOptions): Promise<void> {
-    return this.flow.send({ isolate, env }, `${isolate}/${env.to}`, opts);
+  send(isolate: number, env: MessageEnvelope, opts: FlowSendOptions, weight = 1): Promise<void> {
+    return this.flow.send({ isolate, env }, `${isolate}/${env.to}`, opts, weight);
   }
 
   /** Sends a reply to a call `isolate` of the peer made; throws EINVAL (or EMSGSIZE) if it cannot be carried. */
