@@ -19,6 +19,11 @@
  * Encoding writes into one reused scratch buffer and gives a view of it,
  * valid until the next encode (as msgpackr's own buffer is); a value that
  * does not fit the format or the scratch gives undefined, for msgpackr.
+ *
+ * In `exact` mode it also refuses what would not arrive as a structured
+ * clone would give it (-0, holes and non-index properties of arrays,
+ * strings that UTF-8 cannot carry), so that the kernel transport, which
+ * promises structured-clone semantics, can use it for the values it takes.
  */
 const SCRATCH = 64 * 1024;
 /** Deeper arrays go to msgpackr, which also guards against cycles. */
@@ -48,6 +53,7 @@ const utf8In = new TextDecoder('utf-8');
 const NOT_SIMPLE = Symbol('not simple');
 
 let at = 0;
+let exactly = false;
 
 function room(n: number): void {
   if (at + n > SCRATCH) throw NOT_SIMPLE;
@@ -82,6 +88,7 @@ function writeString(s: string): void {
       return;
     }
   }
+  if (exactly && !s.isWellFormed()) throw NOT_SIMPLE; // a lone surrogate would arrive as U+FFFD
   room(5 + 3 * n); // UTF-8 takes at most 3 bytes per UTF-16 unit
   const start = at;
   const { written } = utf8Out.encodeInto(s, scratch.subarray(start + 5));
@@ -91,10 +98,22 @@ function writeString(s: string): void {
   at += written;
 }
 
+/**
+ * True when `a` has exactly the indices 0..length-1 as own keys: no holes,
+ * no other properties, both of which a structured clone keeps and this
+ * format cannot. (Own keys list integer indices first, ascending.)
+ */
+function plainArray(a: unknown[]): boolean {
+  const keys = Object.keys(a);
+  const n = a.length;
+  return keys.length === n && (n === 0 || keys[n - 1] === String(n - 1));
+}
+
 function write(v: unknown, depth: number): void {
   switch (typeof v) {
     case 'number':
       if ((v | 0) === v) {
+        if (exactly && v === 0 && 1 / v < 0) throw NOT_SIMPLE; // -0 would arrive as 0
         room(5);
         scratch[at] = Tag.Int32;
         at++;
@@ -135,6 +154,7 @@ function write(v: unknown, depth: number): void {
       }
       if (Array.isArray(v) && depth < MAX_DEPTH && Object.getPrototypeOf(v) === Array.prototype) {
         const n = v.length;
+        if (exactly && !plainArray(v)) throw NOT_SIMPLE;
         room(5);
         scratch[at] = Tag.Array;
         at++;
@@ -148,9 +168,14 @@ function write(v: unknown, depth: number): void {
   }
 }
 
-/** The value's encoding (a view of the scratch buffer, valid until the next call), or undefined if it is not a simple value. */
-export function encodeSimple(v: unknown): Uint8Array | undefined {
+/**
+ * The value's encoding (a view of the scratch buffer, valid until the next
+ * call), or undefined if it is not a simple value (with `exact`: or would
+ * not arrive exactly as a structured clone).
+ */
+export function encodeSimple(v: unknown, exact = false): Uint8Array | undefined {
   at = 0;
+  exactly = exact;
   try {
     write(v, 0);
   } catch (e) {

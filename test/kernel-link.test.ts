@@ -1,9 +1,16 @@
 // The kernel link between two runtimes, in one thread over a MessageChannel:
-// verdicts reach the sender whatever frame carries them.
+// verdicts reach the sender whatever frame carries them; frames of simple
+// values go as bytes and arrive as a structured clone would have them.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MessageChannel } from 'node:worker_threads';
+import fc from 'fast-check';
 import { FosError } from '../src/errors.js';
+import type { Capability, Ref } from '../src/runtime/ref.js';
+import { encodeSimple } from '../src/simple-values.js';
+import { compactFrame, expandFrame } from '../src/transport/kernel/compact.js';
+import type { Frame } from '../src/transport/kernel/frames.js';
+import { simpleValue } from './helpers/values.js';
 import { serveOn } from '../src/rpc/serve.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { newIcb } from '../src/transport/shm/icb.js';
@@ -98,5 +105,69 @@ describe('kernel link, frames', () => {
     await new Promise((r) => setTimeout(r, 20)); // an ack frame of its own would come one setImmediate later
     assert.equal(frames, 1, 'the reply carried the acknowledgement');
     svc.close();
+  });
+});
+
+describe('kernel link, compact frames', () => {
+  const ref: Ref = { address: { node: 'n', isolate: 3, mailbox: 0 }, cap: 'AAAAAAAAAAAAAAAAAAAAAA' as Capability };
+
+  it('a frame of simple values goes as bytes and comes out the same (property)', () => {
+    fc.assert(
+      fc.property(simpleValue, fc.boolean(), fc.boolean(), (d, withFrom, isCall) => {
+        const m: Frame = { t: 'm', s: 5, to: 2, cap: 'cap', w: 1, d, a: [1, 4] };
+        if (withFrom) m.f = ref;
+        if (isCall) {
+          m.c = 9;
+          m.m = 'echo';
+        }
+        const reply: Frame = { t: 'y', cap: 'cap', c: 9, ok: true, d, nd: 'far', ni: 2 };
+        for (const f of [m, reply, { t: 'a', a: [1, 2] } as Frame]) {
+          const bytes = compactFrame(f);
+          // Exactly what a structured clone would give, or not compact at all.
+          if (bytes !== undefined) assert.deepStrictEqual(expandFrame(bytes), f);
+          else assert.ok(f.t !== 'a', 'an ack frame is always compact');
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('what a structured clone carries differently goes as an object: -0, holes, array properties, lone surrogates, errors, refusals', () => {
+    const holey = [1, , 3];
+    const withProp = Object.assign([1, 2], { extra: true });
+    const gapAndProp = Object.assign([1, , 3], { x: 1 });
+    for (const d of [-0, [1, -0], holey, withProp, gapAndProp, 'a\uD800b', new Map(), { a: 1 }]) {
+      assert.equal(compactFrame({ t: 'm', s: 1, to: 1, cap: 'c', w: 1, d }), undefined, `not compact: ${String(d)}`);
+    }
+    assert.equal(compactFrame({ t: 'y', cap: 'c', c: 1, ok: false, e: { code: 'EINVAL', message: 'x' } }), undefined);
+    assert.equal(compactFrame({ t: 'a', n: [[1, { code: 'EAGAIN', message: 'full' }]] }), undefined);
+  });
+
+  it('over a link, those values arrive exactly as sent', async (t) => {
+    const { a, b, close } = pair();
+    t.after(close);
+    const mb = await b.createMailbox();
+    const values = [-0, [1, , 3], Object.assign([1, 2], { extra: true }), 'a\uD800b', [1, 'é', new Uint8Array([1])]];
+    for (const v of values) await within(a.send(mb.ref, v, { transport: 'kernel' }), 2000);
+    for (const v of values) {
+      const got = mb.tryReceive()?.data;
+      assert.deepStrictEqual(got, v);
+      if (Object.is(v, -0)) assert.ok(Object.is(got, -0), '-0 stays -0');
+    }
+  });
+
+  it('bytes that are not a compact frame fail with EINVAL (fuzz)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80 }), (bytes) => {
+        try {
+          expandFrame(bytes);
+        } catch (e) {
+          assert.ok(e instanceof FosError && e.code === 'EINVAL', `unexpected ${String(e)}`);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+    const notAFrame = encodeSimple([1, 's', 'to', 'cap', 1, null, null, null, null, null, null, null, null, null, null, null])!.slice();
+    assert.throws(() => expandFrame(notAFrame), (e: unknown) => e instanceof FosError && e.code === 'EINVAL');
   });
 });

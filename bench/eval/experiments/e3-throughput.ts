@@ -2,13 +2,13 @@
 // counted by its receiver.
 import { fmtBytes } from '../format.js';
 import { scaleSpread, spreadOf, type Spread } from '../stats.js';
-import { kernelSink, localSink, rawPortSink, shmParkedSink, shmPollingSink } from '../subjects/sinks.js';
+import { kernelManySink, kernelSink, localSink, rawPortSink, shmParkedSink, shmPollingManySink, shmPollingSink } from '../subjects/sinks.js';
 import { payloadOf, type Family, type ThroughputSubject } from '../subjects/subject.js';
-import { rawNetSink, tcpSink } from '../subjects/tcp.js';
+import { rawNetSink, tcpManySink, tcpSink } from '../subjects/tcp.js';
 import { seriesPerSubject, type Experiment, type RunContext } from './experiment.js';
 
-/** One entry per transport, like E1's. */
-export const E3_SUBJECTS: readonly ThroughputSubject[] = [localSink, kernelSink, shmParkedSink, shmPollingSink, tcpSink, rawPortSink, rawNetSink];
+/** One entry per transport, like E1's, and the batched sends (sendMany) of the cross-thread and tcp ones. */
+export const E3_SUBJECTS: readonly ThroughputSubject[] = [localSink, kernelSink, shmParkedSink, shmPollingSink, tcpSink, kernelManySink, shmPollingManySink, tcpManySink, rawPortSink, rawNetSink];
 
 export interface ThroughputSeries {
   readonly id: string;

@@ -1,6 +1,6 @@
 // One-way messages to a receiver that counts every one (E3).
 import { Worker } from 'node:worker_threads';
-import { send, type Ref, type TransportChoice } from '../../../src/index.js';
+import { send, sendMany, type Ref, type TransportChoice } from '../../../src/index.js';
 import { countingSink } from '../services/counting-sink.js';
 import { workerFile } from './baselines.js';
 import { remoteAt, spawnBench } from './bench-service.js';
@@ -27,6 +27,36 @@ export function burstTo(sink: Ref, transport: TransportChoice, counted: (total: 
   };
 }
 
+/** Messages per sendMany batch: up to 256, and about 64 KiB at most. */
+export function batchFor(bytes: number): number {
+  return Math.max(1, Math.min(256, Math.floor(65_536 / Math.max(1, bytes))));
+}
+
+/** Batches in flight at once: enough to keep the receiver busy while verdicts come back. */
+const BATCHES_IN_FLIGHT = 4;
+
+/** As burstTo, in sendMany batches: each message still arrives, and is counted, on its own. */
+export function batchBurstTo(sink: Ref, transport: TransportChoice, counted: (total: number) => Promise<number>): (data: unknown, bytes: number, ms: number) => Promise<number> {
+  let total = 0;
+  return async (data, bytes, ms) => {
+    const batch = Array.from({ length: batchFor(bytes) }, () => data);
+    const t0 = performance.now();
+    const end = t0 + ms;
+    let sent = 0;
+    const lane = async (): Promise<void> => {
+      while (performance.now() < end) {
+        await sendMany(sink, batch, { transport });
+        sent += batch.length;
+      }
+    };
+    await Promise.all(Array.from({ length: BATCHES_IN_FLIGHT }, lane));
+    total += sent;
+    const got = await counted(total);
+    if (got !== total) throw new Error(`the sink counted ${got} of ${total} messages`);
+    return sent / ((performance.now() - t0) / 1000);
+  };
+}
+
 /** To a mailbox of the main thread, from the main thread. */
 export const localSink: ThroughputSubject = {
   id: 'local',
@@ -38,7 +68,7 @@ export const localSink: ThroughputSubject = {
   },
 };
 
-function workerSink(id: string, label: string, poll: boolean, transport: TransportChoice): ThroughputSubject {
+function workerSink(id: string, label: string, poll: boolean, transport: TransportChoice, batched = false): ThroughputSubject {
   return {
     id,
     label,
@@ -47,7 +77,7 @@ function workerSink(id: string, label: string, poll: boolean, transport: Transpo
       const server = await spawnBench(env, `sink-${id}`, { poll });
       const remote = remoteAt(server.ref);
       const sink = await remote.sink();
-      return { burst: burstTo(sink, transport, (n) => remote.sunk(n)), close: () => server.stop() };
+      return { burst: (batched ? batchBurstTo : burstTo)(sink, transport, (n) => remote.sunk(n)), close: () => server.stop() };
     },
   };
 }
@@ -55,6 +85,8 @@ function workerSink(id: string, label: string, poll: boolean, transport: Transpo
 export const kernelSink = workerSink('kernel', 'fos send, kernel', false, 'kernel');
 export const shmParkedSink = workerSink('shm-parked', 'fos send, shm, receiver parked', false, 'shm');
 export const shmPollingSink = workerSink('shm-polling', 'fos send, shm, polling receiver', true, 'shm');
+export const kernelManySink = workerSink('kernel-many', 'fos sendMany, kernel', false, 'kernel', true);
+export const shmPollingManySink = workerSink('shm-polling-many', 'fos sendMany, shm, polling receiver', true, 'shm', true);
 
 /** postMessage to a worker that counts: the kernel transport's mechanism, without fos. */
 export const rawPortSink: ThroughputSubject = {

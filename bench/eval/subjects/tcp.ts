@@ -5,7 +5,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { call, connect, lookup, type Ref } from '../../../src/index.js';
 import type { BenchService } from '../services/bench-service.js';
-import { burstTo } from './sinks.js';
+import { batchBurstTo, burstTo } from './sinks.js';
 import { windowFor, type Env, type RoundTripSubject, type ThroughputSubject } from './subject.js';
 
 const FAR_NODE = fileURLToPath(new URL('../services/far-node.js', import.meta.url));
@@ -57,17 +57,22 @@ export const tcpCall: RoundTripSubject = {
   },
 };
 
-/** One-way sends to a mailbox on another node process, counted there. */
-export const tcpSink: ThroughputSubject = {
-  id: 'tcp',
-  label: 'fos send, tcp, another node on loopback',
-  family: 'fos',
-  async open(env) {
-    const far = await farNode(env, 'far-sink');
-    const sink = await far.remote.sink();
-    return { burst: burstTo(sink, 'tcp', (n) => far.remote.sunk(n)), close: far.close };
-  },
-};
+/** One-way sends (or sendMany batches) to a mailbox on another node process, counted there. */
+function tcpSinkBy(id: string, label: string, batched: boolean): ThroughputSubject {
+  return {
+    id,
+    label,
+    family: 'fos',
+    async open(env) {
+      const far = await farNode(env, 'far-sink');
+      const sink = await far.remote.sink();
+      return { burst: (batched ? batchBurstTo : burstTo)(sink, 'tcp', (n) => far.remote.sunk(n)), close: far.close };
+    },
+  };
+}
+
+export const tcpSink = tcpSinkBy('tcp', 'fos send, tcp, another node on loopback', false);
+export const tcpManySink = tcpSinkBy('tcp-many', 'fos sendMany, tcp, another node on loopback', true);
 
 /** A socket to a raw node:net server process, reading u32 answers and echoed frames in order. */
 async function rawSocket(mode: 'echo' | 'sink'): Promise<{ socket: Socket; read: (bytes: number) => Promise<Buffer>; close: () => Promise<void> }> {

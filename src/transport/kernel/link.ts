@@ -3,7 +3,7 @@
  * MessagePort (or the Worker / parentPort pair for the main thread).
  *
  * Sending: messages go through a Flow (per-mailbox windows, verdicts per
- * message). Frames carry a per-link seq; the receiver sends its verdicts
+ * message). Frames of simple values go as bytes (compact.ts). Frames carry a per-link seq; the receiver sends its verdicts
  * back as acknowledged seq ranges and refusals, piggybacked on whatever
  * frame it sends next, or in an ack frame of their own after the batch of
  * incoming frames (one `setImmediate` later).
@@ -19,6 +19,7 @@ import type { TransferListItem } from 'node:worker_threads';
 import { FosError, type ErrorCode } from '../../errors.js';
 import { Flow, type FlowSendOptions, type LaneKey } from '../flow.js';
 import { applyVerdicts, PendingVerdicts } from '../verdicts.js';
+import { compactFrame, expandFrame } from './compact.js';
 import type { Acks, Frame, MsgFrame } from './frames.js';
 
 /** What a link posts on: a MessagePort, a Worker, or a worker's parentPort. */
@@ -67,7 +68,17 @@ export class KernelLink {
     if (this.flow.failed !== undefined || this.endpoint !== undefined) return;
     this.endpoint = endpoint;
     this.ownsEndpoint = owned;
-    this.listener = (v) => this.onFrame(this, v as Frame);
+    this.listener = (v) => {
+      let frame: Frame;
+      try {
+        frame = v instanceof Uint8Array ? expandFrame(v) : (v as Frame);
+      } catch (e) {
+        // Only a bug of ours can make one: say so loudly, but keep the isolate (and everyone else's traffic) alive.
+        process.emitWarning(`fos: dropped a frame from isolate ${this.peer}: ${(e as Error).message}`);
+        return;
+      }
+      this.onFrame(this, frame);
+    };
     endpoint.on('message', this.listener);
     this.flow.pump();
   }
@@ -99,7 +110,8 @@ export class KernelLink {
   private postWithAcks(frame: Frame, transfer: readonly TransferListItem[] | undefined): void {
     const f = frame as Acks;
     this.verdicts.take(f);
-    this.endpoint!.postMessage(frame, transfer);
+    const compact = transfer === undefined ? compactFrame(frame) : undefined;
+    this.endpoint!.postMessage(compact ?? frame, transfer);
     this.verdicts.clear(f);
   }
 
