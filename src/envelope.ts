@@ -222,8 +222,15 @@ export function encode(e: Envelope): Encoded {
   return new Encoded(e.type, flags, w1, w2, meta, data);
 }
 
-/** The last meta parts decoded, newest first: [bytes, fields]. */
-const metaIn: [Uint8Array, unknown[]][] = [];
+/** A decoded meta part, with its reply ref made once (frozen: every message that repeats the meta shares it). */
+interface MetaIn {
+  readonly bytes: Uint8Array;
+  readonly fields: unknown[];
+  from: Ref | undefined;
+}
+
+/** The last meta parts decoded, newest first. */
+const metaIn: MetaIn[] = [];
 const META_IN = 8;
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -232,29 +239,30 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-function decodeMeta(bytes: Uint8Array): unknown[] {
-  for (const [b, fields] of metaIn) if (sameBytes(b, bytes)) return fields;
+function decodeMeta(bytes: Uint8Array): MetaIn {
+  for (let i = 0; i < metaIn.length; i++) {
+    const m = metaIn[i]!;
+    if (sameBytes(m.bytes, bytes)) return m;
+  }
   const own = copyOf(bytes);
   const fields = packr.unpack(own) as unknown;
   if (!Array.isArray(fields)) throw new FosError('EINVAL', 'malformed record: no envelope');
-  metaIn.unshift([own, fields]);
+  const m: MetaIn = { bytes: own, fields, from: undefined };
+  metaIn.unshift(m);
   if (metaIn.length > META_IN) metaIn.pop();
-  return fields;
+  return m;
 }
 
-/** The reply ref in meta fields; frozen, since the decoded meta is shared by every message that repeats it. */
-const refs = new WeakMap<unknown[], Ref>();
-function fromOf(fields: unknown[]): Ref {
-  let ref = refs.get(fields);
-  if (ref === undefined) {
-    const [, node, isolate, mailbox, cap] = fields;
+/** The reply ref in a message's meta part. */
+function fromOf(m: MetaIn): Ref {
+  if (m.from === undefined) {
+    const [, node, isolate, mailbox, cap] = m.fields;
     if (typeof node !== 'string' || typeof isolate !== 'number' || typeof mailbox !== 'number' || typeof cap !== 'string') {
       throw new FosError('EINVAL', 'malformed record: bad reply ref');
     }
-    ref = Object.freeze({ address: Object.freeze({ node, isolate, mailbox }), cap: cap as Ref['cap'] });
-    refs.set(fields, ref);
+    m.from = Object.freeze({ address: Object.freeze({ node, isolate, mailbox }), cap: cap as Ref['cap'] });
   }
-  return ref;
+  return m.from;
 }
 
 /**
@@ -278,7 +286,7 @@ export function decode(bytes: Uint8Array): Envelope {
   const w2 = (bytes[8]! | (bytes[9]! << 8) | (bytes[10]! << 16) | (bytes[11]! << 24)) >>> 0;
   const metaEnd = HEADER_BYTES + metaLen;
   if (metaEnd > bytes.length) throw new FosError('EINVAL', 'record shorter than its meta part');
-  let meta: unknown[];
+  let meta: MetaIn;
   let data: unknown;
   try {
     meta = decodeMeta(bytes.subarray(HEADER_BYTES, metaEnd));
@@ -294,10 +302,10 @@ export function decode(bytes: Uint8Array): Envelope {
     if (err instanceof FosError) throw err;
     throw new FosError('EINVAL', `malformed record: ${(err as Error).message}`);
   }
-  const cap = meta[0];
+  const cap = meta.fields[0];
   if (typeof cap !== 'string') throw new FosError('EINVAL', 'malformed record: no capability');
   if (type === RecordType.Message) {
-    const method = meta[5];
+    const method = meta.fields[5];
     const env: MessageEnvelope = {
       type,
       to: w1,

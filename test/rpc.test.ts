@@ -10,6 +10,7 @@ import type { Agent } from './fixtures/agent.js';
 import { nextEvent, peerUp, startNode, type RemoteNode } from './helpers/cluster.js';
 import type { Echo } from './fixtures/echo.js';
 import { serveExtra, type RpcExtra } from './fixtures/rpc-service.js';
+import { CallTable } from '../src/rpc/calls.js';
 
 const call = callFrom;
 const connect = connectTo;
@@ -323,6 +324,33 @@ for (const s of servers) {
     });
   });
 }
+
+describe('rpc, call timeouts', () => {
+  test('one timer serves every call of a timeout; it fires in order and goes once no call is pending', async () => {
+    const table = new CallTable();
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const long = Array.from({ length: 100 }, () => table.start('n', 1, 30_000, undefined));
+    assert.equal(timers() - before, 1, 'one timer for 100 calls of the same timeout');
+    const t0 = performance.now();
+    const short = [table.start('n', 1, 40, undefined), table.start('n', 1, 20, undefined)];
+    assert.equal(timers() - before, 3, 'one more per other timeout');
+    const ended: number[] = [];
+    await Promise.all(short.map((c, i) => c.promise.catch((e: unknown) => ended.push(i) && assert.equal((e as FosError).code, 'ETIMEDOUT'))));
+    assert.deepEqual(ended, [1, 0], 'the 20 ms call times out first');
+    assert.ok(performance.now() - t0 >= 39, 'not before its time');
+    // Counted in one synchronous stretch, so that no other timer of the process comes or goes in between.
+    const whileLong = timers();
+    for (const c of long) table.settle(c.id, undefined, 'done');
+    assert.equal(whileLong - timers(), 1, 'the last settled call took its timer with it');
+    assert.deepEqual(await Promise.all(long.map((c) => c.promise)), long.map(() => 'done'));
+    const idle = timers();
+    const again = table.start('n', 1, 20, undefined);
+    assert.equal(timers() - idle, 1, 'a new call of an expired timeout gets a timer again');
+    table.settle(again.id, undefined, 'ok');
+    assert.equal(timers(), idle, 'no timer once no call is pending: nothing holds the process open');
+  });
+});
 
 describe('rpc, calls that end without an answer', () => {
   for (const transport of ['local', 'kernel', 'shm'] as const) {

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { FosError } from '../src/errors.js';
+import { ERROR_CODES, FosError } from '../src/errors.js';
+import { packVerdicts, unpackVerdicts, type VerdictLists } from '../src/transport/verdicts.js';
 import { checkAuth, checkCount, checkHello, checkReady, MIN_MAX_FRAME, newNonce, newSessionId, proof, proofMatches, PROTOCOL_VERSION, type Hello } from '../src/transport/tcp/handshake.js';
 import { FrameDecoder, FrameKind, frameWithBody, HEADER_BYTES, MAX_SEQ, newFrame, stampAck } from '../src/transport/tcp/wire.js';
 
@@ -402,13 +403,13 @@ describe('tcp handshake helpers', () => {
   });
 
   it('checkHello refuses another protocol version, with the version in its reason', () => {
-    for (const v of [0, 2, PROTOCOL_VERSION + 1, -1, 1.5, '1', null, undefined, true, 2 ** 53]) {
+    for (const v of [0, PROTOCOL_VERSION - 1, PROTOCOL_VERSION + 1, -1, 1.5, String(PROTOCOL_VERSION), null, undefined, true, 2 ** 53]) {
       // A string version is quoted, so that "1" and 1 read differently.
       const shown = typeof v === 'string' ? JSON.stringify(v) : String(v);
       refused(validHello({ v }), false, new RegExp(`protocol version ${shown.replace(/[.[\]]/g, '\\$&')} is not ${PROTOCOL_VERSION}`));
     }
     const { v: _, ...noVersion } = validHello();
-    refused(noVersion, false, /protocol version undefined is not 1/);
+    refused(noVersion, false, new RegExp(`protocol version undefined is not ${PROTOCOL_VERSION}`));
   });
 
   it('checkHello refuses a version that String() cannot print with EINVAL too (what msgpack can carry: { toString: "" })', () => {
@@ -470,5 +471,39 @@ describe('tcp handshake helpers', () => {
   it('checkCount takes a count and refuses anything else', () => {
     for (const v of [0, 1, 2 ** 48 - 1]) assert.equal(checkCount(v, 'auth'), v);
     for (const v of [-1, 1.5, '1', null, undefined, NaN, Infinity, {}]) assert.throws(() => checkCount(v, 'auth'), (e: unknown) => isEinval(e) && /malformed auth/.test((e as Error).message));
+  });
+});
+
+describe('verdict frames', () => {
+  const wireError = fc.record(
+    {
+      code: fc.constantFrom(...ERROR_CODES),
+      message: fc.string(),
+      remote: fc.record({ name: fc.string(), message: fc.string(), code: fc.string(), stack: fc.string() }, { requiredKeys: ['name', 'message'], noNullPrototype: true }),
+    },
+    { requiredKeys: ['code', 'message'], noNullPrototype: true },
+  );
+  it('packVerdicts / unpackVerdicts: what goes in comes out (property)', () => {
+    fc.assert(
+      fc.property(fc.option(fc.array(fc.nat(), { maxLength: 40 }), { nil: undefined }), fc.option(fc.array(fc.tuple(fc.nat(), wireError), { maxLength: 8 }), { nil: undefined }), (a, n) => {
+        const v: VerdictLists = {};
+        if (a !== undefined) v.a = a;
+        if (n !== undefined) v.n = n as NonNullable<VerdictLists['n']>;
+        assert.deepStrictEqual(unpackVerdicts(packVerdicts(v)), v);
+      }),
+    );
+  });
+
+  it('unpackVerdicts fails on malformed bytes with EINVAL and nothing else (fuzz)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        try {
+          unpackVerdicts(bytes);
+        } catch (e) {
+          assert.ok(e instanceof FosError && e.code === 'EINVAL', `unexpected ${String(e)}`);
+        }
+      }),
+      { numRuns: 3000 },
+    );
   });
 });

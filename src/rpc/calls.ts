@@ -7,6 +7,7 @@
  * reply that comes after that finds no entry and is dropped: nothing leaks.
  */
 import { FosError, type ErrorCode } from '../errors.js';
+import { Deque } from '../util/deque.js';
 import { Withdrawal, type AbortLike } from '../util/withdrawal.js';
 
 interface PendingCall {
@@ -15,7 +16,8 @@ interface PendingCall {
   readonly node: string;
   readonly resolve: (v: unknown) => void;
   readonly reject: (e: FosError) => void;
-  readonly timer: NodeJS.Timeout | undefined;
+  /** The deadlines its timeout is kept in, if it has one. */
+  deadlines: Deadlines | undefined;
   readonly cleanup: (() => void) | undefined;
   /** Aborted when the call ends without its answer, to withdraw its message. */
   readonly withdraw: Withdrawal;
@@ -38,9 +40,26 @@ function checkTimeout(timeout: unknown): void {
 /** Node fires longer timers at once; a timeout beyond this is no timeout. */
 export const MAX_TIMER_MS = 0x7fff_ffff;
 
+/**
+ * The deadlines of the calls made with one timeout, in the order they were
+ * made, which is their order of expiry: one Node timer, for the first,
+ * serves them all (a timer per call cost microseconds per call). Entries of
+ * calls that settled are dropped when they reach the front; once no call
+ * with this timeout is pending, the timer goes, so that it never holds the
+ * process open on its own.
+ */
+interface Deadlines {
+  readonly timeout: number;
+  readonly entries: Deque<{ readonly id: number; readonly at: number }>;
+  /** Pending calls with this timeout. */
+  live: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
 export class CallTable {
   private nextId = 1;
   private readonly pending = new Map<number, PendingCall>();
+  private readonly deadlines = new Map<number, Deadlines>();
 
   get size(): number {
     return this.pending.size;
@@ -56,12 +75,6 @@ export class CallTable {
     const id = this.nextId++;
     const withdraw = new Withdrawal();
     const promise = new Promise<unknown>((resolve, reject) => {
-      const timer =
-        timeout <= MAX_TIMER_MS
-          ? setTimeout(() => {
-              this.settle(id, new FosError('ETIMEDOUT', `no reply within ${timeout} ms`));
-            }, timeout)
-          : undefined;
       let cleanup: (() => void) | undefined;
       if (signal !== undefined) {
         const onAbort = (): void => {
@@ -70,9 +83,53 @@ export class CallTable {
         signal.addEventListener('abort', onAbort, { once: true });
         cleanup = () => signal.removeEventListener('abort', onAbort);
       }
-      this.pending.set(id, { node, isolate, resolve, reject, timer, cleanup, withdraw });
+      const call: PendingCall = { node, isolate, resolve, reject, deadlines: undefined, cleanup, withdraw };
+      this.pending.set(id, call);
+      // After it is pending: the deadlines drop the entries of calls that are not.
+      if (timeout <= MAX_TIMER_MS) call.deadlines = this.expireAfter(id, timeout);
     });
     return { id, promise, signal: withdraw };
+  }
+
+  /** Keeps call `id`'s deadline; the call counts as live there until it settles. */
+  private expireAfter(id: number, timeout: number): Deadlines {
+    let d = this.deadlines.get(timeout);
+    if (d === undefined) this.deadlines.set(timeout, (d = { timeout, entries: new Deque(), live: 0, timer: undefined }));
+    this.dropSettled(d);
+    d.entries.push({ id, at: performance.now() + timeout });
+    d.live++;
+    if (d.timer === undefined) this.arm(d);
+    return d;
+  }
+
+  /** Settled calls at the front go, so that the queue holds about what is in flight. */
+  private dropSettled(d: Deadlines): void {
+    for (let e = d.entries.peek(); e !== undefined && !this.pending.has(e.id); e = d.entries.peek()) d.entries.shift();
+  }
+
+  /** Sets the timer of `d` for its first live deadline. */
+  private arm(d: Deadlines): void {
+    this.dropSettled(d);
+    const first = d.entries.peek();
+    d.timer = first === undefined ? undefined : setTimeout(() => this.expire(d), Math.max(0, first.at - performance.now()));
+  }
+
+  private expire(d: Deadlines): void {
+    d.timer = undefined;
+    const now = performance.now();
+    for (let e = d.entries.peek(); e !== undefined && e.at <= now; e = d.entries.peek()) {
+      d.entries.shift();
+      this.settle(e.id, new FosError('ETIMEDOUT', `no reply within ${d.timeout} ms`));
+    }
+    if (d.live > 0 && d.timer === undefined) this.arm(d);
+  }
+
+  /** A call of `d` settled: with none left, its timer and queue go. */
+  private released(d: Deadlines): void {
+    if (--d.live > 0) return;
+    if (d.timer !== undefined) clearTimeout(d.timer);
+    d.timer = undefined;
+    if (this.deadlines.get(d.timeout) === d) this.deadlines.delete(d.timeout);
   }
 
   /** Settles call `id` with an error, or with `value` when `err` is undefined. */
@@ -80,7 +137,7 @@ export class CallTable {
     const c = this.pending.get(id);
     if (c === undefined) return false;
     this.pending.delete(id);
-    if (c.timer !== undefined) clearTimeout(c.timer);
+    if (c.deadlines !== undefined) this.released(c.deadlines);
     c.cleanup?.();
     if (err === undefined) c.resolve(value);
     else {

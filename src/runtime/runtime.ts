@@ -366,12 +366,11 @@ export class Runtime {
       // queued at the sender or waiting for room at the receiver.
       const { id, promise, signal } = this.calls.start(ref.address.node, ref.address.isolate, opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS, opts.signal);
       const msg: Inbound = { data: args, from: this.replyRef, call: { id, method } };
-      const sendOpts: DeliverOptions = {
-        wait: true,
-        signal,
-        ...(opts.transport !== undefined ? { transport: opts.transport } : {}),
-        ...(opts.transfer !== undefined ? { transfer: opts.transfer } : {}),
-      };
+      // No spreads: on this path they cost microseconds.
+      const sendOpts: DeliverOptions =
+        opts.transfer === undefined
+          ? { wait: true, signal, transport: opts.transport ?? 'auto' }
+          : { wait: true, signal, transport: opts.transport ?? 'auto', transfer: opts.transfer };
       try {
         this.deliver(ref, msg, sendOpts).catch((e: unknown) => this.calls.settle(id, asFosError(e)));
       } catch (e) {
@@ -442,7 +441,10 @@ export class Runtime {
     // A copy, as on every other transport: what the sender does with its
     // value afterwards cannot reach the receiver, and what could not cross
     // isolates fails here too.
-    const copy: Inbound = { ...msg, data: opts.owned === true ? msg.data : cloneLocal(msg.data, opts.transfer), via: 'local' };
+    const data = opts.owned === true ? msg.data : cloneLocal(msg.data, opts.transfer);
+    // Built field by field: an object spread here cost more than all the rest of a local delivery.
+    const copy: Inbound =
+      msg.call !== undefined ? { data, from: msg.from!, call: msg.call, via: 'local' } : msg.from !== undefined ? { data, from: msg.from, via: 'local' } : { data, via: 'local' };
     let settle: ((e?: FosError) => void) | undefined;
     this.countSent('local', copy.data, opts.batch);
     const r = this.admit(ref.address.mailbox, ref.cap, opts.batch === true ? messagesOf(copy) : copy, opts.wait !== false, 'local', (e) => settle?.(e));

@@ -11,7 +11,8 @@
  * - a verdict stays here until the frame that carries it has actually been
  *   sent (`take` then `clear`), so no verdict is lost to a frame that failed.
  */
-import { fromWire, toWire, type FosError, type WireError } from '../errors.js';
+import { FosError, fromWire, toWire, type WireError } from '../errors.js';
+import { decodeSimple, encodeSimple } from '../simple-values.js';
 
 export interface VerdictLists {
   /** Acknowledged inclusive ranges [from0, to0, ...]. */
@@ -56,6 +57,51 @@ export class PendingVerdicts {
     this.ranges = [];
     this.refusals = [];
   }
+}
+
+/**
+ * Verdict lists as bytes (a tcp Verdict frame's body), in the simple-values
+ * encoding: [a or null, n or null], each refusal flattened to [seq, code,
+ * message, remote name, remote message, remote code, remote stack] with
+ * null for what is absent. msgpackr's records cost more to decode than all
+ * the rest of a call's reply did.
+ */
+export function packVerdicts(v: VerdictLists): Uint8Array {
+  const n = v.n?.map(([seq, e]) => [seq, e.code, e.message, e.remote?.name ?? null, e.remote?.message ?? null, e.remote?.code ?? null, e.remote?.stack ?? null]);
+  const bytes = encodeSimple([v.a ?? null, n ?? null]);
+  if (bytes === undefined) throw new FosError('EINVAL', 'verdicts too large for one frame');
+  return bytes;
+}
+
+function orNull(x: unknown): string | undefined {
+  return typeof x === 'string' ? x : undefined;
+}
+
+/** The verdict lists in a Verdict frame's body; EINVAL if it is not one. What the lists name is checked by their user. */
+export function unpackVerdicts(bytes: Uint8Array): VerdictLists {
+  let v: unknown;
+  try {
+    v = decodeSimple(bytes);
+  } catch (e) {
+    throw new FosError('EINVAL', `malformed verdicts: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(v) || v.length !== 2) throw new FosError('EINVAL', 'malformed verdicts: not [a, n]');
+  const [a, n] = v as [unknown, unknown];
+  const out: VerdictLists = {};
+  if (Array.isArray(a)) out.a = a as number[];
+  if (Array.isArray(n)) {
+    out.n = [];
+    for (const r of n) {
+      if (!Array.isArray(r) || r.length !== 7) continue;
+      const [seq, code, message, rname, rmessage, rcode, rstack] = r as unknown[];
+      const remote =
+        typeof rname === 'string' && typeof rmessage === 'string'
+          ? { name: rname, message: rmessage, ...(orNull(rcode) !== undefined ? { code: rcode as string } : {}), ...(orNull(rstack) !== undefined ? { stack: rstack as string } : {}) }
+          : undefined;
+      out.n.push([seq as number, (remote === undefined ? { code, message } : { code, message, remote }) as WireError]);
+    }
+  }
+  return out;
 }
 
 /** Applies verdicts received from the peer to the flow of what we sent it. */

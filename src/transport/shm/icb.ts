@@ -8,13 +8,16 @@
  *   [0, 128)     doorbell (doorbell.ts): state, dead flag
  *   [128, 256)   sync slot header, Int32 words:
  *                  EXPECT  the ticket the owner waits for; 0 none; -1 a writer holds it
- *                  DONE    the ticket of the last answer written
  *                  LEN     bytes of the answer
  *                  OK      1 for a value, 0 for a WireError
  *                  ASLEEP  1 while the owner sleeps in Atomics.wait: only then
  *                          does a writer make the notify call
  *                  SIMPLE  1 when the answer is in the simple-values encoding
- *   [256, ...)   the answer: msgpack, or simple values (see simple-values.ts)
+ *   [256, 384)   DONE    the ticket of the last answer written, alone on its
+ *                        cache line: the owner spins reading it, and every
+ *                        write of the writer's to a line the owner keeps
+ *                        reading would cost a transfer between cores
+ *   [384, ...)   the answer: msgpack, or simple values (see simple-values.ts)
  *
  * The slot protocol (one blocked waiter at a time: the isolate's own
  * thread, in `callSync`): the owner stores a fresh ticket in EXPECT, sends
@@ -31,13 +34,13 @@ import { asFosError, FosError, fromWire, toWire } from '../../errors.js';
 import { isDead } from './doorbell.js';
 
 export const SLOT_BYTES = 1 << 20;
-const HEADER = 256;
+const HEADER = 384;
 const EXPECT = 32;
-const DONE = 33;
-const LEN = 34;
-const OK = 35;
-const ASLEEP = 36;
-const SIMPLE = 37;
+const LEN = 33;
+const OK = 34;
+const ASLEEP = 35;
+const SIMPLE = 36;
+const DONE = 64;
 const LOCKED = -1;
 
 export interface Icb {

@@ -27,7 +27,8 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { FosError } from '../../errors.js';
 
-export const PROTOCOL_VERSION = 1;
+/** 2: verdict frames in the simple-values encoding. */
+export const PROTOCOL_VERSION = 2;
 /**
  * The smallest frame limit a node may have: room for a frame of verdicts
  * or of name bindings as the session cuts them (session.ts), with margin.

@@ -25,13 +25,13 @@ import { FosError } from '../../errors.js';
 import { decode, encode, packValue, RecordType, unpackValue, type Envelope, type MessageEnvelope, type ReplyEnvelope } from '../../envelope.js';
 import { Deque } from '../../util/deque.js';
 import { Flow, type FlowSendOptions } from '../flow.js';
-import { applyVerdicts, PendingVerdicts, type VerdictLists } from '../verdicts.js';
+import { applyVerdicts, packVerdicts, PendingVerdicts, unpackVerdicts, type VerdictLists } from '../verdicts.js';
 import type { NamesUpdate } from '../../names/replicas.js';
 import { MIN_MAX_FRAME } from './handshake.js';
 import { FrameKind, HEADER_BYTES, newFrame, stampAck, frameWithBody, type RawFrame } from './wire.js';
 
 /**
- * Verdicts per frame: a range is two numbers of at most 9 bytes of msgpack,
+ * Verdicts per frame: a range is two numbers of at most 9 bytes each,
  * a refusal a seq and an error of a few hundred bytes at most, so a frame
  * of verdicts stays well under MIN_MAX_FRAME.
  */
@@ -270,7 +270,7 @@ export class Session {
         return;
       }
       case FrameKind.Verdict:
-        applyVerdicts(this.flow, checkVerdicts(unpackValue(f.body), this.nextSeq - 1));
+        applyVerdicts(this.flow, checkVerdicts(unpackVerdicts(f.body), this.nextSeq - 1));
         return;
       case FrameKind.Cancel: {
         const seq = unpackValue(f.body);
@@ -372,7 +372,7 @@ export class Session {
       const part: VerdictLists = {};
       if (i < a.length) part.a = a.slice(i, i + RANGES_PER_FRAME * 2);
       if (j < n.length) part.n = n.slice(j, j + REFUSALS_PER_FRAME);
-      this.queue(FrameKind.Verdict, packValue(part));
+      this.queue(FrameKind.Verdict, packVerdicts(part));
     }
   }
 
