@@ -13,23 +13,29 @@ const N = 100_000;
 await node.spawn(AGENT, { data: { name: '/order/receiver' } });
 await node.spawn(AGENT, { data: { name: '/order/sender-a' } });
 await node.spawn(AGENT, { data: { name: '/order/sender-b' } });
+await node.spawn(AGENT, { poll: true, data: { name: '/order/polling-receiver' } });
 const receiver = connect<Agent>('/order/receiver', { timeout: 120_000 });
+const pollingReceiver = connect<Agent>('/order/polling-receiver', { timeout: 120_000 });
 const senderA = connect<Agent>('/order/sender-a', { timeout: 120_000 });
 const senderB = connect<Agent>('/order/sender-b', { timeout: 120_000 });
 
 // The senders either share the receiver's isolate ('local') or each have
-// their own ('kernel'): the same scenario over each transport.
+// their own ('kernel': by 'auto', which moves to shm after a few): the
+// same scenario over each transport. A polling receiver takes its kernel frames off its
+// ports as its pump spins, beside the event loop: order must hold as well.
 const setups = [
-  { transport: 'local', a: receiver, b: receiver },
-  { transport: 'kernel', a: senderA, b: senderB },
+  { what: 'local', receiver, a: receiver, b: receiver, opts: {} },
+  { what: 'kernel', receiver, a: senderA, b: senderB, opts: {} },
+  { what: 'kernel, to a polling receiver', receiver: pollingReceiver, a: senderA, b: senderB, opts: { transport: 'kernel' } },
 ] as const;
 
 for (const s of setups) {
-  describe(`ordering over ${s.transport}`, () => {
+  describe(`ordering over ${s.what}`, () => {
+    const receiver = s.receiver;
     it(`delivers ${N} messages from each of 2 senders exactly once, in order per sender`, async () => {
       const { id, ref } = await receiver.box({ capacity: 1024 });
       const verdict = receiver.collect(id, 2 * N);
-      const [sentA, sentB] = await Promise.all([s.a.sendSeq(ref, N, 'a'), s.b.sendSeq(ref, N, 'b')]);
+      const [sentA, sentB] = await Promise.all([s.a.sendSeq(ref, N, 'a', s.opts), s.b.sendSeq(ref, N, 'b', s.opts)]);
       assert.equal(sentA + sentB, 2 * N);
       const v = await verdict;
       assert.deepStrictEqual(v, { received: 2 * N, perTag: { a: N, b: N }, outOfOrder: 0, duplicates: 0 });

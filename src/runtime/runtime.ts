@@ -19,6 +19,7 @@ import type { Acks, Frame, MsgFrame, PushEvent, ReplyFrame } from '../transport/
 import type { ShmIn, ShmVerdict } from '../transport/shm/channel.js';
 import { answer, await_, expect } from '../transport/shm/icb.js';
 import { ShmTransport, type ShmOptions } from '../transport/shm/transport.js';
+import type { PumpSource } from '../transport/shm/pump.js';
 import { KernelLink, type Endpoint } from '../transport/kernel/link.js';
 import { weightOf } from '../transport/flow.js';
 import type { AbortLike } from '../util/withdrawal.js';
@@ -142,6 +143,8 @@ export class Runtime {
   private readonly recentlyClosed = new Set<number>();
   private nextMailbox = 1;
   private readonly links = new Map<number, KernelLink>();
+  /** In a polling isolate: the pump sources that take its links' frames, by peer. */
+  private readonly kernelSources = new Map<number, PumpSource>();
   private readonly calls = new CallTable();
   private readonly setup = new Set<Promise<unknown>>();
   /** Deliveries queued behind a name lookup, and the end of their queue (see inOrder). */
@@ -721,6 +724,12 @@ export class Runtime {
     this.shm.addPeer(peer, icb);
     const link = this.links.get(peer) ?? this.newLink(peer);
     link.attach(endpoint, owned);
+    // A polling isolate takes kernel frames as it spins, not a poll slice later.
+    const source = this.shm.pump.polling && !this.kernelSources.has(peer) ? link.pollSource() : undefined;
+    if (source !== undefined) {
+      this.kernelSources.set(peer, source);
+      this.shm.pump.add(source);
+    }
     return link;
   }
 
@@ -740,6 +749,9 @@ export class Runtime {
     const link = this.links.get(peer);
     this.links.delete(peer);
     link?.fail(code, why);
+    const source = this.kernelSources.get(peer);
+    this.kernelSources.delete(peer);
+    if (source !== undefined) this.shm.pump.remove(source);
     this.shm.peerDown(peer, code, why);
     this.calls.failIsolate(this.node, peer, code, why);
     this.control.failPeer(peer, code, why);

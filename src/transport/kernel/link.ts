@@ -15,10 +15,11 @@
  *   the frame carrying them is actually posted (a frame that fails to
  *   clone leaves them there), so no verdict is ever lost.
  */
-import type { TransferListItem } from 'node:worker_threads';
+import { MessagePort, receiveMessageOnPort, type TransferListItem } from 'node:worker_threads';
 import { FosError, type ErrorCode } from '../../errors.js';
 import { Flow, type FlowSendOptions, type LaneKey } from '../flow.js';
 import { applyVerdicts, PendingVerdicts } from '../verdicts.js';
+import type { PumpSource } from '../shm/pump.js';
 import { compactFrame, expandFrame } from './compact.js';
 import type { Acks, Frame, MsgFrame } from './frames.js';
 
@@ -140,6 +141,52 @@ export class KernelLink {
     if (this.ownsEndpoint) (this.endpoint as { close?: () => void } | undefined)?.close?.();
     this.verdicts.reset();
     this.waitingRoom.clear();
+  }
+
+  /**
+   * For an isolate that polls (a `poll: true` service): a pump source that
+   * takes this link's frames off its port as the pump spins, rather than
+   * when the event loop next turns (up to a poll slice later). Frames keep
+   * their order: whichever takes the next one, the pump or the event loop,
+   * hands it on before the other can take another. Undefined when the
+   * endpoint is not a MessagePort (the main thread's Worker objects).
+   */
+  pollSource(): PumpSource | undefined {
+    const port = this.endpoint;
+    if (!(port instanceof MessagePort)) return undefined;
+    let looks = 0;
+    let next: { message: unknown } | undefined;
+    const take = (): { message: unknown } | undefined => {
+      if (this.flow.failed !== undefined) return undefined;
+      try {
+        return receiveMessageOnPort(port);
+      } catch {
+        return undefined; // the port closed: the link fails through its peer's death
+      }
+    };
+    return {
+      pending: () => {
+        if (next !== undefined) return true;
+        // A look is a call into C++ and a lock: one spin in 32 looks.
+        if ((++looks & 31) !== 0) return false;
+        next = take();
+        return next !== undefined;
+      },
+      poll: () => {
+        let worked = false;
+        for (let i = 0; i < 64; i++) {
+          const m = next ?? take();
+          next = undefined;
+          if (m === undefined) break;
+          this.listener?.(m.message);
+          worked = true;
+        }
+        // The verdicts on this batch go now: the setImmediate that would
+        // send them waits for the pump to yield, a poll slice away.
+        if (worked) this.flush();
+        return worked;
+      },
+    };
   }
 
   /** Sends the verdicts not yet sent, now (before the isolate exits). */

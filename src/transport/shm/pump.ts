@@ -53,6 +53,11 @@ export class Pump {
     return this.sources.size;
   }
 
+  /** True in poll mode: it never parks. */
+  get polling(): boolean {
+    return this.opts.poll;
+  }
+
   add(s: PumpSource): void {
     this.sources.add(s);
     this.wake();
