@@ -326,7 +326,7 @@ for (const s of servers) {
 }
 
 describe('rpc, call timeouts', () => {
-  test('one timer serves every call of a timeout; it fires in order and goes once no call is pending', async () => {
+  test('one timer serves every call of a timeout; it fires in order and holds nothing open once no call is pending', async () => {
     const table = new CallTable();
     const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const before = timers();
@@ -342,7 +342,7 @@ describe('rpc, call timeouts', () => {
     // Counted in one synchronous stretch, so that no other timer of the process comes or goes in between.
     const whileLong = timers();
     for (const c of long) table.settle(c.id, undefined, 'done');
-    assert.equal(whileLong - timers(), 1, 'the last settled call took its timer with it');
+    assert.equal(whileLong - timers(), 1, 'once the last call settled, its timer no longer holds the process open');
     assert.deepEqual(await Promise.all(long.map((c) => c.promise)), long.map(() => 'done'));
     const idle = timers();
     const again = table.start('n', 1, 20, undefined);

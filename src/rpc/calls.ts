@@ -44,9 +44,10 @@ export const MAX_TIMER_MS = 0x7fff_ffff;
  * The deadlines of the calls made with one timeout, in the order they were
  * made, which is their order of expiry: one Node timer, for the first,
  * serves them all (a timer per call cost microseconds per call). Entries of
- * calls that settled are dropped when they reach the front; once no call
- * with this timeout is pending, the timer goes, so that it never holds the
- * process open on its own.
+ * calls that settled are dropped when they reach the front. While no call
+ * with this timeout is pending, the timer is unref'd: it never holds the
+ * process open on its own, and a caller making one call at a time does not
+ * pay for a new timer each (when it fires with nothing pending, it goes).
  */
 interface Deadlines {
   readonly timeout: number;
@@ -99,6 +100,7 @@ export class CallTable {
     d.entries.push({ id, at: performance.now() + timeout });
     d.live++;
     if (d.timer === undefined) this.arm(d);
+    else if (d.live === 1) d.timer.ref();
     return d;
   }
 
@@ -107,11 +109,16 @@ export class CallTable {
     for (let e = d.entries.peek(); e !== undefined && !this.pending.has(e.id); e = d.entries.peek()) d.entries.shift();
   }
 
-  /** Sets the timer of `d` for its first live deadline. */
+  /** Sets the timer of `d` for its first live deadline; with none, `d` goes. */
   private arm(d: Deadlines): void {
     this.dropSettled(d);
     const first = d.entries.peek();
-    d.timer = first === undefined ? undefined : setTimeout(() => this.expire(d), Math.max(0, first.at - performance.now()));
+    if (first === undefined) {
+      d.timer = undefined;
+      if (this.deadlines.get(d.timeout) === d) this.deadlines.delete(d.timeout);
+      return;
+    }
+    d.timer = setTimeout(() => this.expire(d), Math.max(0, first.at - performance.now()));
   }
 
   private expire(d: Deadlines): void {
@@ -121,15 +128,12 @@ export class CallTable {
       d.entries.shift();
       this.settle(e.id, new FosError('ETIMEDOUT', `no reply within ${d.timeout} ms`));
     }
-    if (d.live > 0 && d.timer === undefined) this.arm(d);
+    if (d.timer === undefined) this.arm(d);
   }
 
-  /** A call of `d` settled: with none left, its timer and queue go. */
+  /** A call of `d` settled: with none left, its timer no longer holds the process open. */
   private released(d: Deadlines): void {
-    if (--d.live > 0) return;
-    if (d.timer !== undefined) clearTimeout(d.timer);
-    d.timer = undefined;
-    if (this.deadlines.get(d.timeout) === d) this.deadlines.delete(d.timeout);
+    if (--d.live === 0) d.timer?.unref();
   }
 
   /** Settles call `id` with an error, or with `value` when `err` is undefined. */
