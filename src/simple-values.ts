@@ -47,13 +47,18 @@ const scratch = new Uint8Array(SCRATCH);
 const f64 = new Float64Array(1);
 const f64Bytes = new Uint8Array(f64.buffer);
 const utf8Out = new TextEncoder();
-const utf8In = new TextDecoder('utf-8');
+// ignoreBOM: a string that starts with U+FEFF keeps it.
+const utf8In = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** Thrown inside the encoder when a value does not fit; never escapes. */
 const NOT_SIMPLE = Symbol('not simple');
 
 let at = 0;
 let exactly = false;
+/** The arrays and byte arrays of the value being encoded: one met twice is shared, which this format cannot say. */
+const seen = new Set<object>();
+/** True while an encode runs: a getter or Proxy trap of the value that sends a message must not reuse the scratch state. */
+let busy = false;
 
 function room(n: number): void {
   if (at + n > SCRATCH) throw NOT_SIMPLE;
@@ -109,6 +114,12 @@ function plainArray(a: unknown[]): boolean {
   return keys.length === n && (n === 0 || keys[n - 1] === String(n - 1));
 }
 
+/** Marks `o` as written; met again, the value shares it (a structured clone and msgpackr keep that), so it goes to msgpackr. */
+function once(o: object): void {
+  if (seen.has(o)) throw NOT_SIMPLE;
+  seen.add(o);
+}
+
 function write(v: unknown, depth: number): void {
   switch (typeof v) {
     case 'number':
@@ -144,6 +155,9 @@ function write(v: unknown, depth: number): void {
         return;
       }
       if (v instanceof Uint8Array && v.constructor === Uint8Array) {
+        // A clone keeps a view of a SharedArrayBuffer shared, and a view of part of a buffer a view of its copy.
+        if (exactly && (!(v.buffer instanceof ArrayBuffer) || v.byteOffset !== 0 || v.byteLength !== v.buffer.byteLength)) throw NOT_SIMPLE;
+        once(v);
         room(5 + v.length);
         scratch[at] = Tag.Bytes;
         at++;
@@ -155,6 +169,7 @@ function write(v: unknown, depth: number): void {
       if (Array.isArray(v) && depth < MAX_DEPTH && Object.getPrototypeOf(v) === Array.prototype) {
         const n = v.length;
         if (exactly && !plainArray(v)) throw NOT_SIMPLE;
+        once(v);
         room(5);
         scratch[at] = Tag.Array;
         at++;
@@ -174,6 +189,8 @@ function write(v: unknown, depth: number): void {
  * not arrive exactly as a structured clone).
  */
 export function encodeSimple(v: unknown, exact = false): Uint8Array | undefined {
+  if (busy) return undefined; // called from a getter of the value being encoded: msgpackr takes it
+  busy = true;
   at = 0;
   exactly = exact;
   try {
@@ -181,6 +198,9 @@ export function encodeSimple(v: unknown, exact = false): Uint8Array | undefined 
   } catch (e) {
     if (e === NOT_SIMPLE) return undefined;
     throw e;
+  } finally {
+    busy = false;
+    seen.clear();
   }
   return scratch.subarray(0, at);
 }

@@ -98,6 +98,14 @@ for (const s of servers) {
       assert.equal(rejected.remote?.message, 'async trouble');
     });
 
+    it('an answer that cannot be encoded: EINVAL at once, and the service goes on', () => {
+      const { err, ms } = syncError(() => callSync(s.name, 'unreadable', [], { timeout: 5000 }));
+      assert.equal(err.code, 'EINVAL');
+      assert.match(err.message, /cannot be read/);
+      assert.ok(ms < 2000, `the caller heard at once (${ms.toFixed(0)} ms), not by its timeout`);
+      assert.equal(callSync(s.name, 'echo', ['still there']), 'still there');
+    });
+
     it('an unknown method: ENOSYS', () => {
       assert.equal(syncError(() => callSync(s.name, 'noSuchMethod', [])).err.code, 'ENOSYS');
       assert.equal(syncError(() => callSync(s.name, 'toString', [])).err.code, 'ENOSYS');

@@ -147,13 +147,16 @@ describe('kernel link, compact frames', () => {
     const { a, b, close } = pair();
     t.after(close);
     const mb = await b.createMailbox();
-    const values = [-0, [1, , 3], Object.assign([1, 2], { extra: true }), 'a\uD800b', [1, 'é', new Uint8Array([1])]];
+    const u = new Uint8Array([7]);
+    const view = new Uint8Array(new ArrayBuffer(8), 2, 4);
+    const values = [-0, [1, , 3], Object.assign([1, 2], { extra: true }), 'a\uD800b', '\uFEFFé', [1, 'é', new Uint8Array([1])], [u, u], view];
     for (const v of values) await within(a.send(mb.ref, v, { transport: 'kernel' }), 2000);
-    for (const v of values) {
-      const got = mb.tryReceive()?.data;
-      assert.deepStrictEqual(got, v);
-      if (Object.is(v, -0)) assert.ok(Object.is(got, -0), '-0 stays -0');
-    }
+    const got = values.map(() => mb.tryReceive()?.data);
+    values.forEach((v, i) => assert.deepStrictEqual(got[i], v));
+    assert.ok(Object.is(got[0], -0), '-0 stays -0');
+    const [twice, partOf] = [got[6], got[7]] as [Uint8Array[], Uint8Array];
+    assert.equal(twice[0], twice[1], 'one byte array sent twice arrives as one, shared');
+    assert.deepStrictEqual([partOf.byteOffset, partOf.buffer.byteLength], [2, 8], 'a view arrives as a view of its whole buffer, as a clone has it');
   });
 
   it('bytes that are not a compact frame fail with EINVAL (fuzz)', () => {

@@ -350,6 +350,15 @@ describe('rpc, call timeouts', () => {
     table.settle(again.id, undefined, 'ok');
     assert.equal(timers(), idle, 'no timer once no call is pending: nothing holds the process open');
   });
+
+  test('one call that never ends does not make the deadlines of the calls after it pile up', () => {
+    const table = new CallTable();
+    const stuck = table.start('n', 1, 30_000, undefined);
+    for (let i = 0; i < 10_000; i++) table.settle(table.start('n', 1, 30_000, undefined).id, undefined, i);
+    const queued = (table as unknown as { deadlines: Map<number, { entries: { size: number } }> }).deadlines.get(30_000)?.entries.size ?? 0;
+    assert.ok(queued <= 2 * 2 + 64, `${queued} deadlines kept for 1 call pending`);
+    table.settle(stuck.id, undefined, 'done');
+  });
 });
 
 describe('rpc, calls that end without an answer', () => {

@@ -32,7 +32,7 @@ describe('simple values', () => {
   });
 
   it('carries strings of every length and script, long ones included', () => {
-    for (const s of ['', 'a', 'é', '日本語', '😀', 'x'.repeat(64), 'x'.repeat(65), 'é'.repeat(1000), 'a'.repeat(20_000)]) {
+    for (const s of ['', 'a', 'é', '日本語', '😀', '\uFEFFabc', '\uFEFFé', 'x'.repeat(64), 'x'.repeat(65), 'é'.repeat(1000), 'a'.repeat(20_000)]) {
       assert.equal(roundTrip(s), s);
     }
   });
@@ -59,6 +59,28 @@ describe('simple values', () => {
       assert.equal(encodeSimple(v), undefined, `not simple: ${String(typeof v === 'symbol' ? 'symbol' : v)}`);
     }
     assert.ok(encodeSimple([[[[[[[[1]]]]]]]]) !== undefined, 'eight levels of arrays are simple');
+  });
+
+  it('a value that shares an array or a byte array goes to msgpackr, which keeps the sharing', () => {
+    const u = new Uint8Array([1]);
+    const a = [1, 2];
+    assert.equal(encodeSimple([u, u]), undefined);
+    assert.equal(encodeSimple([a, [a]]), undefined);
+    assert.deepStrictEqual(roundTrip([u, u.slice(), a, a.slice()]), [u, u, a, a], 'equal but distinct items are simple');
+  });
+
+  it('in exact mode, refuses what a structured clone carries differently; a getter of the value may encode again', () => {
+    const shared = new Uint8Array(new SharedArrayBuffer(4));
+    const part = new Uint8Array(new ArrayBuffer(8), 2, 4);
+    for (const v of [-0, [1, , 2], Object.assign([1], { x: 1 }), 'a\uD800', shared, part]) assert.equal(encodeSimple(v, true), undefined);
+    assert.ok(encodeSimple([shared, part]) !== undefined, 'outside exact mode they are copied, as msgpackr copies them');
+    // A getter that sends (and so encodes) while the value is being encoded: the inner encode gives up, the outer is intact.
+    let inner: Uint8Array | undefined | 'not called' = 'not called';
+    const tricky = [1, 2];
+    Object.defineProperty(tricky, 1, { get: () => ((inner = encodeSimple('inner')), 2), enumerable: true });
+    const enc = encodeSimple(tricky);
+    assert.equal(inner, undefined);
+    assert.deepStrictEqual(decodeSimple(enc!), [1, 2]);
   });
 
   it('a value larger than its scratch buffer goes to msgpackr, and the next value encodes as usual', () => {

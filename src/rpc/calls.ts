@@ -104,9 +104,14 @@ export class CallTable {
     return d;
   }
 
-  /** Settled calls at the front go, so that the queue holds about what is in flight. */
+  /**
+   * Settled calls at the front go; and when one long call holds the front
+   * while many after it settled, the whole queue is swept (when it is twice
+   * what is pending: amortized O(1)), so that it holds about what is in flight.
+   */
   private dropSettled(d: Deadlines): void {
     for (let e = d.entries.peek(); e !== undefined && !this.pending.has(e.id); e = d.entries.peek()) d.entries.shift();
+    if (d.entries.size > 2 * d.live + 64) for (const e of d.entries.drain()) if (this.pending.has(e.id)) d.entries.push(e);
   }
 
   /** Sets the timer of `d` for its first live deadline; with none, `d` goes. */

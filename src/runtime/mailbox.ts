@@ -36,7 +36,10 @@ export interface Inbound extends Message {
 /**
  * A delivery waiting for room: one message, or the rest of a batch, which
  * enters the mailbox a message at a time as room frees. Settled with
- * undefined once all of it is queued, or with the error that ended it.
+ * undefined once all of it is queued, or with the error that ended it. A
+ * batch part of which is in the mailbox cannot be withdrawn (a withdrawn
+ * send must never have been delivered): it goes on until all of it is in,
+ * or the mailbox closes, and then its error says how much had entered.
  */
 export interface BlockedDelivery {
   readonly messages: readonly Inbound[];
@@ -201,7 +204,7 @@ export class Mailbox<T = unknown> implements AsyncIterable<Message<T>> {
       next,
       settle: settle ?? (() => {}),
       withdraw: () => {
-        if (!this.blocked.remove(b)) return false;
+        if (b.next > 0 || !this.blocked.remove(b)) return false;
         this.blockedMessages -= b.messages.length - b.next;
         return true;
       },
@@ -291,10 +294,12 @@ export class Mailbox<T = unknown> implements AsyncIterable<Message<T>> {
     this.consumer = undefined;
     const closed = (): FosError => new FosError('ECLOSED', 'mailbox is closed');
     for (const r of this.receivers.drain()) r.reject(closed());
+    const closedDuring = (b: BlockedDelivery): FosError =>
+      b.next === 0 ? closed() : new FosError('ECLOSED', `mailbox closed with ${b.next} of the batch's ${b.messages.length} messages in it`);
     const leftover = this.queue.drain();
     // A blocked delivery was never (wholly) in the mailbox: its sender hears ECLOSED.
     this.blockedMessages = 0;
-    for (const b of this.blocked.drain()) b.settle(closed());
+    for (const b of this.blocked.drain()) b.settle(closedDuring(b));
     this.onClose(leftover);
   }
 

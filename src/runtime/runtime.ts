@@ -267,7 +267,6 @@ export class Runtime {
    */
   sendMany(target: Target, items: readonly unknown[], opts: SendOptions = {}): Promise<void> {
     if (!Array.isArray(items)) return Promise.reject(new FosError('EINVAL', 'sendMany takes an array of messages')).catch((e: unknown) => this.failed(e));
-    if (items.length === 0) return RESOLVED;
     return this.trySend(target, items, { ...opts, batch: true }).catch((e: unknown) => this.failed(e));
   }
 

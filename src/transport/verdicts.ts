@@ -86,12 +86,12 @@ export function unpackVerdicts(bytes: Uint8Array): VerdictLists {
     throw new FosError('EINVAL', `malformed verdicts: ${(e as Error).message}`);
   }
   if (!Array.isArray(v) || v.length !== 2) throw new FosError('EINVAL', 'malformed verdicts: not [a, n]');
-  const [a, n] = v as [unknown, unknown];
+  const [a, n] = v as unknown[];
   const out: VerdictLists = {};
-  if (Array.isArray(a)) out.a = a as number[];
+  if (Array.isArray(a)) out.a = a as number[]; // checked by their user (checkVerdicts)
   if (Array.isArray(n)) {
     out.n = [];
-    for (const r of n) {
+    for (const r of n as unknown[]) {
       if (!Array.isArray(r) || r.length !== 7) continue;
       const [seq, code, message, rname, rmessage, rcode, rstack] = r as unknown[];
       const remote =

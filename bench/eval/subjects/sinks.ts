@@ -39,7 +39,8 @@ const BATCHES_IN_FLIGHT = 4;
 export function batchBurstTo(sink: Ref, transport: TransportChoice, counted: (total: number) => Promise<number>): (data: unknown, bytes: number, ms: number) => Promise<number> {
   let total = 0;
   return async (data, bytes, ms) => {
-    const batch = Array.from({ length: batchFor(bytes) }, () => data);
+    // Distinct items: one item repeated would be one shared value, which arrives shared (and costs more to carry).
+    const batch = Array.from({ length: batchFor(bytes) }, () => (data instanceof Uint8Array ? data.slice() : data));
     const t0 = performance.now();
     const end = t0 + ms;
     let sent = 0;

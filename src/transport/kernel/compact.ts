@@ -80,14 +80,15 @@ function withAcks<F extends Frame>(frame: F, a: unknown): F {
 
 /** The frame `bytes` carry. Throws EINVAL if they are not a compact frame. */
 export function expandFrame(bytes: Uint8Array): Frame {
-  let v: unknown;
+  let decoded: unknown;
   try {
-    v = decodeSimple(bytes);
+    decoded = decodeSimple(bytes);
   } catch (e) {
     if (e instanceof MalformedValue) malformed(e.message);
     throw e;
   }
-  if (!Array.isArray(v)) malformed('not an array');
+  if (!Array.isArray(decoded)) malformed('not an array');
+  const v = decoded as unknown[]; // not any[]: every field is checked below
   switch (v[0]) {
     case MSG: {
       if (v.length !== 16) malformed('a message frame has 16 fields');

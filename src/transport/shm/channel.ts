@@ -242,6 +242,13 @@ export class ShmIn {
   private handled = 0;
   private exTail = 0;
   private readonly late: [number, number][] = [];
+  /**
+   * True during a drain: its room for exceptions was counted at its start,
+   * and a handler run inside it (serve takes calls as they come) may free a
+   * held message of this channel, whose late verdict must then wait in
+   * `late` rather than take that room.
+   */
+  private draining = false;
   private fragments: Uint8Array[] | undefined;
   /** Withdraws a held message by seq (a cancelled send). */
   readonly waitingRoom = new Map<number, () => boolean>();
@@ -273,9 +280,11 @@ export class ShmIn {
     const room = EXCEPTIONS - ((this.exTail - Atomics.load(this.verdicts, EX_HEAD)) | 0);
     if (room <= 0) return worked;
     let n: number;
+    this.draining = true;
     try {
       n = this.reader.drain((bytes, frag) => this.onRecord(bytes, frag, onMessage), room);
     } catch (e) {
+      this.draining = false;
       if (e instanceof RingCorruption || e instanceof FosError) {
         // What was handled before the bad record reached its mailbox: say so.
         this.flushLate();
@@ -285,11 +294,13 @@ export class ShmIn {
       }
       throw e;
     }
+    this.draining = false;
     if (n > 0) {
       Atomics.store(this.verdicts, DONE, this.handled);
       ringBell(this.peerBell);
       worked = true;
     }
+    if (this.flushLate()) worked = true;
     return worked;
   }
 
@@ -312,7 +323,7 @@ export class ShmIn {
   verdict(seq: number, err: FosError | undefined): void {
     this.waitingRoom.delete(seq);
     this.late.push([seq, err === undefined ? ADMITTED : codeOf(err)]);
-    this.flushLate();
+    if (!this.draining) this.flushLate();
   }
 
   private onRecord(bytes: Uint8Array, frag: Frag, onMessage: (env: Envelope, seq: number) => ShmVerdict): void {

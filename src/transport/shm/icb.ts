@@ -61,21 +61,27 @@ export function icbView(sab: SharedArrayBuffer): Icb {
 
 /** Writes the answer to `ticket` into `icb`'s slot; false if its owner no longer waits for it. */
 export function answer(icb: Icb, ticket: number, ok: boolean, value: unknown): boolean {
-  if (Atomics.compareExchange(icb.words, EXPECT, ticket, LOCKED) !== ticket) return false;
+  // Encoded before the slot is claimed: encoding runs the value's getters,
+  // and nothing may throw while the slot is held (its owner would wait for
+  // it forever). An answer that cannot be carried becomes the error saying why.
   let bytes: Uint8Array;
   let isOk = ok;
-  const simple = ok ? encodeSimple(value) : undefined;
+  let simple = false;
   try {
-    bytes = simple ?? packValue(ok ? value : toWire(asFosError(value)));
+    const s = ok ? encodeSimple(value) : undefined;
+    simple = s !== undefined;
+    bytes = s ?? packValue(ok ? value : toWire(asFosError(value)));
     if (bytes.length > icb.data.length) throw new FosError('EMSGSIZE', `a callSync answer is at most ${icb.data.length} bytes, this one is ${bytes.length}: use call()`);
   } catch (e) {
-    bytes = packValue(toWire(asFosError(e)));
+    bytes = packValue(toWire(asFosError(e))); // plain strings: cannot fail
     isOk = false;
+    simple = false;
   }
+  if (Atomics.compareExchange(icb.words, EXPECT, ticket, LOCKED) !== ticket) return false;
   icb.data.set(bytes);
   icb.words[LEN] = bytes.length;
   icb.words[OK] = isOk ? 1 : 0;
-  icb.words[SIMPLE] = isOk && simple !== undefined ? 1 : 0;
+  icb.words[SIMPLE] = simple ? 1 : 0;
   Atomics.store(icb.words, DONE, ticket);
   // The owner stores ASLEEP before it reads DONE and sleeps: either it sees
   // DONE, or this load sees ASLEEP (sequentially consistent atomics).

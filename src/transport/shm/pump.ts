@@ -107,7 +107,16 @@ export class Pump {
   private schedule(): void {
     if (this.scheduled || this.stopped) return;
     this.scheduled = true;
-    setImmediate(() => void this.run());
+    setImmediate(() =>
+      this.run().catch((e: unknown) => {
+        // A bug of ours: loud, but the pump goes on for everyone else's traffic.
+        this.scheduled = false;
+        this.schedule();
+        process.nextTick(() => {
+          throw e;
+        });
+      }),
+    );
   }
 
   /**

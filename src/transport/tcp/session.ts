@@ -364,16 +364,19 @@ export class Session {
     if (this.verdicts.empty || this.flow.failed !== undefined) return;
     const lists: VerdictLists = {};
     this.verdicts.take(lists);
-    this.verdicts.clear(lists);
     // Cut so that each frame fits the link however many messages a read chunk held.
     const a = lists.a ?? [];
     const n = lists.n ?? [];
+    const bodies: Uint8Array[] = [];
     for (let i = 0, j = 0; i < a.length || j < n.length; i += RANGES_PER_FRAME * 2, j += REFUSALS_PER_FRAME) {
       const part: VerdictLists = {};
       if (i < a.length) part.a = a.slice(i, i + RANGES_PER_FRAME * 2);
       if (j < n.length) part.n = n.slice(j, j + REFUSALS_PER_FRAME);
-      this.queue(FrameKind.Verdict, packVerdicts(part));
+      bodies.push(packVerdicts(part).slice());
     }
+    // Forgotten only once all of them are encoded: a failure leaves them to go later.
+    this.verdicts.clear(lists);
+    for (const body of bodies) this.queue(FrameKind.Verdict, body);
   }
 
   /** Bytes of payload a frame may carry on this link, with room for the frame's own overhead. */
