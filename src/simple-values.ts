@@ -55,7 +55,13 @@ const NOT_SIMPLE = Symbol('not simple');
 
 let at = 0;
 let exactly = false;
-/** The arrays and byte arrays of the value being encoded: one met twice is shared, which this format cannot say. */
+/**
+ * The arrays and byte arrays of the value being encoded: one met twice is
+ * shared, which this format cannot say. The first is kept apart, so that
+ * the common value (an array of arguments with one object in it) needs no
+ * Set operation.
+ */
+let first: object | undefined;
 const seen = new Set<object>();
 /** True while an encode runs: a getter or Proxy trap of the value that sends a message must not reuse the scratch state. */
 let busy = false;
@@ -116,7 +122,11 @@ function plainArray(a: unknown[]): boolean {
 
 /** Marks `o` as written; met again, the value shares it (a structured clone and msgpackr keep that), so it goes to msgpackr. */
 function once(o: object): void {
-  if (seen.has(o)) throw NOT_SIMPLE;
+  if (first === undefined) {
+    first = o;
+    return;
+  }
+  if (o === first || seen.has(o)) throw NOT_SIMPLE;
   seen.add(o);
 }
 
@@ -162,7 +172,8 @@ function write(v: unknown, depth: number): void {
         scratch[at] = Tag.Bytes;
         at++;
         u32(v.length);
-        scratch.set(v, at);
+        if (v.length <= 32) for (let i = 0; i < v.length; i++) scratch[at + i] = v[i]!; // cheaper than set() for a few bytes
+        else scratch.set(v, at);
         at += v.length;
         return;
       }
@@ -200,7 +211,8 @@ export function encodeSimple(v: unknown, exact = false): Uint8Array | undefined 
     throw e;
   } finally {
     busy = false;
-    seen.clear();
+    first = undefined;
+    if (seen.size > 0) seen.clear();
   }
   return scratch.subarray(0, at);
 }
