@@ -22,8 +22,11 @@
  *
  * In `exact` mode it also refuses what would not arrive as a structured
  * clone would give it (-0, holes and non-index properties of arrays,
- * strings that UTF-8 cannot carry), so that the kernel transport, which
- * promises structured-clone semantics, can use it for the values it takes.
+ * strings that UTF-8 cannot carry, an array or byte array met twice, which
+ * a clone keeps shared), so that the kernel transport, which promises
+ * structured-clone semantics, can use it for the values it takes. Outside
+ * exact mode, an array or byte array met twice arrives as two equal copies
+ * (tracking them cost more than the rest of a batch's encoding).
  */
 const SCRATCH = 64 * 1024;
 /** Deeper arrays go to msgpackr, which also guards against cycles. */
@@ -56,10 +59,10 @@ const NOT_SIMPLE = Symbol('not simple');
 let at = 0;
 let exactly = false;
 /**
- * The arrays and byte arrays of the value being encoded: one met twice is
- * shared, which this format cannot say. The first is kept apart, so that
- * the common value (an array of arguments with one object in it) needs no
- * Set operation.
+ * In exact mode, the arrays and byte arrays of the value being encoded: one
+ * met twice is shared, which this format cannot say. The first is kept
+ * apart, so that the common value (an array of arguments with one object in
+ * it) needs no Set operation.
  */
 let first: object | undefined;
 const seen = new Set<object>();
@@ -167,7 +170,7 @@ function write(v: unknown, depth: number): void {
       if (v instanceof Uint8Array && v.constructor === Uint8Array) {
         // A clone keeps a view of a SharedArrayBuffer shared, and a view of part of a buffer a view of its copy.
         if (exactly && (!(v.buffer instanceof ArrayBuffer) || v.byteOffset !== 0 || v.byteLength !== v.buffer.byteLength)) throw NOT_SIMPLE;
-        once(v);
+        if (exactly) once(v);
         room(5 + v.length);
         scratch[at] = Tag.Bytes;
         at++;
@@ -179,8 +182,10 @@ function write(v: unknown, depth: number): void {
       }
       if (Array.isArray(v) && depth < MAX_DEPTH && Object.getPrototypeOf(v) === Array.prototype) {
         const n = v.length;
-        if (exactly && !plainArray(v)) throw NOT_SIMPLE;
-        once(v);
+        if (exactly) {
+          if (!plainArray(v)) throw NOT_SIMPLE;
+          once(v);
+        }
         room(5);
         scratch[at] = Tag.Array;
         at++;

@@ -61,12 +61,15 @@ describe('simple values', () => {
     assert.ok(encodeSimple([[[[[[[[1]]]]]]]]) !== undefined, 'eight levels of arrays are simple');
   });
 
-  it('a value that shares an array or a byte array goes to msgpackr, which keeps the sharing', () => {
+  it('an array or byte array met twice: equal copies, or (exact mode, where a clone keeps it shared) not simple', () => {
     const u = new Uint8Array([1]);
     const a = [1, 2];
-    assert.equal(encodeSimple([u, u]), undefined);
-    assert.equal(encodeSimple([a, [a]]), undefined);
-    assert.deepStrictEqual(roundTrip([u, u.slice(), a, a.slice()]), [u, u, a, a], 'equal but distinct items are simple');
+    const [x, y, p, q] = roundTrip([u, u, a, a]) as [Uint8Array, Uint8Array, number[], number[]];
+    assert.deepStrictEqual([x, y, p, q], [u, u, a, a]);
+    assert.ok(x !== y && p !== q, 'copies, not shared');
+    assert.equal(encodeSimple([u, u], true), undefined);
+    assert.equal(encodeSimple([a, [a]], true), undefined);
+    assert.ok(encodeSimple([u, u.slice(), a, a.slice()], true) !== undefined, 'equal but distinct items are simple');
   });
 
   it('in exact mode, refuses what a structured clone carries differently; a getter of the value may encode again', () => {
