@@ -123,7 +123,7 @@ function plainArray(a: unknown[]): boolean {
   return keys.length === n && (n === 0 || keys[n - 1] === String(n - 1));
 }
 
-/** Marks `o` as written; met again, the value shares it (a structured clone and msgpackr keep that), so it goes to msgpackr. */
+/** Exact mode: marks `o` as written; met again, the value shares it (a structured clone keeps that), so it is not simple. */
 function once(o: object): void {
   if (first === undefined) {
     first = o;
