@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ERROR_CODES, FosError } from '../src/errors.js';
 import { packVerdicts, unpackVerdicts, type VerdictLists } from '../src/transport/verdicts.js';
+import { fuzzDecoder } from './helpers/fuzz.js';
 import { checkAuth, checkCount, checkHello, checkReady, MIN_MAX_FRAME, newNonce, newSessionId, proof, proofMatches, PROTOCOL_VERSION, type Hello } from '../src/transport/tcp/handshake.js';
 import { FrameDecoder, FrameKind, frameWithBody, HEADER_BYTES, MAX_SEQ, newFrame, stampAck } from '../src/transport/tcp/wire.js';
 
@@ -495,15 +496,6 @@ describe('verdict frames', () => {
   });
 
   it('unpackVerdicts fails on malformed bytes with EINVAL and nothing else (fuzz)', () => {
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
-        try {
-          unpackVerdicts(bytes);
-        } catch (e) {
-          assert.ok(e instanceof FosError && e.code === 'EINVAL', `unexpected ${String(e)}`);
-        }
-      }),
-      { numRuns: 3000 },
-    );
+    fuzzDecoder(unpackVerdicts);
   });
 });

@@ -6,27 +6,6 @@ import { workerFile } from './baselines.js';
 import { remoteAt, spawnBench } from './bench-service.js';
 import { windowFor, type ThroughputSubject } from './subject.js';
 
-/** Sends from the main thread to `sink` for `ms`, a window of sends in flight; `counted(total)` gives what the receiver had once it reached `total`. */
-export function burstTo(sink: Ref, transport: TransportChoice, counted: (total: number) => Promise<number>): (data: unknown, bytes: number, ms: number) => Promise<number> {
-  let total = 0;
-  return async (data, bytes, ms) => {
-    const t0 = performance.now();
-    const end = t0 + ms;
-    let sent = 0;
-    const lane = async (): Promise<void> => {
-      while (performance.now() < end) {
-        await send(sink, data, { transport });
-        sent++;
-      }
-    };
-    await Promise.all(Array.from({ length: windowFor(bytes) }, lane));
-    total += sent;
-    const got = await counted(total);
-    if (got !== total) throw new Error(`the sink counted ${got} of ${total} messages`);
-    return sent / ((performance.now() - t0) / 1000);
-  };
-}
-
 /** Messages per sendMany batch: up to 256, and about 64 KiB at most. */
 export function batchFor(bytes: number): number {
   return Math.max(1, Math.min(256, Math.floor(65_536 / Math.max(1, bytes))));
@@ -35,22 +14,32 @@ export function batchFor(bytes: number): number {
 /** Batches in flight at once: enough to keep the receiver busy while verdicts come back. */
 const BATCHES_IN_FLIGHT = 4;
 
-/** As burstTo, in sendMany batches: each message still arrives, and is counted, on its own. */
-export function batchBurstTo(sink: Ref, transport: TransportChoice, counted: (total: number) => Promise<number>): (data: unknown, bytes: number, ms: number) => Promise<number> {
+/**
+ * Sends from the main thread to `sink` for `ms`: a window of sends in
+ * flight, or with `batched` a few sendMany batches (each message still
+ * arrives, and is counted, on its own). `counted(total)` gives what the
+ * receiver had once it reached `total`.
+ */
+export function burstTo(sink: Ref, transport: TransportChoice, counted: (total: number) => Promise<number>, batched = false): (data: unknown, bytes: number, ms: number) => Promise<number> {
   let total = 0;
   return async (data, bytes, ms) => {
     // Distinct items: one item repeated would be one shared value, which arrives shared (and costs more to carry).
-    const batch = Array.from({ length: batchFor(bytes) }, () => (data instanceof Uint8Array ? data.slice() : data));
+    const batch = batched ? Array.from({ length: batchFor(bytes) }, () => (data instanceof Uint8Array ? data.slice() : data)) : undefined;
     const t0 = performance.now();
     const end = t0 + ms;
     let sent = 0;
     const lane = async (): Promise<void> => {
       while (performance.now() < end) {
-        await sendMany(sink, batch, { transport });
-        sent += batch.length;
+        if (batch === undefined) {
+          await send(sink, data, { transport });
+          sent++;
+        } else {
+          await sendMany(sink, batch, { transport });
+          sent += batch.length;
+        }
       }
     };
-    await Promise.all(Array.from({ length: BATCHES_IN_FLIGHT }, lane));
+    await Promise.all(Array.from({ length: batch === undefined ? windowFor(bytes) : BATCHES_IN_FLIGHT }, lane));
     total += sent;
     const got = await counted(total);
     if (got !== total) throw new Error(`the sink counted ${got} of ${total} messages`);
@@ -78,7 +67,7 @@ function workerSink(id: string, label: string, poll: boolean, transport: Transpo
       const server = await spawnBench(env, `sink-${id}`, { poll });
       const remote = remoteAt(server.ref);
       const sink = await remote.sink();
-      return { burst: (batched ? batchBurstTo : burstTo)(sink, transport, (n) => remote.sunk(n)), close: () => server.stop() };
+      return { burst: burstTo(sink, transport, (n) => remote.sunk(n), batched), close: () => server.stop() };
     },
   };
 }

@@ -5,7 +5,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { call, connect, lookup, type Ref } from '../../../src/index.js';
 import type { BenchService } from '../services/bench-service.js';
-import { batchBurstTo, burstTo } from './sinks.js';
+import { burstTo } from './sinks.js';
 import { windowFor, type Env, type RoundTripSubject, type ThroughputSubject } from './subject.js';
 
 const FAR_NODE = fileURLToPath(new URL('../services/far-node.js', import.meta.url));
@@ -66,7 +66,7 @@ function tcpSinkBy(id: string, label: string, batched: boolean): ThroughputSubje
     async open(env) {
       const far = await farNode(env, 'far-sink');
       const sink = await far.remote.sink();
-      return { burst: (batched ? batchBurstTo : burstTo)(sink, 'tcp', (n) => far.remote.sunk(n)), close: far.close };
+      return { burst: burstTo(sink, 'tcp', (n) => far.remote.sunk(n), batched), close: far.close };
     },
   };
 }
