@@ -193,7 +193,13 @@ export class Flow<F> {
 
   /** Every message up to `seq` reached its mailbox, except those held. */
   settleUpTo(seq: number): void {
-    for (let s = this.cumulative + 1; s <= seq; s++) if (!this.held.has(s)) this.settle(s, undefined);
+    // Seqs of records that needed no verdict (replies, callSync calls) may
+    // stretch far: walk what is in flight instead when that is shorter.
+    if (seq - this.cumulative <= this.inflight.size) {
+      for (let s = this.cumulative + 1; s <= seq; s++) if (!this.held.has(s)) this.settle(s, undefined);
+    } else {
+      for (const s of [...this.inflight.keys()]) if (s <= seq && !this.held.has(s)) this.settle(s, undefined);
+    }
     if (seq > this.cumulative) this.cumulative = seq;
   }
 

@@ -12,12 +12,15 @@
  *                    k > 0 = refused with ERROR_CODES[k - 1]
  *
  * Verdicts: message seqs are 1, 2, 3, ... in ring order (a fragmented
- * message, or a sendMany batch, counts once). R handles a batch of records,
- * writes an exception for each message not simply admitted, then publishes
- * `done` (at once after a sendMany batch, which frees much of a window). S reads `done` first
- * and the exceptions after, so every exception for a seq <= done is visible
- * to it: it holds or settles those, then settles everything else up to
- * `done` as admitted. A held message settles by its later exception.
+ * message, or a sendMany batch, counts once; so do replies and callSync
+ * calls, which need no verdict). R handles a batch of records, writes an
+ * exception for each message not simply admitted, then publishes `done`:
+ * after a drain that handled a message needing a verdict (or every 2^20
+ * records), and at once after a sendMany batch, which frees much of a
+ * window. S reads `done` first and the exceptions after, so every
+ * exception for a seq <= done is visible to it: it holds or settles those,
+ * then settles everything else up to `done` as admitted. A held message
+ * settles by its later exception.
  *
  * Invariants:
  * - R handles a record only when the exception ring has room for its
@@ -159,7 +162,8 @@ export class ShmOut {
       else this.flow.settle(seq, code === ADMITTED ? undefined : errorOf(code));
       worked = true;
     }
-    Atomics.store(this.verdicts, EX_HEAD, this.exHead);
+    // Stored only when it moved: a store takes the line from the receiver, which reads it every drain.
+    if (worked) Atomics.store(this.verdicts, EX_HEAD, this.exHead);
     if (done !== this.settledUpTo) {
       this.flow.settleUpTo(done);
       this.settledUpTo = done;
@@ -240,6 +244,10 @@ export class ShmIn {
   private readonly reader: RingReader;
   private readonly verdicts: Int32Array;
   private handled = 0;
+  /** The `handled` last published as `done`. */
+  private published = 0;
+  /** Records of the current drain that wait for a verdict (not replies, not callSync calls). */
+  private tracked = 0;
   private exTail = 0;
   private readonly late: [number, number][] = [];
   /**
@@ -288,20 +296,29 @@ export class ShmIn {
       if (e instanceof RingCorruption || e instanceof FosError) {
         // What was handled before the bad record reached its mailbox: say so.
         this.flushLate();
-        Atomics.store(this.verdicts, DONE, this.handled);
-        ringBell(this.peerBell);
+        this.publish();
         throw new ChannelFailure(`shm channel from isolate ${this.peer} failed: ${e.message}`);
       }
       throw e;
     }
     this.draining = false;
     if (n > 0) {
-      Atomics.store(this.verdicts, DONE, this.handled);
-      ringBell(this.peerBell);
       worked = true;
+      // Only a verdict someone waits for is published (a store here and the
+      // sender's next read of it each move a cache line between the cores,
+      // which a callSync would pay for nothing); and at least every 2^20
+      // records, so that the sender's rebuilding of seqs from 32 bits holds.
+      if (this.tracked > 0 || this.handled - this.published >= 1 << 20) this.publish();
     }
     if (this.flushLate()) worked = true;
     return worked;
+  }
+
+  private publish(): void {
+    this.tracked = 0;
+    this.published = this.handled;
+    Atomics.store(this.verdicts, DONE, this.handled);
+    ringBell(this.peerBell);
   }
 
   /**
@@ -345,17 +362,17 @@ export class ShmIn {
     const env = decode(whole);
     const seq = ++this.handled;
     if (this.withdrawn.delete(seq)) {
+      this.tracked++; // its sender waits for this refusal: the drain ends with a ring
       this.except(seq, codeOf(new FosError('ECANCELED', 'withdrawn')));
       return;
     }
     const v = onMessage(env, seq);
-    if (v !== 'admitted' && v !== 'untracked') this.except(seq, v === 'held' ? HELD : codeOf(v));
-    if (env.type === RecordType.Message && env.batch === true) {
-      // A batch fills much of its sender's window: free it now, not after
-      // the rest of the drain, so the sender writes on while this side works.
-      Atomics.store(this.verdicts, DONE, this.handled);
-      ringBell(this.peerBell);
-    }
+    if (v === 'untracked') return;
+    this.tracked++;
+    if (v !== 'admitted') this.except(seq, v === 'held' ? HELD : codeOf(v));
+    // A batch fills much of its sender's window: free it now, not after the
+    // rest of the drain, so the sender writes on while this side works.
+    if (env.type === RecordType.Message && env.batch === true) this.publish();
   }
 
   private except(seq: number, code: number): void {
