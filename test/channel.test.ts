@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { RecordType, type MessageEnvelope } from '../src/envelope.js';
 import { FosError } from '../src/errors.js';
 import { ShmIn, ShmOut, type ShmVerdict } from '../src/transport/shm/channel.js';
+import { AWAKE, PARKED, STATE } from '../src/transport/shm/doorbell.js';
 
 function channel(): { out: ShmOut; inn: ShmIn; bellS: Int32Array } {
   const bellS = new Int32Array(new SharedArrayBuffer(128));
@@ -60,6 +61,21 @@ describe('shm channel', () => {
     out.poll();
     assert.equal(await sent, 'ok');
     assert.equal(looks, 1, 'settled by looking at what is in flight, not at five million seqs');
+  });
+
+  it('a drain that frees room wakes a parked sender with records waiting for it, even when it settled nothing', async () => {
+    const { out, inn, bellS } = channel();
+    // Larger than the 64 KiB ring: its fragments fill the ring and the rest waits in the sender's outbox.
+    const sent = settled(out.send(msg(new Uint8Array(200_000)), { wait: true }));
+    Atomics.store(bellS, STATE, PARKED); // the sender parks, waiting for room
+    inn.drain(() => 'admitted'); // only fragments: no message is whole yet
+    assert.equal(Atomics.load(bellS, STATE), AWAKE, 'the sender was rung');
+    for (let i = 0; i < 20 && out.pending(); i++) {
+      out.poll();
+      inn.drain(() => 'admitted');
+    }
+    out.poll();
+    assert.equal(await sent, 'ok');
   });
 
   it('keeps working past 2^31 messages (seqs are rebuilt from 32-bit words)', async () => {

@@ -28,8 +28,9 @@
  *   messages) wait in `late` while the ring is full, and R handles nothing
  *   new until they are out;
  * - every write R makes to the verdict area (done, exceptions, late ones
- *   included) is followed by a ring of S's doorbell, so a parked S always
- *   wakes to read it;
+ *   included), and every drain that freed room in the ring, is followed by
+ *   a ring of S's doorbell, so a parked S always wakes to read it or to
+ *   write what waits in its outbox;
  * - S writes messages in seq order; one that does not fit waits in
  *   `outbox`, and so does everything after it, so ring order is seq order.
  */
@@ -309,6 +310,8 @@ export class ShmIn {
       // which a callSync would pay for nothing); and at least every 2^20
       // records, so that the sender's rebuilding of seqs from 32 bits holds.
       if (this.tracked > 0 || this.handled - this.published >= 1 << 20) this.publish();
+      // The records it took freed room in the ring: a sender waiting for it (its outbox) must hear so.
+      else ringBell(this.peerBell);
     }
     if (this.flushLate()) worked = true;
     return worked;
