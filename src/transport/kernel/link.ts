@@ -3,10 +3,11 @@
  * MessagePort (or the Worker / parentPort pair for the main thread).
  *
  * Sending: messages go through a Flow (per-mailbox windows, verdicts per
- * message). Frames of simple values go as bytes (compact.ts). Frames carry a per-link seq; the receiver sends its verdicts
- * back as acknowledged seq ranges and refusals, piggybacked on whatever
- * frame it sends next, or in an ack frame of their own after the batch of
- * incoming frames (one `setImmediate` later).
+ * message); frames of simple values go as bytes (compact.ts). Frames carry
+ * a per-link seq; the receiver sends its verdicts back as acknowledged seq
+ * ranges and refusals, piggybacked on whatever frame it sends next, or in
+ * an ack frame of their own after the batch of incoming frames (one
+ * `setImmediate` later; at once in a polling isolate, see pollSource).
  *
  * Invariants:
  * - seqs are assigned in posting order, 1, 2, 3, ...; MessagePort delivers in
