@@ -133,6 +133,16 @@ for (const place of await places(node, '/many/agent')) {
       await box.close();
     });
 
+    it('a transfer list takes the buffers away from the sender; the items arrive equal', async () => {
+      const box = await place.box();
+      const a = new Uint8Array([1, 2, 3]);
+      const b = new Uint8Array([4]);
+      await sendMany(box.ref, [a, b], { transfer: [a.buffer, b.buffer] });
+      assert.deepStrictEqual([a.byteLength, b.byteLength], [0, 0], 'detached at the sender');
+      assert.deepStrictEqual(await box.take(2), [new Uint8Array([1, 2, 3]), new Uint8Array([4])]);
+      await box.close();
+    });
+
     it('an empty batch resolves and delivers nothing', async () => {
       const box = await place.box();
       await sendMany(box.ref, []);
