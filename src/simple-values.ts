@@ -59,10 +59,9 @@ const NOT_SIMPLE = Symbol('not simple');
 let at = 0;
 let exactly = false;
 /**
- * In exact mode, the arrays and byte arrays of the value being encoded: one
- * met twice is shared, which this format cannot say. The first is kept
- * apart, so that the common value (an array of arguments with one object in
- * it) needs no Set operation.
+ * In exact mode, the arrays and buffers of the value being encoded: one met
+ * twice is shared, which this format cannot say. The first is kept apart,
+ * so that a value with one of them in it needs no Set operation.
  */
 let first: object | undefined;
 const seen = new Set<object>();
@@ -170,7 +169,8 @@ function write(v: unknown, depth: number): void {
       if (v instanceof Uint8Array && v.constructor === Uint8Array) {
         // A clone keeps a view of a SharedArrayBuffer shared, and a view of part of a buffer a view of its copy.
         if (exactly && (!(v.buffer instanceof ArrayBuffer) || v.byteOffset !== 0 || v.byteLength !== v.buffer.byteLength)) throw NOT_SIMPLE;
-        if (exactly) once(v);
+        // Keyed on the buffer: two views of one whole buffer share it in a clone.
+        if (exactly) once(v.buffer);
         room(5 + v.length);
         scratch[at] = Tag.Bytes;
         at++;
@@ -184,7 +184,8 @@ function write(v: unknown, depth: number): void {
         const n = v.length;
         if (exactly) {
           if (!plainArray(v)) throw NOT_SIMPLE;
-          once(v);
+          // The outermost array (a frame's fields) needs no mark: met again, it makes a cycle, which the depth bound refuses.
+          if (depth > 0) once(v);
         }
         room(5);
         scratch[at] = Tag.Array;

@@ -48,7 +48,7 @@ describe('shm channel', () => {
     // As if millions of untracked records had gone by: the sender's walk to
     // the next verdict costs what is in flight, not the distance.
     Object.assign(out as unknown as Record<string, number>, { written: 5_000_000 });
-    Object.assign(inn as unknown as Record<string, number>, { handled: 5_000_000 });
+    Object.assign(inn as unknown as Record<string, number>, { handled: 5_000_000, published: 5_000_000 });
     const sent = settled(out.send(msg('after'), { wait: true }));
     inn.drain(() => 'admitted');
     assert.equal(verdictWord[0], 5_000_001, 'a message that waits for its verdict gets it published');

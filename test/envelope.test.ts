@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { decode, encode, HEADER_BYTES, RecordType, type Envelope } from '../src/envelope.js';
-import { FosError } from '../src/errors.js';
 import type { Capability, Ref } from '../src/runtime/ref.js';
 import { fuzzDecoder, isEinval } from './helpers/fuzz.js';
 import { value, withoutNegativeZero } from './helpers/values.js';

@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MessageChannel } from 'node:worker_threads';
 import fc from 'fast-check';
-import { FosError } from '../src/errors.js';
 import type { Capability, Ref } from '../src/runtime/ref.js';
 import { encodeSimple } from '../src/simple-values.js';
 import { compactFrame, expandFrame } from '../src/transport/kernel/compact.js';

@@ -70,6 +70,8 @@ describe('simple values', () => {
     assert.ok(x !== y && p !== q, 'copies, not shared');
     assert.equal(encodeSimple([u, u], true), undefined);
     assert.equal(encodeSimple([a, [a]], true), undefined);
+    const buf = new ArrayBuffer(4);
+    assert.equal(encodeSimple([new Uint8Array(buf), new Uint8Array(buf)], true), undefined, 'two views of one buffer share it in a clone');
     assert.ok(encodeSimple([u, u.slice(), a, a.slice()], true) !== undefined, 'equal but distinct items are simple');
   });
 

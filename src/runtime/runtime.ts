@@ -665,18 +665,25 @@ export class Runtime {
     }
     const msg: Inbound =
       env.call !== undefined ? { data: env.data, from: env.from!, call: env.call, via: 'shm' } : env.from !== undefined ? { data: env.data, from: env.from } : { data: env.data };
+    // A callSync caller reads no verdicts (it sent its call untracked): it
+    // hears a refusal in its sync slot, and its call needs no verdict at all.
+    const sync = env.call?.sync === true;
     const r = this.admit(env.to, env.cap, env.batch === true ? messagesOf(msg) : msg, env.wait, 'shm', (e) => {
-      ch.verdict(seq, e);
-      // A callSync caller reads no verdicts: it hears a later refusal in its slot.
-      if (e !== undefined && env.call?.sync === true) this.reply(msg, false, e);
+      if (!sync) {
+        ch.verdict(seq, e);
+        return;
+      }
+      ch.waitingRoom.delete(seq);
+      if (e !== undefined) this.reply(msg, false, e);
     });
-    if (r === 'queued') return 'admitted';
+    if (r === 'queued') return sync ? 'untracked' : 'admitted';
     if (r instanceof FosError) {
-      if (env.call?.sync === true) this.reply(msg, false, r);
-      return r;
+      if (!sync) return r;
+      this.reply(msg, false, r);
+      return 'untracked';
     }
     ch.waitingRoom.set(seq, r.withdraw);
-    return 'held';
+    return sync ? 'untracked' : 'held';
   }
 
   /** Settles the call a reply answers (the reply came by `transport`). */

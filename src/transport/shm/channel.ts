@@ -300,6 +300,8 @@ export class ShmIn {
         this.publish();
         throw new ChannelFailure(`shm channel from isolate ${this.peer} failed: ${e.message}`);
       }
+      // A bug of ours: what was handled still gets its verdicts, and the sender its ring.
+      this.publish();
       throw e;
     }
     this.draining = false;
