@@ -11,7 +11,7 @@
  * - a verdict stays here until the frame that carries it has actually been
  *   sent (`take` then `clear`), so no verdict is lost to a frame that failed.
  */
-import { FosError, fromWire, toWire, type WireError } from '../errors.js';
+import { FosError, fromWire, toWire, type RemoteErrorInfo, type WireError } from '../errors.js';
 import { decodeSimple, encodeSimple } from '../simple-values.js';
 
 export interface VerdictLists {
@@ -64,17 +64,13 @@ export class PendingVerdicts {
  * encoding: [a or null, n or null], each refusal flattened to [seq, code,
  * message, remote name, remote message, remote code, remote stack] with
  * null for what is absent. msgpackr's records cost more to decode than all
- * the rest of a call's reply did.
+ * the rest of a call's reply did. The bytes returned are the caller's own.
  */
 export function packVerdicts(v: VerdictLists): Uint8Array {
   const n = v.n?.map(([seq, e]) => [seq, e.code, e.message, e.remote?.name ?? null, e.remote?.message ?? null, e.remote?.code ?? null, e.remote?.stack ?? null]);
   const bytes = encodeSimple([v.a ?? null, n ?? null]);
   if (bytes === undefined) throw new FosError('EINVAL', 'verdicts too large for one frame');
-  return bytes;
-}
-
-function orNull(x: unknown): string | undefined {
-  return typeof x === 'string' ? x : undefined;
+  return bytes.slice(); // out of the codec's scratch buffer, which the next encode reuses
 }
 
 /** The verdict lists in a Verdict frame's body; EINVAL if it is not one. What the lists name is checked by their user. */
@@ -94,10 +90,12 @@ export function unpackVerdicts(bytes: Uint8Array): VerdictLists {
     for (const r of n as unknown[]) {
       if (!Array.isArray(r) || r.length !== 7) continue;
       const [seq, code, message, rname, rmessage, rcode, rstack] = r as unknown[];
-      const remote =
-        typeof rname === 'string' && typeof rmessage === 'string'
-          ? { name: rname, message: rmessage, ...(orNull(rcode) !== undefined ? { code: rcode as string } : {}), ...(orNull(rstack) !== undefined ? { stack: rstack as string } : {}) }
-          : undefined;
+      let remote: RemoteErrorInfo | undefined;
+      if (typeof rname === 'string' && typeof rmessage === 'string') {
+        remote = { name: rname, message: rmessage };
+        if (typeof rcode === 'string') remote = { ...remote, code: rcode };
+        if (typeof rstack === 'string') remote = { ...remote, stack: rstack };
+      }
       out.n.push([seq as number, (remote === undefined ? { code, message } : { code, message, remote }) as WireError]);
     }
   }

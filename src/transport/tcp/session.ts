@@ -372,7 +372,7 @@ export class Session {
       const part: VerdictLists = {};
       if (i < a.length) part.a = a.slice(i, i + RANGES_PER_FRAME * 2);
       if (j < n.length) part.n = n.slice(j, j + REFUSALS_PER_FRAME);
-      bodies.push(packVerdicts(part).slice());
+      bodies.push(packVerdicts(part));
     }
     // Forgotten only once all of them are encoded: a failure leaves them to go later.
     this.verdicts.clear(lists);
