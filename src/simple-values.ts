@@ -19,14 +19,8 @@
  * Encoding writes into one reused scratch buffer and gives a view of it,
  * valid until the next encode (as msgpackr's own buffer is); a value that
  * does not fit the format or the scratch gives undefined, for msgpackr.
- *
- * In `exact` mode it also refuses what would not arrive as a structured
- * clone would give it (-0, holes and non-index properties of arrays,
- * strings that UTF-8 cannot carry, an array or byte array met twice, which
- * a clone keeps shared), so that the kernel transport, which promises
- * structured-clone semantics, can use it for the values it takes. Outside
- * exact mode, an array or byte array met twice arrives as two equal copies
- * (tracking them cost more than the rest of a batch's encoding).
+ * An array or byte array met twice arrives as two equal copies (tracking
+ * them cost more than the rest of a batch's encoding).
  */
 const SCRATCH = 64 * 1024;
 /** Deeper arrays go to msgpackr, which also guards against cycles. */
@@ -57,14 +51,6 @@ const utf8In = new TextDecoder('utf-8', { ignoreBOM: true });
 const NOT_SIMPLE = Symbol('not simple');
 
 let at = 0;
-let exactly = false;
-/**
- * In exact mode, the arrays and buffers of the value being encoded: one met
- * twice is shared, which this format cannot say. The first is kept apart,
- * so that a value with one of them in it needs no Set operation.
- */
-let first: object | undefined;
-const seen = new Set<object>();
 /** True while an encode runs: a getter or Proxy trap of the value that sends a message must not reuse the scratch state. */
 let busy = false;
 
@@ -101,7 +87,6 @@ function writeString(s: string): void {
       return;
     }
   }
-  if (exactly && !s.isWellFormed()) throw NOT_SIMPLE; // a lone surrogate would arrive as U+FFFD
   room(5 + 3 * n); // UTF-8 takes at most 3 bytes per UTF-16 unit
   const start = at;
   const { written } = utf8Out.encodeInto(s, scratch.subarray(start + 5));
@@ -111,32 +96,10 @@ function writeString(s: string): void {
   at += written;
 }
 
-/**
- * True when `a` has exactly the indices 0..length-1 as own keys: no holes,
- * no other properties, both of which a structured clone keeps and this
- * format cannot. (Own keys list integer indices first, ascending.)
- */
-function plainArray(a: unknown[]): boolean {
-  const keys = Object.keys(a);
-  const n = a.length;
-  return keys.length === n && (n === 0 || keys[n - 1] === String(n - 1));
-}
-
-/** Exact mode: marks `o` as written; met again, the value shares it (a structured clone keeps that), so it is not simple. */
-function once(o: object): void {
-  if (first === undefined) {
-    first = o;
-    return;
-  }
-  if (o === first || seen.has(o)) throw NOT_SIMPLE;
-  seen.add(o);
-}
-
 function write(v: unknown, depth: number): void {
   switch (typeof v) {
     case 'number':
       if ((v | 0) === v) {
-        if (exactly && v === 0 && 1 / v < 0) throw NOT_SIMPLE; // -0 would arrive as 0
         room(5);
         scratch[at] = Tag.Int32;
         at++;
@@ -167,10 +130,6 @@ function write(v: unknown, depth: number): void {
         return;
       }
       if (v instanceof Uint8Array && v.constructor === Uint8Array) {
-        // A clone keeps a view of a SharedArrayBuffer shared, and a view of part of a buffer a view of its copy.
-        if (exactly && (!(v.buffer instanceof ArrayBuffer) || v.byteOffset !== 0 || v.byteLength !== v.buffer.byteLength)) throw NOT_SIMPLE;
-        // Keyed on the buffer: two views of one whole buffer share it in a clone.
-        if (exactly) once(v.buffer);
         room(5 + v.length);
         scratch[at] = Tag.Bytes;
         at++;
@@ -182,11 +141,6 @@ function write(v: unknown, depth: number): void {
       }
       if (Array.isArray(v) && depth < MAX_DEPTH && Object.getPrototypeOf(v) === Array.prototype) {
         const n = v.length;
-        if (exactly) {
-          if (!plainArray(v)) throw NOT_SIMPLE;
-          // The outermost array (a frame's fields) needs no mark: met again, it makes a cycle, which the depth bound refuses.
-          if (depth > 0) once(v);
-        }
         room(5);
         scratch[at] = Tag.Array;
         at++;
@@ -202,14 +156,12 @@ function write(v: unknown, depth: number): void {
 
 /**
  * The value's encoding (a view of the scratch buffer, valid until the next
- * call), or undefined if it is not a simple value (with `exact`: or would
- * not arrive exactly as a structured clone).
+ * call), or undefined if it is not a simple value.
  */
-export function encodeSimple(v: unknown, exact = false): Uint8Array | undefined {
+export function encodeSimple(v: unknown): Uint8Array | undefined {
   if (busy) return undefined; // called from a getter of the value being encoded: msgpackr takes it
   busy = true;
   at = 0;
-  exactly = exact;
   try {
     write(v, 0);
   } catch (e) {
@@ -217,8 +169,6 @@ export function encodeSimple(v: unknown, exact = false): Uint8Array | undefined 
     throw e;
   } finally {
     busy = false;
-    first = undefined;
-    if (seen.size > 0) seen.clear();
   }
   return scratch.subarray(0, at);
 }

@@ -3,7 +3,7 @@
  * MessagePort (or the Worker / parentPort pair for the main thread).
  *
  * Sending: messages go through a Flow (per-mailbox windows, verdicts per
- * message); frames of simple values go as bytes (compact.ts). Frames carry
+ * message); message, reply and ack frames go as flat arrays (flat.ts). Frames carry
  * a per-link seq; the receiver sends its verdicts back as acknowledged seq
  * ranges and refusals, piggybacked on whatever frame it sends next, or in
  * an ack frame of their own after the batch of incoming frames (one
@@ -21,7 +21,7 @@ import { FosError, type ErrorCode } from '../../errors.js';
 import { Flow, type FlowSendOptions, type LaneKey } from '../flow.js';
 import { applyVerdicts, PendingVerdicts } from '../verdicts.js';
 import type { PumpSource } from '../shm/pump.js';
-import { compactFrame, expandFrame } from './compact.js';
+import { flattenFrame, unflattenFrame } from './flat.js';
 import type { Acks, Frame, MsgFrame } from './frames.js';
 
 /** What a link posts on: a MessagePort, a Worker, or a worker's parentPort. */
@@ -73,7 +73,7 @@ export class KernelLink {
     this.listener = (v) => {
       let frame: Frame;
       try {
-        frame = v instanceof Uint8Array ? expandFrame(v) : (v as Frame);
+        frame = Array.isArray(v) ? unflattenFrame(v) : (v as Frame);
       } catch (e) {
         // Only a bug of ours can make one: say so loudly, but keep the isolate (and everyone else's traffic) alive.
         process.emitWarning(`fos: dropped a frame from isolate ${this.peer}: ${(e as Error).message}`);
@@ -112,8 +112,7 @@ export class KernelLink {
   private postWithAcks(frame: Frame, transfer: readonly TransferListItem[] | undefined): void {
     const f = frame as Acks;
     this.verdicts.take(f);
-    const compact = transfer === undefined ? compactFrame(frame) : undefined;
-    this.endpoint!.postMessage(compact ?? frame, transfer);
+    this.endpoint!.postMessage(flattenFrame(frame) ?? frame, transfer);
     this.verdicts.clear(f);
   }
 

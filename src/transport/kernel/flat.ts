@@ -1,0 +1,139 @@
+/**
+ * Flat frames: a message, reply or ack frame posted as one array of its
+ * fields in a fixed order, rather than as an object with keys and a nested
+ * reply ref. V8's serializer clones a dense array of primitives much faster
+ * than an object (no key strings, no nested objects): on this machine a
+ * flat message frame cost about 3.5 µs to post and 4-5 µs to receive,
+ * against 3-4.5 and 7.5-8.5 µs as an object, and 8-10 each way encoded to
+ * bytes by our own codec (an earlier version of this file). The payload
+ * `d` and the refusals' errors are items of the array, so the structured
+ * clone carries them exactly as it would carry them in an object frame,
+ * with the same transfer list.
+ *
+ * Layout: fields in a fixed order, the ones most often present first; an
+ * absent field is null, and absent fields at the end are left off (the
+ * array is shorter), so a call frame has 13 items and its reply 6. No
+ * field that may be absent is null when present; `d` is always in its place.
+ *   [1, s, to, cap, w, d, f.node, f.isolate, f.mailbox, f.cap, c, m, a, b, nd, ni, n]   'm'
+ *   [2, cap, c, ok, d, a, e, nd, ni, n]                                               'y' (ok is 1 or 0)
+ *   [3, a, n]                                                                          'a'
+ * Every other frame (control frames, cancels, offers) goes as an object:
+ * they are rare, and carry ports and buffers.
+ */
+import { FosError, type WireError } from '../../errors.js';
+import type { Capability, Ref } from '../../runtime/ref.js';
+import type { Acks, Frame } from './frames.js';
+
+const MSG = 1;
+const REPLY = 2;
+const ACK = 3;
+
+/** Fields every frame of a kind has; the rest may be left off when absent. */
+const MSG_FIELDS = 6;
+const MSG_MAX = 17;
+const REPLY_FIELDS = 5;
+const REPLY_MAX = 10;
+const ACK_FIELDS = 1;
+const ACK_MAX = 3;
+
+/** Leaves off the absent fields at the end (never one of the first `fields`). */
+function trimmed(v: unknown[], fields: number): unknown[] {
+  while (v.length > fields && v[v.length - 1] === null) v.pop();
+  return v;
+}
+
+/** The frame as a flat array, or undefined when it goes as an object. */
+export function flattenFrame(f: Frame): unknown[] | undefined {
+  const { a, n } = f as Acks;
+  switch (f.t) {
+    case 'm': {
+      const r = f.f;
+      const v =
+        r === undefined
+          ? [MSG, f.s, f.to, f.cap, f.w, f.d, null, null, null, null, f.c ?? null, f.m ?? null, a ?? null, f.b ?? null, f.nd ?? null, f.ni ?? null, n ?? null]
+          : [MSG, f.s, f.to, f.cap, f.w, f.d, r.address.node, r.address.isolate, r.address.mailbox, r.cap, f.c ?? null, f.m ?? null, a ?? null, f.b ?? null, f.nd ?? null, f.ni ?? null, n ?? null];
+      return trimmed(v, MSG_FIELDS);
+    }
+    case 'y':
+      return trimmed([REPLY, f.cap, f.c, f.ok ? 1 : 0, f.d, a ?? null, f.e ?? null, f.nd ?? null, f.ni ?? null, n ?? null], REPLY_FIELDS);
+    case 'a':
+      return trimmed([ACK, a ?? null, n ?? null], ACK_FIELDS);
+    default:
+      return undefined;
+  }
+}
+
+function malformed(why: string): never {
+  throw new FosError('EINVAL', `malformed flat frame: ${why}`);
+}
+
+function num(v: unknown): number {
+  if (typeof v !== 'number') malformed('a number field is not a number');
+  return v;
+}
+
+function str(v: unknown): string {
+  if (typeof v !== 'string') malformed('a string field is not a string');
+  return v;
+}
+
+function withAcks<F extends Frame>(frame: F, a: unknown, n: unknown): F {
+  if (a !== null) {
+    if (!Array.isArray(a) || !a.every((x) => typeof x === 'number')) malformed('acknowledgements are not numbers');
+    (frame as Acks).a = a as number[];
+  }
+  if (n !== null) {
+    // The errors themselves are read leniently (fromWire), as in an object frame.
+    if (!Array.isArray(n) || !n.every((x) => Array.isArray(x) && x.length === 2 && typeof x[0] === 'number')) malformed('refusals are not [seq, error] pairs');
+    (frame as Acks).n = n as [number, WireError][];
+  }
+  return frame;
+}
+
+/** Field `i` of `v`, null when left off. */
+function at(v: readonly unknown[], i: number): unknown {
+  return i < v.length ? v[i] : null;
+}
+
+/** The frame a flat array carries. Throws EINVAL if it is not a flat frame. */
+export function unflattenFrame(v: readonly unknown[]): Frame {
+  switch (v[0]) {
+    case MSG: {
+      if (v.length < MSG_FIELDS || v.length > MSG_MAX) malformed(`a message frame has ${MSG_FIELDS} to ${MSG_MAX} fields`);
+      const w = v[4];
+      if (w !== 0 && w !== 1) malformed('bad wait flag');
+      const frame: Frame = { t: 'm', s: num(v[1]), to: num(v[2]), cap: str(v[3]), w, d: v[5] };
+      if (at(v, 6) !== null) {
+        const ref: Ref = { address: { node: str(v[6]), isolate: num(v[7]), mailbox: num(v[8]) }, cap: str(v[9]) as Capability };
+        frame.f = ref;
+      }
+      if (at(v, 10) !== null) frame.c = num(v[10]);
+      if (at(v, 11) !== null) frame.m = str(v[11]);
+      const b = at(v, 13);
+      if (b !== null) {
+        if (b !== 1) malformed('bad batch flag');
+        frame.b = 1;
+      }
+      if (at(v, 14) !== null) frame.nd = str(v[14]);
+      if (at(v, 15) !== null) frame.ni = num(v[15]);
+      return withAcks(frame, at(v, 12), at(v, 16));
+    }
+    case REPLY: {
+      if (v.length < REPLY_FIELDS || v.length > REPLY_MAX) malformed(`a reply frame has ${REPLY_FIELDS} to ${REPLY_MAX} fields`);
+      const ok = v[3];
+      if (ok !== 0 && ok !== 1) malformed('bad ok flag');
+      const frame: Frame = { t: 'y', cap: str(v[1]), c: num(v[2]), ok: ok === 1 };
+      // An error is read leniently (fromWire), as in an object frame: a reply is never dropped for its error's shape.
+      if (ok === 1) frame.d = v[4];
+      else frame.e = at(v, 6) as WireError;
+      if (at(v, 7) !== null) frame.nd = str(v[7]);
+      if (at(v, 8) !== null) frame.ni = num(v[8]);
+      return withAcks(frame, at(v, 5), at(v, 9));
+    }
+    case ACK:
+      if (v.length < ACK_FIELDS || v.length > ACK_MAX) malformed(`an ack frame has ${ACK_FIELDS} to ${ACK_MAX} fields`);
+      return withAcks({ t: 'a' }, at(v, 1), at(v, 2));
+    default:
+      return malformed(`unknown kind ${String(v[0])}`);
+  }
+}
