@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import type { Capability, Ref } from '../src/runtime/ref.js';
 import { flattenFrame, unflattenFrame } from '../src/transport/kernel/flat.js';
 import type { Frame } from '../src/transport/kernel/frames.js';
+import { encodeSimple } from '../src/simple-values.js';
 import { isEinval } from './helpers/fuzz.js';
 import { value as anyValue } from './helpers/values.js';
 import type { WireError } from '../src/errors.js';
@@ -155,6 +156,37 @@ describe('kernel link, flat frames', () => {
     assert.equal(flattenFrame({ t: 'y', cap: 'c', c: 1, ok: true, d: 1, a: [1, 1] })?.length, 6);
     assert.equal(flattenFrame({ t: 'm', s: 1, to: 1, cap: 'c', w: 0, d: null })?.length, 6, 'a null payload stays in its place');
     assert.equal(flattenFrame({ t: 'x', s: 1 }), undefined, 'other frames go as objects');
+  });
+
+  it('a batch of byte arrays each owning its buffer goes packed, and comes out as byte arrays of their own (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ minLength: 1, maxLength: 40 }), { minLength: 1, maxLength: 20 }), (items) => {
+        const f: Frame = { t: 'm', s: 1, to: 1, cap: 'c', w: 1, d: items, b: 1 };
+        const flat = flattenFrame(f)!;
+        assert.ok(flat[5] instanceof Uint8Array && flat[13] === 2, 'packed');
+        const out = unflattenFrame(clone(flat));
+        assert.deepStrictEqual(out, f);
+        for (const u of out.t === 'm' ? (out.d as Uint8Array[]) : []) assert.equal(u.buffer.byteLength, u.byteLength, 'each owns its buffer');
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('a batch goes unpacked when a clone would carry an item differently, or with a transfer list', () => {
+    const whole = new Uint8Array([1, 2]);
+    const unpacked = [
+      [whole, new Uint8Array(new ArrayBuffer(8), 2, 4)], // a view of part of a buffer
+      [whole, new Uint8Array(new SharedArrayBuffer(4))], // shared memory stays shared
+      [whole, new Uint8Array(0)],
+      [whole, Buffer.from([1])], // a subclass, and a view of a pooled buffer
+      [whole, 'text'],
+    ];
+    for (const d of unpacked) assert.equal(flattenFrame({ t: 'm', s: 1, to: 1, cap: 'c', w: 1, d, b: 1 })![13], 1, String(d));
+    assert.equal(flattenFrame({ t: 'm', s: 1, to: 1, cap: 'c', w: 1, d: [whole], b: 1 }, true)![13], 1, 'not with a transfer list');
+    assert.equal(flattenFrame({ t: 'm', s: 1, to: 1, cap: 'c', w: 1, d: [whole] })!.length, 6, 'a single message is never packed');
+    for (const bad of [[1, 1, 1, 'c', 1, 'not bytes', null, null, null, null, null, null, null, 2], [1, 1, 1, 'c', 1, new Uint8Array([9]), null, null, null, null, null, null, null, 2], [1, 1, 1, 'c', 1, encodeSimple([1, 2])!.slice(), null, null, null, null, null, null, null, 2]]) {
+      assert.throws(() => unflattenFrame(bad), isEinval);
+    }
   });
 
   it('over a link, those values arrive exactly as sent', async (t) => {

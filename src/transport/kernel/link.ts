@@ -112,7 +112,7 @@ export class KernelLink {
   private postWithAcks(frame: Frame, transfer: readonly TransferListItem[] | undefined): void {
     const f = frame as Acks;
     this.verdicts.take(f);
-    this.endpoint!.postMessage(flattenFrame(frame) ?? frame, transfer);
+    this.endpoint!.postMessage(flattenFrame(frame, transfer !== undefined) ?? frame, transfer);
     this.verdicts.clear(f);
   }
 
