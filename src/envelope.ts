@@ -233,18 +233,20 @@ interface MetaIn {
 const metaIn: MetaIn[] = [];
 const META_IN = 8;
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+/** True when `a` holds the bytes of `b` from `from` to `to`. */
+function sameBytes(a: Uint8Array, b: Uint8Array, from: number, to: number): boolean {
+  if (a.length !== to - from) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[from + i]) return false;
   return true;
 }
 
-function decodeMeta(bytes: Uint8Array): MetaIn {
+/** The meta part, `bytes` from `from` to `to`: a cached decoding when these bytes came before. */
+function decodeMeta(bytes: Uint8Array, from: number, to: number): MetaIn {
   for (let i = 0; i < metaIn.length; i++) {
     const m = metaIn[i]!;
-    if (sameBytes(m.bytes, bytes)) return m;
+    if (sameBytes(m.bytes, bytes, from, to)) return m;
   }
-  const own = copyOf(bytes);
+  const own = copyOf(bytes.subarray(from, to));
   const fields = packr.unpack(own) as unknown;
   if (!Array.isArray(fields)) throw new FosError('EINVAL', 'malformed record: no envelope');
   const m: MetaIn = { bytes: own, fields, from: undefined };
@@ -289,8 +291,8 @@ export function decode(bytes: Uint8Array): Envelope {
   let meta: MetaIn;
   let data: unknown;
   try {
-    meta = decodeMeta(bytes.subarray(HEADER_BYTES, metaEnd));
-    if (flags & SIMPLE) data = decodeSimple(bytes.subarray(metaEnd)); // copies what it returns
+    meta = decodeMeta(bytes, HEADER_BYTES, metaEnd);
+    if (flags & SIMPLE) data = decodeSimple(bytes, metaEnd); // copies what it returns
     else {
       // The payload is copied out of the ring (or the socket's chunk) first:
       // msgpackr decodes from private memory several times faster than from

@@ -265,11 +265,16 @@ function read(depth: number): unknown {
   }
 }
 
-/** Decodes a whole encoding; nothing returned aliases `bytes`. Throws MalformedValue. */
-export function decodeSimple(bytes: Uint8Array): unknown {
+/**
+ * Decodes a whole encoding, `bytes` from `from` to `to` (a range rather
+ * than a view: a view is an allocation per decode on the hot path);
+ * nothing returned aliases `bytes`. Throws MalformedValue.
+ */
+export function decodeSimple(bytes: Uint8Array, from = 0, to = bytes.length): unknown {
+  if (from < 0 || to > bytes.length || from > to) throw new MalformedValue(`no bytes ${from} to ${to} in ${bytes.length}`);
   src = bytes;
-  pos = 0;
-  end = bytes.length;
+  pos = from;
+  end = to;
   try {
     const v = read(0);
     if (pos !== end) throw new MalformedValue(`${end - pos} bytes after the value`);

@@ -9,6 +9,7 @@
 import { FosError, type ErrorCode } from '../errors.js';
 import { Deque } from '../util/deque.js';
 import { Withdrawal, type AbortLike } from '../util/withdrawal.js';
+import { woke } from '../util/wakeups.js';
 
 interface PendingCall {
   /** The isolate (node-local number) the call went to. */
@@ -148,6 +149,7 @@ export class CallTable {
     this.pending.delete(id);
     if (c.deadlines !== undefined) this.released(c.deadlines);
     c.cleanup?.();
+    woke();
     if (err === undefined) c.resolve(value);
     else {
       c.reject(err);

@@ -11,6 +11,7 @@ import { validateName } from '../names/name.js';
 import type { Consumer, Inbound, Mailbox } from '../runtime/mailbox.js';
 import type { Ref } from '../runtime/ref.js';
 import type { Runtime } from '../runtime/runtime.js';
+import { woke } from '../util/wakeups.js';
 
 export interface ServeOptions {
   /** Most async handlers running at once; default 64. */
@@ -129,6 +130,7 @@ class ServeLoop implements Consumer {
       return;
     }
     this.active++;
+    woke();
     Promise.resolve(result)
       .then(
         (v) => rt.reply(m, true, v),

@@ -19,6 +19,7 @@ import { FosError } from '../errors.js';
 import { Deque } from '../util/deque.js';
 import type { CallInfo } from '../envelope.js';
 import type { Ref } from './ref.js';
+import { woke } from '../util/wakeups.js';
 
 export interface Message<T = unknown> {
   readonly data: T;
@@ -156,6 +157,7 @@ export class Mailbox<T = unknown> implements AsyncIterable<Message<T>> {
       this.counters.delivered++;
       this.counters.received++;
       receiver.resolve(message);
+      woke();
       return 'queued';
     }
     if (this.queue.size < this.capacity) {
@@ -190,6 +192,7 @@ export class Mailbox<T = unknown> implements AsyncIterable<Message<T>> {
       this.counters.delivered++;
       this.counters.received++;
       r.resolve(messages[i++]!);
+      woke();
     }
     for (; i < n && this.queue.size < this.capacity; i++) {
       this.counters.delivered++;

@@ -29,6 +29,7 @@ import { badTransferList, detach } from './transfer.js';
 import { Mailbox, type BlockedDelivery, type Inbound } from './mailbox.js';
 import { assertRef, capEquals, newCapability, type Ref } from './ref.js';
 import { Counters, type IsolateStats, type TransportName } from './stats.js';
+import { woke } from '../util/wakeups.js';
 
 export type TransportChoice = 'auto' | 'kernel' | 'shm' | 'tcp';
 
@@ -463,6 +464,7 @@ export class Runtime {
       };
       bind((e) => {
         signal?.removeEventListener('abort', abort);
+        woke();
         if (e === undefined) resolve();
         else reject(e);
       });

@@ -29,6 +29,7 @@ import type { TransferListItem } from 'node:worker_threads';
 import { asFosError, FosError } from '../errors.js';
 import { Deque } from '../util/deque.js';
 import type { AbortLike } from '../util/withdrawal.js';
+import { woke } from '../util/wakeups.js';
 
 /** A lane's key: the destination mailbox number, or a string naming a mailbox beyond the peer (a forwarded message). */
 export type LaneKey = number | string;
@@ -173,6 +174,7 @@ export class Flow<F> {
     this.inflight.delete(seq);
     this.held.delete(seq);
     p.lane.inflight -= p.weight;
+    woke();
     if (err === undefined) p.resolve();
     else p.reject(err);
     this.pumpLane(p.to, p.lane);

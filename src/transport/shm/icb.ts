@@ -141,7 +141,7 @@ export function await_(icb: Icb, ticket: number, opts: WaitOptions): unknown {
   let v: unknown;
   try {
     // Read before the slot is released (EXPECT 0): no writer touches it until then.
-    v = w[SIMPLE] === 1 ? decodeSimple(icb.data.subarray(0, w[LEN])) : unpackValue(icb.data.slice(0, w[LEN]));
+    v = w[SIMPLE] === 1 ? decodeSimple(icb.data, 0, w[LEN]) : unpackValue(icb.data.slice(0, w[LEN]));
   } catch (e) {
     throw e instanceof FosError ? e : new FosError('EINVAL', `malformed callSync answer: ${(e as Error).message}`);
   } finally {

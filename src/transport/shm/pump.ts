@@ -10,6 +10,7 @@
  * loop between slices (`setImmediate`), so kernel messages, timers and
  * shutdown still get through.
  */
+import { wakeups } from '../../util/wakeups.js';
 import { AWAKE, PARKED, STATE } from './doorbell.js';
 
 export interface PumpSource {
@@ -28,7 +29,7 @@ export interface PumpOptions {
   readonly pollSliceMicros: number;
 }
 
-/** Microtask turns the pump gives after doing work, before it looks for more. */
+/** Microtask turns the pump gives after work that set promise chains moving (util/wakeups.ts), before it looks for more. */
 const MICROTASK_STEPS = 8;
 
 /** A parked pump looks at its sources at least this often. */
@@ -37,7 +38,12 @@ const PARK_CHECK_MS = 1000;
 export const DEFAULT_PUMP: PumpOptions = { poll: false, spinMicros: 50, pollSliceMicros: 200 };
 
 export class Pump {
-  private readonly sources = new Set<PumpSource>();
+  /**
+   * An array, not a Set: the loop walks it on every spin, and a Set's
+   * iterator was an allocation per walk (kilobytes of garbage per message
+   * served, and a young-generation GC pause every thousand or so calls).
+   */
+  private sources: PumpSource[] = [];
   private scheduled = false;
   private parked = false;
   private stopped = false;
@@ -50,7 +56,7 @@ export class Pump {
   ) {}
 
   get size(): number {
-    return this.sources.size;
+    return this.sources.length;
   }
 
   /** True in poll mode: it never parks. */
@@ -59,12 +65,13 @@ export class Pump {
   }
 
   add(s: PumpSource): void {
-    this.sources.add(s);
+    if (!this.sources.includes(s)) this.sources = [...this.sources, s];
     this.wake();
   }
 
+  /** A new array rather than a splice: a walk in progress (a source removed by its own poll) goes on over the old one. */
   remove(s: PumpSource): void {
-    this.sources.delete(s);
+    if (this.sources.includes(s)) this.sources = this.sources.filter((x) => x !== s);
   }
 
   /**
@@ -83,7 +90,7 @@ export class Pump {
 
   stop(): void {
     this.stopped = true;
-    this.sources.clear();
+    this.sources = [];
     // Release the outstanding waiter too (even one a wake() left behind), so
     // that nothing of this pump outlives it.
     if (this.parked || this.waiting !== undefined) {
@@ -94,13 +101,15 @@ export class Pump {
 
   /** One pass over every source; true if any had work. */
   pollOnce(): boolean {
+    const sources = this.sources;
     let worked = false;
-    for (const s of this.sources) if (s.poll()) worked = true;
+    for (let i = 0; i < sources.length; i++) if (sources[i]!.poll()) worked = true;
     return worked;
   }
 
   private pending(): boolean {
-    for (const s of this.sources) if (s.pending()) return true;
+    const sources = this.sources;
+    for (let i = 0; i < sources.length; i++) if (sources[i]!.pending()) return true;
     return false;
   }
 
@@ -134,14 +143,18 @@ export class Pump {
     const sliceEnd = now + pollSliceMicros / 1000;
     let idleEnd = now + spinMicros / 1000;
     for (let i = 0; ; i++) {
-      if (this.stopped || this.sources.size === 0) {
+      if (this.stopped || this.sources.length === 0) {
         this.scheduled = false;
         return;
       }
+      const before = wakeups();
       if (this.pending() && this.pollOnce()) {
         // Each await lets every promise chain take one step: enough for a
-        // caller to see its answer and send its next message.
-        for (let k = 0; k < MICROTASK_STEPS; k++) await undefined;
+        // caller to see its answer and send its next message. Work that
+        // settled no promise (a synchronous handler answering a callSync)
+        // leaves nothing to move on but what was queued before: one turn.
+        const steps = wakeups() === before ? 1 : MICROTASK_STEPS;
+        for (let k = 0; k < steps; k++) await undefined;
         now = performance.now();
         idleEnd = now + spinMicros / 1000;
         i = 0;
