@@ -156,8 +156,15 @@ export class ShmOut {
     const tail = Atomics.load(this.verdicts, EX_TAIL);
     while (this.exHead !== tail) {
       const at = EX_ENTRIES + (this.exHead & (EXCEPTIONS - 1)) * 2;
-      const seq = this.written - (((this.written | 0) - this.verdicts[at]!) | 0);
+      const low = this.verdicts[at]!;
       const code = this.verdicts[at + 1]!;
+      // A message's first verdict comes while it is within the ring's reach
+      // of `written` (far less than 2^31 records back), so its seq is the
+      // nearest below `written` with these low bits. A late verdict (a held
+      // message admitted or refused) may come any number of records later:
+      // its seq is the held one with these low bits.
+      const recent = this.written - (((this.written | 0) - low) | 0);
+      const seq = code === HELD || (code !== ADMITTED && this.flow.awaitsVerdict(recent)) ? recent : (this.flow.heldWithLowBits(low) ?? recent);
       this.exHead = (this.exHead + 1) | 0;
       if (code === HELD) this.flow.hold(seq);
       else this.flow.settle(seq, code === ADMITTED ? undefined : errorOf(code));
