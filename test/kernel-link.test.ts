@@ -174,12 +174,16 @@ describe('kernel link, flat frames', () => {
 
   it('a batch goes unpacked when a clone would carry an item differently, or with a transfer list', () => {
     const whole = new Uint8Array([1, 2]);
+    const shared2 = new ArrayBuffer(2);
     const unpacked = [
       [whole, new Uint8Array(new ArrayBuffer(8), 2, 4)], // a view of part of a buffer
       [whole, new Uint8Array(new SharedArrayBuffer(4))], // shared memory stays shared
       [whole, new Uint8Array(0)],
       [whole, Buffer.from([1])], // a subclass, and a view of a pooled buffer
       [whole, 'text'],
+      [whole, whole], // a clone keeps one item sent twice shared
+      [new Uint8Array(shared2), new Uint8Array(shared2)], // and two views of one buffer
+      [whole, new Uint8Array(new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer)(4, { maxByteLength: 16 }))], // resizable stays resizable
     ];
     for (const d of unpacked) assert.equal(flattenFrame({ t: 'm', s: 1, to: 1, cap: 'c', w: 1, d, b: 1 })![13], 1, String(d));
     assert.equal(flattenFrame({ t: 'm', s: 1, to: 1, cap: 'c', w: 1, d: [whole], b: 1 }, true)![13], 1, 'not with a transfer list');

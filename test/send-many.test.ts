@@ -130,6 +130,16 @@ for (const place of await places(node, '/many/agent')) {
         assert.equal(x, y, 'one array sent twice arrives as one');
         assert.equal(x[0], z, 'and so does a byte array inside it');
       }
+      // A batch of byte arrays alone (which kernel packs when a clone would give the same).
+      const buf = new ArrayBuffer(2);
+      const bytes = [u, u, new Uint8Array(buf), new Uint8Array(buf), new Uint8Array([7])];
+      await sendMany(box.ref, bytes);
+      const [b1, b2, b3, b4, b5] = (await box.take(5)) as Uint8Array[];
+      assert.deepStrictEqual([b1, b2, b3, b4, b5], bytes);
+      if (place.transport === 'local' || place.transport === 'kernel') {
+        assert.equal(b1, b2, 'one byte array sent twice arrives as one');
+        assert.equal(b3!.buffer, b4!.buffer, 'two views of one buffer arrive on one buffer');
+      }
       await box.close();
     });
 

@@ -6,6 +6,7 @@
 import { asFosError, FosError, fromWire, toWire, type ErrorCode } from '../errors.js';
 import type { KernelLink } from '../transport/kernel/link.js';
 import type { RequestFrame, ResponseFrame } from '../transport/kernel/frames.js';
+import { woke } from '../util/wakeups.js';
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
@@ -67,6 +68,7 @@ export class Control {
       reply({ t: 'r', id: f.id, e: toWire(new FosError('ENOSYS', `unknown control op ${f.op}`)) });
       return;
     }
+    woke();
     Promise.resolve()
       .then(() => h(f.arg, link.peer))
       .then(
@@ -79,6 +81,7 @@ export class Control {
     const p = this.pending.get(f.id);
     if (p === undefined) return;
     this.pending.delete(f.id);
+    woke();
     if (f.e !== undefined) p.reject(fromWire(f.e));
     else p.resolve(f.v);
   }

@@ -296,6 +296,7 @@ export class Mailbox<T = unknown> implements AsyncIterable<Message<T>> {
     this.closedFlag = true;
     this.consumer = undefined;
     const closed = (): FosError => new FosError('ECLOSED', 'mailbox is closed');
+    woke();
     for (const r of this.receivers.drain()) r.reject(closed());
     const closedDuring = (b: BlockedDelivery): FosError =>
       b.next === 0 ? closed() : new FosError('ECLOSED', `mailbox closed with ${b.next} of the batch's ${b.messages.length} messages in it`);

@@ -41,7 +41,10 @@ export interface IsolateStats {
 }
 
 export function payloadBytes(d: unknown): number {
-  if (typeof d === 'string') return Buffer.byteLength(d, 'utf8');
+  // Ordered by what messages most often are; counted for every message, so cheap first.
+  if (typeof d !== 'object' || d === null) return typeof d === 'string' ? Buffer.byteLength(d, 'utf8') : 0;
+  if (d instanceof Uint8Array) return d.byteLength;
+  if (Array.isArray(d)) return 0;
   if (d instanceof ArrayBuffer) return d.byteLength;
   if (ArrayBuffer.isView(d)) return d.byteLength;
   return 0;

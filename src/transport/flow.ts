@@ -210,22 +210,12 @@ export class Flow<F> {
     if (this.inflight.has(seq)) this.held.add(seq);
   }
 
-  /** True while message `seq` is posted and waits for its first verdict (it is not held). */
-  awaitsVerdict(seq: number): boolean {
-    return this.inflight.has(seq) && !this.held.has(seq);
-  }
-
-  /** The oldest held message whose seq is `low` mod 2^32 (as an Int32), if any. */
-  heldWithLowBits(low: number): number | undefined {
-    let found: number | undefined;
-    for (const s of this.held) if ((s | 0) === low && (found === undefined || s < found)) found = s;
-    return found;
-  }
 
   /** The peer is gone: every unsettled send fails with `err`; later sends too. */
   fail(err: FosError): void {
     if (this.failure !== undefined) return;
     this.failure = err;
+    woke();
     for (const p of this.inflight.values()) p.reject(err);
     this.inflight.clear();
     this.held.clear();

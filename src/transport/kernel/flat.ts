@@ -24,11 +24,10 @@
  * as one byte string in simple-values' format, unpacked by the receiver
  * into byte arrays of their own. A structured clone of 256 small byte
  * arrays cost twice what packing them does (it makes a buffer per item on
- * both sides). Packing keeps what a clone gives because each item is a
- * message of its own, so no sharing between items is lost: it is used only
- * when every item is a plain, non-empty Uint8Array that owns its whole
- * (unshared) buffer, which is what a clone gives the receiver too, and
- * never with a transfer list.
+ * both sides). Packing is used only where the receiver gets what a clone
+ * gives it: every item a plain, non-empty Uint8Array owning its whole
+ * buffer (not shared, not resizable), no two items on one buffer (a clone
+ * keeps such items shared), and no transfer list.
  */
 import { FosError, type WireError } from '../../errors.js';
 import type { Capability, Ref } from '../../runtime/ref.js';
@@ -56,15 +55,29 @@ function trimmed(v: unknown[], fields: number): unknown[] {
 /** b of a packed batch. */
 const PACKED = 2;
 
-/** True when every item is a non-empty Uint8Array owning its whole ArrayBuffer: a clone gives the receiver the same. */
+/** A resizable ArrayBuffer (ES2024) arrives resizable from a clone, and not from a packed batch. */
+const resizable = (b: ArrayBuffer): boolean => (b as { resizable?: boolean }).resizable === true;
+
+/** The buffers of the batch being checked: met twice, a clone keeps the items shared. */
+const seen = new Set<ArrayBuffer>();
+
+/** True when a packed batch gives the receiver what a clone would (see above). */
 function packable(items: unknown): items is Uint8Array[] {
   if (!Array.isArray(items)) return false;
-  for (const x of items) {
-    if (!(x instanceof Uint8Array) || x.constructor !== Uint8Array || x.byteOffset !== 0 || x.byteLength === 0) return false;
-    const b = x.buffer;
-    if (!(b instanceof ArrayBuffer) || b.byteLength !== x.byteLength) return false;
+  try {
+    for (const x of items) {
+      if (!(x instanceof Uint8Array) || x.constructor !== Uint8Array || x.byteOffset !== 0 || x.byteLength === 0) return false;
+      const b = x.buffer;
+      if (!(b instanceof ArrayBuffer) || b.byteLength !== x.byteLength || resizable(b)) return false;
+      if (items.length > 1) {
+        if (seen.has(b)) return false;
+        seen.add(b);
+      }
+    }
+    return true;
+  } finally {
+    seen.clear();
   }
-  return true;
 }
 
 /**

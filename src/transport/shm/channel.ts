@@ -7,9 +7,12 @@
  *   V+0    done      messages R has handled (its seq of the last, mod 2^32), written by R
  *   V+128  exHead    exceptions S has read, written by S
  *   V+256  exTail    exceptions R has written, written by R
- *   V+384  entries   EXCEPTIONS x [seq mod 2^32, code]: code -1 = held (waits for
- *                    room in its mailbox), 0 = admitted after being held,
- *                    k > 0 = refused with ERROR_CODES[k - 1]
+ *   V+384  entries   EXCEPTIONS x [seq mod 2^32, code | (seq / 2^32) << 8]: the
+ *                    message's whole seq (below 2^53), and in the low byte its
+ *                    code: 0xff = held (waits for room in its mailbox), 0 =
+ *                    admitted after being held, k > 0 = refused with
+ *                    ERROR_CODES[k - 1]. The whole seq, because a held
+ *                    message's late verdict may come any number of records later
  *
  * Verdicts: message seqs are 1, 2, 3, ... in ring order (a fragmented
  * message, or a sendMany batch, counts once; so do replies and callSync
@@ -59,6 +62,21 @@ export function channelBytes(capacity: number): number {
 
 function verdictView(sab: SharedArrayBuffer, capacity: number): Int32Array {
   return new Int32Array(sab, ringBytes(capacity), (384 + EXCEPTIONS * 8) / 4);
+}
+
+const HELD_BYTE = 0xff;
+const TWO_32 = 2 ** 32;
+
+/** An exception entry at word `at`: the message's whole seq and its code (see the layout above). */
+function writeEntry(v: Int32Array, at: number, seq: number, code: number): void {
+  v[at] = seq; // mod 2^32
+  v[at + 1] = (Math.floor(seq / TWO_32) << 8) | (code === HELD ? HELD_BYTE : code);
+}
+
+function readEntry(v: Int32Array, at: number): [seq: number, code: number] {
+  const w = v[at + 1]!;
+  const c = w & 0xff;
+  return [(w >>> 8) * TWO_32 + (v[at]! >>> 0), c === HELD_BYTE ? HELD : c];
 }
 
 function codeOf(err: FosError): number {
@@ -156,15 +174,7 @@ export class ShmOut {
     const tail = Atomics.load(this.verdicts, EX_TAIL);
     while (this.exHead !== tail) {
       const at = EX_ENTRIES + (this.exHead & (EXCEPTIONS - 1)) * 2;
-      const low = this.verdicts[at]!;
-      const code = this.verdicts[at + 1]!;
-      // A message's first verdict comes while it is within the ring's reach
-      // of `written` (far less than 2^31 records back), so its seq is the
-      // nearest below `written` with these low bits. A late verdict (a held
-      // message admitted or refused) may come any number of records later:
-      // its seq is the held one with these low bits.
-      const recent = this.written - (((this.written | 0) - low) | 0);
-      const seq = code === HELD || (code !== ADMITTED && this.flow.awaitsVerdict(recent)) ? recent : (this.flow.heldWithLowBits(low) ?? recent);
+      const [seq, code] = readEntry(this.verdicts, at);
       this.exHead = (this.exHead + 1) | 0;
       if (code === HELD) this.flow.hold(seq);
       else this.flow.settle(seq, code === ADMITTED ? undefined : errorOf(code));
@@ -388,9 +398,7 @@ export class ShmIn {
   }
 
   private except(seq: number, code: number): void {
-    const at = EX_ENTRIES + (this.exTail & (EXCEPTIONS - 1)) * 2;
-    this.verdicts[at] = seq;
-    this.verdicts[at + 1] = code;
+    writeEntry(this.verdicts, EX_ENTRIES + (this.exTail & (EXCEPTIONS - 1)) * 2, seq, code);
     this.exTail = (this.exTail + 1) | 0;
     Atomics.store(this.verdicts, EX_TAIL, this.exTail);
   }

@@ -69,7 +69,7 @@ export class Pump {
     this.wake();
   }
 
-  /** A new array rather than a splice: a walk in progress (a source removed by its own poll) goes on over the old one. */
+  /** A new array rather than a splice: a walk in progress goes on over the old one, skipping what left it (see pollOnce). */
   remove(s: PumpSource): void {
     if (this.sources.includes(s)) this.sources = this.sources.filter((x) => x !== s);
   }
@@ -103,7 +103,12 @@ export class Pump {
   pollOnce(): boolean {
     const sources = this.sources;
     let worked = false;
-    for (let i = 0; i < sources.length; i++) if (sources[i]!.poll()) worked = true;
+    for (let i = 0; i < sources.length; i++) {
+      const s = sources[i]!;
+      // A source removed by an earlier one's poll (a channel dropped when its peer died) is not polled again.
+      if (this.sources !== sources && !this.sources.includes(s)) continue;
+      if (s.poll()) worked = true;
+    }
     return worked;
   }
 
