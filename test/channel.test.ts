@@ -6,6 +6,7 @@ import { RecordType, type MessageEnvelope } from '../src/envelope.js';
 import { FosError } from '../src/errors.js';
 import { ShmIn, ShmOut, type ShmVerdict } from '../src/transport/shm/channel.js';
 import { AWAKE, PARKED, STATE } from '../src/transport/shm/doorbell.js';
+import { warmUp } from '../src/transport/shm/warm.js';
 
 function channel(): { out: ShmOut; inn: ShmIn; bellS: Int32Array } {
   const bellS = new Int32Array(new SharedArrayBuffer(128));
@@ -148,6 +149,22 @@ describe('shm channel', () => {
     assert.equal(Atomics.load(bellS, 0), 0, 'the parked sender was rung for them');
     while (out.poll());
     assert.ok((await Promise.all(results)).every((r) => r === 'ok'));
+  });
+
+  it('the warm-up an isolate runs at start leaves nothing behind: no handle, timer or unhandled rejection', async () => {
+    const before = process.getActiveResourcesInfo().sort();
+    let unhandled = 0;
+    const onUnhandled = (): void => void unhandled++;
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      for (let i = 0; i < 3; i++) warmUp();
+      await tick();
+      await tick();
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    assert.equal(unhandled, 0);
+    assert.deepStrictEqual(process.getActiveResourcesInfo().sort(), before);
   });
 
   it('refuses a record whose withdrawal came before it was drained', async () => {

@@ -17,6 +17,7 @@ import type { KernelLink } from '../kernel/link.js';
 import { ChannelFailure, DEFAULT_RING_CAPACITY, ShmIn, ShmOut, type ShmVerdict } from './channel.js';
 import { icbView, type Icb } from './icb.js';
 import { DEFAULT_PUMP, Pump, type PumpOptions, type PumpSource } from './pump.js';
+import { warmUp } from './warm.js';
 
 export interface ShmOptions {
   /** Messages a pair exchanges over the kernel link before it moves to shm; default 8. */
@@ -54,6 +55,7 @@ export class ShmTransport {
     this.threshold = opts.threshold ?? DEFAULT_THRESHOLD;
     this.ringCapacity = opts.ringCapacity ?? DEFAULT_RING_CAPACITY;
     this.pump = new Pump(this.icb.bell, { ...DEFAULT_PUMP, ...opts.pump });
+    warmUp();
   }
 
   /** Learns a peer's control block (from the main thread, with the kernel channel). */
