@@ -88,6 +88,23 @@ describe('kernel link, frames', () => {
     assert.deepStrictEqual([mb.tryReceive()?.data, mb.tryReceive()?.data, mb.tryReceive()], ['x', 'y', undefined]);
   });
 
+  it('a message frame that cannot be read is refused with EINVAL, so its send settles; the link goes on', async (t) => {
+    const { a, b, close } = pair();
+    t.after(close);
+    const mb = await b.createMailbox();
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.message);
+    process.on('warning', onWarning);
+    t.after(() => process.off('warning', onWarning));
+    const link = a.link(2)!;
+    const bad = link.send({ t: 'm', s: 0, to: mb.ref.address.mailbox, cap: 42 as unknown as string, w: 1, d: 'x' }, { wait: true });
+    await assert.rejects(within(bad, 2000), isEinval);
+    await within(a.send(mb.ref, 'after', { transport: 'kernel' }), 2000);
+    assert.deepStrictEqual([mb.tryReceive()?.data, mb.tryReceive()], ['after', undefined]);
+    await new Promise((r) => setImmediate(r));
+    assert.ok(warnings.some((w) => /dropped a frame/.test(w)), 'and says so');
+  });
+
   it('a call answered as it arrives carries its acknowledgement on the reply: one frame back, not two', async (t) => {
     const { a, b, close } = pair();
     t.after(close);

@@ -76,7 +76,11 @@ export class KernelLink {
         frame = Array.isArray(v) ? unflattenFrame(v) : (v as Frame);
       } catch (e) {
         // Only a bug of ours can make one: say so loudly, but keep the isolate (and everyone else's traffic) alive.
-        process.emitWarning(`fos: dropped a frame from isolate ${this.peer}: ${(e as Error).message}`);
+        const why = (e as Error).message;
+        process.emitWarning(`fos: dropped a frame from isolate ${this.peer}: ${why}`);
+        // A message frame whose seq can be read is refused, so that its sender's send settles.
+        const seq = Array.isArray(v) && v[0] === 1 ? (v[1] as unknown) : undefined;
+        if (typeof seq === 'number' && Number.isSafeInteger(seq) && seq > 0) this.nack(seq, new FosError('EINVAL', `malformed frame: ${why}`));
         return;
       }
       this.onFrame(this, frame);
