@@ -45,34 +45,36 @@ function chain(steps: number, progress: number[], n: number): void {
   })();
 }
 
+/**
+ * A polling pump serving 20 jobs, each starting a promise chain of 6 steps
+ * (counted as a wake-up when `counted`): how far the previous job's chain
+ * had got each time the pump looked again, and the chains' progress.
+ */
+async function jobsWithChains(counted: boolean): Promise<{ seenAtNextLook: number[]; progress: number[] }> {
+  const pump = new Pump(newDoorbell(), POLLING);
+  const progress: number[] = [];
+  const seenAtNextLook: number[] = [];
+  const s = source(20, (n) => {
+    if (n > 0) seenAtNextLook.push(progress[n - 1]!);
+    chain(6, progress, n);
+    if (counted) woke();
+  });
+  pump.add(s.source);
+  await s.done;
+  pump.stop();
+  return { seenAtNextLook, progress };
+}
+
 describe('shm pump', () => {
   it('after work that set a promise chain moving, gives it turns enough to go on before it looks again', async () => {
-    const pump = new Pump(newDoorbell(), POLLING);
-    const progress: number[] = [];
-    const seenAtNextLook: number[] = [];
-    const s = source(20, (n) => {
-      if (n > 0) seenAtNextLook.push(progress[n - 1]!);
-      chain(6, progress, n);
-      woke();
-    });
-    pump.add(s.source);
-    await s.done;
-    pump.stop();
+    const { seenAtNextLook } = await jobsWithChains(true);
     assert.equal(seenAtNextLook.length, 19);
     for (const p of seenAtNextLook) assert.equal(p, 6, 'the chain of the previous job had finished when the pump looked again');
   });
 
   it('after work that settled nothing, looks again after one turn, and chains still move on while it spins', async () => {
-    const pump = new Pump(newDoorbell(), POLLING);
-    const progress: number[] = [];
-    const seenAtNextLook: number[] = [];
-    const s = source(20, (n) => {
-      if (n > 0) seenAtNextLook.push(progress[n - 1]!);
-      chain(6, progress, n); // not counted as a wake-up: the pump cannot know of it
-    });
-    pump.add(s.source);
-    await s.done;
-    pump.stop();
+    // Not counted as wake-ups: the pump cannot know of these chains.
+    const { seenAtNextLook, progress } = await jobsWithChains(false);
     assert.ok(seenAtNextLook.every((p) => p < 6), `one turn between looks: ${seenAtNextLook.join(',')}`);
     // Every chain finishes all the same, in the turns the pump gives while it spins.
     await new Promise((r) => setImmediate(r));
