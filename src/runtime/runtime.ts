@@ -30,6 +30,7 @@ import { Mailbox, type BlockedDelivery, type Inbound } from './mailbox.js';
 import { assertRef, capEquals, newCapability, type Ref } from './ref.js';
 import { Counters, type IsolateStats, type TransportName } from './stats.js';
 import { woke } from '../util/wakeups.js';
+import { copyLocal } from './local-copy.js';
 
 export type TransportChoice = 'auto' | 'kernel' | 'shm' | 'tcp';
 
@@ -820,7 +821,7 @@ export class Runtime {
 /** The copy a message gets within one isolate: a structured clone, as across isolates. */
 function cloneLocal(v: unknown, transfer: readonly TransferListItem[] | undefined): unknown {
   try {
-    return transfer === undefined ? structuredClone(v) : structuredClone(v, { transfer: transfer as never[] });
+    return transfer === undefined ? copyLocal(v) : structuredClone(v, { transfer: transfer as never[] });
   } catch (e) {
     throw new FosError('EINVAL', `message cannot be sent: ${(e as Error).message}`);
   }
