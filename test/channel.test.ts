@@ -157,7 +157,7 @@ describe('shm channel', () => {
     const onUnhandled = (): void => void unhandled++;
     process.on('unhandledRejection', onUnhandled);
     try {
-      for (let i = 0; i < 3; i++) warmUp();
+      for (let i = 0; i < 3; i++) warmUp(true);
       await tick();
       await tick();
     } finally {

@@ -43,7 +43,7 @@ function sameAsClone(v: unknown): void {
 const sharedParts = fc.array(fc.nat(5), { maxLength: 8 }).map((picks) => {
   const buf = new ArrayBuffer(3);
   const inner = [1, 'a'];
-  const pool: unknown[] = [new Uint8Array([1, 2]), new Uint8Array(buf), new Uint8Array(buf), inner, [inner, -0], 'text'];
+  const pool: unknown[] = [new Uint8Array([1, 2]), new Uint8Array(buf), new Uint8Array(buf), inner, [inner, -0], buf];
   return picks.map((i) => pool[i]);
 });
 
@@ -84,7 +84,10 @@ describe('local copy', () => {
     const part = new Uint8Array(new ArrayBuffer(8), 2, 4);
     const shared = new Uint8Array(new SharedArrayBuffer(4));
     const growable = new Uint8Array(new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer)(4, { maxByteLength: 16 }));
-    for (const v of [holey, withProp, part, shared, growable, Buffer.from([1, 2]), [new Map([[1, 2]])], { a: [1] }]) sameAsClone(v);
+    // Not a Uint8Array but for its prototype; and a partial view that claims, on itself, to be whole.
+    const impostor = Object.create(Uint8Array.prototype) as Uint8Array;
+    const liar = Object.defineProperties(new Uint8Array(new ArrayBuffer(8), 2, 4), { byteOffset: { value: 0 }, buffer: { value: new ArrayBuffer(4) } });
+    for (const v of [holey, withProp, part, shared, growable, Buffer.from([1, 2]), [new Map([[1, 2]])], { a: [1] }, impostor, [impostor], liar, [liar], new Array(1000).fill(1)]) sameAsClone(v);
     const [h, p, s, g] = [copyLocal(holey), copyLocal(withProp), copyLocal([shared]), copyLocal(growable)] as [unknown[], { x: number }, Uint8Array[], Uint8Array];
     assert.ok(!(1 in h), 'a hole stays a hole');
     assert.equal(p.x, 1);
@@ -104,16 +107,46 @@ describe('local copy', () => {
     }
   });
 
-  it('more objects or more depth than it takes on, and a getter that copies while it copies: as a clone', () => {
+  it('more objects or more depth than it takes on: as a clone', () => {
     const many = Array.from({ length: 100 }, (_, i) => [i]);
     let deep: unknown = [0];
     for (let i = 0; i < 40; i++) deep = [deep];
     sameAsClone(many);
     sameAsClone(deep);
+  });
+
+  it('a getter that copies while it copies: both copies whole, shared parts kept', () => {
     let inner: unknown;
-    const tricky = [1, 2];
+    const u = new Uint8Array([1]);
+    const tricky: unknown[] = [u, 2, u];
     Object.defineProperty(tricky, 1, { get: () => ((inner = copyLocal([new Uint8Array([3])])), 2), enumerable: true });
-    assert.deepStrictEqual(copyLocal(tricky), [1, 2]);
+    const c = copyLocal(tricky) as [Uint8Array, number, Uint8Array];
+    assert.deepStrictEqual(c, [u, 2, u]);
+    assert.equal(c[0], c[2], 'the outer copy kept its record of what it met');
     assert.deepStrictEqual(inner, [new Uint8Array([3])]);
+  });
+
+  it('a getter that shortens its array: holes, as the clone has them', () => {
+    const a = [0, 2, 3];
+    Object.defineProperty(a, 0, { get: () => ((a.length = 1), 'g'), enumerable: true, configurable: true });
+    const b = [0, 2, 3];
+    Object.defineProperty(b, 0, { get: () => ((b.length = 1), 'g'), enumerable: true, configurable: true });
+    const [c, clone] = [copyLocal(a) as unknown[], structuredClone(b)];
+    assert.deepStrictEqual(c, clone);
+    assert.equal(c.length, 3);
+    assert.ok(!(1 in c) && !(2 in c), 'the items that went are holes');
+  });
+
+  it('copies the common shapes itself, without structuredClone', () => {
+    const real = globalThis.structuredClone;
+    let clones = 0;
+    globalThis.structuredClone = ((v: unknown, o?: Parameters<typeof structuredClone>[1]) => (clones++, real(v, o))) as typeof structuredClone;
+    try {
+      const buf = new ArrayBuffer(2);
+      for (const v of [1, 'a', [new Uint8Array(8)], [1, 'a', null, [2, [3]]], [new Uint8Array(buf), new Uint8Array(buf), buf], new Uint8Array(300)]) copyLocal(v);
+    } finally {
+      globalThis.structuredClone = real;
+    }
+    assert.equal(clones, 0);
   });
 });

@@ -6,38 +6,57 @@
  * whole buffer. structuredClone went through the serializer for every
  * value, 1.6-3.2 µs on this machine for a call's `[bytes]`, twice per call
  * (arguments and result), most of what a call within an isolate cost.
- * Anything else (objects, Maps, other typed arrays, views of part of a
- * buffer, shared or resizable buffers, proxies, arrays with holes or extra
- * properties, more than a few objects, deep nesting) is handed to
- * structuredClone whole, so it decides, and fails, as before.
+ * Anything else (objects, Maps, bare buffers, other typed arrays, views of
+ * part of a buffer, shared or resizable buffers, proxies, arrays with holes
+ * or extra properties, long arrays, more than a few objects, deep nesting)
+ * is handed to structuredClone whole, so it decides, and fails, as before.
  *
  * What a clone keeps, this keeps: -0, an object met twice (or a cycle)
- * stays one object, two byte arrays on one buffer stay on one buffer. One
- * difference can be seen: an array whose items are getters has them run
- * twice when a later item sends the value to structuredClone after all.
+ * stays one object, two byte arrays on one buffer stay on one buffer. It
+ * reads what the clone reads: internal slots through the built-in getters
+ * (never a property a value defines on itself), and array items once each,
+ * in order. One difference can be seen: when an array's item turns out to
+ * be one it leaves to structuredClone, the getters of the items before it
+ * have run once already, and run again for the clone (and may give other
+ * values the second time).
  */
 import { types } from 'node:util';
 
-/** More objects than this, or deeper than this, go to structuredClone. */
+/** More objects than this, deeper than this, or an array longer than this go to structuredClone. */
 const MAX_OBJECTS = 32;
 const MAX_DEPTH = 16;
+const MAX_ITEMS = 256;
 
 /** Thrown inside the copier when a value is not one of its shapes; never escapes. */
 const NOT_MINE = Symbol('not mine');
 
+// The built-in getters, called on the value: they read its internal slots,
+// as the clone does, whatever properties the value defines on itself.
+const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
+function getter(proto: object, name: string): (this: unknown) => unknown {
+  const get = Object.getOwnPropertyDescriptor(proto, name)?.get;
+  if (get === undefined) throw new Error(`no built-in getter ${name}`);
+  return get;
+}
+const byteOffsetOf = getter(typedArrayProto, 'byteOffset');
+const byteLengthOf = getter(typedArrayProto, 'byteLength');
+const bufferOf = getter(typedArrayProto, 'buffer');
+const bufferLengthOf = getter(ArrayBuffer.prototype, 'byteLength');
+const resizableGetter = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get;
+const resizable = (b: ArrayBuffer): boolean => resizableGetter?.call(b) === true;
+
 /**
  * The objects of the value being copied and their copies, in the first
- * `count` slots, in the same order; a byte array's buffer maps to the first
- * copy made of it. The slots are cleared after each copy (no reference
- * outlives it) but never shrunk: shrinking an array is a runtime call.
+ * `count` slots, in the same order. A byte array's buffer is kept too,
+ * mapped to the first byte array copied from it (the copy of the buffer
+ * is that array's buffer). The slots are cleared after each copy (no
+ * reference outlives it) but never shrunk: shrinking an array is a runtime call.
  */
 const originals: (object | undefined)[] = new Array<undefined>(MAX_OBJECTS).fill(undefined);
 const copies: (object | undefined)[] = new Array<undefined>(MAX_OBJECTS).fill(undefined);
 let count = 0;
 /** True while a copy runs: an index getter of the value that sends a message must not reuse the state. */
 let busy = false;
-
-const resizable = (b: ArrayBuffer): boolean => (b as { resizable?: boolean }).resizable === true;
 
 function remember(original: object, copy: object): void {
   if (count >= MAX_OBJECTS) throw NOT_MINE;
@@ -54,10 +73,11 @@ function slotOf(o: object): number {
 
 function bytes(v: Uint8Array): Uint8Array {
   // A view of part of a buffer, or of nothing (a detached buffer reads as empty), is the clone's to carry.
-  if (v.constructor !== Uint8Array || v.byteOffset !== 0 || v.byteLength === 0) throw NOT_MINE;
-  // Reading `buffer` makes a small array's buffer if it had none (about 0.5 µs): still far below a clone.
-  const b = v.buffer;
-  if (!(b instanceof ArrayBuffer) || b.byteLength !== v.byteLength || resizable(b)) throw NOT_MINE;
+  const length = byteLengthOf.call(v) as number;
+  if (byteOffsetOf.call(v) !== 0 || length === 0) throw NOT_MINE;
+  // Reading the buffer makes a small array's buffer if it had none (about 0.5 µs): still far below a clone.
+  const b = bufferOf.call(v) as ArrayBuffer;
+  if (!types.isArrayBuffer(b) || bufferLengthOf.call(b) !== length || resizable(b)) throw NOT_MINE;
   const at = slotOf(b);
   // A second view of a buffer met before: a view of that copy's buffer, as a clone keeps it.
   // Otherwise a copy made by the Uint8Array constructor: a new ArrayBuffer cost 0.6-1 µs, and
@@ -68,15 +88,20 @@ function bytes(v: Uint8Array): Uint8Array {
   return copy;
 }
 
-function array(v: unknown[], depth: number): unknown[] {
-  if (Object.getPrototypeOf(v) !== Array.prototype) throw NOT_MINE;
-  const n = v.length;
-  // Exactly the indices 0..n-1 as own keys: no holes, no other properties (integer keys come first, ascending).
+/** True when `v` has exactly the indices 0..n-1 as own keys: no holes, no other properties (integer keys come first, ascending). */
+function dense(v: unknown[], n: number): boolean {
   const keys = Object.keys(v);
-  if (keys.length !== n || (n > 0 && keys[n - 1] !== String(n - 1))) throw NOT_MINE;
+  return keys.length === n && (n === 0 || keys[n - 1] === String(n - 1));
+}
+
+function array(v: unknown[], depth: number): unknown[] {
+  const n = v.length;
+  if (n > MAX_ITEMS || !dense(v, n)) throw NOT_MINE;
   const copy = new Array<unknown>(n);
   remember(v, copy);
-  for (let i = 0; i < n; i++) copy[i] = item(v[i], depth + 1);
+  // As the clone does: the indices as they were when it began; one that a
+  // getter among the items took away is a hole, one it added is not copied.
+  for (let i = 0; i < n; i++) if (i in v) copy[i] = item(v[i], depth + 1);
   return copy;
 }
 
@@ -87,10 +112,12 @@ function item(v: unknown, depth: number): unknown {
     return v;
   }
   const at = slotOf(v);
-  if (at >= 0) return copies[at];
+  // An object met before is its copy; a buffer met before (behind a byte array) is that copy's buffer.
+  if (at >= 0) return types.isArrayBuffer(v) ? (copies[at] as Uint8Array).buffer : copies[at];
   if (depth >= MAX_DEPTH || types.isProxy(v)) throw NOT_MINE;
-  if (v instanceof Uint8Array) return bytes(v);
-  if (Array.isArray(v)) return array(v, depth);
+  const proto = Object.getPrototypeOf(v) as unknown;
+  if (proto === Uint8Array.prototype && types.isUint8Array(v)) return bytes(v);
+  if (proto === Array.prototype && Array.isArray(v)) return array(v as unknown[], depth);
   throw NOT_MINE;
 }
 
