@@ -210,7 +210,6 @@ export class Flow<F> {
     if (this.inflight.has(seq)) this.held.add(seq);
   }
 
-
   /** The peer is gone: every unsettled send fails with `err`; later sends too. */
   fail(err: FosError): void {
     if (this.failure !== undefined) return;
