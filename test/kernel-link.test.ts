@@ -201,8 +201,10 @@ describe('kernel link, flat frames', () => {
       [whole, whole], // a clone keeps one item sent twice shared
       [new Uint8Array(shared2), new Uint8Array(shared2)], // and two views of one buffer
       [whole, new Uint8Array(new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer)(4, { maxByteLength: 16 }))], // resizable stays resizable
+      [whole, Object.defineProperties(new Uint8Array(new ArrayBuffer(8), 2, 4), { byteOffset: { value: 0 }, buffer: { value: new ArrayBuffer(4) } })], // what a view says of itself is not read
+      [whole, Object.create(Uint8Array.prototype) as Uint8Array], // nor is a prototype a brand
     ];
-    for (const d of unpacked) assert.equal(flattenFrame({ t: 'm', s: 1, to: 1, cap: 'c', w: 1, d, b: 1 })![13], 1, String(d));
+    for (const [i, d] of unpacked.entries()) assert.equal(flattenFrame({ t: 'm', s: 1, to: 1, cap: 'c', w: 1, d, b: 1 })![13], 1, `batch ${i} goes unpacked`);
     assert.equal(flattenFrame({ t: 'm', s: 1, to: 1, cap: 'c', w: 1, d: [whole], b: 1 }, true)![13], 1, 'not with a transfer list');
     assert.equal(flattenFrame({ t: 'm', s: 1, to: 1, cap: 'c', w: 1, d: [whole] })!.length, 6, 'a single message is never packed');
     for (const bad of [[1, 1, 1, 'c', 1, 'not bytes', null, null, null, null, null, null, null, 2], [1, 1, 1, 'c', 1, new Uint8Array([9]), null, null, null, null, null, null, null, 2], [1, 1, 1, 'c', 1, encodeSimple([1, 2])!.slice(), null, null, null, null, null, null, null, 2]]) {

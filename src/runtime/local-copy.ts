@@ -13,14 +13,15 @@
  *
  * What a clone keeps, this keeps: -0, an object met twice (or a cycle)
  * stays one object, two byte arrays on one buffer stay on one buffer. It
- * reads what the clone reads: internal slots through the built-in getters
- * (never a property a value defines on itself), and array items once each,
+ * reads what the clone reads: brands and internal slots (util/own-buffer.ts),
+ * never a property a value defines on itself, and array items once each,
  * in order. One difference can be seen: when an array's item turns out to
  * be one it leaves to structuredClone, the getters of the items before it
  * have run once already, and run again for the clone (and may give other
  * values the second time).
  */
 import { types } from 'node:util';
+import { ownBuffer } from '../util/own-buffer.js';
 
 /** More objects than this, deeper than this, or an array longer than this go to structuredClone. */
 const MAX_OBJECTS = 32;
@@ -29,21 +30,6 @@ const MAX_ITEMS = 256;
 
 /** Thrown inside the copier when a value is not one of its shapes; never escapes. */
 const NOT_MINE = Symbol('not mine');
-
-// The built-in getters, called on the value: they read its internal slots,
-// as the clone does, whatever properties the value defines on itself.
-const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
-function getter(proto: object, name: string): (this: unknown) => unknown {
-  const get = Object.getOwnPropertyDescriptor(proto, name)?.get;
-  if (get === undefined) throw new Error(`no built-in getter ${name}`);
-  return get;
-}
-const byteOffsetOf = getter(typedArrayProto, 'byteOffset');
-const byteLengthOf = getter(typedArrayProto, 'byteLength');
-const bufferOf = getter(typedArrayProto, 'buffer');
-const bufferLengthOf = getter(ArrayBuffer.prototype, 'byteLength');
-const resizableGetter = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get;
-const resizable = (b: ArrayBuffer): boolean => resizableGetter?.call(b) === true;
 
 /**
  * The objects of the value being copied and their copies, in the first
@@ -72,12 +58,8 @@ function slotOf(o: object): number {
 }
 
 function bytes(v: Uint8Array): Uint8Array {
-  // A view of part of a buffer, or of nothing (a detached buffer reads as empty), is the clone's to carry.
-  const length = byteLengthOf.call(v) as number;
-  if (byteOffsetOf.call(v) !== 0 || length === 0) throw NOT_MINE;
-  // Reading the buffer makes a small array's buffer if it had none (about 0.5 µs): still far below a clone.
-  const b = bufferOf.call(v) as ArrayBuffer;
-  if (!types.isArrayBuffer(b) || bufferLengthOf.call(b) !== length || resizable(b)) throw NOT_MINE;
+  const b = ownBuffer(v);
+  if (b === undefined) throw NOT_MINE;
   const at = slotOf(b);
   // A second view of a buffer met before: a view of that copy's buffer, as a clone keeps it.
   // Otherwise a copy made by the Uint8Array constructor: a new ArrayBuffer cost 0.6-1 µs, and
@@ -116,7 +98,7 @@ function item(v: unknown, depth: number): unknown {
   if (at >= 0) return types.isArrayBuffer(v) ? (copies[at] as Uint8Array).buffer : copies[at];
   if (depth >= MAX_DEPTH || types.isProxy(v)) throw NOT_MINE;
   const proto = Object.getPrototypeOf(v) as unknown;
-  if (proto === Uint8Array.prototype && types.isUint8Array(v)) return bytes(v);
+  if (types.isUint8Array(v)) return bytes(v);
   if (proto === Array.prototype && Array.isArray(v)) return array(v as unknown[], depth);
   throw NOT_MINE;
 }

@@ -25,13 +25,14 @@
  * into byte arrays of their own. A structured clone of 256 small byte
  * arrays cost twice what packing them does (it makes a buffer per item on
  * both sides). Packing is used only where the receiver gets what a clone
- * gives it: every item a plain, non-empty Uint8Array owning its whole
- * buffer (not shared, not resizable), no two items on one buffer (a clone
- * keeps such items shared), and no transfer list.
+ * gives it: every item a byte array a clone copies as one of its own
+ * (util/own-buffer.ts), no two items on one buffer (a clone keeps such
+ * items shared), and no transfer list.
  */
 import { FosError, type WireError } from '../../errors.js';
 import type { Capability, Ref } from '../../runtime/ref.js';
 import { decodeSimple, encodeSimple, MalformedValue } from '../../simple-values.js';
+import { ownBuffer } from '../../util/own-buffer.js';
 import type { Acks, Frame } from './frames.js';
 
 const MSG = 1;
@@ -55,9 +56,6 @@ function trimmed(v: unknown[], fields: number): unknown[] {
 /** b of a packed batch. */
 const PACKED = 2;
 
-/** A resizable ArrayBuffer (ES2024) arrives resizable from a clone, and not from a packed batch. */
-const resizable = (b: ArrayBuffer): boolean => (b as { resizable?: boolean }).resizable === true;
-
 /** The buffers of the batch being checked: met twice, a clone keeps the items shared. */
 const seen = new Set<ArrayBuffer>();
 
@@ -66,9 +64,8 @@ function packable(items: unknown): items is Uint8Array[] {
   if (!Array.isArray(items)) return false;
   try {
     for (const x of items) {
-      if (!(x instanceof Uint8Array) || x.constructor !== Uint8Array || x.byteOffset !== 0 || x.byteLength === 0) return false;
-      const b = x.buffer;
-      if (!(b instanceof ArrayBuffer) || b.byteLength !== x.byteLength || resizable(b)) return false;
+      const b = ownBuffer(x);
+      if (b === undefined) return false;
       if (items.length > 1) {
         if (seen.has(b)) return false;
         seen.add(b);
