@@ -97,9 +97,8 @@ function item(v: unknown, depth: number): unknown {
   // An object met before is its copy; a buffer met before (behind a byte array) is that copy's buffer.
   if (at >= 0) return types.isArrayBuffer(v) ? (copies[at] as Uint8Array).buffer : copies[at];
   if (depth >= MAX_DEPTH || types.isProxy(v)) throw NOT_MINE;
-  const proto = Object.getPrototypeOf(v) as unknown;
   if (types.isUint8Array(v)) return bytes(v);
-  if (proto === Array.prototype && Array.isArray(v)) return array(v as unknown[], depth);
+  if (Array.isArray(v) && Object.getPrototypeOf(v) === Array.prototype) return array(v as unknown[], depth);
   throw NOT_MINE;
 }
 
