@@ -64,6 +64,28 @@ describe('shm channel', () => {
     assert.equal(looks, 1, 'settled by looking at what is in flight, not at five million seqs');
   });
 
+  it('publishes the verdicts of earlier records before a call handler runs, so a slow handler does not hold them back', async () => {
+    const { out, inn } = channel();
+    const verdictWord = new Int32Array(out.sab, out.capacity + 256, 1); // the shared `done`
+    const first = settled(out.send(msg('first'), { wait: true }));
+    const call: MessageEnvelope = { type: RecordType.Message, to: 1, cap: 'c', wait: true, data: [], call: { id: 1, method: 'm' } };
+    const second = settled(out.send(call, { wait: true }));
+    let doneWhenCallRan = -1;
+    inn.drain((env, seq) => {
+      if ((env as MessageEnvelope).call !== undefined) {
+        doneWhenCallRan = Atomics.load(verdictWord, 0);
+        assert.equal(seq, 2);
+        // The sender can settle the first message now, while the handler still runs.
+        out.poll();
+      }
+      return 'admitted';
+    });
+    assert.equal(doneWhenCallRan, 1, 'the first message was published before the call handler ran');
+    assert.equal(await Promise.race([first, tick().then(() => 'pending')]), 'ok');
+    out.poll();
+    assert.equal(await second, 'ok');
+  });
+
   it('a drain that frees room wakes a parked sender with records waiting for it, even when it settled nothing', async () => {
     const { out, inn, bellS } = channel();
     // Larger than the 64 KiB ring: its fragments fill the ring and the rest waits in the sender's outbox.

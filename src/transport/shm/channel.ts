@@ -336,10 +336,11 @@ export class ShmIn {
     return worked;
   }
 
-  private publish(): void {
+  /** Publishes `done` up to `upTo` (every record up to it has its verdict written), and rings the sender. */
+  private publish(upTo = this.handled): void {
     this.tracked = 0;
-    this.published = this.handled;
-    Atomics.store(this.verdicts, DONE, this.handled);
+    this.published = upTo;
+    Atomics.store(this.verdicts, DONE, upTo);
     ringBell(this.peerBell);
   }
 
@@ -388,6 +389,10 @@ export class ShmIn {
       this.except(seq, codeOf(new FosError('ECANCELED', 'withdrawn')));
       return;
     }
+    // A call's handler runs inside this drain and may take long (or block
+    // in a callSync of its own): the verdicts of the records before it go
+    // out first rather than wait for it.
+    if (this.tracked > 0 && env.type === RecordType.Message && env.call !== undefined) this.publish(seq - 1);
     const v = onMessage(env, seq);
     if (v === 'untracked') return;
     this.tracked++;
