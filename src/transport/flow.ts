@@ -69,13 +69,28 @@ interface Pending {
   readonly transfer: readonly TransferListItem[] | undefined;
   /** Messages the frame carries. */
   readonly weight: number;
-  resolve: () => void;
-  reject: (e: FosError) => void;
+  readonly resolve: () => void;
+  readonly reject: (e: FosError) => void;
+  /** The send's signal and the listener this flow put on it, taken off when the send settles. */
+  readonly signal: AbortLike | undefined;
+  onAbort: (() => void) | undefined;
   /** Set once posted. */
   seq: number;
 }
 
 export const DEFAULT_WINDOW = 1024;
+
+const ONCE = { once: true } as const;
+
+/** Settles a send: its listener leaves its signal, its promise resolves, or rejects with `err`. */
+function finish(p: Pending, err: FosError | undefined): void {
+  if (p.onAbort !== undefined) {
+    p.signal!.removeEventListener('abort', p.onAbort);
+    p.onAbort = undefined;
+  }
+  if (err === undefined) p.resolve();
+  else p.reject(err);
+}
 
 /** A frame's weight: the number of messages of a batch (sendMany), else 1. */
 export function weightOf(data: unknown, batch: boolean | undefined): number {
@@ -141,18 +156,11 @@ export class Flow<F> {
       }
     }
     return new Promise<void>((resolve, reject) => {
-      const p: Pending = { frame, to, lane, transfer: opts.transfer, weight, resolve, reject, seq: 0 };
+      const p: Pending = { frame, to, lane, transfer: opts.transfer, weight, resolve, reject, signal, onAbort: undefined, seq: 0 };
       if (signal !== undefined) {
-        const onAbort = (): void => this.abort(p);
-        signal.addEventListener('abort', onAbort, { once: true });
-        p.resolve = () => {
-          signal.removeEventListener('abort', onAbort);
-          resolve();
-        };
-        p.reject = (e) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(e);
-        };
+        // One closure per send with a signal (every call has one): settling goes through finish().
+        p.onAbort = () => this.abort(p);
+        signal.addEventListener('abort', p.onAbort, ONCE);
       }
       if (lane.backlog.size === 0 && this.fits(lane, weight) && this.transport.canPost()) this.post(p);
       else {
@@ -175,8 +183,7 @@ export class Flow<F> {
     this.held.delete(seq);
     p.lane.inflight -= p.weight;
     woke();
-    if (err === undefined) p.resolve();
-    else p.reject(err);
+    finish(p, err);
     this.pumpLane(p.to, p.lane);
   }
 
@@ -215,10 +222,10 @@ export class Flow<F> {
     if (this.failure !== undefined) return;
     this.failure = err;
     woke();
-    for (const p of this.inflight.values()) p.reject(err);
+    for (const p of this.inflight.values()) finish(p, err);
     this.inflight.clear();
     this.held.clear();
-    for (const lane of this.lanes.values()) for (const p of lane.backlog.drain()) p.reject(err);
+    for (const lane of this.lanes.values()) for (const p of lane.backlog.drain()) finish(p, err);
     this.lanes.clear();
   }
 
@@ -226,7 +233,7 @@ export class Flow<F> {
     if (p.lane.backlog.remove(p)) {
       p.lane.queued -= p.weight;
       this.dropIfIdle(p.to, p.lane);
-      p.reject(new FosError('ECANCELED', 'send aborted before it left'));
+      finish(p, new FosError('ECANCELED', 'send aborted before it left'));
     } else if (this.inflight.get(p.seq) === p) {
       // Posted: only the receiver knows whether it is queued yet. It is asked
       // to withdraw the message if it still waits for room; its verdict (ok
@@ -257,7 +264,7 @@ export class Flow<F> {
     try {
       seq = this.transport.post(p.frame as F, p.to, p.transfer);
     } catch (e) {
-      p.reject(asFosError(e, 'message cannot be sent'));
+      finish(p, asFosError(e, 'message cannot be sent'));
       this.dropIfIdle(p.to, p.lane);
       return;
     }
