@@ -199,3 +199,13 @@ export function unflattenFrame(v: readonly unknown[]): Frame {
       return malformed(`unknown kind ${String(v[0])}`);
   }
 }
+
+/**
+ * The seq of a message frame that `unflattenFrame` refused, when it can be
+ * read: its receiver refuses that message by it, so that its send settles.
+ */
+export function seqOfUnreadable(v: unknown): number | undefined {
+  if (!Array.isArray(v) || v[0] !== MSG) return undefined;
+  const seq: unknown = v[1];
+  return typeof seq === 'number' && Number.isSafeInteger(seq) && seq > 0 ? seq : undefined;
+}

@@ -21,7 +21,7 @@ import { FosError, type ErrorCode } from '../../errors.js';
 import { Flow, type FlowSendOptions, type LaneKey } from '../flow.js';
 import { applyVerdicts, PendingVerdicts } from '../verdicts.js';
 import type { PumpSource } from '../shm/pump.js';
-import { flattenFrame, unflattenFrame } from './flat.js';
+import { flattenFrame, seqOfUnreadable, unflattenFrame } from './flat.js';
 import type { Acks, Frame, MsgFrame } from './frames.js';
 
 /** What a link posts on: a MessagePort, a Worker, or a worker's parentPort. */
@@ -79,8 +79,8 @@ export class KernelLink {
         const why = (e as Error).message;
         process.emitWarning(`fos: dropped a frame from isolate ${this.peer}: ${why}`);
         // A message frame whose seq can be read is refused, so that its sender's send settles.
-        const seq = Array.isArray(v) && v[0] === 1 ? (v[1] as unknown) : undefined;
-        if (typeof seq === 'number' && Number.isSafeInteger(seq) && seq > 0) this.nack(seq, new FosError('EINVAL', `malformed frame: ${why}`));
+        const seq = seqOfUnreadable(v);
+        if (seq !== undefined) this.nack(seq, new FosError('EINVAL', `malformed frame: ${why}`));
         return;
       }
       this.onFrame(this, frame);
