@@ -5,7 +5,7 @@
  *
  * Layout:
  *   u8  type     1 = message (data or call), 2 = reply
- *   u8  flags    WAIT | RAW | FROM | CALL | OK | SYNC | SIMPLE | BATCH
+ *   u8  flags    WAIT | RAW | FROM | CALL | OK (reply) or NO_VERDICT (message) | SYNC | SIMPLE | BATCH
  *   u16 metaLen  bytes of the meta part
  *   u32 to       message: destination mailbox; reply: call id
  *   u32 callId   message with CALL: the call id
@@ -39,7 +39,10 @@ const WAIT = 1;
 const RAW = 2;
 const FROM = 4;
 const CALL = 8;
+/** A reply's flag: the call succeeded. */
 const OK = 16;
+/** A message's flag (the same bit as OK, which only replies use): a call whose caller awaits no verdict, see CallInfo. */
+const NO_VERDICT = 16;
 const SYNC = 32;
 const SIMPLE = 64;
 const BATCH = 128;
@@ -67,11 +70,19 @@ for (const Class of [Function, Object.getPrototypeOf(async () => {}).constructor
 // copyBuffers: a decoded typed array owns its buffer, as after a structured clone.
 const packr = new Packr({ structuredClone: true, moreTypes: true, useBigIntExtension: true, copyBuffers: true });
 
-/** A call's id and method; `sync` when the caller blocks in callSync and waits in its sync slot. */
+/** A call's id and method, and how its caller waits for the answer. */
 export interface CallInfo {
   readonly id: number;
   readonly method: string;
+  /** The caller blocks in callSync and waits in its sync slot (a sync call is always `untracked` too). */
   readonly sync?: boolean;
+  /**
+   * The caller awaits no verdict on the call's message, only its answer:
+   * the receiver gives no verdict, and a refusal comes back as the call's
+   * error answer. (shm only: a verdict costs the receiver a store the
+   * caller's core must then fetch, and the caller a promise.)
+   */
+  readonly untracked?: boolean;
 }
 
 export interface MessageEnvelope {
@@ -197,7 +208,8 @@ export function encode(e: Envelope): Encoded {
       if (f !== undefined) flags |= FROM;
       if (e.call !== undefined) {
         flags |= CALL;
-        if (e.call.sync === true) flags |= SYNC;
+        if (e.call.sync === true) flags |= SYNC | NO_VERDICT;
+        else if (e.call.untracked === true) flags |= NO_VERDICT;
         w2 = e.call.id;
       }
       meta = metaBytes(e.cap, f, method);
@@ -278,6 +290,12 @@ function copyOf(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
+/** A decoded call's info: the same shape (and no absent field set) as the sender's. */
+function callInfo(id: number, method: string, flags: number): CallInfo {
+  if (flags & SYNC) return { id, method, sync: true, untracked: true };
+  return flags & NO_VERDICT ? { id, method, untracked: true } : { id, method };
+}
+
 /** Decodes a record. `bytes` may be a view of the ring or of a socket's chunk: nothing returned aliases it. */
 export function decode(bytes: Uint8Array): Envelope {
   if (bytes.length < HEADER_BYTES) throw new FosError('EINVAL', `record of ${bytes.length} bytes is shorter than its header`);
@@ -315,7 +333,7 @@ export function decode(bytes: Uint8Array): Envelope {
       wait: (flags & WAIT) !== 0,
       data,
       from: flags & FROM ? fromOf(meta) : undefined,
-      call: flags & CALL ? (flags & SYNC ? { id: w2, method: String(method ?? ''), sync: true } : { id: w2, method: String(method ?? '') }) : undefined,
+      call: flags & CALL ? callInfo(w2, String(method ?? ''), flags) : undefined,
     };
     if (!(flags & BATCH)) return env;
     if (!Array.isArray(data) || flags & CALL) throw new FosError('EINVAL', 'malformed record: a batch is an array of data messages');

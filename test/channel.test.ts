@@ -8,15 +8,18 @@ import { ShmIn, ShmOut, type ShmVerdict } from '../src/transport/shm/channel.js'
 import { AWAKE, PARKED, STATE } from '../src/transport/shm/doorbell.js';
 import { warmUp } from '../src/transport/shm/warm.js';
 
-function channel(): { out: ShmOut; inn: ShmIn; bellS: Int32Array } {
+function channel(): { out: ShmOut; inn: ShmIn; bellS: Int32Array; withdrawn: number[] } {
   const bellS = new Int32Array(new SharedArrayBuffer(128));
   const bellR = new Int32Array(new SharedArrayBuffer(128));
-  const out = ShmOut.create(1, bellR, () => {}, 0, 1 << 16);
+  const withdrawn: number[] = [];
+  const out = ShmOut.create(1, bellR, (seq) => withdrawn.push(seq), 0, 1 << 16);
   const inn = new ShmIn(0, out.sab, out.capacity, bellS);
-  return { out, inn, bellS };
+  return { out, inn, bellS, withdrawn };
 }
 
 const msg = (data: unknown): MessageEnvelope => ({ type: RecordType.Message, to: 1, cap: 'c', wait: true, data });
+const untrackedCall = (id: number, to = 1) =>
+  ({ type: RecordType.Message, to, cap: 'c', wait: true, data: [id], call: { id, method: 'm', untracked: true } }) as const;
 const settled = (p: Promise<void>): Promise<string> => p.then(() => 'ok', (e: unknown) => (e instanceof FosError ? e.code : String(e)));
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -201,5 +204,49 @@ describe('shm channel', () => {
     out.poll();
     assert.deepStrictEqual(seen, [0, 2], 'the withdrawn message never reached its mailbox');
     assert.deepStrictEqual(await Promise.all(results), ['ok', 'ECANCELED', 'ok']);
+  });
+
+  it('carries an untracked call without a verdict: nothing published, nothing in the flow, counted open until it ends', () => {
+    const { out, inn, withdrawn } = channel();
+    const verdictWord = new Int32Array(out.sab, out.capacity + 256, 1); // the shared `done`
+    const seqs = [1, 2, 3].map((id) => out.sendCall(untrackedCall(id)));
+    assert.deepStrictEqual(seqs, [1, 2, 3]);
+    assert.equal(out.untrackedCalls, 3);
+    assert.equal(out.flow.busy(1), false, 'the flow holds none of them');
+    assert.equal(out.busy(1) && out.busy(2), true, 'while one is open, every mailbox of the peer counts as busy for kernel sends');
+    const seen: unknown[] = [];
+    inn.drain((env) => {
+      seen.push((env as MessageEnvelope).call);
+      return 'untracked';
+    });
+    assert.deepStrictEqual(seen, [1, 2, 3].map((id) => ({ id, method: 'm', untracked: true })), 'the receiver reads them as untracked calls');
+    assert.equal(verdictWord[0], 0, 'no verdict was published for them');
+    out.callEnded(1, true);
+    out.callEnded(2, false);
+    out.callEnded(3, true);
+    assert.deepStrictEqual(withdrawn, [2], 'only the call that ended without its answer is withdrawn');
+    assert.equal(out.untrackedCalls, 0);
+    assert.equal(out.busy(1), false);
+  });
+
+  it('sends a call tracked instead when untracked would break order or bounds', async () => {
+    const { out, inn } = channel();
+    // A tracked message to mailbox 1 without its verdict: a call to 1 must not overtake a backlog behind it, so it goes tracked.
+    const first = settled(out.send(msg('tracked'), { wait: true }));
+    assert.equal(out.sendCall(untrackedCall(1, 1)), undefined, 'mailbox 1 has a message in flight in the flow');
+    assert.equal(typeof out.sendCall(untrackedCall(2, 2)), 'number', 'mailbox 2 has none');
+    inn.drain(() => 'admitted');
+    out.poll();
+    assert.equal(await first, 'ok');
+    assert.equal(typeof out.sendCall(untrackedCall(3, 1)), 'number', 'once its verdict came, mailbox 1 takes untracked calls');
+    // At most a window of them open.
+    let sent = out.untrackedCalls;
+    while (out.sendCall(untrackedCall(100 + sent, 3)) !== undefined) sent++;
+    assert.equal(out.untrackedCalls, out.flow.window, 'open untracked calls stop at the window');
+    out.callEnded(1, true);
+    assert.equal(typeof out.sendCall(untrackedCall(9999, 3)), 'number', 'one ended: room for one more');
+    // A failed channel sends nothing untracked.
+    out.fail(new FosError('ECONNRESET', 'gone'));
+    assert.equal(out.sendCall(untrackedCall(10_000, 4)), undefined);
   });
 });

@@ -22,10 +22,17 @@ function viaShared(e: Envelope): Envelope {
   return out;
 }
 
+/** A plain call, an untracked one, a callSync's (always untracked). */
+const callInfo = fc.oneof(
+  fc.record({ id: fc.nat(), method: fc.string() }, { noNullPrototype: true }),
+  fc.record({ id: fc.nat(), method: fc.string(), untracked: fc.constant(true) }, { noNullPrototype: true }),
+  fc.record({ id: fc.nat(), method: fc.string(), sync: fc.constant(true), untracked: fc.constant(true) }, { noNullPrototype: true }),
+);
+
 describe('envelope', () => {
   it('a message decodes equal (property)', () => {
     fc.assert(
-      fc.property(value, fc.boolean(), fc.option(fc.record({ id: fc.nat(), method: fc.string() }, { noNullPrototype: true }), { nil: undefined }), fc.boolean(), (data, wait, call, withFrom) => {
+      fc.property(value, fc.boolean(), fc.option(callInfo, { nil: undefined }), fc.boolean(), (data, wait, call, withFrom) => {
         const e: Envelope = { type: RecordType.Message, to: 7, cap, wait, data, from: withFrom ? from : undefined, call };
         // msgpack has no negative zero (documented): -0 arrives as 0.
         assert.deepStrictEqual(viaShared(e), { ...e, data: withoutNegativeZero(data) });

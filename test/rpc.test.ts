@@ -11,6 +11,8 @@ import { nextEvent, peerUp, startNode, type RemoteNode } from './helpers/cluster
 import type { Echo } from './fixtures/echo.js';
 import { serveExtra, type RpcExtra } from './fixtures/rpc-service.js';
 import { CallTable } from '../src/rpc/calls.js';
+import { runtime } from '../src/runtime/current.js';
+import type { ShmOut } from '../src/transport/shm/channel.js';
 
 const call = callFrom;
 const connect = connectTo;
@@ -341,23 +343,60 @@ describe('rpc, call timeouts', () => {
     assert.ok(performance.now() - t0 >= 39, 'not before its time');
     // Counted in one synchronous stretch, so that no other timer of the process comes or goes in between.
     const whileLong = timers();
-    for (const c of long) table.settle(c.id, undefined, 'done');
+    for (const c of long) table.answer(c.id, undefined, 'done');
     assert.equal(whileLong - timers(), 1, 'once the last call settled, its timer no longer holds the process open');
     assert.deepEqual(await Promise.all(long.map((c) => c.promise)), long.map(() => 'done'));
     const idle = timers();
     const again = table.start('n', 1, 20, undefined);
     assert.equal(timers() - idle, 1, 'a new call of an expired timeout gets a timer again');
-    table.settle(again.id, undefined, 'ok');
+    table.answer(again.id, undefined, 'ok');
     assert.equal(timers(), idle, 'no timer once no call is pending: nothing holds the process open');
   });
 
   test('one call that never ends does not make the deadlines of the calls after it pile up', () => {
     const table = new CallTable();
     const stuck = table.start('n', 1, 30_000, undefined);
-    for (let i = 0; i < 10_000; i++) table.settle(table.start('n', 1, 30_000, undefined).id, undefined, i);
+    for (let i = 0; i < 10_000; i++) table.answer(table.start('n', 1, 30_000, undefined).id, undefined, i);
     const queued = (table as unknown as { deadlines: Map<number, { entries: { size: number } }> }).deadlines.get(30_000)?.entries.size ?? 0;
     assert.ok(queued <= 2 * 2 + 64, `${queued} deadlines kept for 1 call pending`);
-    table.settle(stuck.id, undefined, 'done');
+    table.answer(stuck.id, undefined, 'done');
+  });
+});
+
+describe('rpc over shm: calls carried without a verdict', () => {
+  test('go untracked, keep their order with calls forced onto kernel and with calls past the window, and are all answered', async () => {
+    const name = '/rpc/untracked/order';
+    const svc = await node.spawn(EXTRA, { data: { name } });
+    const out = (): ShmOut | undefined => runtime().shm.out(svc.isolates[0]!);
+    assert.equal(await call(name, 'add', [1, 2], { transport: 'shm' }), 3);
+    assert.ok(out() !== undefined, 'a channel to the service is open');
+    let i = 0;
+    const burst = (n: number, transport: 'shm' | 'kernel' | 'auto'): Promise<number>[] => Array.from({ length: n }, () => call<number>(name, 'arrive', [i++], { transport }));
+    const calls = burst(50, 'shm');
+    assert.equal(out()!.untrackedCalls, 50, 'the calls are open on the channel, untracked');
+    const [ref] = await lookup(name);
+    assert.equal(out()!.flow.busy(ref!.address.mailbox), false, 'none of them waits for a verdict in the flow');
+    calls.push(...burst(1, 'kernel'), ...burst(49, 'auto'));
+    // Past the window: the rest go tracked, behind the untracked ones.
+    calls.push(...burst(3 * 1024, 'shm'));
+    assert.equal(out()!.untrackedCalls, 1024, 'at most a window of untracked calls are open');
+    assert.deepStrictEqual(await within(Promise.all(calls), 30_000, 'every call'), Array.from({ length: i }, (_, k) => k));
+    assert.deepStrictEqual(await call(name, 'arrivals', [], { transport: 'shm' }), Array.from({ length: i }, (_, k) => k), 'calls arrived in the order they were made');
+    assert.equal(out()!.untrackedCalls, 0, 'every call ended');
+    await svc.stop();
+  });
+
+  test('a call that waits for room in a full mailbox is answered once it gets in', async () => {
+    const name = '/rpc/untracked/held';
+    const svc = await node.spawn(EXTRA, { data: { name, concurrency: 1, capacity: 1 } });
+    await call(name, 'add', [1, 2], { transport: 'shm' });
+    const waiting = async (): Promise<number> => (await node.stats()).isolates.flatMap((s) => s.stats?.mailboxes ?? []).find((m) => m.names.includes(name))?.waiting ?? -1;
+    // One runs, one is queued, the third waits for room at the receiver.
+    const holds = [0, 1, 2].map(() => call<number>(name, 'hold', [300], { transport: 'shm' }));
+    assert.equal(runtime().shm.out(svc.isolates[0]!)?.untrackedCalls, 3);
+    await eventually(async () => (await waiting()) === 1, 5000, 'the third call to wait for room');
+    assert.deepStrictEqual(await within(Promise.all(holds), 10_000, 'the holds'), [1, 2, 3]);
+    await svc.stop();
   });
 });
 

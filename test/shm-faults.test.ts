@@ -4,7 +4,7 @@
 // corrupted in place, where the layout of ring.ts says the records are.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { boot, connect, createMailbox, FosError, send, type Ref, type Remote } from '../src/index.js';
+import { boot, call, connect, createMailbox, FosError, lookup, send, type Ref, type Remote } from '../src/index.js';
 import { runtime } from '../src/runtime/current.js';
 import { PARKED, STATE } from '../src/transport/shm/doorbell.js';
 import { HEAD, ringBytes, TAIL } from '../src/transport/shm/ring.js';
@@ -129,6 +129,26 @@ describe('a corrupt record', () => {
       assert.deepStrictEqual(delivered, resolved, `delivered ${JSON.stringify(delivered)}, sends resolved for ${JSON.stringify(resolved)}`);
     });
   }
+
+  it('calls carried without a verdict: those after the corrupt record fail with ECONNRESET at once, those before get their answers', async () => {
+    const { peer, isolate, gate, stop } = await peerOnShm(64);
+    const [service] = await lookup(`/faults/peer-${spawned}/calls`);
+    const out = rt.shm.out(isolate)!;
+    const held = await hold(peer, gate);
+    const t0 = counter(out.sab, TAIL);
+    const calls = [0, 1, 2, 3].map(() => outcome(call(service!, 'whoami', [], { transport: 'shm', timeout: 30_000 })));
+    assert.equal(out.untrackedCalls, 4, 'the calls went untracked');
+    const headers = recordHeaders(out.sab, out.capacity, t0, counter(out.sab, TAIL));
+    assert.equal(headers.length, 4, 'one record per call');
+    Atomics.store(new Int32Array(out.sab), headers[2]! >> 2, 0x0fff_fff0); // the third call's record
+    const started = performance.now();
+    assert.equal(await held.release(), true);
+    const outcomes = await within(Promise.all(calls), 5000, 'the calls on the corrupt channel');
+    assert.ok(performance.now() - started < 5000, 'they end long before their timeout');
+    assert.deepStrictEqual(outcomes, [{ ok: true }, { ok: true }, { ok: false, code: 'ECONNRESET' }, { ok: false, code: 'ECONNRESET' }]);
+    assert.equal(await call(service!, 'whoami', [], { timeout: 5000 }), isolate, 'later calls go by kernel and are answered');
+    await stop();
+  });
 
   it('messages waiting for room when the channel fails: a send resolves exactly when its message is delivered', async () => {
     const { peer, isolate, gate, stop } = await freshPeer();

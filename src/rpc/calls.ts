@@ -11,6 +11,12 @@ import { Deque } from '../util/deque.js';
 import { Withdrawal, type AbortLike } from '../util/withdrawal.js';
 import { woke } from '../util/wakeups.js';
 
+/** A channel that carried a call without a verdict (an shm channel's sending end), told when the call ends. */
+export interface CallCarrier {
+  /** The call sent as record `seq` ended: by its answer, or without one (`answered` false: its message is withdrawn). */
+  callEnded(seq: number, answered: boolean): void;
+}
+
 interface PendingCall {
   /** The isolate (node-local number) the call went to. */
   readonly isolate: number;
@@ -22,6 +28,9 @@ interface PendingCall {
   readonly cleanup: (() => void) | undefined;
   /** Aborted when the call ends without its answer, to withdraw its message. */
   readonly withdraw: Withdrawal;
+  /** The channel that carried the call untracked (record `seq`), told when the call ends. */
+  carrier: CallCarrier | undefined;
+  seq: number;
 }
 
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
@@ -85,7 +94,7 @@ export class CallTable {
         signal.addEventListener('abort', onAbort, { once: true });
         cleanup = () => signal.removeEventListener('abort', onAbort);
       }
-      const call: PendingCall = { node, isolate, resolve, reject, deadlines: undefined, cleanup, withdraw };
+      const call: PendingCall = { node, isolate, resolve, reject, deadlines: undefined, cleanup, withdraw, carrier: undefined, seq: 0 };
       this.pending.set(id, call);
       // After it is pending: the deadlines drop the entries of calls that are not.
       if (timeout <= MAX_TIMER_MS) call.deadlines = this.expireAfter(id, timeout);
@@ -142,13 +151,31 @@ export class CallTable {
     if (--d.live === 0) d.timer?.unref();
   }
 
-  /** Settles call `id` with an error, or with `value` when `err` is undefined. */
-  settle(id: number, err: FosError | undefined, value?: unknown): boolean {
+  /** Call `id` went untracked as record `seq` of `carrier`, which hears when it ends. */
+  carried(id: number, carrier: CallCarrier, seq: number): void {
+    const c = this.pending.get(id);
+    if (c === undefined) return;
+    c.carrier = carrier;
+    c.seq = seq;
+  }
+
+  /** Settles call `id` by its answer: `value`, or the error `err` the answer carried. */
+  answer(id: number, err: FosError | undefined, value?: unknown): boolean {
+    return this.end(id, err, value, true);
+  }
+
+  /** Settles call `id` without an answer (a timeout, an abort, a failure to deliver): with `err`. */
+  settle(id: number, err: FosError): boolean {
+    return this.end(id, err, undefined, false);
+  }
+
+  private end(id: number, err: FosError | undefined, value: unknown, answered: boolean): boolean {
     const c = this.pending.get(id);
     if (c === undefined) return false;
     this.pending.delete(id);
     if (c.deadlines !== undefined) this.released(c.deadlines);
     c.cleanup?.();
+    c.carrier?.callEnded(c.seq, answered);
     woke();
     if (err === undefined) c.resolve(value);
     else {
@@ -169,6 +196,13 @@ export class CallTable {
   failNode(node: string, code: ErrorCode, why: string): void {
     for (const [id, c] of this.pending) {
       if (c.node === node) this.settle(id, new FosError(code, why));
+    }
+  }
+
+  /** Fails every call `carrier` carried untracked (its channel failed: what it carried may be lost). */
+  failCarried(carrier: CallCarrier, code: ErrorCode, why: string): void {
+    for (const [id, c] of this.pending) {
+      if (c.carrier === carrier) this.settle(id, new FosError(code, why));
     }
   }
 

@@ -16,7 +16,7 @@ import type { RoutingKey } from '../names/select.js';
 import { CallTable, checkCall, DEFAULT_CALL_TIMEOUT_MS } from '../rpc/calls.js';
 import { RecordType, type CallInfo, type Envelope } from '../envelope.js';
 import type { Acks, Frame, MsgFrame, PushEvent, ReplyFrame } from '../transport/kernel/frames.js';
-import type { ShmIn, ShmVerdict } from '../transport/shm/channel.js';
+import type { ShmIn, ShmOut, ShmVerdict } from '../transport/shm/channel.js';
 import { answer, await_, expect } from '../transport/shm/icb.js';
 import { ShmTransport, type ShmOptions } from '../transport/shm/transport.js';
 import type { PumpSource } from '../transport/shm/pump.js';
@@ -57,6 +57,8 @@ export type DeliverOptions = Omit<SendOptions, 'signal'> & {
   readonly owned?: boolean;
   /** The data is an array of messages (sendMany), carried as one frame and delivered one by one. */
   readonly batch?: boolean;
+  /** The message is a call of this runtime's call table: over shm it may go untracked (ShmOut.sendCall). */
+  readonly ownCall?: boolean;
 };
 
 export interface CallOptions {
@@ -343,7 +345,7 @@ export class Runtime {
         throw new FosError('EAGAIN', 'earlier messages to this mailbox by kernel have no verdict yet (callSync would overtake them); retry');
       }
       const ticket = expect(this.shm.icb);
-      out.sendUntracked({ type: RecordType.Message, to: a.mailbox, cap: ref.cap, wait: true, data: args, from: this.replyRef, call: { id: ticket, method, sync: true } });
+      out.sendUntracked({ type: RecordType.Message, to: a.mailbox, cap: ref.cap, wait: true, data: args, from: this.replyRef, call: { id: ticket, method, sync: true, untracked: true } });
       this.counters.sent('shm', args);
       const v = await_(this.shm.icb, ticket, { deadline: performance.now() + timeout, peerBell: this.shm.peer(a.isolate)?.bell, spinMicros: opts.spinMicros ?? 200 });
       this.counters.received('shm', v);
@@ -373,10 +375,11 @@ export class Runtime {
       // No spreads: on this path they cost microseconds.
       const sendOpts: DeliverOptions =
         opts.transfer === undefined
-          ? { wait: true, signal, transport: opts.transport ?? 'auto' }
-          : { wait: true, signal, transport: opts.transport ?? 'auto', transfer: opts.transfer };
+          ? { wait: true, signal, transport: opts.transport ?? 'auto', ownCall: true }
+          : { wait: true, signal, transport: opts.transport ?? 'auto', transfer: opts.transfer, ownCall: true };
       try {
-        this.deliver(ref, msg, sendOpts).catch((e: unknown) => this.calls.settle(id, asFosError(e)));
+        const sent = this.deliver(ref, msg, sendOpts);
+        if (sent !== RESOLVED) sent.catch((e: unknown) => this.calls.settle(id, asFosError(e)));
       } catch (e) {
         this.calls.settle(id, asFosError(e));
       }
@@ -403,7 +406,7 @@ export class Runtime {
     if (out !== undefined && link.flow.busySince(a.mailbox, out.kernelSeqAtOffer)) viaShm = false;
     else if (out === undefined) {
       const open = this.shm.out(a.isolate);
-      if (open !== undefined && open.flow.busy(a.mailbox)) {
+      if (open !== undefined && open.busy(a.mailbox)) {
         out = open;
         viaShm = true;
       }
@@ -415,6 +418,11 @@ export class Runtime {
       const bad = opts.transfer === undefined ? undefined : badTransferList(opts.transfer);
       if (bad !== undefined) return Promise.reject(new FosError('EINVAL', `bad transfer list: ${bad}`));
       this.countSent('shm', msg.data, opts.batch);
+      if (opts.ownCall === true && msg.call !== undefined && this.sendCallUntracked(out!, ref, msg.data, msg.from!, msg.call)) {
+        if (opts.transfer !== undefined) detach(opts.transfer);
+        this.shm.kick();
+        return RESOLVED;
+      }
       const sent = out!.send(
         { type: RecordType.Message, to: a.mailbox, cap: ref.cap, wait, data: msg.data, from: msg.from, call: msg.call, batch: opts.batch },
         { wait, signal: opts.signal },
@@ -433,6 +441,14 @@ export class Runtime {
     if (opts.batch === true) frame.b = 1;
     this.countSent('kernel', msg.data, opts.batch);
     return link.send(frame, { wait, signal: opts.signal, transfer: opts.transfer }, a.mailbox, weightOf(msg.data, opts.batch));
+  }
+
+  /** Sends call `call` over `out` without a verdict when it may (ShmOut.sendCall); false when it must go tracked. */
+  private sendCallUntracked(out: ShmOut, ref: Ref, data: unknown, from: Ref, call: CallInfo): boolean {
+    const seq = out.sendCall({ type: RecordType.Message, to: ref.address.mailbox, cap: ref.cap, wait: true, data, from, call: { id: call.id, method: call.method, untracked: true } });
+    if (seq === undefined) return false;
+    this.calls.carried(call.id, out, seq);
+    return true;
   }
 
   /** Counts a message, or the messages of a batch, as sent by `t`. */
@@ -595,9 +611,16 @@ export class Runtime {
       case 'o':
         this.acceptOffer(link.peer, f.sab, f.capacity);
         break;
-      case 'k':
+      case 'k': {
+        // The calls it carried untracked have no verdict to fail them by:
+        // they fail here, after the answers the peer wrote before it failed
+        // the channel (outFailed delivers those). A call whose handler was
+        // still running then fails too, though it ran: ECONNRESET says "may have run".
+        const out = this.shm.out(link.peer);
         this.shm.outFailed(link.peer, f.why);
+        if (out !== undefined) this.calls.failCarried(out, 'ECONNRESET', f.why);
         break;
+      }
       case 'q':
         this.control.onRequest(link, f);
         break;
@@ -668,33 +691,33 @@ export class Runtime {
     }
     const msg: Inbound =
       env.call !== undefined ? { data: env.data, from: env.from!, call: env.call, via: 'shm' } : env.from !== undefined ? { data: env.data, from: env.from } : { data: env.data };
-    // A callSync caller reads no verdicts (it sent its call untracked): it
-    // hears a refusal in its sync slot, and its call needs no verdict at all.
-    const sync = env.call?.sync === true;
+    // An untracked call's caller reads no verdict: it hears of a refusal in
+    // the call's answer (a callSync's, in its sync slot).
+    const untracked = env.call?.untracked === true;
     const r = this.admit(env.to, env.cap, env.batch === true ? messagesOf(msg) : msg, env.wait, 'shm', (e) => {
-      if (!sync) {
+      if (!untracked) {
         ch.verdict(seq, e);
         return;
       }
       ch.waitingRoom.delete(seq);
       if (e !== undefined) this.reply(msg, false, e);
     });
-    if (r === 'queued') return sync ? 'untracked' : 'admitted';
+    if (r === 'queued') return untracked ? 'untracked' : 'admitted';
     if (r instanceof FosError) {
-      if (!sync) return r;
+      if (!untracked) return r;
       this.reply(msg, false, r);
       return 'untracked';
     }
     ch.waitingRoom.set(seq, r.withdraw);
-    return sync ? 'untracked' : 'held';
+    return untracked ? 'untracked' : 'held';
   }
 
   /** Settles the call a reply answers (the reply came by `transport`). */
   onReply(f: ReplyFrame, transport: TransportName = 'kernel'): void {
     if (!capEquals(this.replyRef.cap, f.cap)) return; // forged or stale: not ours to settle
     this.counters.received(transport, f.d);
-    if (f.ok) this.calls.settle(f.c, undefined, f.d);
-    else this.calls.settle(f.c, fromWire(f.e));
+    if (f.ok) this.calls.answer(f.c, undefined, f.d);
+    else this.calls.answer(f.c, fromWire(f.e));
   }
 
   private onPushEvent(ev: PushEvent): void {

@@ -107,7 +107,8 @@ export class Flow<F> {
 
   constructor(
     private readonly transport: FlowTransport<F>,
-    private readonly window = DEFAULT_WINDOW,
+    /** Most messages to one mailbox without a verdict. */
+    readonly window = DEFAULT_WINDOW,
   ) {}
 
   get failed(): FosError | undefined {

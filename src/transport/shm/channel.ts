@@ -15,8 +15,8 @@
  *                    message's late verdict may come any number of records later
  *
  * Verdicts: message seqs are 1, 2, 3, ... in ring order (a fragmented
- * message, or a sendMany batch, counts once; so do replies and callSync
- * calls, which need no verdict). R handles a batch of records, writes an
+ * message, or a sendMany batch, counts once; so do replies and untracked
+ * calls, which need no verdict: see ShmOut.sendCall). R handles a batch of records, writes an
  * exception for each message not simply admitted, then publishes `done`:
  * after a drain that handled a message needing a verdict (or every 2^20
  * records), and at once after a sendMany batch, which frees much of a
@@ -37,7 +37,7 @@
  * - S writes messages in seq order; one that does not fit waits in
  *   `outbox`, and so does everything after it, so ring order is seq order.
  */
-import { decode, encode, RecordType, type Encoded, type Envelope, type MessageEnvelope } from '../../envelope.js';
+import { decode, encode, RecordType, type CallInfo, type Encoded, type Envelope, type MessageEnvelope } from '../../envelope.js';
 import { ERROR_CODES, FosError, type ErrorCode } from '../../errors.js';
 import { Deque } from '../../util/deque.js';
 import { Flow, type FlowSendOptions } from '../flow.js';
@@ -111,6 +111,12 @@ interface Outgoing {
 /** The sending end: writes messages into the ring and reads their verdicts. */
 export class ShmOut {
   readonly flow: Flow<MessageEnvelope>;
+  /**
+   * Calls sent untracked (sendCall) that have not ended: at most the flow's
+   * window, so that they bound what the receiver may hold for this channel
+   * as tracked messages do.
+   */
+  private openCalls = 0;
   private readonly writer: RingWriter;
   private readonly verdicts: Int32Array;
   private readonly outbox = new Deque<Outgoing>();
@@ -124,7 +130,8 @@ export class ShmOut {
     readonly sab: SharedArrayBuffer,
     readonly capacity: number,
     private readonly peerBell: Int32Array,
-    withdraw: (seq: number) => void,
+    /** Asks the receiver (over the kernel link) to withdraw message `seq` if it still waits for room. */
+    private readonly withdraw: (seq: number) => void,
     /** The kernel link's last seq when this channel was offered: kernel messages up to it are ordered before the ring. */
     readonly kernelSeqAtOffer: number,
   ) {
@@ -149,11 +156,54 @@ export class ShmOut {
 
   /**
    * Writes a record that needs no verdict: a reply, or a callSync call (its
-   * caller hears of a refusal in its sync slot). Throws EINVAL if it cannot
-   * be encoded.
+   * caller hears of a refusal in its sync slot). Returns its seq; throws
+   * EINVAL if it cannot be encoded.
    */
-  sendUntracked(env: Envelope): void {
-    this.write(encode(env));
+  sendUntracked(env: Envelope): number {
+    return this.write(encode(env));
+  }
+
+  /**
+   * Sends an async call untracked, when that keeps every guarantee a
+   * tracked send gives, and returns its seq; else undefined (send it
+   * tracked, through the flow). Its answer settles it, a refusal comes as
+   * its error answer, and `callEnded` must be called once when it ends.
+   * That saves a verdict per call: the receiver's store of `done` (and the
+   * transfer of its cache line to this core) and, here, a promise and the
+   * flow's bookkeeping.
+   *
+   * Order: it goes only when no tracked message to the same mailbox is in
+   * flight or waiting in the flow (then it would overtake those waiting);
+   * once written, ring order is seq order for everything after it. A send
+   * by kernel to the peer follows on shm while any such call is open (see
+   * `busy`). Bound: at most the flow's window of them are open.
+   */
+  sendCall(env: MessageEnvelope & { readonly call: CallInfo & { readonly untracked: true } }): number | undefined {
+    if (this.openCalls >= this.flow.window || this.flow.busy(env.to) || this.flow.failed !== undefined) return undefined;
+    const seq = this.sendUntracked(env);
+    this.openCalls++;
+    return seq;
+  }
+
+  /** The call sent as record `seq` ended: by its answer, or without one (its message is then withdrawn). */
+  callEnded(seq: number, answered: boolean): void {
+    this.openCalls--;
+    if (!answered) this.withdraw(seq);
+  }
+
+  /** Calls sent by sendCall that have not ended. */
+  get untrackedCalls(): number {
+    return this.openCalls;
+  }
+
+  /**
+   * True while a message to mailbox `to` by this channel may still overtake
+   * a later one sent by kernel: a tracked one without its verdict, or any
+   * open untracked call (it has no verdict to wait for, so every mailbox of
+   * the peer counts as busy while one is open).
+   */
+  busy(to: number | string): boolean {
+    return this.openCalls > 0 || this.flow.busy(to);
   }
 
   /** True when a verdict or room for the outbox may be waiting. */

@@ -171,6 +171,8 @@ export class ShmTransport {
     this.failed.add(peer);
     o.out.poll(); // the verdicts the peer gave before it failed the channel
     o.out.fail(new FosError('ECONNRESET', why));
+    // The answers it wrote before it said so: the calls they answer must not fail with the rest.
+    this.ins.get(peer)?.source.poll();
   }
 
   /** Wakes the pump to spin for an answer (after a send, when it may be parked). */
