@@ -258,7 +258,7 @@ function decodeMeta(bytes: Uint8Array, from: number, to: number): MetaIn {
     const m = metaIn[i]!;
     if (sameBytes(m.bytes, bytes, from, to)) return m;
   }
-  const own = copyOf(bytes.subarray(from, to));
+  const own = copyOf(bytes, from, to);
   const fields = packr.unpack(own) as unknown;
   if (!Array.isArray(fields)) throw new FosError('EINVAL', 'malformed record: no envelope');
   const m: MetaIn = { bytes: own, fields, from: undefined };
@@ -280,13 +280,17 @@ function fromOf(m: MetaIn): Ref {
 }
 
 /**
- * A plain Uint8Array holding a copy of `bytes`. (`Buffer#slice` would give
- * a view of the socket's whole chunk, not a copy: a raw payload would then
- * drag that chunk along, and a clone of it copy all of it.)
+ * A plain Uint8Array holding a copy of `bytes` from `from` to `to`.
+ * (`Buffer#slice` would give a view of the socket's whole chunk, not a
+ * copy: a raw payload would then drag that chunk along, and a clone of it
+ * copy all of it.) A few bytes are copied one by one: cheaper than the view
+ * a `set` needs.
  */
-function copyOf(bytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(bytes.length);
-  out.set(bytes);
+function copyOf(bytes: Uint8Array, from: number, to: number): Uint8Array {
+  const n = to - from;
+  const out = new Uint8Array(n);
+  if (n <= 32) for (let i = 0; i < n; i++) out[i] = bytes[from + i]!;
+  else out.set(bytes.subarray(from, to));
   return out;
 }
 
@@ -296,26 +300,32 @@ function callInfo(id: number, method: string, flags: number): CallInfo {
   return flags & NO_VERDICT ? { id, method, untracked: true } : { id, method };
 }
 
-/** Decodes a record. `bytes` may be a view of the ring or of a socket's chunk: nothing returned aliases it. */
-export function decode(bytes: Uint8Array): Envelope {
-  if (bytes.length < HEADER_BYTES) throw new FosError('EINVAL', `record of ${bytes.length} bytes is shorter than its header`);
-  const type = bytes[0]!;
-  const flags = bytes[1]!;
-  const metaLen = bytes[2]! | (bytes[3]! << 8);
-  const w1 = (bytes[4]! | (bytes[5]! << 8) | (bytes[6]! << 16) | (bytes[7]! << 24)) >>> 0;
-  const w2 = (bytes[8]! | (bytes[9]! << 8) | (bytes[10]! << 16) | (bytes[11]! << 24)) >>> 0;
-  const metaEnd = HEADER_BYTES + metaLen;
-  if (metaEnd > bytes.length) throw new FosError('EINVAL', 'record shorter than its meta part');
+/**
+ * Decodes a record: `bytes` from `from` to `to` (a range rather than a
+ * view, which would cost an allocation per record). `bytes` may be the ring
+ * or a socket's chunk: nothing returned aliases it.
+ */
+export function decode(bytes: Uint8Array, from = 0, to = bytes.length): Envelope {
+  if (from < 0 || from > to || to > bytes.length) throw new FosError('EINVAL', `no record at ${from} to ${to} in ${bytes.length} bytes`);
+  if (to - from < HEADER_BYTES) throw new FosError('EINVAL', `record of ${to - from} bytes is shorter than its header`);
+  const b = from;
+  const type = bytes[b]!;
+  const flags = bytes[b + 1]!;
+  const metaLen = bytes[b + 2]! | (bytes[b + 3]! << 8);
+  const w1 = (bytes[b + 4]! | (bytes[b + 5]! << 8) | (bytes[b + 6]! << 16) | (bytes[b + 7]! << 24)) >>> 0;
+  const w2 = (bytes[b + 8]! | (bytes[b + 9]! << 8) | (bytes[b + 10]! << 16) | (bytes[b + 11]! << 24)) >>> 0;
+  const metaEnd = b + HEADER_BYTES + metaLen;
+  if (metaEnd > to) throw new FosError('EINVAL', 'record shorter than its meta part');
   let meta: MetaIn;
   let data: unknown;
   try {
-    meta = decodeMeta(bytes, HEADER_BYTES, metaEnd);
-    if (flags & SIMPLE) data = decodeSimple(bytes, metaEnd); // copies what it returns
+    meta = decodeMeta(bytes, b + HEADER_BYTES, metaEnd);
+    if (flags & SIMPLE) data = decodeSimple(bytes, metaEnd, to); // copies what it returns
     else {
       // The payload is copied out of the ring (or the socket's chunk) first:
       // msgpackr decodes from private memory several times faster than from
       // a SharedArrayBuffer, and a raw payload must own exactly its bytes.
-      const own = copyOf(bytes.subarray(metaEnd));
+      const own = copyOf(bytes, metaEnd, to);
       data = flags & RAW ? own : packr.unpack(own);
     }
   } catch (err) {

@@ -11,14 +11,21 @@ import { value, withoutNegativeZero } from './helpers/values.js';
 const cap = 'AAAAAAAAAAAAAAAAAAAAAA' as Capability;
 const from: Ref = { address: { node: 'n1', isolate: 3, mailbox: 0 }, cap };
 
-/** Encodes into a SharedArrayBuffer, as the ring holds it, and decodes from there. */
+/**
+ * Encodes into a SharedArrayBuffer, as the ring holds it, and decodes from
+ * there: from a view of exactly the record, and as the ring hands it out (a
+ * range of its whole data area, with other bytes around it). Both must agree.
+ */
 function viaShared(e: Envelope): Envelope {
   const enc = encode(e);
-  const sab = new SharedArrayBuffer(enc.length + 8);
+  const sab = new SharedArrayBuffer(enc.length + 16);
+  const all = new Uint8Array(sab);
+  all.fill(0x5a);
   const view = new Uint8Array(sab, 4, enc.length);
   enc.writeTo(view, 0);
   const out = decode(view);
-  view.fill(0xee); // the ring's bytes are reused: nothing decoded may alias them
+  assert.deepStrictEqual(decode(all, 4, 4 + enc.length), out, 'a range decodes as a view of it does');
+  all.fill(0xee); // the ring's bytes are reused: nothing decoded may alias them
   return out;
 }
 
@@ -99,5 +106,15 @@ describe('envelope', () => {
   it('fails on malformed bytes with EINVAL and nothing else (fuzz)', () => {
     fuzzDecoder(decode, isEinval, 2000);
     assert.throws(() => decode(new Uint8Array(HEADER_BYTES - 1)), { code: 'EINVAL' });
+  });
+
+  it('refuses a range outside its bytes, or one that cuts the record short, with EINVAL', () => {
+    const enc = encode({ type: RecordType.Message, to: 1, cap, wait: true, data: [1, 'two'] });
+    const bytes = new Uint8Array(enc.length + 8);
+    enc.writeTo(bytes, 4);
+    assert.deepStrictEqual(decode(bytes, 4, 4 + enc.length), { type: RecordType.Message, to: 1, cap, wait: true, data: [1, 'two'], from: undefined, call: undefined });
+    for (const [from, to] of [[-1, 10], [4, bytes.length + 1], [10, 4], [4, 4 + HEADER_BYTES - 1], [4, 4 + enc.length - 1]] as const) {
+      assert.throws(() => decode(bytes, from, to), isEinval, `range ${from}..${to}`);
+    }
   });
 });

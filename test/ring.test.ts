@@ -32,13 +32,13 @@ describe('ring', () => {
           } else {
             const got: Uint8Array[] = [];
             const ready = model.length;
-            assert.equal(r.drain((p) => got.push(p.slice()), o.max), got.length);
+            assert.equal(r.drain((d, from, to) => got.push(d.slice(from, to)), o.max), got.length);
             assert.equal(got.length, Math.min(o.max, ready), 'every ready record up to max is handed out');
             assert.deepStrictEqual(got, model.splice(0, got.length));
           }
         }
         const rest: Uint8Array[] = [];
-        r.drain((p) => rest.push(p.slice()));
+        r.drain((d, from, to) => rest.push(d.slice(from, to)));
         assert.deepStrictEqual(rest, model);
         assert.equal(w.used, 0);
       }),
@@ -53,7 +53,7 @@ describe('ring', () => {
     assert.ok(written >= 4 && written <= 5, `wrote ${written} 12-byte records into 64 bytes`);
     assert.ok(w.used <= 64);
     let read = 0;
-    r.drain((p) => assert.deepStrictEqual(p.slice(), bytes(8, read++)));
+    r.drain((d, from, to) => assert.deepStrictEqual(d.slice(from, to), bytes(8, read++)));
     assert.equal(read, written);
   });
 
@@ -62,7 +62,7 @@ describe('ring', () => {
     const kinds = [Frag.First, Frag.Middle, Frag.Middle, Frag.Last, Frag.Whole];
     for (const k of kinds) assert.ok(w.tryWrite(bytes(10, k), k));
     const seen: Frag[] = [];
-    r.drain((_, f) => seen.push(f));
+    r.drain((_d, _from, _to, f) => seen.push(f));
     assert.deepStrictEqual(seen, kinds);
   });
 

@@ -249,13 +249,26 @@ export class ShmOut {
   /** Writes one encoded message, or queues a copy of it when the ring is full; returns its seq. */
   private write(enc: Encoded): number {
     const seq = ++this.written;
-    const item: Outgoing = { enc, offset: 0 };
-    if (this.outbox.size > 0 || !this.writeItem(item)) {
-      // `enc` lives in msgpackr's reused buffer: a waiting record keeps a copy.
-      this.outbox.push(item.whole !== undefined ? item : { enc: enc.keep(), offset: 0 });
+    // The common case, a record that fits now, allocates nothing here.
+    if (this.outbox.size > 0 || enc.length > this.writer.maxRecord || !this.writeRecord(enc)) {
+      const item: Outgoing = { enc, offset: 0 };
+      if (this.outbox.size > 0 || !this.writeItem(item)) {
+        // `enc` lives in msgpackr's reused buffer: a waiting record keeps a copy.
+        this.outbox.push(item.whole !== undefined ? item : { enc: enc.keep(), offset: 0 });
+      }
     }
     ringBell(this.peerBell);
     return seq;
+  }
+
+  /** Writes a record of at most maxRecord bytes if it fits now. */
+  private writeRecord(enc: Encoded): boolean {
+    const w = this.writer;
+    const at = w.reserve(enc.length);
+    if (at < 0) return false;
+    enc.writeTo(w.bytes, at); // straight from msgpackr's buffer into the ring: one copy
+    w.commit();
+    return true;
   }
 
   private flushOutbox(): boolean {
@@ -275,13 +288,7 @@ export class ShmOut {
   private writeItem(item: Outgoing): boolean {
     const { enc } = item;
     const w = this.writer;
-    if (enc.length <= w.maxRecord) {
-      const at = w.reserve(enc.length);
-      if (at < 0) return false;
-      enc.writeTo(w.bytes, at); // straight from msgpackr's buffer into the ring: one copy
-      w.commit();
-      return true;
-    }
+    if (enc.length <= w.maxRecord) return this.writeRecord(enc);
     if (item.whole === undefined) {
       item.whole = new Uint8Array(enc.length);
       enc.writeTo(item.whole, 0);
@@ -358,7 +365,7 @@ export class ShmIn {
     let n: number;
     this.draining = true;
     try {
-      n = this.reader.drain((bytes, frag) => this.onRecord(bytes, frag, onMessage), room);
+      n = this.reader.drain((data, start, end, frag) => this.onRecord(data, start, end, frag, onMessage), room);
     } catch (e) {
       this.draining = false;
       if (e instanceof RingCorruption || e instanceof FosError) {
@@ -416,23 +423,23 @@ export class ShmIn {
     if (!this.draining) this.flushLate();
   }
 
-  private onRecord(bytes: Uint8Array, frag: Frag, onMessage: (env: Envelope, seq: number) => ShmVerdict): void {
-    let whole: Uint8Array;
+  private onRecord(data: Uint8Array, start: number, end: number, frag: Frag, onMessage: (env: Envelope, seq: number) => ShmVerdict): void {
+    let env: Envelope;
     if (frag === Frag.Whole) {
       if (this.fragments !== undefined) throw new RingCorruption('a whole record inside a fragmented one');
-      whole = bytes;
+      env = decode(data, start, end);
     } else if (frag === Frag.First) {
       if (this.fragments !== undefined) throw new RingCorruption('a first fragment inside a fragmented record');
-      this.fragments = [bytes.slice()];
+      this.fragments = [data.slice(start, end)];
       return;
     } else {
       if (this.fragments === undefined) throw new RingCorruption('a fragment with no first');
-      this.fragments.push(bytes.slice());
+      this.fragments.push(data.slice(start, end));
       if (frag === Frag.Middle) return;
-      whole = concat(this.fragments);
+      const whole = concat(this.fragments);
       this.fragments = undefined;
+      env = decode(whole);
     }
-    const env = decode(whole);
     const seq = ++this.handled;
     if (this.withdrawn.delete(seq)) {
       this.tracked++; // its sender waits for this refusal: the drain ends with a ring

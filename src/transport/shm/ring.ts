@@ -169,8 +169,12 @@ export class RingWriter extends RingEnd {
   }
 }
 
-/** What the consumer is handed per record: a view valid only during the callback. */
-export type RecordHandler = (payload: Uint8Array, frag: Frag) => void;
+/**
+ * What the consumer is handed per record: the payload is `data` from
+ * `start` to `end`, valid only during the callback (a range, not a view:
+ * a view per record cost about 100 ns).
+ */
+export type RecordHandler = (data: Uint8Array, start: number, end: number, frag: Frag) => void;
 
 export class RingReader extends RingEnd {
   /** The consumer's own copy of head (only it writes head). */
@@ -209,7 +213,7 @@ export class RingReader extends RingEnd {
       if (size > this.capacity - pos || size > ((tail - head) >>> 0)) {
         throw new RingCorruption(`record of ${len} bytes at ${pos} runs past the ring or the tail`);
       }
-      handle(this.data.subarray(pos + 4, pos + 4 + len), ((hdr >>> FRAG_SHIFT) & FRAG_MASK) as Frag);
+      handle(this.data, pos + 4, pos + 4 + len, ((hdr >>> FRAG_SHIFT) & FRAG_MASK) as Frag);
       head = (head + size) >>> 0;
       n++;
       // Released record by record, so a producer waiting for room can go
