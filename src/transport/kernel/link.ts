@@ -41,6 +41,13 @@ export class KernelLink {
   /** Receiving half: verdicts not yet sent back. */
   private readonly verdicts = new PendingVerdicts();
   private flushScheduled = false;
+  /**
+   * True while a frame from the peer is handed on: verdicts given meanwhile
+   * are scheduled for sending after it, only if no frame sent during it (a
+   * served call's reply) carried them. A call answered at once then costs
+   * no setImmediate.
+   */
+  private receiving = false;
   /** Receiving half: withdraws a message of the peer still waiting for room, by seq. */
   readonly waitingRoom = new Map<number, () => boolean>();
 
@@ -83,7 +90,13 @@ export class KernelLink {
         if (seq !== undefined) this.nack(seq, new FosError('EINVAL', `malformed frame: ${why}`));
         return;
       }
-      this.onFrame(this, frame);
+      this.receiving = true;
+      try {
+        this.onFrame(this, frame);
+      } finally {
+        this.receiving = false;
+        if (!this.verdicts.empty) this.scheduleFlush();
+      }
     };
     endpoint.on('message', this.listener);
     this.flow.pump();
@@ -205,7 +218,7 @@ export class KernelLink {
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled) return;
+    if (this.flushScheduled || this.receiving) return;
     this.flushScheduled = true;
     // After the current batch of incoming frames: one ack frame covers them
     // all, unless an outgoing frame has carried the verdicts already.
