@@ -15,6 +15,13 @@ export interface Plan {
   readonly rep: RepLimits;
   /** Run once before the timed repetitions: V8 compiles the hot paths during the first thousands of operations. */
   readonly warmup: RepLimits;
+  /**
+   * The warm-up of a subject's first figure, longer: its isolates or
+   * process are new, and a slow round trip (tcp: ~150 µs) makes few
+   * operations in `warmup` (its median fell from ~500 to ~120 µs over
+   * the first 5000 calls on this machine).
+   */
+  readonly firstWarmup: RepLimits;
 }
 
 /** One operation to time, in whichever shape it comes. */
@@ -58,6 +65,11 @@ export async function timerFor(probe: Probe, warmup: RepLimits): Promise<Timer> 
       return { rep, opsPerSample: batch };
     }
   }
+}
+
+/** `plan` for a subject's first figure: with the longer warm-up. */
+export function firstFigure(plan: Plan): Plan {
+  return { ...plan, warmup: plan.firstWarmup };
 }
 
 /** Warm-up, then `plan.reps` repetitions; `onRep` is told after each. */

@@ -1,7 +1,7 @@
 // What every experiment is given, and what it tells the progress bar up front.
 import type { Budget } from '../options.js';
 import type { Progress } from '../progress.js';
-import { measure } from '../timing.js';
+import { firstFigure, measure } from '../timing.js';
 import { fmtBytes } from '../format.js';
 import type { Summary } from '../stats.js';
 import { payloadOf, type Env, type Family, type RoundTripSubject } from '../subjects/subject.js';
@@ -35,7 +35,8 @@ export async function latencySeries(subject: RoundTripSubject, sizes: readonly n
   try {
     for (const size of sizes) {
       const cell = `${title}: ${label}, ${fmtBytes(size)}`;
-      const latency = await measure(open.probe(payloadOf(size)), ctx.budget.latency, (r) => ctx.progress.tick(cell, `rep ${r + 1}/${ctx.budget.latency.reps}`));
+      const plan = points.length === 0 ? firstFigure(ctx.budget.latency) : ctx.budget.latency;
+      const latency = await measure(open.probe(payloadOf(size)), plan, (r) => ctx.progress.tick(cell, `rep ${r + 1}/${ctx.budget.latency.reps}`));
       points.push({ size, latency });
     }
   } finally {

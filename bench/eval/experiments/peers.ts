@@ -6,7 +6,7 @@ import { spreadOf, type Spread, type Summary } from '../stats.js';
 import { autoCall, callSyncPolling, shmPollingCall } from '../subjects/fos-round-trips.js';
 import { comlinkCall, piscinaRun } from '../subjects/peers.js';
 import { payloadOf, type Family, type RoundTripSubject } from '../subjects/subject.js';
-import { measure, rate } from '../timing.js';
+import { firstFigure, measure, rate } from '../timing.js';
 import type { Experiment } from './experiment.js';
 
 const SUBJECTS: readonly RoundTripSubject[] = [piscinaRun, comlinkCall, autoCall, shmPollingCall, callSyncPolling];
@@ -37,10 +37,11 @@ export const peers: Experiment<PeersResult> = {
     for (const subject of SUBJECTS) {
       const open = await subject.open(ctx.env);
       try {
-        for (const size of ctx.budget.peerSizes) {
+        for (const [i, size] of ctx.budget.peerSizes.entries()) {
           const probe = open.probe(payloadOf(size));
           const cell = `${this.title}: ${subject.label}, ${fmtBytes(size)}`;
-          const roundTrip = await measure(probe, ctx.budget.latency, (r) => ctx.progress.tick(cell, `round trip, rep ${r + 1}/${reps}`));
+          const plan = i === 0 ? firstFigure(ctx.budget.latency) : ctx.budget.latency;
+          const roundTrip = await measure(probe, plan, (r) => ctx.progress.tick(cell, `round trip, rep ${r + 1}/${reps}`));
           const rates: number[] = [];
           for (let r = 0; r < reps; r++) {
             rates.push(await rate(probe, PEER_WINDOW, ctx.budget.burstMs));
