@@ -278,6 +278,8 @@ export class Runtime {
     try {
       this.assertOpen();
       const msg: Inbound = opts.replyTo === undefined ? { data } : { data, from: assertRef(opts.replyTo) };
+      // A ref, with no lookup to queue behind: delivered at once, without the closure inOrder takes.
+      if (typeof target !== 'string' && this.waitingForLookup === 0) return this.deliver(assertRef(target), msg, opts);
       return this.inOrder(target, opts, (ref) => this.deliver(ref, msg, opts));
     } catch (e) {
       return Promise.reject(e);
@@ -425,7 +427,7 @@ export class Runtime {
       }
       const sent = out!.send(
         { type: RecordType.Message, to: a.mailbox, cap: ref.cap, wait, data: msg.data, from: msg.from, call: msg.call, batch: opts.batch },
-        { wait, signal: opts.signal },
+        opts,
         weightOf(msg.data, opts.batch),
       );
       if (opts.transfer !== undefined) detach(opts.transfer);
@@ -440,7 +442,7 @@ export class Runtime {
     }
     if (opts.batch === true) frame.b = 1;
     this.countSent('kernel', msg.data, opts.batch);
-    return link.send(frame, { wait, signal: opts.signal, transfer: opts.transfer }, a.mailbox, weightOf(msg.data, opts.batch));
+    return link.send(frame, opts, a.mailbox, weightOf(msg.data, opts.batch));
   }
 
   /** Sends call `call` over `out` without a verdict when it may (ShmOut.sendCall); false when it must go tracked. */

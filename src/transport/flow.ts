@@ -35,7 +35,8 @@ import { woke } from '../util/wakeups.js';
 export type LaneKey = number | string;
 
 export interface FlowSendOptions {
-  readonly wait: boolean;
+  /** Wait for room (the default), or fail with EAGAIN when the window or the transport is full. */
+  readonly wait?: boolean | undefined;
   readonly signal?: AbortLike | undefined;
   readonly transfer?: readonly TransferListItem[] | undefined;
 }
@@ -63,7 +64,8 @@ interface Lane {
 }
 
 interface Pending {
-  readonly frame: unknown;
+  /** Until it is posted: then dropped, so that a message in flight keeps nothing of its own alive but this. */
+  frame: unknown;
   readonly to: LaneKey;
   readonly lane: Lane;
   readonly transfer: readonly TransferListItem[] | undefined;
@@ -145,7 +147,7 @@ export class Flow<F> {
     if (signal?.aborted) return Promise.reject(new FosError('ECANCELED', 'send aborted'));
     let lane = this.lanes.get(to);
     if (lane === undefined) this.lanes.set(to, (lane = { inflight: 0, queued: 0, lastSeq: 0, backlog: new Deque() }));
-    if (!opts.wait) {
+    if (opts.wait === false) {
       const ahead = lane.inflight + lane.queued;
       if (ahead > 0 && ahead + weight > this.window) {
         this.dropIfIdle(to, lane);
@@ -270,6 +272,7 @@ export class Flow<F> {
       return;
     }
     p.seq = seq;
+    p.frame = undefined;
     p.lane.inflight += p.weight;
     p.lane.lastSeq = seq;
     this.inflight.set(seq, p);

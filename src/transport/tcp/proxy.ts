@@ -370,7 +370,7 @@ export class Proxy implements ConnectionHost, SessionHost {
   send(ref: Ref, msg: OutboundMessage, opts: FlowSendOptions): Promise<void> {
     const s = this.sessions.get(ref.address.node);
     if (s === undefined) return Promise.reject(new FosError('ENOENT', `no route to node ${ref.address.node}: it is not connected`));
-    const env: MessageEnvelope = { type: RecordType.Message, to: ref.address.mailbox, cap: ref.cap, wait: opts.wait, data: msg.data, from: msg.from, call: msg.call, batch: msg.batch };
+    const env: MessageEnvelope = { type: RecordType.Message, to: ref.address.mailbox, cap: ref.cap, wait: opts.wait !== false, data: msg.data, from: msg.from, call: msg.call, batch: msg.batch };
     return s.send(ref.address.isolate, env, opts, weightOf(msg.data, msg.batch));
   }
 
