@@ -168,6 +168,8 @@ describe('stats', () => {
     assert.equal(await codeOf(send(full.ref, 'no room', { wait: false })), 'EAGAIN');
     assert.equal(await codeOf(call('/stats/echo', 'slow', [200], { timeout: 10 })), 'ETIMEDOUT');
     assert.equal(await codeOf(call('/stats/echo', 'fail', ['boom'])), 'EREMOTE');
+    assert.equal(await codeOf(call('/stats/echo', 'echo', 'not an array' as never)), 'EINVAL');
+    assert.equal(await codeOf(call('/stats/echo', 'echo', [1], { signal: AbortSignal.abort() })), 'ECANCELED');
     // And in a worker: the agent's failed send is counted there, not here.
     assert.equal(await codeOf(unwrap(agent.send('/stats/no-such-name', 1))), 'ENOENT');
 
@@ -177,6 +179,8 @@ describe('stats', () => {
     assert.equal(diff(e0, e1, 'ENOENT'), 2);
     assert.equal(diff(e0, e1, 'EAGAIN'), 1);
     assert.equal(diff(e0, e1, 'ETIMEDOUT'), 1);
+    assert.equal(diff(e0, e1, 'EINVAL'), 1, 'a call refused before it started');
+    assert.equal(diff(e0, e1, 'ECANCELED'), 1, 'a call aborted before it started');
     assert.equal(diff(e0, e1, 'EREMOTE'), 2, 'the failed call, and the call to the agent that failed for it');
     assert.equal(diff(a0, a1, 'ENOENT'), 1);
     assert.equal(diff(a0, a1, 'EAGAIN'), 0);

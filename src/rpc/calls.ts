@@ -68,6 +68,9 @@ interface Deadlines {
 }
 
 export class CallTable {
+  /** `onError` hears the code of every call that fails, once. */
+  constructor(private readonly onError: (code: ErrorCode) => void = () => {}) {}
+
   private nextId = 1;
   private readonly pending = new Map<number, PendingCall>();
   private readonly deadlines = new Map<number, Deadlines>();
@@ -179,6 +182,7 @@ export class CallTable {
     woke();
     if (err === undefined) c.resolve(value);
     else {
+      this.onError(err.code);
       c.reject(err);
       c.withdraw.abort();
     }

@@ -149,7 +149,7 @@ export class Runtime {
   private readonly links = new Map<number, KernelLink>();
   /** In a polling isolate: the pump sources that take its links' frames, by peer. */
   private readonly kernelSources = new Map<number, PumpSource>();
-  private readonly calls = new CallTable();
+  private readonly calls = new CallTable((code) => this.counters.error(code));
   private readonly setup = new Set<Promise<unknown>>();
   /** Deliveries queued behind a name lookup, and the end of their queue (see inOrder). */
   private waitingForLookup = 0;
@@ -357,36 +357,51 @@ export class Runtime {
     }
   }
 
+  /**
+   * The promise returned is the call table's own when the target needs no
+   * lookup: a promise chained onto it only to count errors cost an extra
+   * microtask hop per call. Every way a call fails is counted once: by the
+   * call table (its end), by `rejected` (before it starts) or on the lookup.
+   */
   call(target: Target, method: string, args: readonly unknown[], opts: CallOptions = {}): Promise<unknown> {
-    return this.startCall(target, method, args, opts).catch(this.rethrow);
-  }
-
-  private startCall(target: Target, method: string, args: readonly unknown[], opts: CallOptions): Promise<unknown> {
+    let ref: Ref | Promise<Ref>;
     try {
       this.assertOpen();
       checkCall(method, args, opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS);
+      ref = this.resolve(target, opts);
     } catch (e) {
-      return Promise.reject(e);
+      if (this.waitingForLookup === 0) return this.rejected(e);
+      ref = Promise.reject(e);
     }
-    return this.inOrder(target, opts, (ref) => {
-      // The call's own signal withdraws its message when the call ends
-      // without an answer (timeout, abort): a dead call leaves no message
-      // queued at the sender or waiting for room at the receiver.
-      const { id, promise, signal } = this.calls.start(ref.address.node, ref.address.isolate, opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS, opts.signal);
-      const msg: Inbound = { data: args, from: this.replyRef, call: { id, method } };
-      // No spreads: on this path they cost microseconds.
-      const sendOpts: DeliverOptions =
-        opts.transfer === undefined
-          ? { wait: true, signal, transport: opts.transport ?? 'auto', ownCall: true }
-          : { wait: true, signal, transport: opts.transport ?? 'auto', transfer: opts.transfer, ownCall: true };
-      try {
-        const sent = this.deliver(ref, msg, sendOpts);
-        if (sent !== RESOLVED) sent.catch((e: unknown) => this.calls.settle(id, asFosError(e)));
-      } catch (e) {
-        this.calls.settle(id, asFosError(e));
-      }
-      return promise;
-    });
+    if (this.waitingForLookup === 0 && !(ref instanceof Promise)) return this.callRef(ref, method, args, opts);
+    // Behind a lookup (see inOrder): a failed lookup is counted as it fails.
+    return this.queueBehindLookups(ref instanceof Promise ? ref.catch(this.rethrow) : ref, (r) => this.callRef(r, method, args, opts));
+  }
+
+  private callRef(ref: Ref, method: string, args: readonly unknown[], opts: CallOptions): Promise<unknown> {
+    // The call's own signal withdraws its message when the call ends
+    // without an answer (timeout, abort): a dead call leaves no message
+    // queued at the sender or waiting for room at the receiver.
+    let started: ReturnType<CallTable['start']>;
+    try {
+      started = this.calls.start(ref.address.node, ref.address.isolate, opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS, opts.signal);
+    } catch (e) {
+      return this.rejected(e);
+    }
+    const { id, promise, signal } = started;
+    const msg: Inbound = { data: args, from: this.replyRef, call: { id, method } };
+    // No spreads: on this path they cost microseconds.
+    const sendOpts: DeliverOptions =
+      opts.transfer === undefined
+        ? { wait: true, signal, transport: opts.transport ?? 'auto', ownCall: true }
+        : { wait: true, signal, transport: opts.transport ?? 'auto', transfer: opts.transfer, ownCall: true };
+    try {
+      const sent = this.deliver(ref, msg, sendOpts);
+      if (sent !== RESOLVED) sent.catch((e: unknown) => this.calls.settle(id, asFosError(e)));
+    } catch (e) {
+      this.calls.settle(id, asFosError(e));
+    }
+    return promise;
   }
 
   /** Sends `msg` to the mailbox `ref` names, by the transport its place and the options call for. */
@@ -838,6 +853,15 @@ export class Runtime {
 
   /** `failed` as one function made once: a closure per send or call, only to pass it to `catch`, was garbage on the hot path. */
   private readonly rethrow = (e: unknown): never => this.failed(e);
+
+  /** A failure before anything started: counted, and returned as a rejected promise. */
+  private rejected(e: unknown): Promise<never> {
+    try {
+      this.failed(e);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
 
   private failed(e: unknown): never {
     const err = asFosError(e);
