@@ -17,12 +17,20 @@ import { comlinkCall, piscinaRun } from './eval/subjects/peers.js';
 import { kernelManySink, kernelSink, rawPortSink, shmPollingManySink, shmPollingSink } from './eval/subjects/sinks.js';
 import { fstat } from './eval/subjects/system.js';
 import { textTable } from './eval/text-table.js';
+import { ratiosInTurns, type TurnRatio } from './eval/turns.js';
 
 const QUICK = process.argv.includes('--quick');
 const budget = { ...BUDGETS[QUICK ? 'quick' : 'full'], sizes: [8, 1024] };
 const ROUND_TRIPS = [rawMessagePort, rawSharedMemory, piscinaRun, comlinkCall, kernelCall, shmParkedCall, shmPollingCall, callSyncPolling, pingPong('shm'), pingPong('kernel'), tcpCall, rawNetPingPong];
 const ONE_WAY = [rawPortSink, kernelSink, kernelManySink, shmPollingSink, shmPollingManySink, tcpSink, tcpManySink, rawNetSink];
 const ONE_WAY_SIZE = 8;
+/** The targets whose two round trips can take turns (turns.ts says which can), with their goals. */
+const TURN_PAIRS = [
+  { what: 'callSync (polling service) / fstatSync', a: callSyncPolling, b: fstat, sizes: [8], goal: '<= 1.0', ok: (r: number) => r <= 1 },
+  { what: 'fos kernel call RTT / raw MessagePort ping-pong', a: kernelCall, b: rawMessagePort, sizes: budget.sizes, goal: '<= 1.15', ok: (r: number) => r <= 1.15 },
+  { what: 'fos tcp call RTT / raw node:net ping-pong', a: tcpCall, b: rawNetPingPong, sizes: budget.sizes, goal: '<= 1.2', ok: (r: number) => r <= 1.2 },
+] as const;
+const TURNS = QUICK ? 5 : 9;
 
 interface Target {
   readonly what: string;
@@ -55,7 +63,14 @@ function targets(latency: readonly LatencySeries[], oneWay: readonly ThroughputS
   return t;
 }
 
-function report(latency: readonly LatencySeries[], oneWay: readonly ThroughputSeries[]): string {
+interface TurnTarget {
+  readonly what: string;
+  readonly result: TurnRatio;
+  readonly goal: string;
+  readonly ok: boolean;
+}
+
+function report(latency: readonly LatencySeries[], oneWay: readonly ThroughputSeries[], turns: readonly TurnTarget[]): string {
   const rtRows = latency.flatMap((s) =>
     s.points.map((p) => [s.label, fmtBytes(p.size), fmtMicros(p.latency.median), fmtMicros(p.latency.p99), fmtRange(p.latency.repMin, p.latency.repMax, fmtMicros)]),
   );
@@ -63,6 +78,7 @@ function report(latency: readonly LatencySeries[], oneWay: readonly ThroughputSe
     s.points.map((p) => [`${s.label}, ${fmtBytes(p.size)}`, fmtRate(p.messagesPerSecond.median), fmtRange(p.messagesPerSecond.min, p.messagesPerSecond.max, fmtRate), p.megabytesPerSecond.median.toFixed(1)]),
   );
   const tRows = targets(latency, oneWay).map((t) => [t.what, t.ratio.toFixed(2), t.goal, t.ok ? 'yes' : 'NO']);
+  const turnRows = turns.map((t) => [`${t.what}, ${fmtBytes(t.result.size)}`, t.result.ratio.toFixed(2), `${t.result.low.toFixed(2)}-${t.result.high.toFixed(2)}`, t.goal, t.ok ? 'yes' : 'NO']);
   return [
     `\nfos micro benchmarks — ${describeMachine(thisMachine())}`,
     `${budget.latency.reps} repetitions; the median of the per-repetition medians, the p99 of all samples, and the spread of per-repetition medians (µs per round trip)\n`,
@@ -71,12 +87,15 @@ function report(latency: readonly LatencySeries[], oneWay: readonly ThroughputSe
     textTable(['one-way throughput', 'msg/s', 'spread', 'MB/s'], owRows),
     '',
     textTable(['target (ratio of medians, this run)', 'ratio', 'goal', 'met'], tRows),
+    '',
+    `The same targets where both round trips can take turns (bench/eval/turns.ts): ${TURNS} turns of a repetition each; the median of the per-turn ratios, and their range`,
+    textTable(['target (in turns, this run)', 'ratio', 'range', 'goal', 'met'], turnRows),
   ].join('\n');
 }
 
 async function main(): Promise<void> {
   const reps = budget.latency.reps;
-  const ticks = (1 + ROUND_TRIPS.length * budget.sizes.length + ONE_WAY.length) * reps;
+  const ticks = (1 + ROUND_TRIPS.length * budget.sizes.length + ONE_WAY.length) * reps + TURN_PAIRS.reduce((n, p) => n + p.sizes.length * TURNS, 0);
   const progress = new Progress(ticks);
   const node = await boot({ name: 'micro', listen: BENCH_LISTEN });
   try {
@@ -86,8 +105,13 @@ async function main(): Promise<void> {
     for (const subject of ROUND_TRIPS) latency.push(await latencySeries(subject, budget.sizes, ctx, 'round trip'));
     const oneWay: ThroughputSeries[] = [];
     for (const subject of ONE_WAY) oneWay.push(await throughputSeries(subject, [ONE_WAY_SIZE], ctx, 'one-way'));
+    const turns: TurnTarget[] = [];
+    for (const pair of TURN_PAIRS) {
+      const results = await ratiosInTurns(pair.a, pair.b, pair.sizes, ctx.env, budget.latency, TURNS, () => progress.tick('in turns', pair.what));
+      for (const result of results) turns.push({ what: pair.what, result, goal: pair.goal, ok: pair.ok(result.ratio) });
+    }
     progress.finish();
-    process.stdout.write(`${report(latency, oneWay)}\n`);
+    process.stdout.write(`${report(latency, oneWay, turns)}\n`);
   } finally {
     await node.shutdown();
   }
