@@ -17,6 +17,7 @@
  *   [1, s, to, cap, w, d, f.node, f.isolate, f.mailbox, f.cap, c, m, a, b, nd, ni, n]   'm'
  *   [2, cap, c, ok, d, a, e, nd, ni, n]                                               'y' (ok is 1 or 0)
  *   [3, a, n]                                                                          'a'
+ * where `a` is one acknowledged seq as a number, or the list of ranges (see flatAcks).
  * Every other frame (control frames, cancels, offers) goes as an object:
  * they are rare, and carry ports and buffers.
  *
@@ -97,14 +98,14 @@ export function flattenFrame(f: Frame, transferring = false): unknown[] | undefi
       const r = f.f;
       const v =
         r === undefined
-          ? [MSG, f.s, f.to, f.cap, f.w, d, null, null, null, null, f.c ?? null, f.m ?? null, a ?? null, b, f.nd ?? null, f.ni ?? null, n ?? null]
-          : [MSG, f.s, f.to, f.cap, f.w, d, r.address.node, r.address.isolate, r.address.mailbox, r.cap, f.c ?? null, f.m ?? null, a ?? null, b, f.nd ?? null, f.ni ?? null, n ?? null];
+          ? [MSG, f.s, f.to, f.cap, f.w, d, null, null, null, null, f.c ?? null, f.m ?? null, flatAcks(a), b, f.nd ?? null, f.ni ?? null, n ?? null]
+          : [MSG, f.s, f.to, f.cap, f.w, d, r.address.node, r.address.isolate, r.address.mailbox, r.cap, f.c ?? null, f.m ?? null, flatAcks(a), b, f.nd ?? null, f.ni ?? null, n ?? null];
       return trimmed(v, MSG_FIELDS);
     }
     case 'y':
-      return trimmed([REPLY, f.cap, f.c, f.ok ? 1 : 0, f.d, a ?? null, f.e ?? null, f.nd ?? null, f.ni ?? null, n ?? null], REPLY_FIELDS);
+      return trimmed([REPLY, f.cap, f.c, f.ok ? 1 : 0, f.d, flatAcks(a), f.e ?? null, f.nd ?? null, f.ni ?? null, n ?? null], REPLY_FIELDS);
     case 'a':
-      return trimmed([ACK, a ?? null, n ?? null], ACK_FIELDS);
+      return trimmed([ACK, flatAcks(a), n ?? null], ACK_FIELDS);
     default:
       return undefined;
   }
@@ -124,8 +125,20 @@ function str(v: unknown): string {
   return v;
 }
 
+/**
+ * The acknowledgements as a flat frame carries them: one seq as a number
+ * (one call answered at a time acknowledges one message per reply), else
+ * the list of ranges. A list is an array nested in the frame, which the
+ * structured clone costs more to copy than all the rest of a small reply.
+ */
+function flatAcks(a: number[] | undefined): number | number[] | null {
+  if (a === undefined) return null;
+  return a.length === 2 && a[0] === a[1] ? a[0]! : a;
+}
+
 function withAcks<F extends Frame>(frame: F, a: unknown, n: unknown): F {
-  if (a !== null) {
+  if (typeof a === 'number') (frame as Acks).a = [a, a];
+  else if (a !== null) {
     if (!Array.isArray(a) || !a.every((x) => typeof x === 'number')) malformed('acknowledgements are not numbers');
     (frame as Acks).a = a as number[];
   }
