@@ -13,13 +13,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { boot, connect, lookup, serve, type FosNode, type Remote, type StatusEvent } from '../src/index.js';
-import { packValue, unpackValue } from '../src/envelope.js';
+import { boot, call, connect, lookup, serve, type FosNode, type Ref, type Remote, type StatusEvent } from '../src/index.js';
+import { encode, packValue, RecordType, unpackValue } from '../src/envelope.js';
+import { unpackVerdicts } from '../src/transport/verdicts.js';
 import { checkHello, newNonce, proof, proofMatches, PROTOCOL_VERSION, type Hello } from '../src/transport/tcp/handshake.js';
 import { FrameKind, MAX_SEQ } from '../src/transport/tcp/wire.js';
 import type { Agent } from './fixtures/agent.js';
 import { peerUp, startNode, type RemoteNode } from './helpers/cluster.js';
-import { codeOf, eventually } from './helpers/places.js';
+import { codeOf, ECHO, eventually } from './helpers/places.js';
 import { framesOf, helloBody, rawDial, rawFrame, RawConn, recordingRelay, type Frame } from './helpers/raw-tcp.js';
 
 const SECRET = 'bad-input-cluster-secret-0123456789';
@@ -405,6 +406,45 @@ describe('bad input on the listening port', () => {
     await refused(c, /^EACCES: authentication failed/, HANDSHAKE_MS - 1);
     assert.equal((await rejection(c)).node, 'good');
     assert.deepStrictEqual(await agent.call(ECHO_NAME, 'echo', ['still here']), 'still here');
+  });
+
+  it('a call from another node flagged as needing no verdict (or as a callSync) still gets its verdict, forwarded over shm to a worker', async () => {
+    const worker = await target.spawn(ECHO, { data: { name: '/badinput/worker-echo' } });
+    try {
+      const [ref] = await lookup('/badinput/worker-echo');
+      assert.ok(ref !== undefined);
+      assert.equal(await call(ref, 'echo', [1], { transport: 'shm' }), 1, 'the node reaches the worker over shm');
+      const s = await rawDial(address, { name: 'raw-flags', secret: SECRET });
+      conns.push(s.conn);
+      const from = { address: { node: 'raw-flags', isolate: 0, mailbox: 1 }, cap: 'A'.repeat(22) } as Ref;
+      const verdictOn = (seq: number): { a: boolean; n?: string } | undefined => {
+        for (const f of s.conn.frames) {
+          if (f.kind !== FrameKind.Verdict) continue;
+          const v = unpackVerdicts(f.body);
+          const refused = v.n?.find(([q]) => q === seq);
+          if (refused !== undefined) return { a: false, n: refused[1].code };
+          const a = v.a ?? [];
+          for (let i = 0; i + 1 < a.length; i += 2) if (a[i]! <= seq && seq <= a[i + 1]!) return { a: true };
+        }
+        return undefined;
+      };
+      let seq = 0;
+      for (const flags of [{ untracked: true }, { sync: true, untracked: true }] as const) {
+        for (const cap of ['not-the-capability-xxx', ref.cap]) {
+          seq++;
+          const enc = encode({ type: RecordType.Message, to: ref.address.mailbox, cap, wait: true, data: [seq], from, call: { id: seq, method: 'echo', ...flags } });
+          const body = new Uint8Array(4 + enc.length);
+          new DataView(body.buffer).setUint32(0, ref.address.isolate, true);
+          enc.writeTo(body, 4);
+          s.conn.sendFrame(FrameKind.Msg, body, seq, 0);
+          await eventually(() => verdictOn(seq) !== undefined, 5000, `the verdict on message ${seq} (${JSON.stringify(flags)}, ${cap === ref.cap ? 'right' : 'wrong'} capability)`);
+          assert.deepStrictEqual(verdictOn(seq), cap === ref.cap ? { a: true } : { a: false, n: 'EACCES' });
+        }
+      }
+      s.conn.destroy();
+    } finally {
+      await worker.stop();
+    }
   });
 
   it('after all of it, the node still serves its good peer, which never saw it go down', async () => {

@@ -308,7 +308,11 @@ export class Proxy implements ConnectionHost, SessionHost {
     session.waitingRoom.set(seq, () => withdraw.abort());
     let delivered: Promise<void>;
     try {
-      delivered = this.host.deliver(ref, { data: env.data, from: env.from, call: env.call, batch: env.batch }, env.wait, withdraw);
+      // A call from another node is a plain call here: how its caller waits
+      // (a sync slot, no verdict) is for transports within one node, and a
+      // peer must not make this node skip the verdict it owes it.
+      const call = env.call === undefined ? undefined : { id: env.call.id, method: env.call.method };
+      delivered = this.host.deliver(ref, { data: env.data, from: env.from, call, batch: env.batch }, env.wait, withdraw);
     } catch (e) {
       delivered = Promise.reject(e);
     }
