@@ -209,11 +209,11 @@ describe('shm channel', () => {
   it('carries an untracked call without a verdict: nothing published, nothing in the flow, counted open until it ends', () => {
     const { out, inn, withdrawn } = channel();
     const verdictWord = new Int32Array(out.sab, out.capacity + 256, 1); // the shared `done`
-    const seqs = [1, 2, 3].map((id) => out.sendCall(untrackedCall(id)));
+    const seqs = [1, 2, 3].map((id) => out.sendCall(untrackedCall(id, id === 3 ? 2 : 1)));
     assert.deepStrictEqual(seqs, [1, 2, 3]);
     assert.equal(out.untrackedCalls, 3);
     assert.equal(out.flow.busy(1), false, 'the flow holds none of them');
-    assert.equal(out.busy(1) && out.busy(2), true, 'while one is open, every mailbox of the peer counts as busy for kernel sends');
+    assert.deepStrictEqual([out.busy(1), out.busy(2), out.busy(7)], [true, true, false], 'a mailbox with an open call counts as busy for kernel sends, another does not');
     const seen: unknown[] = [];
     inn.drain((env) => {
       seen.push((env as MessageEnvelope).call);
@@ -221,12 +221,15 @@ describe('shm channel', () => {
     });
     assert.deepStrictEqual(seen, [1, 2, 3].map((id) => ({ id, method: 'm', untracked: true })), 'the receiver reads them as untracked calls');
     assert.equal(verdictWord[0], 0, 'no verdict was published for them');
-    out.callEnded(1, true);
-    out.callEnded(2, false);
-    out.callEnded(3, true);
+    out.callEnded(1, 1, true);
+    assert.equal(out.busy(1), true, 'one call to mailbox 1 is still open');
+    out.callEnded(3, 2, true);
+    assert.equal(out.busy(2), false, 'its only call was answered');
+    out.callEnded(2, 1, false);
     assert.deepStrictEqual(withdrawn, [2], 'only the call that ended without its answer is withdrawn');
     assert.equal(out.untrackedCalls, 0);
-    assert.equal(out.busy(1), false);
+    assert.equal(out.busy(1), true, 'a call to mailbox 1 ended unanswered: its message may still be on its way, so mailbox 1 stays busy');
+    assert.equal(out.busy(2), false);
   });
 
   it('sends a call tracked instead when untracked would break order or bounds', async () => {
@@ -243,7 +246,7 @@ describe('shm channel', () => {
     let sent = out.untrackedCalls;
     while (out.sendCall(untrackedCall(100 + sent, 3)) !== undefined) sent++;
     assert.equal(out.untrackedCalls, out.flow.window, 'open untracked calls stop at the window');
-    out.callEnded(1, true);
+    out.callEnded(1, 3, true);
     assert.equal(typeof out.sendCall(untrackedCall(9999, 3)), 'number', 'one ended: room for one more');
     // A failed channel sends nothing untracked.
     out.fail(new FosError('ECONNRESET', 'gone'));

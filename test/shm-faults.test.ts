@@ -130,22 +130,31 @@ describe('a corrupt record', () => {
     });
   }
 
-  it('calls carried without a verdict: those after the corrupt record fail with ECONNRESET at once, those before get their answers', async () => {
+  it('calls carried without a verdict: those after the corrupt record fail with ECONNRESET at once, one waiting for room too, those delivered before get their answers', async () => {
     const { peer, isolate, gate, stop } = await peerOnShm(64);
+    // One handler at a time there, one call queued, the next waits for room.
     const [service] = await lookup(`/faults/peer-${spawned}/calls`);
     const out = rt.shm.out(isolate)!;
     const held = await hold(peer, gate);
     const t0 = counter(out.sab, TAIL);
-    const calls = [0, 1, 2, 3].map(() => outcome(call(service!, 'whoami', [], { transport: 'shm', timeout: 30_000 })));
-    assert.equal(out.untrackedCalls, 4, 'the calls went untracked');
+    const opts = { transport: 'shm', timeout: 30_000 } as const;
+    const calls = [
+      call(service!, 'slow', [300], opts), // runs, and answers after the failure
+      call(service!, 'slow', [10], opts), // queued behind it
+      call(service!, 'whoami', [], opts), // waits for room when the channel fails
+      call(service!, 'whoami', [], opts), // its record is corrupted
+      call(service!, 'whoami', [], opts), // never read
+    ].map(outcome);
+    assert.equal(out.untrackedCalls, 5, 'the calls went untracked');
     const headers = recordHeaders(out.sab, out.capacity, t0, counter(out.sab, TAIL));
-    assert.equal(headers.length, 4, 'one record per call');
-    Atomics.store(new Int32Array(out.sab), headers[2]! >> 2, 0x0fff_fff0); // the third call's record
+    assert.equal(headers.length, 5, 'one record per call');
+    Atomics.store(new Int32Array(out.sab), headers[3]! >> 2, 0x0fff_fff0);
     const started = performance.now();
     assert.equal(await held.release(), true);
     const outcomes = await within(Promise.all(calls), 5000, 'the calls on the corrupt channel');
     assert.ok(performance.now() - started < 5000, 'they end long before their timeout');
-    assert.deepStrictEqual(outcomes, [{ ok: true }, { ok: true }, { ok: false, code: 'ECONNRESET' }, { ok: false, code: 'ECONNRESET' }]);
+    const reset = { ok: false, code: 'ECONNRESET' } as const;
+    assert.deepStrictEqual(outcomes, [{ ok: true }, { ok: true }, reset, reset, reset]);
     assert.equal(await call(service!, 'whoami', [], { timeout: 5000 }), isolate, 'later calls go by kernel and are answered');
     await stop();
   });

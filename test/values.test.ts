@@ -64,6 +64,16 @@ describe('transferables', () => {
       assert.deepStrictEqual((await box.take(1))[0], new Uint8Array([1, 2, 3, 4]));
     });
 
+    it(`transferred buffers arrive intact when their sends wait past the window, over ${transport}`, async () => {
+      const remote = (await places(node, `/test/agent/transfer-window-${transport}`)).find((p) => p.transport === transport)!;
+      const n = 1500; // more than the 1024 unacknowledged messages a mailbox takes at once: the rest wait to be posted
+      const box = await remote.box({ capacity: n });
+      const payloads = Array.from({ length: n }, (_, i) => Uint8Array.of(i & 0xff, i >> 8, 7, 9));
+      await Promise.all(payloads.map((p) => sendFrom(box.ref, p, { transfer: [p.buffer], transport })));
+      assert.ok(payloads.every((p) => p.byteLength === 0), 'the sender owns none of the buffers');
+      assert.deepStrictEqual(await box.take(n), Array.from({ length: n }, (_, i) => Uint8Array.of(i & 0xff, i >> 8, 7, 9)));
+    });
+
     it(`reject an uncloneable value with EINVAL and deliver nothing, over ${transport}`, async () => {
       const remote = (await places(node, `/test/agent/uncloneable-${transport}`)).find((p) => p.transport === transport)!;
       const box = await remote.box();

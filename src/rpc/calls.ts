@@ -13,8 +13,8 @@ import { woke } from '../util/wakeups.js';
 
 /** A channel that carried a call without a verdict (an shm channel's sending end), told when the call ends. */
 export interface CallCarrier {
-  /** The call sent as record `seq` ended: by its answer, or without one (`answered` false: its message is withdrawn). */
-  callEnded(seq: number, answered: boolean): void;
+  /** The call to mailbox `to` sent as record `seq` ended: by its answer, or without one (`answered` false: its message is withdrawn). */
+  callEnded(seq: number, to: number, answered: boolean): void;
 }
 
 interface PendingCall {
@@ -28,9 +28,10 @@ interface PendingCall {
   readonly cleanup: (() => void) | undefined;
   /** Aborted when the call ends without its answer, to withdraw its message. */
   readonly withdraw: Withdrawal;
-  /** The channel that carried the call untracked (record `seq`), told when the call ends. */
+  /** The channel that carried the call untracked (record `seq`, to mailbox `to`), told when the call ends. */
   carrier: CallCarrier | undefined;
   seq: number;
+  to: number;
 }
 
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
@@ -97,7 +98,7 @@ export class CallTable {
         signal.addEventListener('abort', onAbort, { once: true });
         cleanup = () => signal.removeEventListener('abort', onAbort);
       }
-      const call: PendingCall = { node, isolate, resolve, reject, deadlines: undefined, cleanup, withdraw, carrier: undefined, seq: 0 };
+      const call: PendingCall = { node, isolate, resolve, reject, deadlines: undefined, cleanup, withdraw, carrier: undefined, seq: 0, to: 0 };
       this.pending.set(id, call);
       // After it is pending: the deadlines drop the entries of calls that are not.
       if (timeout <= MAX_TIMER_MS) call.deadlines = this.expireAfter(id, timeout);
@@ -154,12 +155,13 @@ export class CallTable {
     if (--d.live === 0) d.timer?.unref();
   }
 
-  /** Call `id` went untracked as record `seq` of `carrier`, which hears when it ends. */
-  carried(id: number, carrier: CallCarrier, seq: number): void {
+  /** Call `id` went untracked to mailbox `to` as record `seq` of `carrier`, which hears when it ends. */
+  carried(id: number, carrier: CallCarrier, seq: number, to: number): void {
     const c = this.pending.get(id);
     if (c === undefined) return;
     c.carrier = carrier;
     c.seq = seq;
+    c.to = to;
   }
 
   /** Settles call `id` by its answer: `value`, or the error `err` the answer carried. */
@@ -178,7 +180,7 @@ export class CallTable {
     this.pending.delete(id);
     if (c.deadlines !== undefined) this.released(c.deadlines);
     c.cleanup?.();
-    c.carrier?.callEnded(c.seq, answered);
+    c.carrier?.callEnded(c.seq, c.to, answered);
     woke();
     if (err === undefined) c.resolve(value);
     else {
@@ -203,10 +205,10 @@ export class CallTable {
     }
   }
 
-  /** Fails every call `carrier` carried untracked (its channel failed: what it carried may be lost). */
-  failCarried(carrier: CallCarrier, code: ErrorCode, why: string): void {
+  /** Fails every call `carrier` carried untracked after record `upTo` (its channel failed there: they never arrived). */
+  failCarried(carrier: CallCarrier, upTo: number, code: ErrorCode, why: string): void {
     for (const [id, c] of this.pending) {
-      if (c.carrier === carrier) this.settle(id, new FosError(code, why));
+      if (c.carrier === carrier && c.seq > upTo) this.settle(id, new FosError(code, why));
     }
   }
 

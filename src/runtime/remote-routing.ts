@@ -14,7 +14,7 @@ import type { Inbound } from './mailbox.js';
 import type { Ref } from './ref.js';
 import type { DeliverOptions, RemoteRoute } from './runtime.js';
 import type { Counters } from './stats.js';
-import { badTransferList, detach } from './transfer.js';
+import { badTransferList, moveTransferred } from './transfer.js';
 
 /** What the routing needs of its runtime. */
 export interface RoutingRuntime {
@@ -42,11 +42,17 @@ export class RemoteRouting {
     this.rt.countSent('tcp', msg.data, opts.batch);
     if (this.rt.isolate === 0) {
       if (this.rt.remote === undefined) throw new FosError('ENOENT', `no route to node ${a.node}`);
-      const bad = opts.transfer === undefined ? undefined : badTransferList(opts.transfer);
+      if (opts.transfer === undefined) return this.rt.remote.send(ref, msg, { wait, signal: opts.signal, batch: opts.batch });
+      // The buffers leave the sender now; the copy holding them is what waits to be encoded.
+      const bad = badTransferList(opts.transfer);
       if (bad !== undefined) return Promise.reject(new FosError('EINVAL', `bad transfer list: ${bad}`));
-      const sent = this.rt.remote.send(ref, msg, { wait, signal: opts.signal, batch: opts.batch });
-      if (opts.transfer !== undefined) detach(opts.transfer);
-      return sent;
+      let data: unknown;
+      try {
+        data = moveTransferred(msg.data, opts.transfer);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return this.rt.remote.send(ref, { ...msg, data }, { wait, signal: opts.signal, batch: opts.batch });
     }
     const frame: MsgFrame = { t: 'm', s: 0, to: a.mailbox, cap: ref.cap, w: wait ? 1 : 0, d: msg.data, nd: a.node, ni: a.isolate };
     if (msg.from !== undefined) frame.f = msg.from;

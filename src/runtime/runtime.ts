@@ -25,7 +25,7 @@ import { weightOf } from '../transport/flow.js';
 import type { AbortLike } from '../util/withdrawal.js';
 import { Control } from './control.js';
 import { RemoteRouting } from './remote-routing.js';
-import { badTransferList, detach } from './transfer.js';
+import { badTransferList, moveTransferred } from './transfer.js';
 import { Mailbox, type BlockedDelivery, type Inbound } from './mailbox.js';
 import { assertRef, capEquals, newCapability, type Ref } from './ref.js';
 import { Counters, type IsolateStats, type TransportName } from './stats.js';
@@ -432,20 +432,26 @@ export class Runtime {
       // The bytes are copied into the ring; a transfer list still takes the
       // sender's buffers away, as on every other transport. It is checked
       // first, so that a bad list fails the send and delivers nothing.
-      const bad = opts.transfer === undefined ? undefined : badTransferList(opts.transfer);
-      if (bad !== undefined) return Promise.reject(new FosError('EINVAL', `bad transfer list: ${bad}`));
-      this.countSent('shm', msg.data, opts.batch);
-      if (opts.ownCall === true && msg.call !== undefined && this.sendCallUntracked(out!, ref, msg.data, msg.from!, msg.call)) {
-        if (opts.transfer !== undefined) detach(opts.transfer);
+      let data = msg.data;
+      if (opts.transfer !== undefined) {
+        const bad = badTransferList(opts.transfer);
+        if (bad !== undefined) return Promise.reject(new FosError('EINVAL', `bad transfer list: ${bad}`));
+        try {
+          data = moveTransferred(data, opts.transfer);
+        } catch (e) {
+          return Promise.reject(e);
+        }
+      }
+      this.countSent('shm', data, opts.batch);
+      if (opts.ownCall === true && msg.call !== undefined && this.sendCallUntracked(out!, ref, data, msg.from!, msg.call)) {
         this.shm.kick();
         return RESOLVED;
       }
       const sent = out!.send(
-        { type: RecordType.Message, to: a.mailbox, cap: ref.cap, wait, data: msg.data, from: msg.from, call: msg.call, batch: opts.batch },
+        { type: RecordType.Message, to: a.mailbox, cap: ref.cap, wait, data, from: msg.from, call: msg.call, batch: opts.batch },
         opts,
-        weightOf(msg.data, opts.batch),
+        weightOf(data, opts.batch),
       );
-      if (opts.transfer !== undefined) detach(opts.transfer);
       this.shm.kick();
       return sent;
     }
@@ -464,7 +470,7 @@ export class Runtime {
   private sendCallUntracked(out: ShmOut, ref: Ref, data: unknown, from: Ref, call: CallInfo): boolean {
     const seq = out.sendCall({ type: RecordType.Message, to: ref.address.mailbox, cap: ref.cap, wait: true, data, from, call: { id: call.id, method: call.method, untracked: true } });
     if (seq === undefined) return false;
-    this.calls.carried(call.id, out, seq);
+    this.calls.carried(call.id, out, seq, ref.address.mailbox);
     return true;
   }
 
@@ -630,12 +636,12 @@ export class Runtime {
         break;
       case 'k': {
         // The calls it carried untracked have no verdict to fail them by:
-        // they fail here, after the answers the peer wrote before it failed
-        // the channel (outFailed delivers those). A call whose handler was
-        // still running then fails too, though it ran: ECONNRESET says "may have run".
+        // those after the last record the peer handled never arrived, and
+        // fail here; those before it are answered by the peer (a held one
+        // with ECONNRESET).
         const out = this.shm.out(link.peer);
         this.shm.outFailed(link.peer, f.why);
-        if (out !== undefined) this.calls.failCarried(out, 'ECONNRESET', f.why);
+        if (out !== undefined) this.calls.failCarried(out, f.upTo, 'ECONNRESET', f.why);
         break;
       }
       case 'q':
@@ -691,9 +697,9 @@ export class Runtime {
 
   /** Drains the ring `peer` offers, after every frame it sent before the offer. */
   acceptOffer(peer: number, sab: SharedArrayBuffer, capacity: number): void {
-    this.shm.accept(peer, sab, capacity, (why) => {
+    this.shm.accept(peer, sab, capacity, (why, upTo) => {
       try {
-        this.links.get(peer)?.postUnacked({ t: 'k', why });
+        this.links.get(peer)?.postUnacked({ t: 'k', why, upTo });
       } catch {
         // No kernel channel to tell it by: its sends fail when it goes.
       }
@@ -725,7 +731,16 @@ export class Runtime {
       this.reply(msg, false, r);
       return 'untracked';
     }
-    ch.waitingRoom.set(seq, r.withdraw);
+    // Withdrawn (a cancel, a failed channel), a tracked message hears why
+    // in its verdict, an untracked call in its answer.
+    const withdraw = !untracked
+      ? r.withdraw
+      : (why: FosError): boolean => {
+          if (!r.withdraw()) return false;
+          this.reply(msg, false, why);
+          return true;
+        };
+    ch.waitingRoom.set(seq, withdraw);
     return untracked ? 'untracked' : 'held';
   }
 

@@ -1,9 +1,10 @@
 /**
  * Transfer lists on the transports that copy bytes (shm, tcp): a list is
  * checked before anything is sent, and its buffers are taken from the
- * sender once the bytes are copied, as postMessage would.
+ * sender at once, as postMessage would.
  */
 import type { TransferListItem } from 'node:worker_threads';
+import { FosError } from '../errors.js';
 
 /** Why `list` cannot be transferred where bytes are copied (shm, tcp), or undefined: only distinct, live ArrayBuffers can. */
 export function badTransferList(list: readonly TransferListItem[]): string | undefined {
@@ -17,11 +18,17 @@ export function badTransferList(list: readonly TransferListItem[]): string | und
   return undefined;
 }
 
-/** Takes transferred buffers away from the sender, their bytes having been copied. */
-export function detach(list: readonly TransferListItem[]): void {
+/**
+ * Takes the buffers of `list` away from the sender at once, as postMessage
+ * would, and returns a copy of `data` that holds them instead (moved, not
+ * copied). The copy is what goes on: a send that waits to be posted (its
+ * mailbox's window full) is encoded later, when the sender's buffers are
+ * long gone. EINVAL if `data` cannot be cloned.
+ */
+export function moveTransferred(data: unknown, list: readonly TransferListItem[]): unknown {
   try {
-    structuredClone(undefined, { transfer: list as never[] });
-  } catch {
-    // Checked by badTransferList: nothing left to take.
+    return structuredClone(data, { transfer: list as never[] });
+  } catch (e) {
+    throw new FosError('EINVAL', `message cannot be sent: ${(e as Error).message}`);
   }
 }

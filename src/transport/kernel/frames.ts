@@ -61,6 +61,8 @@ export interface OfferFrame extends Acks {
 export interface KillFrame extends Acks {
   t: 'k';
   why: string;
+  /** Every record up to this seq was handled (delivered, held, or refused with its answer); none after it was. */
+  upTo: number;
 }
 
 /** The answer to call `c`; `cap` is the reply capability the caller gave. */

@@ -117,6 +117,15 @@ export class ShmOut {
    * as tracked messages do.
    */
   private openCalls = 0;
+  /** The open untracked calls per destination mailbox. */
+  private readonly callsTo = new Map<number, number>();
+  /**
+   * Mailboxes an untracked call went to that ended without its answer (a
+   * timeout, an abort): nothing tells this side whether its message is
+   * still on its way, so a kernel send to such a mailbox follows on shm
+   * for as long as this channel lives (see `busy`).
+   */
+  private readonly unanswered = new Set<number>();
   private readonly writer: RingWriter;
   private readonly verdicts: Int32Array;
   private readonly outbox = new Deque<Outgoing>();
@@ -175,20 +184,27 @@ export class ShmOut {
    * Order: it goes only when no tracked message to the same mailbox is in
    * flight or waiting in the flow (then it would overtake those waiting);
    * once written, ring order is seq order for everything after it. A send
-   * by kernel to the peer follows on shm while any such call is open (see
-   * `busy`). Bound: at most the flow's window of them are open.
+   * by kernel to the same mailbox follows on shm while such a call is open
+   * (see `busy`). Bound: at most the flow's window of them are open.
    */
   sendCall(env: MessageEnvelope & { readonly call: CallInfo & { readonly untracked: true } }): number | undefined {
     if (this.openCalls >= this.flow.window || this.flow.busy(env.to) || this.flow.failed !== undefined) return undefined;
     const seq = this.sendUntracked(env);
     this.openCalls++;
+    this.callsTo.set(env.to, (this.callsTo.get(env.to) ?? 0) + 1);
     return seq;
   }
 
-  /** The call sent as record `seq` ended: by its answer, or without one (its message is then withdrawn). */
-  callEnded(seq: number, answered: boolean): void {
+  /** The call to mailbox `to` sent as record `seq` ended: by its answer, or without one (its message is then withdrawn). */
+  callEnded(seq: number, to: number, answered: boolean): void {
     this.openCalls--;
-    if (!answered) this.withdraw(seq);
+    const n = (this.callsTo.get(to) ?? 1) - 1;
+    if (n > 0) this.callsTo.set(to, n);
+    else this.callsTo.delete(to);
+    if (!answered) {
+      this.unanswered.add(to);
+      this.withdraw(seq);
+    }
   }
 
   /** Calls sent by sendCall that have not ended. */
@@ -198,12 +214,11 @@ export class ShmOut {
 
   /**
    * True while a message to mailbox `to` by this channel may still overtake
-   * a later one sent by kernel: a tracked one without its verdict, or any
-   * open untracked call (it has no verdict to wait for, so every mailbox of
-   * the peer counts as busy while one is open).
+   * a later one sent by kernel: a tracked one without its verdict, an open
+   * untracked call, or an untracked call that ended without its answer.
    */
   busy(to: number | string): boolean {
-    return this.openCalls > 0 || this.flow.busy(to);
+    return this.flow.busy(to) || (typeof to === 'number' && (this.callsTo.has(to) || this.unanswered.has(to)));
   }
 
   /** True when a verdict or room for the outbox may be waiting. */
@@ -333,8 +348,8 @@ export class ShmIn {
    */
   private draining = false;
   private fragments: Uint8Array[] | undefined;
-  /** Withdraws a held message by seq (a cancelled send). */
-  readonly waitingRoom = new Map<number, () => boolean>();
+  /** Withdraws a held message by seq (a cancelled send, a failed channel); false if it is no longer held. */
+  readonly waitingRoom = new Map<number, (why: FosError) => boolean>();
   /** Seqs withdrawn before their record was drained: refused on arrival. */
   private readonly withdrawn = new Set<number>();
 
@@ -350,6 +365,11 @@ export class ShmIn {
 
   ready(): boolean {
     return this.reader.ready() || this.late.length > 0;
+  }
+
+  /** The seq of the last record handled: delivered, held or refused. */
+  get handledUpTo(): number {
+    return this.handled;
   }
 
   /**
@@ -410,7 +430,7 @@ export class ShmIn {
   withdraw(seq: number, err: FosError): void {
     const waiting = this.waitingRoom.get(seq);
     if (waiting !== undefined) {
-      if (waiting()) this.verdict(seq, err);
+      if (waiting(err)) this.verdict(seq, err);
       return;
     }
     if (seq > this.handled && this.withdrawn.size < MAX_EARLY_WITHDRAWALS) this.withdrawn.add(seq);

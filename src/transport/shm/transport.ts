@@ -133,7 +133,7 @@ export class ShmTransport {
   }
 
   /** The receiving side of an offer: drain the ring from now on. */
-  accept(peer: number, sab: SharedArrayBuffer, capacity: number, notifyFailure: (why: string) => void): void {
+  accept(peer: number, sab: SharedArrayBuffer, capacity: number, notifyFailure: (why: string, upTo: number) => void): void {
     const peerIcb = this.peers.get(peer);
     if (peerIcb === undefined || this.ins.has(peer)) return;
     const ch = new ShmIn(peer, sab, capacity, peerIcb.bell);
@@ -143,12 +143,14 @@ export class ShmTransport {
           return ch.drain((env, seq) => this.host.onEnvelope(ch, env, seq));
         } catch (e) {
           if (!(e instanceof ChannelFailure)) throw e;
-          // Messages of this channel still waiting for room are withdrawn: their sender hears ECONNRESET.
-          for (const withdraw of ch.waitingRoom.values()) withdraw();
+          // Messages of this channel still waiting for room are withdrawn:
+          // their sender hears ECONNRESET (an untracked call's, in its answer).
+          const reset = new FosError('ECONNRESET', e.message);
+          for (const withdraw of ch.waitingRoom.values()) withdraw(reset);
           ch.waitingRoom.clear();
           this.dropIn(peer);
-          // The sender hears of it and fails what it sent this way.
-          notifyFailure(e.message);
+          // The sender hears of it and fails what it sent this way after the last record handled.
+          notifyFailure(e.message, ch.handledUpTo);
           return true;
         }
       },
@@ -171,8 +173,6 @@ export class ShmTransport {
     this.failed.add(peer);
     o.out.poll(); // the verdicts the peer gave before it failed the channel
     o.out.fail(new FosError('ECONNRESET', why));
-    // The answers it wrote before it said so: the calls they answer must not fail with the rest.
-    this.ins.get(peer)?.source.poll();
   }
 
   /** Wakes the pump to spin for an answer (after a send, when it may be parked). */
