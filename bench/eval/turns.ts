@@ -7,9 +7,11 @@
 // runs of `npm run bench:micro`), where alternating blocks of the two
 // kept it within 1.38-1.52 in the same hour.
 //
-// Only for pairs that leave the machine as it was when idle: a polling
-// service spins on a core even while the other subject's turn runs, and
-// would slow that subject down.
+// Only for pairs where neither subject slows the other down while it
+// waits for its turn: a polling service spins on a core all along. That
+// spares a system call on the main thread (callSync against fstatSync, as
+// E2 times them), but would slow a thread that needs the second core (a
+// piscina worker, a raw SharedArrayBuffer ping-pong).
 import { median } from './stats.js';
 import { payloadOf, type Env, type RoundTripSubject } from './subjects/subject.js';
 import { timerFor, type Plan } from './timing.js';
