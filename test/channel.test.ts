@@ -12,7 +12,7 @@ function channel(): { out: ShmOut; inn: ShmIn; bellS: Int32Array; withdrawn: num
   const bellS = new Int32Array(new SharedArrayBuffer(128));
   const bellR = new Int32Array(new SharedArrayBuffer(128));
   const withdrawn: number[] = [];
-  const out = ShmOut.create(1, bellR, (seq) => withdrawn.push(seq), 0, 1 << 16);
+  const out = ShmOut.create(1, bellR, (seq) => withdrawn.push(seq) > 0, 0, 1 << 16);
   const inn = new ShmIn(0, out.sab, out.capacity, bellS);
   return { out, inn, bellS, withdrawn };
 }
@@ -228,8 +228,24 @@ describe('shm channel', () => {
     out.callEnded(2, 1, false);
     assert.deepStrictEqual(withdrawn, [2], 'only the call that ended without its answer is withdrawn');
     assert.equal(out.untrackedCalls, 0);
-    assert.equal(out.busy(1), true, 'a call to mailbox 1 ended unanswered: its message may still be on its way, so mailbox 1 stays busy');
+    assert.equal(out.busy(1), false, 'its withdrawal goes ahead of any later kernel send: mailbox 1 is free again');
     assert.equal(out.busy(2), false);
+  });
+
+  it('keeps a mailbox busy when an unanswered call could not be withdrawn, and withdraws nothing once the channel failed', () => {
+    const bellR = new Int32Array(new SharedArrayBuffer(128));
+    let linkUp = false;
+    const withdrawn: number[] = [];
+    const out = ShmOut.create(1, bellR, (seq) => linkUp && withdrawn.push(seq) > 0, 0, 1 << 16);
+    const [a, b, c] = [1, 2, 3].map((id) => out.sendCall(untrackedCall(id, id))!);
+    out.callEnded(a!, 1, false); // no kernel link to send the withdrawal by
+    assert.equal(out.busy(1), true, 'its message may still overtake a kernel send: mailbox 1 stays busy');
+    linkUp = true;
+    out.callEnded(b!, 2, false);
+    assert.deepStrictEqual([withdrawn, out.busy(2)], [[b], false]);
+    out.fail(new FosError('ECONNRESET', 'the receiver dropped the ring'));
+    out.callEnded(c!, 3, false);
+    assert.deepStrictEqual(withdrawn, [b], 'a failed channel withdraws nothing: the seq would name a record of the next channel');
   });
 
   it('sends a call tracked instead when untracked would break order or bounds', async () => {

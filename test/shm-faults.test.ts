@@ -138,13 +138,14 @@ describe('a corrupt record', () => {
     const held = await hold(peer, gate);
     const t0 = counter(out.sab, TAIL);
     const opts = { transport: 'shm', timeout: 30_000 } as const;
-    const calls = [
+    const raw = [
       call(service!, 'slow', [300], opts), // runs, and answers after the failure
       call(service!, 'slow', [10], opts), // queued behind it
       call(service!, 'whoami', [], opts), // waits for room when the channel fails
       call(service!, 'whoami', [], opts), // its record is corrupted
       call(service!, 'whoami', [], opts), // never read
-    ].map(outcome);
+    ];
+    const calls = raw.map(outcome);
     assert.equal(out.untrackedCalls, 5, 'the calls went untracked');
     const headers = recordHeaders(out.sab, out.capacity, t0, counter(out.sab, TAIL));
     assert.equal(headers.length, 5, 'one record per call');
@@ -155,7 +156,32 @@ describe('a corrupt record', () => {
     assert.ok(performance.now() - started < 5000, 'they end long before their timeout');
     const reset = { ok: false, code: 'ECONNRESET' } as const;
     assert.deepStrictEqual(outcomes, [{ ok: true }, { ok: true }, reset, reset, reset]);
+    // The held call was withdrawn by the receiver (its record was handled), the others failed here (after the last record handled).
+    const messages = await Promise.all(raw.slice(2).map((c) => c.then(() => '', (e: unknown) => (e instanceof FosError ? e.message : String(e)))));
+    assert.match(messages[0]!, /withdrawn while it waited for room/);
+    for (const m of messages.slice(1)) assert.doesNotMatch(m, /withdrawn/);
     assert.equal(await call(service!, 'whoami', [], { timeout: 5000 }), isolate, 'later calls go by kernel and are answered');
+    await stop();
+  });
+
+  it("a corrupt record in the ring that brings answers back: this isolate's calls to the peer end with ECONNRESET at once", async () => {
+    const { isolate, stop } = await peerOnShm(64);
+    const [service] = await lookup(`/faults/peer-${spawned}/calls`);
+    // An answer comes back over the peer's ring to this thread: open it.
+    assert.equal(await call(service!, 'whoami', [], { transport: 'shm' }), isolate);
+    const back = rt.shm.in(isolate);
+    assert.ok(back !== undefined, "the peer's ring to this thread is open");
+    const pending = outcome(call(service!, 'slow', [3000], { transport: 'shm', timeout: 30_000 }));
+    await sleep(50); // the call is on its way; its answer is 3 s off
+    // A record the peer never wrote: a header whose length runs past the ring.
+    const ctl = new Int32Array(back.sab);
+    const tail = Atomics.load(ctl, TAIL) >>> 0;
+    Atomics.store(new Int32Array(back.sab, DATA, back.capacity / 4), (tail & (back.capacity - 1)) >> 2, 0x0fff_fff0);
+    const started = performance.now();
+    Atomics.store(ctl, TAIL, (tail + 8) | 0);
+    assert.deepStrictEqual(await within(pending, 2000, 'the call whose answer the ring would have carried'), { ok: false, code: 'ECONNRESET' });
+    assert.ok(performance.now() - started < 2000, 'at once, not when the answer was due');
+    assert.equal(rt.shm.in(isolate), undefined, 'the corrupt ring is dropped');
     await stop();
   });
 

@@ -14,7 +14,7 @@ import type { Inbound } from './mailbox.js';
 import type { Ref } from './ref.js';
 import type { DeliverOptions, RemoteRoute } from './runtime.js';
 import type { Counters } from './stats.js';
-import { badTransferList, moveTransferred } from './transfer.js';
+import { badTransferList, moveTransferred } from '../util/transfer.js';
 
 /** What the routing needs of its runtime. */
 export interface RoutingRuntime {

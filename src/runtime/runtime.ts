@@ -25,7 +25,7 @@ import { weightOf } from '../transport/flow.js';
 import type { AbortLike } from '../util/withdrawal.js';
 import { Control } from './control.js';
 import { RemoteRouting } from './remote-routing.js';
-import { badTransferList, moveTransferred } from './transfer.js';
+import { badTransferList, moveTransferred } from '../util/transfer.js';
 import { Mailbox, type BlockedDelivery, type Inbound } from './mailbox.js';
 import { assertRef, capEquals, newCapability, type Ref } from './ref.js';
 import { Counters, type IsolateStats, type TransportName } from './stats.js';
@@ -698,6 +698,10 @@ export class Runtime {
   /** Drains the ring `peer` offers, after every frame it sent before the offer. */
   acceptOffer(peer: number, sab: SharedArrayBuffer, capacity: number): void {
     this.shm.accept(peer, sab, capacity, (why, upTo) => {
+      // Answers the peer wrote after the bad record are lost with the ring:
+      // nothing says which of this isolate's calls to it they answered, so
+      // all of them end here (ECONNRESET: they may have run).
+      this.calls.failIsolate(this.node, peer, 'ECONNRESET', why);
       try {
         this.links.get(peer)?.postUnacked({ t: 'k', why, upTo });
       } catch {

@@ -133,6 +133,13 @@ export class Flow<F> {
     return lane !== undefined && (lane.backlog.size > 0 || lane.lastSeq > seq);
   }
 
+  /** True when a frame of `weight` messages sent to `to` now would be posted at once, not wait in a backlog. */
+  postsNow(to: LaneKey, weight = 1): boolean {
+    if (this.failure !== undefined || !this.transport.canPost()) return false;
+    const lane = this.lanes.get(to);
+    return lane === undefined || (lane.backlog.size === 0 && this.fits(lane, weight));
+  }
+
   /** Messages accepted by `send` and not yet posted. */
   get backlogged(): number {
     let n = 0;

@@ -22,6 +22,7 @@ import { Flow, type FlowSendOptions, type LaneKey } from '../flow.js';
 import { applyVerdicts, PendingVerdicts } from '../verdicts.js';
 import type { PumpSource } from '../shm/pump.js';
 import { flattenFrame, seqOfUnreadable, unflattenFrame } from './flat.js';
+import { moveTransferred } from '../../util/transfer.js';
 import type { Acks, Frame, MsgFrame } from './frames.js';
 
 /** What a link posts on: a MessagePort, a Worker, or a worker's parentPort. */
@@ -108,6 +109,21 @@ export class KernelLink {
    * is the number of messages the frame carries.
    */
   send(frame: MsgFrame, opts: FlowSendOptions, lane: LaneKey = frame.to, weight = 1): Promise<void> {
+    if (opts.transfer !== undefined && !this.flow.postsNow(lane, weight) && opts.transfer.every((t) => t instanceof ArrayBuffer)) {
+      // It waits to be posted: its buffers leave the sender now all the
+      // same (as postMessage would take them), moved into a copy that waits
+      // in their stead and is then posted as a plain clone. A buffer the
+      // sender still held could be transferred elsewhere meanwhile, and
+      // postMessage would then drop the frame without a word. (Other
+      // transferables, a MessagePort, must be in the list when posted:
+      // they wait with the frame, as the list gave them.)
+      try {
+        frame.d = moveTransferred(frame.d, opts.transfer);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return this.flow.send(frame, lane, { wait: opts.wait, signal: opts.signal }, weight);
+    }
     return this.flow.send(frame, lane, opts, weight);
   }
 

@@ -120,10 +120,13 @@ export class ShmOut {
   /** The open untracked calls per destination mailbox. */
   private readonly callsTo = new Map<number, number>();
   /**
-   * Mailboxes an untracked call went to that ended without its answer (a
-   * timeout, an abort): nothing tells this side whether its message is
-   * still on its way, so a kernel send to such a mailbox follows on shm
-   * for as long as this channel lives (see `busy`).
+   * Mailboxes an untracked call went to that ended without its answer and
+   * whose withdrawal could not be sent (no kernel link): nothing tells this
+   * side whether its message is still on its way, so a kernel send to such
+   * a mailbox follows on shm for as long as this channel lives (see `busy`).
+   * A withdrawal that was sent needs no such care: it goes ahead of any
+   * later kernel send on the same in-order link, and the receiver then
+   * refuses the record if it has not handled it yet.
    */
   private readonly unanswered = new Set<number>();
   private readonly writer: RingWriter;
@@ -139,8 +142,8 @@ export class ShmOut {
     readonly sab: SharedArrayBuffer,
     readonly capacity: number,
     private readonly peerBell: Int32Array,
-    /** Asks the receiver (over the kernel link) to withdraw message `seq` if it still waits for room. */
-    private readonly withdraw: (seq: number) => void,
+    /** Asks the receiver (over the kernel link) to withdraw message `seq` if it is not in its mailbox yet; false if that cannot be sent. */
+    private readonly withdraw: (seq: number) => boolean,
     /** The kernel link's last seq when this channel was offered: kernel messages up to it are ordered before the ring. */
     readonly kernelSeqAtOffer: number,
   ) {
@@ -154,7 +157,7 @@ export class ShmOut {
     });
   }
 
-  static create(peer: number, peerBell: Int32Array, withdraw: (seq: number) => void, kernelSeqAtOffer: number, capacity = DEFAULT_RING_CAPACITY): ShmOut {
+  static create(peer: number, peerBell: Int32Array, withdraw: (seq: number) => boolean, kernelSeqAtOffer: number, capacity = DEFAULT_RING_CAPACITY): ShmOut {
     return new ShmOut(peer, new SharedArrayBuffer(channelBytes(capacity)), capacity, peerBell, withdraw, kernelSeqAtOffer);
   }
 
@@ -201,10 +204,11 @@ export class ShmOut {
     const n = (this.callsTo.get(to) ?? 1) - 1;
     if (n > 0) this.callsTo.set(to, n);
     else this.callsTo.delete(to);
-    if (!answered) {
-      this.unanswered.add(to);
-      this.withdraw(seq);
-    }
+    // A failed channel's receiver has dropped the ring: what it had not
+    // handled never arrives, and a withdrawal would name a seq of the next
+    // channel to the peer.
+    if (answered || this.flow.failed !== undefined) return;
+    if (!this.withdraw(seq)) this.unanswered.add(to);
   }
 
   /** Calls sent by sendCall that have not ended. */
@@ -215,7 +219,7 @@ export class ShmOut {
   /**
    * True while a message to mailbox `to` by this channel may still overtake
    * a later one sent by kernel: a tracked one without its verdict, an open
-   * untracked call, or an untracked call that ended without its answer.
+   * untracked call, or one that ended unanswered and could not be withdrawn.
    */
   busy(to: number | string): boolean {
     return this.flow.busy(to) || (typeof to === 'number' && (this.callsTo.has(to) || this.unanswered.has(to)));
@@ -355,8 +359,8 @@ export class ShmIn {
 
   constructor(
     readonly peer: number,
-    sab: SharedArrayBuffer,
-    capacity: number,
+    readonly sab: SharedArrayBuffer,
+    readonly capacity: number,
     private readonly peerBell: Int32Array,
   ) {
     this.reader = new RingReader(sab, 0, capacity);

@@ -115,11 +115,13 @@ export class ShmTransport {
   }
 
   private open(peer: number, peerIcb: Icb, link: KernelLink, relay: ((peer: number, sab: SharedArrayBuffer, capacity: number) => void) | undefined): ShmOut {
-    const withdraw = (seq: number): void => {
+    const withdraw = (seq: number): boolean => {
       try {
         link.postUnacked({ t: 'x', s: seq, v: 1 });
+        return true;
       } catch {
         // No kernel channel (yet): the message stays, its verdict will come.
+        return false;
       }
     };
     const out = ShmOut.create(peer, peerIcb.bell, withdraw, link.lastSeq, this.ringCapacity);
@@ -145,7 +147,7 @@ export class ShmTransport {
           if (!(e instanceof ChannelFailure)) throw e;
           // Messages of this channel still waiting for room are withdrawn:
           // their sender hears ECONNRESET (an untracked call's, in its answer).
-          const reset = new FosError('ECONNRESET', e.message);
+          const reset = new FosError('ECONNRESET', `${e.message}; withdrawn while it waited for room`);
           for (const withdraw of ch.waitingRoom.values()) withdraw(reset);
           ch.waitingRoom.clear();
           this.dropIn(peer);

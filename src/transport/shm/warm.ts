@@ -27,7 +27,7 @@ export function warmUp(again = false): void {
   // The pump and callSync read the clock: Node loads its performance module at the first read (ms).
   performance.now();
   const bell = newDoorbell();
-  const out = ShmOut.create(0, bell, () => {}, 0, WARM_RING);
+  const out = ShmOut.create(0, bell, () => true, 0, WARM_RING);
   const inn = new ShmIn(0, out.sab, out.capacity, bell);
   const from: Ref = { address: { node: 'warm', isolate: 0, mailbox: 0 }, cap: 'warm' as Capability };
   // The payloads take each way through the envelope: raw bytes, simple values, msgpack.
