@@ -364,14 +364,18 @@ export class Runtime {
    * call table (its end), by `rejected` (before it starts) or on the lookup.
    */
   call(target: Target, method: string, args: readonly unknown[], opts: CallOptions = {}): Promise<unknown> {
-    let ref: Ref | Promise<Ref>;
     try {
       this.assertOpen();
       checkCall(method, args, opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS);
+    } catch (e) {
+      return this.rejected(e);
+    }
+    let ref: Ref | Promise<Ref>;
+    try {
       ref = this.resolve(target, opts);
     } catch (e) {
       if (this.waitingForLookup === 0) return this.rejected(e);
-      ref = Promise.reject(e);
+      ref = Promise.reject(e); // in its turn: a send after it must not overtake it
     }
     if (this.waitingForLookup === 0 && !(ref instanceof Promise)) return this.callRef(ref, method, args, opts);
     // Behind a lookup (see inOrder): a failed lookup is counted as it fails.

@@ -16,8 +16,9 @@
  *
  * Verdicts: message seqs are 1, 2, 3, ... in ring order (a fragmented
  * message, or a sendMany batch, counts once; so do replies and untracked
- * calls, which need no verdict: see ShmOut.sendCall). R handles a batch of records, writes an
- * exception for each message not simply admitted, then publishes `done`:
+ * calls, which need no verdict: see ShmOut.sendCall). R handles a batch of
+ * records, writes an exception for each message not simply admitted, then
+ * publishes `done`:
  * after a drain that handled a message needing a verdict (or every 2^20
  * records), and at once after a sendMany batch, which frees much of a
  * window. S reads `done` first and the exceptions after, so every
