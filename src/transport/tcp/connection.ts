@@ -42,6 +42,8 @@ export interface ConnectionHost {
    * refuse the connection (a duplicate), or undefined once it is adopted.
    */
   established(conn: Connection, peer: Hello, sid: string, resumed: boolean, peerReceived: number): string | undefined;
+  /** Whether `conn` is the connection the tie-break keeps when two to the same peer cross: the one dialed by the node whose name sorts first. */
+  keeps(conn: Connection): boolean;
   frame(conn: Connection, f: RawFrame): void;
   /**
    * The connection ended; `reason` says why, `established` whether it was
@@ -202,9 +204,19 @@ export class Connection {
     this.adopt(ready.resumed ? ready.received : 0);
   }
 
-  /** Another connection replaced the session while this one shook hands: what it decided no longer holds. */
+  /**
+   * Another connection replaced the session while this one shook hands:
+   * what it decided no longer holds, and it is refused. Except when two
+   * nodes meet for the first time by dialing each other at once (neither
+   * held a session when it said hello): each side may adopt a different one
+   * of the two connections first, and refusing the second on both sides
+   * left them with none, until a down timeout. Both sides keep the one the
+   * tie-break names instead (it then replaces the other, session and all).
+   */
   private checkSessionUnchanged(): void {
-    if (this.host.session(this.peer!) !== this.held) throw new FosError('EINVAL', 'the session changed during the handshake');
+    if (this.host.session(this.peer!) === this.held) return;
+    if (this.held === undefined && this.host.keeps(this)) return;
+    throw new FosError('EINVAL', 'the session changed during the handshake');
   }
 
   /** The session: the one named if it resumes, else a new one whose id both sides derive from the nonces. */

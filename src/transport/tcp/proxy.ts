@@ -268,6 +268,10 @@ export class Proxy implements ConnectionHost, SessionHost {
     return undefined;
   }
 
+  keeps(conn: Connection): boolean {
+    return conn.peer !== undefined && this.preferred(conn, conn.peer);
+  }
+
   /** Whether `conn` is the connection the tie-break keeps: the one dialed by the node whose name sorts first. */
   private preferred(conn: Connection, peer: string): boolean {
     const dialer = conn.role === 'dialer' ? this.node : peer;
