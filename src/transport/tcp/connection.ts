@@ -187,7 +187,7 @@ export class Connection {
         throw new FosError('EACCES', 'authentication failed: the peer does not know the cluster secret');
       }
       const auth = checkAuth(given);
-      this.checkSessionUnchanged();
+      this.checkSessionUnchanged(auth.sid === '');
       const resumed = auth.sid !== '' && auth.sid === this.held?.sid;
       this.decide(resumed, auth.sid);
       this.peerListen = auth.listen;
@@ -197,7 +197,7 @@ export class Connection {
       return;
     }
     const ready = checkReady(body);
-    this.checkSessionUnchanged();
+    this.checkSessionUnchanged(true);
     if (ready.resumed && this.held === undefined) throw new FosError('EINVAL', 'the peer resumes a session this node does not hold');
     this.decide(ready.resumed, this.held?.sid ?? '');
     this.peerListen = ready.listen;
@@ -212,10 +212,15 @@ export class Connection {
    * of the two connections first, and refusing the second on both sides
    * left them with none, until a down timeout. Both sides keep the one the
    * tie-break names instead (it then replaces the other, session and all).
+   * A first meeting is one where neither side held a session: this side
+   * when it said hello, and the peer (`peerHeldNone`: for an acceptor, the
+   * dialer's Auth named none). Outside it (a restart, a session one side
+   * declared down) the other connection may be the one both sides agree
+   * on, and this one is refused as before.
    */
-  private checkSessionUnchanged(): void {
+  private checkSessionUnchanged(peerHeldNone: boolean): void {
     if (this.host.session(this.peer!) === this.held) return;
-    if (this.held === undefined && this.host.keeps(this)) return;
+    if (this.held === undefined && peerHeldNone && this.host.keeps(this)) return;
     throw new FosError('EINVAL', 'the session changed during the handshake');
   }
 

@@ -269,7 +269,12 @@ export class Proxy implements ConnectionHost, SessionHost {
   }
 
   keeps(conn: Connection): boolean {
-    return conn.peer !== undefined && this.preferred(conn, conn.peer);
+    const peer = conn.peer;
+    if (peer === undefined || !this.preferred(conn, peer)) return false;
+    // Two connections dialed by the same node (two addresses of one peer):
+    // each side would keep whichever came last, and they could differ.
+    const current = this.wires.get(peer);
+    return current === undefined || current === conn || !this.preferred(current, peer);
   }
 
   /** Whether `conn` is the connection the tie-break keeps: the one dialed by the node whose name sorts first. */
