@@ -14,7 +14,7 @@ import type { Inbound } from './mailbox.js';
 import type { Ref } from './ref.js';
 import type { DeliverOptions, RemoteRoute } from './runtime.js';
 import type { Counters } from './stats.js';
-import { badTransferList, moveTransferred } from '../util/transfer.js';
+import { moveForCopy } from '../util/transfer.js';
 
 /** What the routing needs of its runtime. */
 export interface RoutingRuntime {
@@ -44,11 +44,9 @@ export class RemoteRouting {
       if (this.rt.remote === undefined) throw new FosError('ENOENT', `no route to node ${a.node}`);
       if (opts.transfer === undefined) return this.rt.remote.send(ref, msg, { wait, signal: opts.signal, batch: opts.batch });
       // The buffers leave the sender now; the copy holding them is what waits to be encoded.
-      const bad = badTransferList(opts.transfer);
-      if (bad !== undefined) return Promise.reject(new FosError('EINVAL', `bad transfer list: ${bad}`));
       let data: unknown;
       try {
-        data = moveTransferred(msg.data, opts.transfer);
+        data = moveForCopy(msg.data, opts.transfer);
       } catch (e) {
         return Promise.reject(e);
       }

@@ -25,7 +25,7 @@ import { weightOf } from '../transport/flow.js';
 import type { AbortLike } from '../util/withdrawal.js';
 import { Control } from './control.js';
 import { RemoteRouting } from './remote-routing.js';
-import { badTransferList, moveTransferred } from '../util/transfer.js';
+import { moveForCopy } from '../util/transfer.js';
 import { Mailbox, type BlockedDelivery, type Inbound } from './mailbox.js';
 import { assertRef, capEquals, newCapability, type Ref } from './ref.js';
 import { Counters, type IsolateStats, type TransportName } from './stats.js';
@@ -438,10 +438,8 @@ export class Runtime {
       // first, so that a bad list fails the send and delivers nothing.
       let data = msg.data;
       if (opts.transfer !== undefined) {
-        const bad = badTransferList(opts.transfer);
-        if (bad !== undefined) return Promise.reject(new FosError('EINVAL', `bad transfer list: ${bad}`));
         try {
-          data = moveTransferred(data, opts.transfer);
+          data = moveForCopy(data, opts.transfer);
         } catch (e) {
           return Promise.reject(e);
         }

@@ -32,3 +32,14 @@ export function moveTransferred(data: unknown, list: readonly TransferListItem[]
     throw new FosError('EINVAL', `message cannot be sent: ${(e as Error).message}`);
   }
 }
+
+/**
+ * For the transports that copy bytes (shm, tcp): checks `list`, then moves
+ * its buffers into a copy of `data` (see moveTransferred) and returns the
+ * copy. EINVAL for a bad list, before anything is taken from the sender.
+ */
+export function moveForCopy(data: unknown, list: readonly TransferListItem[]): unknown {
+  const bad = badTransferList(list);
+  if (bad !== undefined) throw new FosError('EINVAL', `bad transfer list: ${bad}`);
+  return moveTransferred(data, list);
+}
