@@ -5,10 +5,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { after, describe, it } from 'node:test';
 import { boot, call, callSync, connect, FosError, lookup, serve, type IsolateReport } from '../src/index.js';
 import { runtime } from '../src/runtime/current.js';
-import { PARKED, STATE } from '../src/transport/shm/doorbell.js';
+import { markDead, PARKED, STATE } from '../src/transport/shm/doorbell.js';
+import { slotBytes, SyncSlot } from '../src/transport/shm/sync-slot.js';
 import type { SyncCaller, SyncOutcome } from './fixtures/sync-caller.js';
 import { ECHO, eventually } from './helpers/places.js';
 
@@ -266,5 +268,62 @@ describe('polling services', () => {
     assert.ok(out.shutdownMs < 5000, `shutdown took ${out.shutdownMs.toFixed(0)} ms`);
     assert.equal(out.isolates.length, 2);
     for (const i of out.isolates) assert.deepStrictEqual(i, { ...i, state: 'exited', exitCode: 0 }, 'each polling isolate exited by itself');
+  });
+});
+
+describe('the sync slot a blocked thread waits in', () => {
+  const slotAt = (capacity = 1024): { slot: SyncSlot; sab: SharedArrayBuffer } => {
+    const sab = new SharedArrayBuffer(slotBytes(capacity));
+    return { slot: new SyncSlot(sab, 0), sab };
+  };
+  const wait = (ms: number, writerBell?: Int32Array) => ({ deadline: performance.now() + ms, writerBell, spinMicros: 50 });
+
+  it('takes the answer to its own ticket and passes over a late one to an earlier ticket', () => {
+    const { slot } = slotAt();
+    slot.write(7, true, 'late, for 7');
+    slot.write(8, true, [1, 'for 8']);
+    assert.deepStrictEqual(slot.await(8, wait(1000)), [1, 'for 8']);
+    slot.write(9, true, new Map([[1, 'msgpack']]));
+    assert.deepStrictEqual(slot.await(9, wait(1000)), new Map([[1, 'msgpack']]));
+    const { err, ms } = syncError(() => slot.await(10, wait(TIMEOUT)));
+    assert.equal(err.code, 'ETIMEDOUT', 'an answer to 9 is not taken for 10');
+    assertTimedOutIn(ms);
+  });
+
+  it('an error answer throws its FosError; an answer larger than the slot becomes EMSGSIZE', () => {
+    const { slot } = slotAt(512);
+    slot.write(1, false, new FosError('ENOSYS', 'no such method'));
+    const e = syncError(() => slot.await(1, wait(1000))).err;
+    assert.deepStrictEqual([e.code, e.message], ['ENOSYS', 'ENOSYS: no such method']);
+    slot.write(2, true, 'x'.repeat(600));
+    assert.equal(syncError(() => slot.await(2, wait(1000))).err.code, 'EMSGSIZE');
+  });
+
+  it('ECONNRESET as soon as the writer is marked dead', () => {
+    const { slot } = slotAt();
+    const bell = new Int32Array(new SharedArrayBuffer(128));
+    markDead(bell);
+    const { err, ms } = syncError(() => slot.await(1, wait(10_000, bell)));
+    assert.equal(err.code, 'ECONNRESET');
+    assert.ok(ms < 1000, `took ${ms} ms`);
+  });
+
+  it('an owner asleep in Atomics.wait wakes when another thread writes its answer', async () => {
+    const { slot, sab } = slotAt();
+    const url = new URL('../src/transport/shm/sync-slot.js', import.meta.url).href;
+    const writer = new Worker(
+      `const { workerData: w } = require('node:worker_threads');
+       import(w.url).then(({ SyncSlot }) => setTimeout(() => new SyncSlot(w.sab, 0).write(5, true, 'from the writer'), 200));`,
+      { eval: true, workerData: { url, sab } },
+    );
+    try {
+      const t0 = performance.now();
+      // It spins 50 µs, then sleeps (in slices of at most 5 ms) until the writer's answer.
+      assert.equal(slot.await(5, { deadline: t0 + 10_000, writerBell: undefined, spinMicros: 50 }), 'from the writer');
+      const ms = performance.now() - t0;
+      assert.ok(ms >= 150 && ms < 2000, `answered after ${ms.toFixed(1)} ms`);
+    } finally {
+      await writer.terminate();
+    }
   });
 });

@@ -232,6 +232,25 @@ describe('shm channel', () => {
     assert.equal(out.busy(2), false);
   });
 
+  it("answers a callSync into the sender's sync slot, and drops an answer to one older than the last drained", () => {
+    const { out, inn } = channel();
+    const syncCall = (id: number): MessageEnvelope => ({ type: RecordType.Message, to: 1, cap: 'c', wait: true, data: [id], call: { id, method: 'm', sync: true, untracked: true } });
+    const wait = { deadline: performance.now() + 1000, writerBell: undefined, spinMicros: 50 };
+    const drainAll = (): void => void inn.drain(() => 'untracked');
+    out.sendUntracked(syncCall(41));
+    drainAll();
+    assert.equal(inn.answerSync(41, true, 'for 41'), true);
+    assert.equal(out.syncSlot.await(41, wait), 'for 41');
+    // 42 is given up on (its caller timed out) and 43 sent: a late answer to 42 is not written.
+    out.sendUntracked(syncCall(42));
+    out.sendUntracked(syncCall(43));
+    drainAll();
+    assert.equal(inn.answerSync(42, true, 'late, for 42'), false);
+    assert.equal(inn.answerSync(43, false, new FosError('EAGAIN', 'mailbox is full')), true);
+    assert.throws(() => out.syncSlot.await(43, wait), (e: unknown) => e instanceof FosError && e.code === 'EAGAIN');
+    assert.equal(inn.answerSync(99, true, 'never sent'), false, 'no answer to a callSync that never came');
+  });
+
   it('keeps a mailbox busy when an unanswered call could not be withdrawn, and withdraws nothing once the channel failed', () => {
     const bellR = new Int32Array(new SharedArrayBuffer(128));
     let linkUp = false;

@@ -24,7 +24,7 @@ import { assertRef, type Ref } from '../runtime/ref.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { PushEvent } from '../transport/kernel/frames.js';
 import { markDead } from '../transport/shm/doorbell.js';
-import { answer, icbView } from '../transport/shm/icb.js';
+import { icbView } from '../transport/shm/icb.js';
 
 export type IsolateState = 'starting' | 'running' | 'stopping' | 'exited' | 'crashed';
 
@@ -85,14 +85,16 @@ export class Hub {
       const { name, ticket } = arg as { name: string; ticket: number };
       const w = this.workers.get(from);
       if (w === undefined) return;
+      // Answered at once, in the order asked: the slot's one writer keeps its protocol.
+      const slot = icbView(w.icb).slot;
       let entry: NameEntry | undefined;
       try {
         entry = this.lookup(name);
       } catch (e) {
-        answer(icbView(w.icb), ticket, false, e);
+        slot.write(ticket, false, e);
         return;
       }
-      answer(icbView(w.icb), ticket, true, entry);
+      slot.write(ticket, true, entry);
     });
     c.handle('relayOffer', (arg, from) => {
       const { peer, sab, capacity } = arg as { peer: number; sab: SharedArrayBuffer; capacity: number };

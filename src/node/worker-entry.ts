@@ -9,7 +9,7 @@ import { Runtime } from '../runtime/runtime.js';
 import type { NameEntry } from '../names/registry.js';
 import type { KernelLink } from '../transport/kernel/link.js';
 import { markDead } from '../transport/shm/doorbell.js';
-import { await_, expect } from '../transport/shm/icb.js';
+import { nextTicket } from '../transport/shm/sync-slot.js';
 import type { ShmOptions } from '../transport/shm/transport.js';
 
 const LOOKUP_SYNC_TIMEOUT_MS = 10_000;
@@ -57,9 +57,9 @@ async function start(boot: WorkerBoot): Promise<void> {
     shm: { ...boot.shm, pump: { ...boot.shm.pump, poll: boot.poll } },
     // This thread blocks: the main thread answers into its sync slot.
     lookupSync: (name) => {
-      const ticket = expect(rt.shm.icb);
+      const ticket = nextTicket();
       main!.postUnacked({ t: 'q', id: 0, op: 'lookupSync', arg: { name, ticket } });
-      return await_(rt.shm.icb, ticket, { deadline: performance.now() + LOOKUP_SYNC_TIMEOUT_MS, peerBell: undefined, spinMicros: 50 }) as NameEntry | undefined;
+      return rt.shm.icb.slot.await(ticket, { deadline: performance.now() + LOOKUP_SYNC_TIMEOUT_MS, writerBell: undefined, spinMicros: 50 }) as NameEntry | undefined;
     },
     relayOffer: (peer, sab, capacity) => main!.postUnacked({ t: 'q', id: 0, op: 'relayOffer', arg: { peer, sab, capacity } }),
   });

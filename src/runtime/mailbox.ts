@@ -32,6 +32,14 @@ export interface Inbound extends Message {
   readonly call?: CallInfo;
   /** The transport that brought it: a reply goes back the same way. */
   readonly via?: 'local' | 'kernel' | 'shm';
+  /** For a callSync: the shm channel it came by, whose sync slot its answer goes into. */
+  readonly syncChannel?: SyncAnswerer;
+}
+
+/** The receiving end of the shm channel a callSync came by (ShmIn). */
+export interface SyncAnswerer {
+  /** Writes the answer to callSync `ticket`; false if its caller no longer waits for it. */
+  answerSync(ticket: number, ok: boolean, value: unknown): boolean;
 }
 
 /**

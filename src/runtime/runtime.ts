@@ -17,7 +17,7 @@ import { CallTable, checkCall, DEFAULT_CALL_TIMEOUT_MS } from '../rpc/calls.js';
 import { RecordType, type CallInfo, type Envelope } from '../envelope.js';
 import type { Acks, Frame, MsgFrame, PushEvent, ReplyFrame } from '../transport/kernel/frames.js';
 import type { ShmIn, ShmOut, ShmVerdict } from '../transport/shm/channel.js';
-import { answer, await_, expect } from '../transport/shm/icb.js';
+import { nextTicket } from '../transport/shm/sync-slot.js';
 import { ShmTransport, type ShmOptions } from '../transport/shm/transport.js';
 import type { PumpSource } from '../transport/shm/pump.js';
 import { KernelLink, type Endpoint } from '../transport/kernel/link.js';
@@ -346,10 +346,10 @@ export class Runtime {
       if (link.flow.busySince(a.mailbox, out.kernelSeqAtOffer)) {
         throw new FosError('EAGAIN', 'earlier messages to this mailbox by kernel have no verdict yet (callSync would overtake them); retry');
       }
-      const ticket = expect(this.shm.icb);
+      const ticket = nextTicket();
       out.sendUntracked({ type: RecordType.Message, to: a.mailbox, cap: ref.cap, wait: true, data: args, from: this.replyRef, call: { id: ticket, method, sync: true, untracked: true } });
       this.counters.sent('shm', args);
-      const v = await_(this.shm.icb, ticket, { deadline: performance.now() + timeout, peerBell: this.shm.peer(a.isolate)?.bell, spinMicros: opts.spinMicros ?? 200 });
+      const v = out.syncSlot.await(ticket, { deadline: performance.now() + timeout, writerBell: this.shm.peer(a.isolate)?.bell, spinMicros: opts.spinMicros ?? 200 });
       this.counters.received('shm', v);
       return v;
     } catch (e) {
@@ -569,8 +569,7 @@ export class Runtime {
       return;
     }
     if (call.sync === true) {
-      const icb = a.isolate === this.isolate ? this.shm.icb : this.shm.peer(a.isolate);
-      if (icb !== undefined && answer(icb, call.id, ok, ok ? result : asFosError(result))) this.counters.sent('shm', result);
+      if (m.syncChannel?.answerSync(call.id, ok, ok ? result : asFosError(result)) === true) this.counters.sent('shm', result);
       return;
     }
     const f: ReplyFrame = ok ? { t: 'y', cap: to.cap, c: call.id, ok: true, d: result } : { t: 'y', cap: to.cap, c: call.id, ok: false, e: toWire(asFosError(result)) };
@@ -719,7 +718,13 @@ export class Runtime {
       return 'untracked';
     }
     const msg: Inbound =
-      env.call !== undefined ? { data: env.data, from: env.from!, call: env.call, via: 'shm' } : env.from !== undefined ? { data: env.data, from: env.from } : { data: env.data };
+      env.call !== undefined
+        ? env.call.sync === true
+          ? { data: env.data, from: env.from!, call: env.call, via: 'shm', syncChannel: ch }
+          : { data: env.data, from: env.from!, call: env.call, via: 'shm' }
+        : env.from !== undefined
+          ? { data: env.data, from: env.from }
+          : { data: env.data };
     // An untracked call's caller reads no verdict: it hears of a refusal in
     // the call's answer (a callSync's, in its sync slot).
     const untracked = env.call?.untracked === true;

@@ -3,7 +3,7 @@
  * its peer (the receiver, R) drains, plus the verdicts R writes back, all in
  * one SharedArrayBuffer that S creates and offers to R over the kernel link.
  *
- * Layout: the ring (see ring.ts), then a verdict area:
+ * Layout: the ring (see ring.ts), then a verdict area, then a sync slot:
  *   V+0    done      messages R has handled (its seq of the last, mod 2^32), written by R
  *   V+128  exHead    exceptions S has read, written by S
  *   V+256  exTail    exceptions R has written, written by R
@@ -13,6 +13,10 @@
  *                    admitted after being held, k > 0 = refused with
  *                    ERROR_CODES[k - 1]. The whole seq, because a held
  *                    message's late verdict may come any number of records later
+ *   then       the sync slot (sync-slot.ts): R writes the answers to S's
+ *              callSyncs that came by this ring there, S's blocked thread
+ *              reads them; R is its one writer, and it drops an answer to
+ *              any callSync older than the last it drained (`latestSync`)
  *
  * Verdicts: message seqs are 1, 2, 3, ... in ring order (a fragmented
  * message, or a sendMany batch, counts once; so do replies and untracked
@@ -44,6 +48,7 @@ import { Deque } from '../../util/deque.js';
 import { Flow, type FlowSendOptions } from '../flow.js';
 import { ring as ringBell } from './doorbell.js';
 import { Frag, RingCorruption, RingReader, ringBytes, RingWriter } from './ring.js';
+import { slotBytes, SyncSlot } from './sync-slot.js';
 
 const EXCEPTIONS = 1024;
 /** Withdrawals kept for records not drained yet: at most a window's worth matter. */
@@ -57,12 +62,19 @@ const ADMITTED = 0;
 
 export const DEFAULT_RING_CAPACITY = 1 << 20;
 
+const VERDICT_BYTES = 384 + EXCEPTIONS * 8;
+
 export function channelBytes(capacity: number): number {
-  return ringBytes(capacity) + 384 + EXCEPTIONS * 8;
+  return ringBytes(capacity) + VERDICT_BYTES + slotBytes();
 }
 
 function verdictView(sab: SharedArrayBuffer, capacity: number): Int32Array {
-  return new Int32Array(sab, ringBytes(capacity), (384 + EXCEPTIONS * 8) / 4);
+  return new Int32Array(sab, ringBytes(capacity), VERDICT_BYTES / 4);
+}
+
+/** The channel's sync slot: 128-aligned, since the ring and verdict areas are. */
+function slotOf(sab: SharedArrayBuffer, capacity: number): SyncSlot {
+  return new SyncSlot(sab, ringBytes(capacity) + VERDICT_BYTES);
 }
 
 const HELD_BYTE = 0xff;
@@ -132,6 +144,8 @@ export class ShmOut {
   private readonly unanswered = new Set<number>();
   private readonly writer: RingWriter;
   private readonly verdicts: Int32Array;
+  /** Where this isolate's thread, blocked in a callSync sent by this channel, finds the answer. */
+  readonly syncSlot: SyncSlot;
   private readonly outbox = new Deque<Outgoing>();
   private written = 0;
   private exHead = 0;
@@ -150,6 +164,7 @@ export class ShmOut {
   ) {
     this.writer = new RingWriter(sab, 0, capacity);
     this.verdicts = verdictView(sab, capacity);
+    this.syncSlot = slotOf(sab, capacity);
     this.flow = new Flow<MessageEnvelope>({
       canPost: () => true,
       congested: () => this.outbox.size > 0,
@@ -338,6 +353,9 @@ export class ChannelFailure extends Error {
 export class ShmIn {
   private readonly reader: RingReader;
   private readonly verdicts: Int32Array;
+  private readonly syncSlot: SyncSlot;
+  /** The ticket of the last callSync drained: the one its blocked caller waits for (see the slot's protocol). */
+  private latestSync = 0;
   private handled = 0;
   /** The `handled` last published as `done`. */
   private published = 0;
@@ -366,6 +384,18 @@ export class ShmIn {
   ) {
     this.reader = new RingReader(sab, 0, capacity);
     this.verdicts = verdictView(sab, capacity);
+    this.syncSlot = slotOf(sab, capacity);
+  }
+
+  /**
+   * Answers the callSync `ticket` that came by this channel, into its
+   * caller's sync slot: a value when `ok`, else the error `value`. False
+   * when its caller no longer waits for it (it sent a later one since).
+   */
+  answerSync(ticket: number, ok: boolean, value: unknown): boolean {
+    if (ticket !== this.latestSync) return false;
+    this.syncSlot.write(ticket, ok, value);
+    return true;
   }
 
   ready(): boolean {
@@ -466,6 +496,7 @@ export class ShmIn {
       env = decode(whole);
     }
     const seq = ++this.handled;
+    if (env.type === RecordType.Message && env.call?.sync === true) this.latestSync = env.call.id;
     if (this.withdrawn.delete(seq)) {
       this.tracked++; // its sender waits for this refusal: the drain ends with a ring
       this.except(seq, codeOf(new FosError('ECANCELED', 'withdrawn')));
