@@ -276,7 +276,7 @@ describe('the sync slot a blocked thread waits in', () => {
     const sab = new SharedArrayBuffer(slotBytes(capacity));
     return { slot: new SyncSlot(sab, 0), sab };
   };
-  const wait = (ms: number, writerBell?: Int32Array) => ({ deadline: performance.now() + ms, writerBell, spinMicros: 50 });
+  const wait = (ms: number, writerBell?: Int32Array) => ({ timeout: ms, writerBell, spinMicros: 50 });
 
   it('takes the answer to its own ticket and passes over a late one to an earlier ticket', () => {
     const { slot } = slotAt();
@@ -319,7 +319,7 @@ describe('the sync slot a blocked thread waits in', () => {
     try {
       const t0 = performance.now();
       // It spins 50 µs, then sleeps (in slices of at most 5 ms) until the writer's answer.
-      assert.equal(slot.await(5, { deadline: t0 + 10_000, writerBell: undefined, spinMicros: 50 }), 'from the writer');
+      assert.equal(slot.await(5, { timeout: 10_000, writerBell: undefined, spinMicros: 50 }), 'from the writer');
       const ms = performance.now() - t0;
       assert.ok(ms >= 150 && ms < 2000, `answered after ${ms.toFixed(1)} ms`);
     } finally {

@@ -235,7 +235,7 @@ describe('shm channel', () => {
   it("answers a callSync into the sender's sync slot, and drops an answer to one older than the last drained", () => {
     const { out, inn } = channel();
     const syncCall = (id: number): MessageEnvelope => ({ type: RecordType.Message, to: 1, cap: 'c', wait: true, data: [id], call: { id, method: 'm', sync: true, untracked: true } });
-    const wait = { deadline: performance.now() + 1000, writerBell: undefined, spinMicros: 50 };
+    const wait = { timeout: 1000, writerBell: undefined, spinMicros: 50 };
     const drainAll = (): void => void inn.drain(() => 'untracked');
     out.sendUntracked(syncCall(41));
     drainAll();

@@ -81,6 +81,18 @@ describe('shm pump', () => {
     assert.deepStrictEqual(progress, new Array(20).fill(6));
   });
 
+  it('polls only the sources with work pending (a kernel link is polled only when its port has frames)', async () => {
+    const pump = new Pump(newDoorbell(), POLLING);
+    let idlePolls = 0;
+    const idle: PumpSource = { pending: () => false, poll: () => (idlePolls++, false) };
+    const busy = source(50, () => {});
+    pump.add(idle);
+    pump.add(busy.source);
+    await busy.done;
+    pump.stop();
+    assert.equal(idlePolls, 0, 'the source with nothing pending was never polled');
+  });
+
   it('a source removed while the pump walks them is not polled again, in that walk or after; the others go on', async () => {
     const pump = new Pump(newDoorbell(), POLLING);
     let removerLooks = 0;

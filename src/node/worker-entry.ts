@@ -59,7 +59,7 @@ async function start(boot: WorkerBoot): Promise<void> {
     lookupSync: (name) => {
       const ticket = nextTicket();
       main!.postUnacked({ t: 'q', id: 0, op: 'lookupSync', arg: { name, ticket } });
-      return rt.shm.icb.slot.await(ticket, { deadline: performance.now() + LOOKUP_SYNC_TIMEOUT_MS, writerBell: undefined, spinMicros: 50 }) as NameEntry | undefined;
+      return rt.shm.icb.slot.await(ticket, { timeout: LOOKUP_SYNC_TIMEOUT_MS, writerBell: undefined, spinMicros: 50 }) as NameEntry | undefined;
     },
     relayOffer: (peer, sab, capacity) => main!.postUnacked({ t: 'q', id: 0, op: 'relayOffer', arg: { peer, sab, capacity } }),
   });

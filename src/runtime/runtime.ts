@@ -349,7 +349,7 @@ export class Runtime {
       const ticket = nextTicket();
       out.sendUntracked({ type: RecordType.Message, to: a.mailbox, cap: ref.cap, wait: true, data: args, from: this.replyRef, call: { id: ticket, method, sync: true, untracked: true } });
       this.counters.sent('shm', args);
-      const v = out.syncSlot.await(ticket, { deadline: performance.now() + timeout, writerBell: this.shm.peer(a.isolate)?.bell, spinMicros: opts.spinMicros ?? 200 });
+      const v = out.syncSlot.await(ticket, { timeout, writerBell: this.shm.peer(a.isolate)?.bell, spinMicros: opts.spinMicros ?? 200 });
       this.counters.received('shm', v);
       return v;
     } catch (e) {

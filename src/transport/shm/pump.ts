@@ -107,7 +107,12 @@ export class Pump {
     }
   }
 
-  /** One pass over every source; true if any had work. */
+  /**
+   * One pass over the sources, polling those with work pending; true if any
+   * had some. A source without is not polled: a kernel link's poll is a
+   * call into C++ and a lock (receiveMessageOnPort), which a call that came
+   * by a ring would otherwise wait behind.
+   */
   pollOnce(): boolean {
     const sources = this.sources;
     let worked = false;
@@ -115,7 +120,7 @@ export class Pump {
       const s = sources[i]!;
       // A source removed by an earlier one's poll (a channel dropped when its peer died) is not polled again.
       if (this.sources !== sources && !this.sources.includes(s)) continue;
-      if (s.poll()) worked = true;
+      if (s.pending() && s.poll()) worked = true;
     }
     return worked;
   }
@@ -161,7 +166,7 @@ export class Pump {
         return;
       }
       const before = wakeups();
-      if (this.pending() && this.pollOnce()) {
+      if (this.pollOnce()) {
         // Each await lets every promise chain take one step: enough for a
         // caller to see its answer and send its next message. Work that
         // settled no promise (a synchronous handler answering a callSync)
