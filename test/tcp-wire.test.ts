@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { ERROR_CODES, FosError } from '../src/errors.js';
 import { packVerdicts, unpackVerdicts, type VerdictLists } from '../src/transport/verdicts.js';
 import { fuzzDecoder } from './helpers/fuzz.js';
-import { checkAuth, checkCount, checkHello, checkReady, MIN_MAX_FRAME, newNonce, newSessionId, proof, proofMatches, PROTOCOL_VERSION, type Hello } from '../src/transport/tcp/handshake.js';
+import { checkAuth, checkCount, checkHello, checkReady, MIN_MAX_FRAME, newIncarnation, newNonce, newSessionId, proof, proofMatches, PROTOCOL_VERSION, type Hello } from '../src/transport/tcp/handshake.js';
 import { FrameDecoder, FrameKind, frameWithBody, HEADER_BYTES, MAX_SEQ, newFrame, stampAck } from '../src/transport/tcp/wire.js';
 
 /** Milliseconds each fuzzed property runs for. */
@@ -326,16 +326,18 @@ describe('tcp wire: the frame decoder', () => {
 
 const name = fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/);
 const nonce = fc.uint8Array({ minLength: 32, maxLength: 32 });
+const inc = fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/);
 const hello: fc.Arbitrary<Hello> = fc.record({
   v: fc.constant(PROTOCOL_VERSION),
   node: name,
+  inc,
   nonce,
   maxFrame: fc.integer({ min: MIN_MAX_FRAME, max: 2 ** 32 }),
 });
 const secret = fc.string({ minLength: 16, maxLength: 40 });
 
 function validHello(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return { v: PROTOCOL_VERSION, node: 'n1', nonce: newNonce(), maxFrame: MIN_MAX_FRAME, ...over };
+  return { v: PROTOCOL_VERSION, node: 'n1', inc: newIncarnation(), nonce: newNonce(), maxFrame: MIN_MAX_FRAME, ...over };
 }
 
 function refused(v: unknown, expectProof: boolean, reason: RegExp): void {
@@ -362,6 +364,8 @@ describe('tcp handshake helpers', () => {
         assert.ok(!proofMatches(proof(s, role, { ...d, node: d.node === 'zz' ? 'zy' : 'zz' }, a), p), 'another dialer name');
         assert.ok(!proofMatches(proof(s, role, d, { ...a, node: a.node === 'zz' ? 'zy' : 'zz' }), p), 'another acceptor name');
         assert.ok(!proofMatches(proof(`${s}!`, role, d, a), p), 'another secret');
+        assert.ok(!proofMatches(proof(s, role, { ...d, inc: `${d.inc}x` }, a), p), 'another dialer incarnation');
+        assert.ok(!proofMatches(proof(s, role, d, { ...a, inc: `${a.inc}x` }), p), 'another acceptor incarnation');
         // maxFrame is not covered; nothing else is.
         assert.ok(proofMatches(proof(s, role, { ...d, maxFrame: 99999 }, a), p));
       }),
@@ -378,18 +382,22 @@ describe('tcp handshake helpers', () => {
     assert.equal(proofMatches(p, Buffer.from(p)), true, 'a Buffer of the same bytes');
   });
 
-  it('both sides derive the same session id from the nonces, and another from other nonces', () => {
+  it('both sides derive the same id for a new session, and another once either node restarted or declared the other down (property)', () => {
+    const side = fc.record({ node: name, inc, epoch: fc.nat() });
     fc.assert(
-      fc.property(hello, hello, nonce, (d, a, other) => {
-        fc.pre(!Buffer.from(other).equals(Buffer.from(d.nonce)));
-        const sid = newSessionId(d, a);
+      fc.property(side, side, (x, y) => {
+        fc.pre(x.node !== y.node);
+        const sid = newSessionId(x, y);
         assert.match(sid, /^[A-Za-z0-9_-]{22}$/);
-        assert.equal(newSessionId({ ...d, node: 'elsewhere' }, a), sid, 'the nonces alone');
-        assert.notEqual(newSessionId({ ...d, nonce: other }, a), sid);
+        assert.equal(newSessionId(y, x), sid, 'whichever side computes it');
+        assert.notEqual(newSessionId({ ...x, inc: `${x.inc}x` }, y), sid, 'a restart (a new incarnation) changes it');
+        assert.notEqual(newSessionId(x, { ...y, epoch: y.epoch + 1 }), sid, 'a down (another epoch) changes it');
+        if (x.epoch !== y.epoch) assert.notEqual(newSessionId({ ...x, epoch: y.epoch }, { ...y, epoch: x.epoch }), sid, 'each epoch counts for its own node');
       }),
     );
     assert.notDeepStrictEqual(newNonce(), newNonce());
     assert.equal(newNonce().length, 32);
+    assert.notEqual(newIncarnation(), newIncarnation());
   });
 
   it('checkHello takes a well-formed hello of this version', () => {
@@ -428,18 +436,22 @@ describe('tcp handshake helpers', () => {
       refused(validHello({ nonce }), false, /malformed hello: bad nonce/);
     }
     for (const maxFrame of [undefined, null, 0, 1023, MIN_MAX_FRAME - 1, -1, 1500.5, '65536', Infinity, NaN]) refused(validHello({ maxFrame }), false, /malformed hello: bad frame limit/);
+    for (const inc of ['', 'x'.repeat(65), 'a b', 'a/b', 7, null, undefined]) refused(validHello({ inc }), false, /malformed hello: bad incarnation/);
     for (const p of [undefined, null, 'proof', [1, 2, 3]]) refused(validHello({ proof: p }), true, /malformed hello: no proof/);
   });
 
   it('checkAuth and checkReady refuse malformed fields, each with its reason', () => {
-    const auth = { proof: new Uint8Array(32), sid: '', received: 0, listen: '' };
+    const auth = { proof: new Uint8Array(32), sid: '', received: 0, epoch: 0, listen: '' };
     assert.deepStrictEqual(checkAuth(auth), auth);
     for (const sid of [undefined, null, 5, 'x'.repeat(65), ['a']]) assert.throws(() => checkAuth({ ...auth, sid } as never), /malformed auth: bad session id/);
     for (const received of [undefined, -1, 1.5, '3']) assert.throws(() => checkAuth({ ...auth, received } as never), /malformed auth/);
+    for (const epoch of [undefined, -1, 1.5, '3', null]) assert.throws(() => checkAuth({ ...auth, epoch } as never), /malformed auth/);
     for (const listen of [undefined, null, 7000, ['127.0.0.1:7000'], 'x'.repeat(301)]) assert.throws(() => checkAuth({ ...auth, listen } as never), /malformed auth: bad listen address/);
-    const ready = { resumed: false, received: 0, listen: '127.0.0.1:7000' };
+    const ready = { resumed: false, sid: 'abc', received: 0, listen: '127.0.0.1:7000' };
     assert.deepStrictEqual(checkReady(ready), ready);
-    for (const bad of [null, 'ready', { ...ready, resumed: 1 }, { ...ready, received: -1 }, { ...ready, listen: 5 }]) assert.throws(() => checkReady(bad), (e: unknown) => isEinval(e));
+    for (const bad of [null, 'ready', { ...ready, resumed: 1 }, { ...ready, received: -1 }, { ...ready, listen: 5 }, { ...ready, sid: '' }, { ...ready, sid: 5 }, { ...ready, sid: 'x'.repeat(65) }]) {
+      assert.throws(() => checkReady(bad), (e: unknown) => isEinval(e));
+    }
   });
 
   it('checkHello, on anything at all, returns a hello or throws EINVAL (fuzzed)', () => {
@@ -447,6 +459,7 @@ describe('tcp handshake helpers', () => {
       {
         v: fc.oneof(fc.constant(PROTOCOL_VERSION), fc.anything()),
         node: fc.oneof(name, fc.anything()),
+        inc: fc.oneof(inc, fc.anything()),
         nonce: fc.oneof(nonce, fc.anything({ withTypedArray: true })),
         sid: fc.oneof(fc.string(), fc.anything()),
         maxFrame: fc.oneof(fc.integer(), fc.double(), fc.anything()),

@@ -5,7 +5,7 @@
 // records what passes through it.
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { packValue, unpackValue } from '../../src/envelope.js';
-import { checkHello, newNonce, newSessionId, proof, proofMatches, PROTOCOL_VERSION, type Hello } from '../../src/transport/tcp/handshake.js';
+import { checkHello, newIncarnation, newNonce, proof, proofMatches, PROTOCOL_VERSION, type Hello } from '../../src/transport/tcp/handshake.js';
 import { parseHostPort } from '../../src/transport/tcp/address.js';
 import { FrameDecoder, FrameKind, frameWithBody, stampAck } from '../../src/transport/tcp/wire.js';
 
@@ -34,7 +34,7 @@ export function rawFrame(kind: number, body: Uint8Array, seq = 0, ack = 0): Buff
 }
 
 export function helloBody(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return { v: PROTOCOL_VERSION, node: 'raw', nonce: newNonce(), maxFrame: 64 * 1024, ...over };
+  return { v: PROTOCOL_VERSION, node: 'raw', inc: newIncarnation(), nonce: newNonce(), maxFrame: 64 * 1024, ...over };
 }
 
 /** One connection to a node's port, driven byte by byte. */
@@ -199,10 +199,10 @@ export async function rawDial(address: string, o: DialOptions): Promise<RawSessi
     const peer = checkHello(unpackValue(hf.body), true);
     if (!proofMatches(proof(o.secret, 'acceptor', own, peer), peer.proof)) throw new Error('the node does not know the secret');
     const sid = o.sid ?? '';
-    conn.sendFrame(FrameKind.Auth, { proof: proof(o.secret, 'dialer', own, peer), sid, received: o.received ?? 0, listen: '' }, o.seq ?? 0, o.ack ?? 0);
+    conn.sendFrame(FrameKind.Auth, { proof: proof(o.secret, 'dialer', own, peer), sid, received: o.received ?? 0, epoch: 0, listen: '' }, o.seq ?? 0, o.ack ?? 0);
     const rf = await conn.frame((f) => f.kind === FrameKind.Ready);
-    const ready = unpackValue(rf.body) as { resumed: boolean; received: number };
-    return { conn, own, peer, sid: ready.resumed ? sid : newSessionId(own, peer), readyReceived: ready.received };
+    const ready = unpackValue(rf.body) as { resumed: boolean; sid: string; received: number };
+    return { conn, own, peer, sid: ready.sid, readyReceived: ready.received };
   } catch (e) {
     conn.destroy();
     throw e;

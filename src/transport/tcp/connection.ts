@@ -34,16 +34,18 @@ export interface ConnectionHost {
   readonly handshakeMs: number;
   /** Where this node listens, as peers should dial it ('' when it does not listen). */
   readonly advertised: string;
+  /** This node's incarnation, drawn when it started. */
+  readonly incarnation: string;
   /** The session this node holds with `peer`, if any. */
   session(peer: string): SessionView | undefined;
+  /** How many times this node declared `peer` down for its silence (a part of a new session's id). */
+  epoch(peer: string): number;
   /**
    * The handshake succeeded: `sid` is the session (resumed when `resumed`),
    * the peer has every frame of it up to `peerReceived`. Returns a reason to
    * refuse the connection (a duplicate), or undefined once it is adopted.
    */
   established(conn: Connection, peer: Hello, sid: string, resumed: boolean, peerReceived: number): string | undefined;
-  /** Whether `conn` is the connection the tie-break keeps when two to the same peer cross: the one dialed by the node whose name sorts first. */
-  keeps(conn: Connection): boolean;
   frame(conn: Connection, f: RawFrame): void;
   /**
    * The connection ended; `reason` says why, `established` whether it was
@@ -61,7 +63,7 @@ export class Connection {
   private peerHello: Hello | undefined;
   private sid = '';
   private resumed = false;
-  /** The session this node held with the peer when the handshake chose to resume it or not. */
+  /** The session this node held with the peer when its hello came. */
   private held: SessionView | undefined;
   private timer: NodeJS.Timeout | undefined;
   private corked = false;
@@ -69,6 +71,8 @@ export class Connection {
   peer: string | undefined;
   /** Where the peer listens, as it said once authenticated ('' when it does not). */
   peerListen = '';
+  /** True once the peer's proof checked out: `peer` is then who it says. */
+  authenticated = false;
 
   constructor(
     readonly socket: Socket,
@@ -78,7 +82,7 @@ export class Connection {
     readonly address: string,
   ) {
     socket.setNoDelay(true);
-    this.ownHello = { v: PROTOCOL_VERSION, node: host.node, nonce: newNonce(), maxFrame: host.maxFrame };
+    this.ownHello = { v: PROTOCOL_VERSION, node: host.node, inc: host.incarnation, nonce: newNonce(), maxFrame: host.maxFrame };
     this.timer = setTimeout(() => this.close(`handshake not finished within ${host.handshakeMs} ms`), host.handshakeMs);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (e) => this.close(`socket error: ${e.message}`, false, false));
@@ -175,8 +179,15 @@ export class Connection {
       if (!proofMatches(proof(secret, 'acceptor', this.ownHello, hello), hello.proof)) {
         throw new FosError('EACCES', 'authentication failed: the peer does not know the cluster secret');
       }
+      this.authenticated = true;
       // Only now, the acceptor proven, does the dialer say what it knows of their session, and where it listens.
-      const auth: Auth = { proof: proof(secret, 'dialer', this.ownHello, hello), sid: this.held?.sid ?? '', received: this.held?.lastReceived ?? 0, listen: advertised };
+      const auth: Auth = {
+        proof: proof(secret, 'dialer', this.ownHello, hello),
+        sid: this.held?.sid ?? '',
+        received: this.held?.lastReceived ?? 0,
+        epoch: this.host.epoch(hello.node),
+        listen: advertised,
+      };
       this.sendRaw(FrameKind.Auth, auth);
       return;
     }
@@ -186,50 +197,41 @@ export class Connection {
       if (given === null || typeof given !== 'object' || !proofMatches(proof(secret, 'dialer', peer, this.ownHello), given.proof)) {
         throw new FosError('EACCES', 'authentication failed: the peer does not know the cluster secret');
       }
+      this.authenticated = true;
       const auth = checkAuth(given);
-      this.checkSessionUnchanged(auth.sid === '');
       const resumed = auth.sid !== '' && auth.sid === this.held?.sid;
-      this.decide(resumed, auth.sid);
+      const sid = resumed
+        ? auth.sid
+        : newSessionId({ node: peer.node, inc: peer.inc, epoch: auth.epoch }, { node: this.host.node, inc: this.ownHello.inc, epoch: this.host.epoch(peer.node) });
+      this.decide(resumed, sid);
       this.peerListen = auth.listen;
-      const ready: Ready = { resumed, received: resumed ? this.held!.lastReceived : 0, listen: advertised };
+      const ready: Ready = { resumed, sid, received: resumed ? this.held!.lastReceived : 0, listen: advertised };
       this.sendRaw(FrameKind.Ready, ready);
       this.adopt(resumed ? auth.received : 0);
       return;
     }
     const ready = checkReady(body);
-    this.checkSessionUnchanged(true);
-    if (ready.resumed && this.held === undefined) throw new FosError('EINVAL', 'the peer resumes a session this node does not hold');
-    this.decide(ready.resumed, this.held?.sid ?? '');
+    if (ready.resumed && ready.sid !== this.held?.sid) throw new FosError('EINVAL', 'the peer resumes a session this node does not hold');
+    this.decide(ready.resumed, ready.sid);
     this.peerListen = ready.listen;
     this.adopt(ready.resumed ? ready.received : 0);
   }
 
   /**
-   * Another connection replaced the session while this one shook hands:
-   * what it decided no longer holds, and it is refused. Except when two
-   * nodes meet for the first time by dialing each other at once (neither
-   * held a session when it said hello): each side may adopt a different one
-   * of the two connections first, and refusing the second on both sides
-   * left them with none, until a down timeout. Both sides keep the one the
-   * tie-break names instead (it then replaces the other, session and all).
-   * A first meeting is one where neither side held a session: this side
-   * when it said hello, and the peer (`peerHeldNone`: for an acceptor, the
-   * dialer's Auth named none). Outside it (a restart, a session one side
-   * declared down) the other connection may be the one both sides agree
-   * on, and this one is refused as before.
+   * Takes the session the handshake chose, if what it chose still holds:
+   * a resumed session must be the one this node held when the hello came;
+   * a new one may also be a session of the same id that another connection
+   * to the peer started meanwhile (two nodes dialing each other at once
+   * derive the same id: both connections join it). Otherwise another
+   * connection replaced the session while this one shook hands, and this
+   * one is refused.
    */
-  private checkSessionUnchanged(peerHeldNone: boolean): void {
-    if (this.host.session(this.peer!) === this.held) return;
-    if (this.held === undefined && peerHeldNone && this.host.keeps(this)) return;
-    throw new FosError('EINVAL', 'the session changed during the handshake');
-  }
-
-  /** The session: the one named if it resumes, else a new one whose id both sides derive from the nonces. */
-  private decide(resumed: boolean, named: string): void {
+  private decide(resumed: boolean, sid: string): void {
+    const now = this.host.session(this.peer!);
+    const holds = now === this.held || (!resumed && (now === undefined || now.sid === sid));
+    if (!holds) throw new FosError('EINVAL', 'the session changed during the handshake');
     this.resumed = resumed;
-    const peer = this.peerHello!;
-    const [dialer, acceptor] = this.role === 'dialer' ? [this.ownHello, peer] : [peer, this.ownHello];
-    this.sid = resumed ? named : newSessionId(dialer, acceptor);
+    this.sid = sid;
   }
 
   private adopt(peerReceived: number): void {

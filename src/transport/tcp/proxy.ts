@@ -29,7 +29,7 @@ import { Withdrawal } from '../../util/withdrawal.js';
 import { formatHostPort, isLoopback, parseHostPort } from './address.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { Dialers } from './dialers.js';
-import { MIN_MAX_FRAME, type Hello } from './handshake.js';
+import { MIN_MAX_FRAME, newIncarnation, type Hello } from './handshake.js';
 import { Session, type SessionHost } from './session.js';
 import type { RawFrame } from './wire.js';
 import type { NamesUpdate } from '../../names/replicas.js';
@@ -87,6 +87,8 @@ export interface ProxyOptions extends TcpOptions {
   readonly tls?: TlsOptions | undefined;
   /** The address peers should dial to reach this node; default: the address it listens on, unless that is a wildcard. */
   readonly advertise?: string | undefined;
+  /** How a dial opens its socket; default node:net, or node:tls with `tls`. (Tests give sockets of their own.) */
+  readonly openSocket?: ((host: string, port: number) => Socket) | undefined;
 }
 
 /** Connections still in their handshake, at most, before new ones are refused. */
@@ -105,6 +107,7 @@ export class Proxy implements ConnectionHost, SessionHost {
   readonly secret: string;
   readonly maxFrame: number;
   readonly handshakeMs: number;
+  readonly incarnation = newIncarnation();
   advertised = '';
   private readonly heartbeatMs: number;
   private readonly downMs: number;
@@ -119,6 +122,13 @@ export class Proxy implements ConnectionHost, SessionHost {
   private readonly listening = new Map<string, string>();
   /** Peers whose names have arrived (a new session is announced up once they have). */
   private readonly announced = new Set<string>();
+  /**
+   * How many times this node declared each peer down for silence, dropping
+   * a session the peer may still hold: a part of every new session's id,
+   * so that the next one cannot be taken for that one. (A peer that
+   * restarted, or started a new session, holds no old one: no count.)
+   */
+  private readonly epochs = new Map<string, number>();
   private server: Server | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private shutDown = false;
@@ -153,19 +163,7 @@ export class Proxy implements ConnectionHost, SessionHost {
   /** Listens on `host:port`; resolves with the address bound (port 0 picks one). */
   listen(address: string): Promise<string> {
     const { host, port } = parseHostPort(address);
-    const onSocket = (socket: Socket): void => {
-      if (this.shutDown) {
-        socket.destroy();
-        return;
-      }
-      // Unauthenticated connections cost a socket, a timer and up to 4 KiB each: a bounded number at a time.
-      if (this.handshaking() >= MAX_HANDSHAKES) {
-        socket.destroy();
-        this.rejected(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, undefined, `${MAX_HANDSHAKES} handshakes already in progress`);
-        return;
-      }
-      this.track(new Connection(socket, 'acceptor', this, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`));
-    };
+    const onSocket = (socket: Socket): void => this.accept(socket);
     const tls = this.opts.tls;
     const server = tls === undefined ? netServer(onSocket) : tlsServer({ key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: true, rejectUnauthorized: true }, onSocket);
     if (tls !== undefined) {
@@ -186,6 +184,21 @@ export class Proxy implements ConnectionHost, SessionHost {
     });
   }
 
+  /** Takes a connection a peer opened to this node: it shakes hands as the acceptor. */
+  accept(socket: Socket): void {
+    if (this.shutDown) {
+      socket.destroy();
+      return;
+    }
+    // Unauthenticated connections cost a socket, a timer and up to 4 KiB each: a bounded number at a time.
+    if (this.handshaking() >= MAX_HANDSHAKES) {
+      socket.destroy();
+      this.rejected(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, undefined, `${MAX_HANDSHAKES} handshakes already in progress`);
+      return;
+    }
+    this.track(new Connection(socket, 'acceptor', this, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`));
+  }
+
   /** Dials `address` and keeps a connection to it, redialing with backoff whenever it breaks. */
   dial(address: string): void {
     if (!this.shutDown) this.dialers.dial(address);
@@ -194,7 +207,9 @@ export class Proxy implements ConnectionHost, SessionHost {
   private connectTo(host: string, port: number, address: string): Connection {
     const tls = this.opts.tls;
     const socket =
-      tls === undefined
+      this.opts.openSocket !== undefined
+        ? this.opts.openSocket(host, port)
+        : tls === undefined
         ? netConnect({ host, port })
         : tlsConnect({ host, port, key: tls.key, cert: tls.cert, ca: tls.ca, rejectUnauthorized: true, checkServerIdentity: () => undefined });
     const conn = new Connection(socket, 'dialer', this, address);
@@ -216,6 +231,10 @@ export class Proxy implements ConnectionHost, SessionHost {
 
   session(peer: string): Session | undefined {
     return this.sessions.get(peer);
+  }
+
+  epoch(peer: string): number {
+    return this.epochs.get(peer) ?? 0;
   }
 
   established(conn: Connection, hello: Hello, sid: string, resumed: boolean, peerReceived: number): string | undefined {
@@ -240,9 +259,12 @@ export class Proxy implements ConnectionHost, SessionHost {
       s?.detach(current);
       current.close('replaced by a newer connection');
     }
+    // The peer holds another session (it restarted, or declared this node
+    // down): what the old one had pending is lost on its side. A new session
+    // of the same id is the one another connection to the peer started
+    // while this one shook hands (see handshake.ts): this one joins it, and
+    // each side sends again what the other has not acknowledged.
     if (s !== undefined && s.sid !== sid) {
-      // The peer holds another session (it restarted, or declared us down):
-      // what the old one had pending is lost on its side.
       this.down(peer, 'the peer started a new session (it restarted, or had declared this node down)', conn.address);
       s = undefined;
     }
@@ -266,15 +288,6 @@ export class Proxy implements ConnectionHost, SessionHost {
       this.host.emit({ type: 'peer-up', node: peer, address: conn.peerListen || conn.address, resumed: true });
     }
     return undefined;
-  }
-
-  keeps(conn: Connection): boolean {
-    const peer = conn.peer;
-    if (peer === undefined || !this.preferred(conn, peer)) return false;
-    // Two connections dialed by the same node (two addresses of one peer):
-    // each side would keep whichever came last, and they could differ.
-    const current = this.wires.get(peer);
-    return current === undefined || current === conn || !this.preferred(current, peer);
   }
 
   /** Whether `conn` is the connection the tie-break keeps: the one dialed by the node whose name sorts first. */
@@ -301,7 +314,10 @@ export class Proxy implements ConnectionHost, SessionHost {
     }
     if (!established && refused) this.rejected(conn.address, peer, reason);
     else if (established) this.host.log(`connection to ${peer ?? conn.address} closed: ${reason}`);
-    if (conn.role === 'dialer') this.dialers.ended(conn, reason);
+    if (conn.role !== 'dialer') return;
+    // Its dialer learns which node it reached even from a refused handshake, so that it waits while that node is connected.
+    if (conn.authenticated && peer !== undefined) this.dialers.reached(conn.address, peer);
+    this.dialers.ended(conn, reason);
   }
 
   private rejected(address: string, node: string | undefined, reason: string): void {
@@ -424,7 +440,7 @@ export class Proxy implements ConnectionHost, SessionHost {
     for (const s of [...this.sessions.values()]) {
       const silent = now - s.lastHeard;
       if (silent > this.downMs) {
-        this.down(s.peer, `no frame for ${Math.round(silent)} ms`);
+        this.silent(s.peer, `no frame for ${Math.round(silent)} ms`);
         continue;
       }
       const conn = this.wires.get(s.peer);
@@ -433,6 +449,18 @@ export class Proxy implements ConnectionHost, SessionHost {
       if (quiet > this.staleMs) conn.close(`no frame for ${Math.round(quiet)} ms`);
       else s.heartbeat(now, this.heartbeatMs);
     }
+  }
+
+  /**
+   * Declares `peer` down for its silence. The peer may still hold the
+   * session, and nothing else changed that a new session's id is derived
+   * from: this node's epoch for it moves on, so that the next session
+   * cannot be taken for this one. (Every other way a session ends, a new
+   * id is already due: the peer restarted, shut down, or started another.)
+   */
+  private silent(peer: string, why: string): void {
+    this.epochs.set(peer, this.epoch(peer) + 1);
+    this.down(peer, why);
   }
 
   /**
