@@ -4,9 +4,11 @@
  * `Uint8Array` payload is copied as is, never re-encoded.
  *
  * Layout:
- *   u8  type     1 = message (data or call), 2 = reply
+ *   u8  type     1 = message (data or call), 2 = reply; in an shm channel's
+ *                records, also META_DEF or META_REF (see MetaOut)
  *   u8  flags    WAIT | RAW | FROM | CALL | OK (reply) or NO_VERDICT (message) | SYNC | SIMPLE | BATCH
- *   u16 metaLen  bytes of the meta part
+ *   u16 metaLen  bytes of the meta part; with META_REF, the index of the
+ *                channel's entry it repeats (and no meta part follows)
  *   u32 to       message: destination mailbox; reply: call id
  *   u32 callId   message with CALL: the call id
  *   meta         msgpack: message [cap, fromNode, fromIsolate, fromMailbox,
@@ -23,7 +25,9 @@
  * The meta part repeats from message to message (the same capability,
  * reply ref and method): the sender encodes it once per distinct tuple and
  * the receiver decodes it once per distinct bytes (small caches), so a
- * message costs one msgpack encode and decode of its payload only.
+ * message costs one msgpack encode and decode of its payload only. Within
+ * an shm channel a repeated meta part is not even carried: both ends keep
+ * the same table of the ones it carried, and a record names its entry.
  */
 import { addExtension, Packr } from 'msgpackr';
 import { FosError } from './errors.js';
@@ -47,6 +51,14 @@ const SYNC = 32;
 const SIMPLE = 64;
 const BATCH = 128;
 export const HEADER_BYTES = 12;
+/** The type byte's low bits; the two above say how the meta part comes (channel records only). */
+const TYPE_MASK = 0x3f;
+/** The meta part is in the record, and becomes the channel's next table entry. */
+const META_DEF = 0x40;
+/** No meta part: the metaLen field is the index of the channel's table entry it repeats. */
+const META_REF = 0x80;
+/** Entries of a channel's meta table, replaced round robin. */
+export const CHANNEL_METAS = 64;
 
 // msgpackr in structured-clone mode with records (plain objects as records
 // whose structure each message carries, so a Map stays a Map) keeps Map,
@@ -117,20 +129,23 @@ export class Encoded {
   readonly length: number;
 
   constructor(
-    private readonly type: number,
+    /** The type, and META_DEF or META_REF in a channel record. */
+    private readonly head: number,
     private readonly flags: number,
     private readonly w1: number,
     private readonly w2: number,
     private readonly meta: Uint8Array,
     private readonly data: Uint8Array,
+    /** The metaLen field: the meta part's length, or with META_REF the entry's index. */
+    private readonly metaField = meta.length,
   ) {
     this.length = HEADER_BYTES + meta.length + data.length;
   }
 
   /** Writes the whole record (header, meta, data) at `at`. */
   writeTo(into: Uint8Array, at: number): void {
-    const m = this.meta.length;
-    into[at] = this.type;
+    const m = this.metaField;
+    into[at] = this.head;
     into[at + 1] = this.flags;
     into[at + 2] = m & 0xff;
     into[at + 3] = m >>> 8;
@@ -138,13 +153,13 @@ export class Encoded {
       into[at + 4 + i] = (this.w1 >>> (8 * i)) & 0xff;
       into[at + 8 + i] = (this.w2 >>> (8 * i)) & 0xff;
     }
-    into.set(this.meta, at + HEADER_BYTES);
-    into.set(this.data, at + HEADER_BYTES + m);
+    if (this.meta.length > 0) into.set(this.meta, at + HEADER_BYTES);
+    into.set(this.data, at + HEADER_BYTES + this.meta.length);
   }
 
   /** A copy that owns its bytes: no later encode, nor the sender changing its payload, can alter it. */
   keep(): Encoded {
-    return new Encoded(this.type, this.flags, this.w1, this.w2, this.meta, this.data.slice());
+    return new Encoded(this.head, this.flags, this.w1, this.w2, this.meta, this.data.slice(), this.metaField);
   }
 }
 
@@ -177,10 +192,14 @@ function sameRef(a: Ref | undefined, b: Ref | undefined): boolean {
   return a.cap === b.cap && x.mailbox === y.mailbox && x.isolate === y.isolate && x.node === y.node;
 }
 
+function holds(m: MetaEntry, cap: string, from: Ref | undefined, method: string | null | undefined): boolean {
+  return m.cap === cap && m.method === method && sameRef(m.from, from);
+}
+
 function metaBytes(cap: string, from: Ref | undefined, method: string | null | undefined): Uint8Array {
   for (let i = 0; i < metaOut.length; i++) {
     const m = metaOut[i]!;
-    if (m.cap === cap && m.method === method && sameRef(m.from, from)) return m.bytes;
+    if (holds(m, cap, from, method)) return m.bytes;
   }
   const fields =
     method === undefined ? [cap] : from === undefined ? [cap, null, null, null, null, method] : [cap, from.address.node, from.address.isolate, from.address.mailbox, from.cap, method];
@@ -191,34 +210,98 @@ function metaBytes(cap: string, from: Ref | undefined, method: string | null | u
   return bytes;
 }
 
-/** Encodes an envelope (see Encoded for how long the result is valid). Throws EINVAL for a value msgpack cannot carry. */
-export function encode(e: Envelope): Encoded {
+/**
+ * The sending end's table of the meta parts an shm channel carried: entry
+ * k is the meta part of the k-th record (mod CHANNEL_METAS) that carried
+ * one. The receiving end (MetaIn) builds the same table from the same
+ * records, in ring order, which is the order they were encoded in: a
+ * record encoded with a table must be written, in order (ShmOut writes
+ * every record it encodes, at once or from its outbox).
+ *
+ * Invariant: entries[k] here and at the receiver are the same meta part,
+ * for every k the receiver has read a definition of.
+ */
+export class MetaOut {
+  private readonly entries: MetaEntry[] = [];
+  private next = 0;
+  /** The entry found last: a channel mostly repeats one. */
+  private last = 0;
+
+  /** The index of the entry holding this tuple, or -1. */
+  find(cap: string, from: Ref | undefined, method: string | null | undefined): number {
+    const e = this.entries;
+    const last = e[this.last];
+    if (last !== undefined && holds(last, cap, from, method)) return this.last;
+    for (let i = 0; i < e.length; i++) {
+      if (holds(e[i]!, cap, from, method)) return (this.last = i);
+    }
+    return -1;
+  }
+
+  /** The next entry is `entry` (its record is being encoded, and will be written). */
+  define(entry: MetaEntry): void {
+    this.entries[this.next] = entry;
+    this.last = this.next;
+    this.next = (this.next + 1) % CHANNEL_METAS;
+  }
+}
+
+/** The receiving end's table (see MetaOut). */
+export class MetaInTable {
+  private readonly entries: MetaIn[] = [];
+  private next = 0;
+
+  define(m: MetaIn): void {
+    this.entries[this.next] = m;
+    this.next = (this.next + 1) % CHANNEL_METAS;
+  }
+
+  get(index: number): MetaIn {
+    const m = this.entries[index];
+    if (m === undefined) throw new FosError('EINVAL', `malformed record: meta entry ${index} was never defined`);
+    return m;
+  }
+}
+
+/**
+ * Encodes an envelope (see Encoded for how long the result is valid).
+ * Throws EINVAL for a value msgpack cannot carry. With `table` (an shm
+ * channel's), a meta part the channel carried before goes as its index.
+ */
+export function encode(e: Envelope, table?: MetaOut): Encoded {
   const raw = isRaw(e.data) ? e.data : undefined;
   let flags = raw !== undefined ? RAW : 0;
-  let meta: Uint8Array;
   let data: Uint8Array;
   let w1: number;
   let w2 = 0;
-  try {
-    if (e.type === RecordType.Message) {
-      if (e.wait) flags |= WAIT;
-      if (e.batch === true) flags |= BATCH;
-      const f = e.from;
-      const method = e.call?.method ?? null;
-      if (f !== undefined) flags |= FROM;
-      if (e.call !== undefined) {
-        flags |= CALL;
-        if (e.call.sync === true) flags |= SYNC | NO_VERDICT;
-        else if (e.call.untracked === true) flags |= NO_VERDICT;
-        w2 = e.call.id;
-      }
-      meta = metaBytes(e.cap, f, method);
-      w1 = e.to;
-    } else {
-      if (e.ok) flags |= OK;
-      meta = metaBytes(e.cap, undefined, undefined);
-      w1 = e.callId;
+  let cap: string;
+  let from: Ref | undefined;
+  let method: string | null | undefined;
+  if (e.type === RecordType.Message) {
+    if (e.wait) flags |= WAIT;
+    if (e.batch === true) flags |= BATCH;
+    cap = e.cap;
+    from = e.from;
+    method = e.call?.method ?? null;
+    if (from !== undefined) flags |= FROM;
+    if (e.call !== undefined) {
+      flags |= CALL;
+      if (e.call.sync === true) flags |= SYNC | NO_VERDICT;
+      else if (e.call.untracked === true) flags |= NO_VERDICT;
+      w2 = e.call.id;
     }
+    w1 = e.to;
+  } else {
+    if (e.ok) flags |= OK;
+    cap = e.cap;
+    from = undefined;
+    method = undefined;
+    w1 = e.callId;
+  }
+  const known = table === undefined ? -1 : table.find(cap, from, method);
+  let meta: Uint8Array;
+  try {
+    meta = known >= 0 ? NO_META : metaBytes(cap, from, method);
     if (raw !== undefined) data = raw;
     else {
       const simple = encodeSimple(e.data);
@@ -231,8 +314,14 @@ export function encode(e: Envelope): Encoded {
     if (err instanceof FosError) throw err;
     throw new FosError('EINVAL', `message cannot be encoded: ${(err as Error).message}`);
   }
-  return new Encoded(e.type, flags, w1, w2, meta, data);
+  if (table === undefined) return new Encoded(e.type, flags, w1, w2, meta, data);
+  if (known >= 0) return new Encoded(e.type | META_REF, flags, w1, w2, NO_META, data, known);
+  // Defined only now, the record sure to be written: one that failed to encode never reaches the receiver.
+  table.define({ cap, from, method, bytes: meta });
+  return new Encoded(e.type | META_DEF, flags, w1, w2, meta, data);
 }
+
+const NO_META = new Uint8Array(0);
 
 /** A decoded meta part, with its reply ref made once (frozen: every message that repeats the meta shares it). */
 interface MetaIn {
@@ -305,21 +394,30 @@ function callInfo(id: number, method: string, flags: number): CallInfo {
  * view, which would cost an allocation per record). `bytes` may be the ring
  * or a socket's chunk: nothing returned aliases it.
  */
-export function decode(bytes: Uint8Array, from = 0, to = bytes.length): Envelope {
+export function decode(bytes: Uint8Array, from = 0, to = bytes.length, table?: MetaInTable): Envelope {
   if (from < 0 || from > to || to > bytes.length) throw new FosError('EINVAL', `no record at ${from} to ${to} in ${bytes.length} bytes`);
   if (to - from < HEADER_BYTES) throw new FosError('EINVAL', `record of ${to - from} bytes is shorter than its header`);
   const b = from;
-  const type = bytes[b]!;
+  const head = bytes[b]!;
+  const type = head & TYPE_MASK;
   const flags = bytes[b + 1]!;
-  const metaLen = bytes[b + 2]! | (bytes[b + 3]! << 8);
+  const metaField = bytes[b + 2]! | (bytes[b + 3]! << 8);
   const w1 = (bytes[b + 4]! | (bytes[b + 5]! << 8) | (bytes[b + 6]! << 16) | (bytes[b + 7]! << 24)) >>> 0;
   const w2 = (bytes[b + 8]! | (bytes[b + 9]! << 8) | (bytes[b + 10]! << 16) | (bytes[b + 11]! << 24)) >>> 0;
-  const metaEnd = b + HEADER_BYTES + metaLen;
+  const ref = (head & META_REF) !== 0;
+  const def = (head & META_DEF) !== 0;
+  if ((ref || def) && table === undefined) throw new FosError('EINVAL', 'malformed record: a channel meta entry outside a channel');
+  if (ref && def) throw new FosError('EINVAL', 'malformed record: a meta part both defined and referred to');
+  const metaEnd = b + HEADER_BYTES + (ref ? 0 : metaField);
   if (metaEnd > to) throw new FosError('EINVAL', 'record shorter than its meta part');
   let meta: MetaIn;
   let data: unknown;
   try {
-    meta = decodeMeta(bytes, b + HEADER_BYTES, metaEnd);
+    if (ref) meta = table!.get(metaField);
+    else {
+      meta = decodeMeta(bytes, b + HEADER_BYTES, metaEnd);
+      if (def) table!.define(meta);
+    }
     if (flags & SIMPLE) data = decodeSimple(bytes, metaEnd, to); // copies what it returns
     else {
       // The payload is copied out of the ring (or the socket's chunk) first:

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { decode, encode, HEADER_BYTES, RecordType, type Envelope } from '../src/envelope.js';
+import { CHANNEL_METAS, decode, encode, HEADER_BYTES, MetaInTable, MetaOut, RecordType, type Envelope } from '../src/envelope.js';
 import type { Capability, Ref } from '../src/runtime/ref.js';
 import { fuzzDecoder, isEinval } from './helpers/fuzz.js';
 import { value, withoutNegativeZero } from './helpers/values.js';
@@ -116,5 +116,72 @@ describe('envelope', () => {
     for (const [from, to] of [[-1, 10], [4, bytes.length + 1], [10, 4], [4, 4 + HEADER_BYTES - 1], [4, 4 + enc.length - 1]] as const) {
       assert.throws(() => decode(bytes, from, to), isEinval, `range ${from}..${to}`);
     }
+  });
+
+  describe("in an shm channel, a meta part the channel carried before goes as its entry's index", () => {
+    const bytesOf = (e: Envelope, table: MetaOut): Uint8Array => {
+      const enc = encode(e, table);
+      const b = new Uint8Array(enc.length);
+      enc.writeTo(b, 0);
+      return b;
+    };
+
+    it('a repeated meta part is left out, and the records decode as without tables', () => {
+      const out = new MetaOut();
+      const inn = new MetaInTable();
+      const e: Envelope = { type: RecordType.Message, to: 7, cap, wait: true, data: [1], from, call: { id: 5, method: 'get' } };
+      const first = bytesOf(e, out);
+      const second = bytesOf({ ...e, data: [2], call: { id: 6, method: 'get' } }, out);
+      assert.equal(first.length, encode(e).length, 'the first carries its meta part');
+      assert.ok(second.length < first.length - 20, `the second refers to it (${second.length} bytes against ${first.length})`);
+      assert.deepStrictEqual(decode(first, 0, first.length, inn), e);
+      assert.deepStrictEqual(decode(second, 0, second.length, inn), { ...e, data: [2], call: { id: 6, method: 'get' } });
+    });
+
+    it('both tables stay alike through many more distinct meta parts than they hold, in any order (property)', () => {
+      const envelope = fc.record({
+        mailbox: fc.nat({ max: 3 * CHANNEL_METAS }),
+        method: fc.constantFrom('get', 'set', undefined),
+        reply: fc.boolean(),
+        data: fc.oneof(fc.integer(), fc.string()),
+      });
+      fc.assert(
+        fc.property(fc.array(envelope, { minLength: 1, maxLength: 400 }), (list) => {
+          const out = new MetaOut();
+          const inn = new MetaInTable();
+          for (const { mailbox, method, reply, data } of list) {
+            const c = `cap-${mailbox}`;
+            const e: Envelope = reply
+              ? { type: RecordType.Reply, callId: mailbox, cap: c, ok: true, data }
+              : { type: RecordType.Message, to: mailbox, cap: c, wait: false, data, from, call: method === undefined ? undefined : { id: 1, method } };
+            const b = bytesOf(e, out);
+            assert.deepStrictEqual(decode(b, 0, b.length, inn), e);
+          }
+        }),
+        { numRuns: 200 },
+      );
+    });
+
+    it('a record that fails to encode defines nothing: the next one still agrees with the receiver', () => {
+      const out = new MetaOut();
+      const inn = new MetaInTable();
+      const bad: Envelope = { type: RecordType.Message, to: 1, cap: 'fresh cap', wait: true, data: { f: () => 1 } };
+      assert.throws(() => encode(bad, out), isEinval);
+      const good: Envelope = { ...bad, data: 'fine', from: undefined, call: undefined };
+      const b = bytesOf(good, out);
+      assert.deepStrictEqual(decode(b, 0, b.length, inn), good);
+    });
+
+    it('a reference outside a channel, to an entry never defined, or with a definition at once, is EINVAL', () => {
+      const out = new MetaOut();
+      const e: Envelope = { type: RecordType.Message, to: 1, cap, wait: true, data: 1 };
+      bytesOf(e, out);
+      const ref = bytesOf(e, out);
+      assert.throws(() => decode(ref), (err: unknown) => isEinval(err) && /outside a channel/.test((err as Error).message));
+      assert.throws(() => decode(ref, 0, ref.length, new MetaInTable()), (err: unknown) => isEinval(err) && /never defined/.test((err as Error).message));
+      const both = Uint8Array.from(ref);
+      both[0] = both[0]! | 0x40;
+      assert.throws(() => decode(both, 0, both.length, new MetaInTable()), (err: unknown) => isEinval(err) && /both defined and referred to/.test((err as Error).message));
+    });
   });
 });

@@ -42,7 +42,7 @@
  * - S writes messages in seq order; one that does not fit waits in
  *   `outbox`, and so does everything after it, so ring order is seq order.
  */
-import { decode, encode, RecordType, type CallInfo, type Encoded, type Envelope, type MessageEnvelope } from '../../envelope.js';
+import { decode, encode, MetaInTable, MetaOut, RecordType, type CallInfo, type Encoded, type Envelope, type MessageEnvelope } from '../../envelope.js';
 import { ERROR_CODES, FosError, type ErrorCode } from '../../errors.js';
 import { Deque } from '../../util/deque.js';
 import { Flow, type FlowSendOptions } from '../flow.js';
@@ -146,6 +146,8 @@ export class ShmOut {
   private readonly verdicts: Int32Array;
   /** Where this isolate's thread, blocked in a callSync sent by this channel, finds the answer. */
   readonly syncSlot: SyncSlot;
+  /** The meta parts this channel carried: a repeated one goes as its index. */
+  private readonly metas = new MetaOut();
   private readonly outbox = new Deque<Outgoing>();
   private written = 0;
   private exHead = 0;
@@ -168,7 +170,7 @@ export class ShmOut {
     this.flow = new Flow<MessageEnvelope>({
       canPost: () => true,
       congested: () => this.outbox.size > 0,
-      post: (env) => this.write(encode(env)),
+      post: (env) => this.write(encode(env, this.metas)),
       withdraw,
     });
   }
@@ -188,7 +190,7 @@ export class ShmOut {
    * EINVAL if it cannot be encoded.
    */
   sendUntracked(env: Envelope): number {
-    return this.write(encode(env));
+    return this.write(encode(env, this.metas));
   }
 
   /**
@@ -356,6 +358,8 @@ export class ShmIn {
   private readonly syncSlot: SyncSlot;
   /** The ticket of the last callSync drained: the one its blocked caller waits for (see the slot's protocol). */
   private latestSync = 0;
+  /** The meta parts the ring carried, as the sender's table has them. */
+  private readonly metas = new MetaInTable();
   private handled = 0;
   /** The `handled` last published as `done`. */
   private published = 0;
@@ -482,7 +486,7 @@ export class ShmIn {
     let env: Envelope;
     if (frag === Frag.Whole) {
       if (this.fragments !== undefined) throw new RingCorruption('a whole record inside a fragmented one');
-      env = decode(data, start, end);
+      env = decode(data, start, end, this.metas);
     } else if (frag === Frag.First) {
       if (this.fragments !== undefined) throw new RingCorruption('a first fragment inside a fragmented record');
       this.fragments = [data.slice(start, end)];
@@ -493,7 +497,7 @@ export class ShmIn {
       if (frag === Frag.Middle) return;
       const whole = concat(this.fragments);
       this.fragments = undefined;
-      env = decode(whole);
+      env = decode(whole, 0, whole.length, this.metas);
     }
     const seq = ++this.handled;
     if (env.type === RecordType.Message && env.call?.sync === true) this.latestSync = env.call.id;
