@@ -285,8 +285,13 @@ describe('the sync slot a blocked thread waits in', () => {
     assert.deepStrictEqual(slot.await(8, wait(1000)), [1, 'for 8']);
     slot.write(9, true, new Map([[1, 'msgpack']]));
     assert.deepStrictEqual(slot.await(9, wait(1000)), new Map([[1, 'msgpack']]));
+    // An answer too large for the first line goes after it; a small one after that is on the line again.
+    slot.write(11, true, 'y'.repeat(300));
+    assert.equal(slot.await(11, wait(1000)), 'y'.repeat(300));
+    slot.write(12, true, 'small');
+    assert.equal(slot.await(12, wait(1000)), 'small');
     const { err, ms } = syncError(() => slot.await(10, wait(TIMEOUT)));
-    assert.equal(err.code, 'ETIMEDOUT', 'an answer to 9 is not taken for 10');
+    assert.equal(err.code, 'ETIMEDOUT', 'an answer to 12 is not taken for 10');
     assertTimedOutIn(ms);
   });
 

@@ -6,13 +6,17 @@
  * channel's receiver for the calls that came by that channel, the main
  * thread for a worker's lookups), so nothing is claimed or locked.
  *
- * Layout (bytes from the slot's offset), each header word alone on its
- * cache line so that no line is written by both threads:
- *   [0, 128)    DONE    the ticket of the last answer written; written by the writer, last
- *   [128, 256)  ASLEEP  1 while the owner sleeps in Atomics.wait; written by the owner
- *   [256, 384)  LEN     bytes of the answer; FLAGS: OK (a value, not a WireError), SIMPLE
- *                       (simple-values encoding, else msgpack); written by the writer
- *   [384, ...)  the answer's bytes; written by the writer
+ * Layout (bytes from the slot's offset):
+ *   [0, 128)    written by the writer only, DONE last:
+ *                 DONE   the ticket of the last answer written
+ *                 LEN    bytes of the answer
+ *                 FLAGS  OK (a value, not a WireError), SIMPLE (simple-values
+ *                        encoding, else msgpack)
+ *                 [12, 128) the answer's bytes when they fit (most answers):
+ *                        the owner, spinning on DONE, then finds all of it
+ *                        on the one cache line that came over
+ *   [128, 256)  ASLEEP   1 while the owner sleeps in Atomics.wait; written by the owner
+ *   [256, ...)  the answer's bytes when they do not fit in the first line
  *
  * Protocol: the owner takes a fresh ticket, sends its request carrying it,
  * then waits for DONE to become that ticket and reads LEN, FLAGS and the
@@ -46,11 +50,14 @@ import { isDead } from './doorbell.js';
 
 /** The largest answer a slot carries. */
 export const SLOT_BYTES = 1 << 20;
-const HEADER = 384;
+const HEADER = 256;
 const DONE = 0;
+const LEN = 1;
+const FLAGS = 2;
+/** Where an answer's bytes go on DONE's line, and how many fit there. */
+const INLINE_AT = 12;
+const INLINE_BYTES = 128 - INLINE_AT;
 const ASLEEP = 128 / 4;
-const LEN = 256 / 4;
-const FLAGS = LEN + 1;
 const OK = 1;
 const SIMPLE = 2;
 /** Spins between two looks at the clock (a power of two): 10-20 ns each here. */
@@ -63,12 +70,15 @@ export function slotBytes(capacity = SLOT_BYTES): number {
 
 export class SyncSlot {
   private readonly words: Int32Array;
+  /** The first line, whose bytes from INLINE_AT hold a small answer. */
+  private readonly line: Uint8Array;
   private readonly data: Uint8Array;
 
   /** The slot at `byteOffset` of `sab`, taking the rest of it (at least its header). */
   constructor(sab: SharedArrayBuffer, byteOffset: number) {
     if (sab.byteLength - byteOffset < HEADER) throw new RangeError(`a sync slot needs ${HEADER} bytes, ${sab.byteLength - byteOffset} are left`);
     this.words = new Int32Array(sab, byteOffset, HEADER / 4);
+    this.line = new Uint8Array(sab, byteOffset, 128);
     this.data = new Uint8Array(sab, byteOffset + HEADER);
   }
 
@@ -95,7 +105,8 @@ export class SyncSlot {
       flags = 0;
     }
     const w = this.words;
-    this.data.set(bytes);
+    if (bytes.length <= INLINE_BYTES) this.line.set(bytes, INLINE_AT);
+    else this.data.set(bytes);
     w[LEN] = bytes.length;
     w[FLAGS] = flags;
     Atomics.store(w, DONE, ticket);
@@ -132,7 +143,10 @@ export class SyncSlot {
     const flags = w[FLAGS]!;
     let v: unknown;
     try {
-      v = flags & SIMPLE ? decodeSimple(this.data, 0, len) : unpackValue(this.data.slice(0, len));
+      const inline = len <= INLINE_BYTES;
+      const src = inline ? this.line : this.data;
+      const at = inline ? INLINE_AT : 0;
+      v = flags & SIMPLE ? decodeSimple(src, at, at + len) : unpackValue(src.slice(at, at + len));
     } catch (e) {
       throw e instanceof FosError ? e : new FosError('EINVAL', `malformed callSync answer: ${(e as Error).message}`);
     }
