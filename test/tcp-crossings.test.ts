@@ -1,14 +1,17 @@
-// Two nodes dialing each other at once, in every order the network can
-// deliver the two handshakes: the proxies of two nodes in this process, on
-// an in-memory network (helpers/fake-net.ts) whose deliveries a seeded
-// generator orders. Whatever the order, they must end on one connection
-// (the one the tie-break names) and one session that both hold, with no
-// node declared down but the one that really lost its session, and a
-// message must then go through. The scenarios: a first meeting; a broken
-// connection both redial; a node that restarted; a node that declared the
-// other down while they were apart.
+// Two nodes whose connections cross, in every order the network can
+// deliver them: the proxies of two nodes in this process, on an in-memory
+// network (helpers/fake-net.ts) whose deliveries a seeded generator
+// orders, with Node's timers mocked so that a seed replays exactly.
+// Whatever the order, they must end on one connection and one session
+// that both hold, with no node declared down but the one that really lost
+// its session, and messages must then go through, each exactly once. The
+// scenarios: a first meeting; a broken connection both redial; a node
+// that restarted; a node that declared the other down while apart; one
+// node dialing two addresses of the other; a silence in the middle of a
+// handshake; a stale incarnation still alive beside its replacement; and
+// random cuts, silences, restarts and sends.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import type { ReplyEnvelope } from '../src/envelope.js';
 import type { Ref } from '../src/runtime/ref.js';
 import type { StatusEvent } from '../src/node/status.js';
@@ -17,21 +20,23 @@ import type { Connection } from '../src/transport/tcp/connection.js';
 import { FakeNet, seeded, type FakeSocket } from './helpers/fake-net.js';
 
 /** Orders tried per scenario. */
-const ORDERS = 60;
+const ORDERS = 200;
 // Timers that must not fire while a test watches (heartbeats, silence, handshakes); redials come at once.
 const TCP = { heartbeatMs: 600_000, downMs: 1_200_000, handshakeMs: 600_000, backoff: { min: 1, max: 2 } };
 
+mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
+
 interface TestNode {
   readonly name: string;
-  readonly address: string;
   readonly proxy: Proxy;
   readonly events: StatusEvent[];
   readonly delivered: unknown[];
+  readonly logs: string[];
 }
 
 /** What the tests read of a proxy's state. */
 interface Inside {
-  readonly sessions: Map<string, { readonly sid: string }>;
+  readonly sessions: Map<string, { readonly sid: string; readonly lastSeq: number; readonly lastReceived: number }>;
   readonly wires: Map<string, Connection>;
   readonly connections: Set<Connection>;
   silent(peer: string, why: string): void;
@@ -41,6 +46,7 @@ const inside = (n: TestNode): Inside => n.proxy as unknown as Inside;
 function startNode(net: FakeNet, name: string, address: string): TestNode {
   const events: StatusEvent[] = [];
   const delivered: unknown[] = [];
+  const logs: string[] = [];
   const host: ProxyHost = {
     node: name,
     deliver: (_ref, msg) => {
@@ -52,26 +58,36 @@ function startNode(net: FakeNet, name: string, address: string): TestNode {
     peerNames: () => {},
     peerDown: () => {},
     emit: (ev) => events.push(ev),
-    log: () => {},
+    log: (line) => logs.push(line),
   };
   const proxy = new Proxy(host, { secret: 'a cluster secret of the tests', openSocket: (h, p) => net.connect(`${h}:${p}`), ...TCP });
-  const node = { name, address, proxy, events, delivered };
   net.listen(address, (s) => proxy.accept(s));
-  return node;
+  return { name, proxy, events, delivered, logs };
 }
 
 const A = '10.0.0.1:7070';
 const B = '10.0.0.2:7070';
 /** Another address of b's. */
 const B2 = '10.0.1.2:7070';
-const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+/** Lets `ms` of mocked time pass, a millisecond at a time, with a turn of the event loop after each. */
+async function pause(ms: number): Promise<void> {
+  for (let i = 0; i < ms; i++) {
+    mock.timers.tick(1);
+    await turn();
+  }
+}
 const downs = (n: TestNode): StatusEvent[] => n.events.filter((e) => e.type === 'peer-down');
+/** What a session's frames going wrong would log: a gap, an ack of a frame never sent. */
+const protocolErrors = (...nodes: TestNode[]): string[] => nodes.flatMap((n) => n.logs).filter((l) => /gap|never sent|acknowledges frame/.test(l));
 
 /** What each side holds, for a failure's message. */
 function holds(a: TestNode, b: TestNode): string {
   const one = (n: TestNode, peer: string): string => {
     const w = inside(n).wires.get(peer);
-    return `${n.name}: ${w === undefined ? 'no connection' : `a connection it ${w.role === 'dialer' ? 'dialed' : 'accepted'}${w.open ? '' : ' (closed)'}`}, session ${inside(n).sessions.get(peer)?.sid ?? 'none'}`;
+    const s = inside(n).sessions.get(peer);
+    const conn = w === undefined ? 'no connection' : `a connection it ${w.role === 'dialer' ? 'dialed' : 'accepted'}${w.open ? '' : ' (closed)'}`;
+    return `${n.name}: ${conn}, session ${s === undefined ? 'none' : `${s.sid} (sent ${s.lastSeq}, received ${s.lastReceived})`}, ${inside(n).connections.size} connection(s)`;
   };
   return `${one(a, b.name)}; ${one(b, a.name)}`;
 }
@@ -89,22 +105,30 @@ function assertConverged(a: TestNode, b: TestNode, seed: number): string {
   return sid;
 }
 
+const refOf = (node: string): Ref => ({ address: { node, isolate: 1, mailbox: 1 }, cap: 'c' }) as unknown as Ref;
+
 /** Sends a message from `a` to `b` and delivers until it is in: the session carries traffic. */
 async function assertCarries(net: FakeNet, a: TestNode, b: TestNode, pick: (n: number) => number, seed: number): Promise<void> {
-  const ref = { address: { node: b.name, isolate: 1, mailbox: 1 }, cap: 'c' } as unknown as Ref;
   const data = `seed ${seed}`;
-  const sent = a.proxy.send(ref, { data }, { wait: true });
+  const sent = a.proxy.send(refOf(b.name), { data }, { wait: true });
   await net.run(pick);
   await sent;
   assert.equal(b.delivered.at(-1), data);
 }
 
-/** Lets the dialers' redial timers fire, then delivers what they started: a refused dialer must wait, not dial again and again. */
-async function settle(net: FakeNet, pick: (n: number) => number): Promise<void> {
-  for (let i = 0; i < 3; i++) {
+/** Lets the dialers' redial timers fire, then delivers what they started, `rounds` times. */
+async function settle(net: FakeNet, pick: (n: number) => number, rounds = 3): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
     await pause(8);
     await net.run(pick);
   }
+}
+
+/** Settled, the nodes stay quiet: a dialer whose connection lost waits; nobody dials again and again. */
+async function assertQuiet(net: FakeNet, a: TestNode, b: TestNode, pick: (n: number) => number, seed: number): Promise<void> {
+  const before = a.events.length + b.events.length;
+  await settle(net, pick);
+  assert.equal(a.events.length + b.events.length, before, `seed ${seed}: quiet once settled: ${JSON.stringify([...a.events, ...b.events].slice(before, before + 4))}`);
 }
 
 /** The sockets of `n`'s connections are cut, as a crash or a broken link would: no Close frame. */
@@ -124,8 +148,8 @@ async function firstMeeting(seed: number): Promise<{ net: FakeNet; a: TestNode; 
   return { net, a, b, pick };
 }
 
-describe('two nodes dialing each other at once, in every order of delivery', () => {
-  it(`meeting for the first time: one connection, one session, nobody declared down (${ORDERS} orders)`, async () => {
+describe('two nodes whose connections cross, in every order of delivery', () => {
+  it(`meeting for the first time: one connection, one session, nobody declared down, the session up once on each side (${ORDERS} orders)`, async () => {
     for (let seed = 1; seed <= ORDERS; seed++) {
       const { net, a, b, pick } = await firstMeeting(seed);
       try {
@@ -133,10 +157,11 @@ describe('two nodes dialing each other at once, in every order of delivery', () 
         await settle(net, pick);
         assertConverged(a, b, seed);
         assert.deepStrictEqual([downs(a), downs(b)], [[], []], `seed ${seed}: nobody declared down`);
-        // Settled: a dialer whose connection lost waits; nobody dials again and again.
-        const before = a.events.length + b.events.length;
-        await settle(net, pick);
-        assert.equal(a.events.length + b.events.length, before, `seed ${seed}: quiet once settled: ${JSON.stringify([...a.events, ...b.events].slice(-4))}`);
+        // A new session comes up once on each side. (A side that hears the peer close the connection it
+        // replaced before the new one is ready sees the session resume on it: a peer-up that says so.)
+        const ups = (n: TestNode): StatusEvent[] => n.events.filter((e) => e.type === 'peer-up' && !e.resumed);
+        assert.deepStrictEqual([ups(a).length, ups(b).length], [1, 1], `seed ${seed}: one new session each: ${JSON.stringify([a.events, b.events])}`);
+        await assertQuiet(net, a, b, pick, seed);
         await assertCarries(net, a, b, pick, seed);
       } finally {
         await Promise.all([a.proxy.close(), b.proxy.close()]);
@@ -144,7 +169,7 @@ describe('two nodes dialing each other at once, in every order of delivery', () 
     }
   });
 
-  it(`one node dialing the other at two addresses at once: one connection, one session (${ORDERS} orders)`, async () => {
+  it(`one node dialing the other at two addresses at once: one connection, one session, and quiet (${ORDERS} orders)`, async () => {
     for (let seed = 1; seed <= ORDERS; seed++) {
       const net = new FakeNet();
       const a = startNode(net, 'a', A);
@@ -157,6 +182,7 @@ describe('two nodes dialing each other at once, in every order of delivery', () 
         await settle(net, pick);
         assertConverged(a, b, seed);
         assert.deepStrictEqual([downs(a), downs(b)], [[], []], `seed ${seed}: nobody declared down`);
+        await assertQuiet(net, a, b, pick, seed);
         await assertCarries(net, a, b, pick, seed);
       } finally {
         await Promise.all([a.proxy.close(), b.proxy.close()]);
@@ -212,13 +238,152 @@ describe('two nodes dialing each other at once, in every order of delivery', () 
         const sid = assertConverged(a, b, seed);
         // Apart: the link is cut, and a (only) declares b down, as a silence past its down timeout would.
         cut(a);
-        inside(b).connections.forEach((c) => c.socket.destroy());
+        cut(b);
         inside(a).silent('b', 'silent past the down timeout');
         await settle(net, seeded(seed + 1000));
         assert.notEqual(assertConverged(a, b, seed), sid, `seed ${seed}: a new session`);
         assert.equal(downs(a).length, 1, `seed ${seed}: a's own verdict only: ${JSON.stringify(downs(a))}`);
         assert.equal(downs(b).length, 1, `seed ${seed}: b learns its session is gone, once: ${JSON.stringify(downs(b))}`);
         await assertCarries(net, a, b, pick, seed);
+      } finally {
+        await Promise.all([a.proxy.close(), b.proxy.close()]);
+      }
+    }
+  });
+
+  it('a node that declares the other down between its Auth and the Ready does not start the ended session again', async () => {
+    // The order a review found by hand: b's handshake on its own dial waits
+    // after its Auth while a's dial makes the session; b then declares a
+    // down for silence, and the late Ready names the session b just ended.
+    const net = new FakeNet();
+    const a = startNode(net, 'a', A);
+    const b = startNode(net, 'b', B);
+    const pipes = (net as unknown as { pipes: { items: unknown[] }[] }).pipes;
+    const deliverFrom = async (pipe: { items: unknown[] }, n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        await turn();
+        net.step((k) => pipes.filter((p) => p.items.length > 0).indexOf(pipe) + 0 * k);
+      }
+      await turn();
+    };
+    /** Delivers all but what waits in `held`. */
+    const runExcept = async (held: { items: unknown[] }): Promise<void> => {
+      const others = (): number => pipes.filter((p) => p !== held).reduce((n, p) => n + p.items.length, 0);
+      for (let guard = 0; guard < 1000 && (others() > 0 || net.waiting > held.items.length); guard++) {
+        await turn();
+        net.step(() => pipes.filter((p) => p.items.length > 0).findIndex((p) => p !== held));
+        await turn();
+      }
+    };
+    try {
+      a.proxy.dial(B); // pipes 0 (to b) and 1 (to a)
+      b.proxy.dial(A); // pipes 2 (to a) and 3 (to b)
+      const [, , bsDialToA, bsDialToB] = pipes as [never, never, { items: unknown[] }, { items: unknown[] }];
+      await deliverFrom(bsDialToA, 2); // the open and b's hello
+      await deliverFrom(bsDialToB, 1); // a's hello (with its proof): b sends its Auth, which waits
+      assert.equal(bsDialToA.items.length, 1, "b's Auth waits");
+      await runExcept(bsDialToA); // a's dial runs to the end: the session starts on both sides
+      const first = inside(a).sessions.get('b')?.sid;
+      assert.ok(first !== undefined && first === inside(b).sessions.get('a')?.sid, `one session: ${holds(a, b)}`);
+      await deliverFrom(bsDialToA, 1); // b's Auth: a sends a Ready naming the same session, then refuses the duplicate
+      inside(b).silent('a', 'silent past the down timeout');
+      await net.run(seeded(1));
+      await settle(net, seeded(2), 5);
+      const sid = assertConverged(a, b, 0);
+      assert.notEqual(sid, first, 'a new session');
+      assert.deepStrictEqual(protocolErrors(a, b), [], 'no frame lost, repeated or out of place');
+      await assertCarries(net, a, b, seeded(3), 0);
+      await assertCarries(net, b, a, seeded(4), 0);
+    } finally {
+      await Promise.all([a.proxy.close(), b.proxy.close()]);
+    }
+  });
+
+  it('a stale incarnation still alive beside the one that replaced it is refused; the new one keeps its session', async () => {
+    const net = new FakeNet();
+    const a = startNode(net, 'a', A);
+    const old = startNode(net, 'b', B);
+    const pick = seeded(7);
+    try {
+      old.proxy.dial(A);
+      await settle(net, pick);
+      await assertCarries(net, a, old, pick, 1);
+      // b's replacement starts elsewhere while the old one lives on (a hung process that comes back).
+      const b = startNode(net, 'b', B2);
+      try {
+        b.proxy.dial(A);
+        await settle(net, pick, 6);
+        const sid = inside(a).sessions.get('b')?.sid;
+        assert.equal(sid, inside(b).sessions.get('a')?.sid, `a holds the new b's session: ${holds(a, b)}`);
+        assert.deepStrictEqual(protocolErrors(a, b, old), []);
+        assert.ok(a.events.some((e) => e.type === 'handshake-rejected' && /ended here/.test(e.reason)), 'the stale one was refused');
+        await assertCarries(net, a, b, pick, 2);
+        await assertCarries(net, b, a, pick, 3);
+      } finally {
+        await b.proxy.close();
+      }
+    } finally {
+      await Promise.all([a.proxy.close(), old.proxy.close()]);
+    }
+  });
+
+  it('random cuts, silences on either side, restarts and sends: the nodes converge, and every send settles, delivered exactly once if it succeeded (150 seeds)', async () => {
+    for (let seed = 1; seed <= 150; seed++) {
+      const net = new FakeNet();
+      const a = startNode(net, 'a', A);
+      let b = startNode(net, 'b', B);
+      const retired: TestNode[] = [];
+      a.proxy.dial(B);
+      b.proxy.dial(A);
+      const pick = seeded(seed);
+      const chance = seeded(seed * 7919 + 1);
+      const outcomes = new Map<string, { from: TestNode; to: string; result: string | undefined }>();
+      let n = 0;
+      const send = (x: TestNode, y: string): void => {
+        if (inside(x).sessions.get(y) === undefined) return;
+        const data = `${x.name}->${y} #${n++}`;
+        const o = { from: x, to: y, result: undefined as string | undefined };
+        outcomes.set(data, o);
+        x.proxy.send(refOf(y), { data }, { wait: true }).then(
+          () => (o.result = 'ok'),
+          (e: Error & { code?: string }) => (o.result = e.code ?? e.message),
+        );
+      };
+      try {
+        for (let step = 0; step < 400; step++) {
+          await turn();
+          if (chance(100) < 5) {
+            const fault = chance(6);
+            if (fault === 0) (cut(a), cut(b));
+            else if (fault === 1) inside(a).silent('b', 'injected silence');
+            else if (fault === 2) inside(b).silent('a', 'injected silence');
+            else if (fault === 3) {
+              cut(b);
+              await b.proxy.close();
+              retired.push(b);
+              b = startNode(net, 'b', B);
+              b.proxy.dial(A);
+            } else if (chance(2) === 0) send(a, 'b');
+            else send(b, 'a');
+            continue;
+          }
+          if (!net.step(pick)) await pause(3);
+        }
+        await settle(net, pick, 10);
+        assertConverged(a, b, seed);
+        assert.deepStrictEqual(protocolErrors(a, b, ...retired), [], `seed ${seed}`);
+        send(a, 'b');
+        send(b, 'a');
+        await settle(net, pick, 5);
+        for (const [data, o] of outcomes) {
+          const to = o.to === 'a' ? [a] : [b, ...retired];
+          const count = to.reduce((k, t) => k + t.delivered.filter((d) => d === data).length, 0);
+          assert.notEqual(o.result, undefined, `seed ${seed}: ${data} settled (delivered ${count} times)`);
+          assert.ok(count <= 1, `seed ${seed}: ${data} delivered ${count} times`);
+          if (o.result === 'ok') assert.equal(count, 1, `seed ${seed}: ${data} succeeded, so it was delivered`);
+          // ECONNRESET: the peer was declared down; ECLOSED: the sender's own node shut down (a restart).
+          else assert.ok(o.result === 'ECONNRESET' || (o.result === 'ECLOSED' && retired.includes(o.from)), `seed ${seed}: ${data} failed with ${o.result}`);
+        }
       } finally {
         await Promise.all([a.proxy.close(), b.proxy.close()]);
       }

@@ -40,6 +40,8 @@ export interface ConnectionHost {
   session(peer: string): SessionView | undefined;
   /** How many times this node declared `peer` down for its silence (a part of a new session's id). */
   epoch(peer: string): number;
+  /** Whether this node ended a session `sid` with `peer`: none is ever started under that id again. */
+  ended(peer: string, sid: string): boolean;
   /**
    * The handshake succeeded: `sid` is the session (resumed when `resumed`),
    * the peer has every frame of it up to `peerReceived`. Returns a reason to
@@ -218,15 +220,19 @@ export class Connection {
   }
 
   /**
-   * Takes the session the handshake chose, if what it chose still holds:
-   * a resumed session must be the one this node held when the hello came;
-   * a new one may also be a session of the same id that another connection
-   * to the peer started meanwhile (two nodes dialing each other at once
-   * derive the same id: both connections join it). Otherwise another
-   * connection replaced the session while this one shook hands, and this
-   * one is refused.
+   * Takes the session the handshake chose, if what it chose still holds.
+   * Never one this node ended: a handshake that began before (its Ready
+   * names the ended one's id), or a stale incarnation of the peer, would
+   * give both sides one id with two numberings of frames. A resumed
+   * session must be the one this node held when the hello came; a new one
+   * may also be a session of the same id that another connection to the
+   * peer started meanwhile (two nodes dialing each other at once derive
+   * the same id: both connections join it). Otherwise another connection
+   * replaced the session while this one shook hands, and this one is
+   * refused.
    */
   private decide(resumed: boolean, sid: string): void {
+    if (!resumed && this.host.ended(this.peer!, sid)) throw new FosError('EINVAL', 'the session it would start was ended here (a late handshake, or a stale incarnation of the peer)');
     const now = this.host.session(this.peer!);
     const holds = now === this.held || (!resumed && (now === undefined || now.sid === sid));
     if (!holds) throw new FosError('EINVAL', 'the session changed during the handshake');
@@ -241,6 +247,11 @@ export class Connection {
     this.state = 'open';
     const refused = this.host.established(this, this.peerHello!, this.sid, this.resumed, peerReceived);
     if (refused !== undefined) this.close(refused);
+  }
+
+  /** The nonce of the side that dialed, known to both sides once the hellos are exchanged: it ranks two connections one node dialed. */
+  get dialerNonce(): Uint8Array {
+    return this.role === 'dialer' ? this.ownHello.nonce : this.peerHello!.nonce;
   }
 
   /** The largest frame the peer takes. */

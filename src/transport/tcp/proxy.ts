@@ -30,6 +30,7 @@ import { formatHostPort, isLoopback, parseHostPort } from './address.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { Dialers } from './dialers.js';
 import { MIN_MAX_FRAME, newIncarnation, type Hello } from './handshake.js';
+import { PeerHistory } from './peer-history.js';
 import { Session, type SessionHost } from './session.js';
 import type { RawFrame } from './wire.js';
 import type { NamesUpdate } from '../../names/replicas.js';
@@ -122,13 +123,8 @@ export class Proxy implements ConnectionHost, SessionHost {
   private readonly listening = new Map<string, string>();
   /** Peers whose names have arrived (a new session is announced up once they have). */
   private readonly announced = new Set<string>();
-  /**
-   * How many times this node declared each peer down for silence, dropping
-   * a session the peer may still hold: a part of every new session's id,
-   * so that the next one cannot be taken for that one. (A peer that
-   * restarted, or started a new session, holds no old one: no count.)
-   */
-  private readonly epochs = new Map<string, number>();
+  /** Each peer's epoch and the sessions with it this node ended (see PeerHistory). */
+  private readonly history = new PeerHistory();
   private server: Server | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private shutDown = false;
@@ -234,7 +230,11 @@ export class Proxy implements ConnectionHost, SessionHost {
   }
 
   epoch(peer: string): number {
-    return this.epochs.get(peer) ?? 0;
+    return this.history.epoch(peer);
+  }
+
+  ended(peer: string, sid: string): boolean {
+    return this.history.ended(peer, sid);
   }
 
   established(conn: Connection, hello: Hello, sid: string, resumed: boolean, peerReceived: number): string | undefined {
@@ -250,14 +250,16 @@ export class Proxy implements ConnectionHost, SessionHost {
     if (peerReceived > sent) return `the peer acknowledges frame ${peerReceived}, but only ${sent} were sent in the session`;
     const current = this.wires.get(peer);
     let s = this.sessions.get(peer);
+    // Two connections to one peer: both sides keep the one that ranks
+    // first (see outranks), unless the one in use has gone silent. The one
+    // replaced is closed only once this one is in place, so that its dialer
+    // finds the peer connected and waits rather than dialing again.
+    let replaced: Connection | undefined;
     if (current !== undefined && current !== conn && current.open) {
       const heard = s !== undefined && performance.now() - s.lastHeard < this.staleMs;
-      if (heard && !this.preferred(conn, peer) && this.preferred(current, peer)) {
-        return `duplicate connection: keeping the one dialed by ${this.node < peer ? this.node : peer}`;
-      }
-      this.wires.delete(peer);
+      if (heard && this.outranks(current, conn)) return `duplicate connection: keeping ${this.describe(current)}`;
       s?.detach(current);
-      current.close('replaced by a newer connection');
+      replaced = current;
     }
     // The peer holds another session (it restarted, or declared this node
     // down): what the old one had pending is lost on its side. A new session
@@ -274,6 +276,7 @@ export class Proxy implements ConnectionHost, SessionHost {
       this.sessions.set(peer, s);
     }
     this.wires.set(peer, conn);
+    replaced?.close('replaced by another connection');
     if (conn.role === 'dialer') this.dialers.adopted(conn.address);
     s.attach(conn, peerReceived, Math.min(conn.peerMaxFrame, this.maxFrame));
     if (fresh) {
@@ -284,16 +287,38 @@ export class Proxy implements ConnectionHost, SessionHost {
       }
       if (!resumed) this.announced.delete(peer);
       this.introduce(s, peer, conn.peerListen);
-    } else if (this.announced.has(peer)) {
+    } else if (resumed && this.announced.has(peer) && replaced === undefined) {
+      // Up again after a break. A connection that replaced one in use, or
+      // joined a session another one just started (a crossing), changes
+      // nothing the node can see.
       this.host.emit({ type: 'peer-up', node: peer, address: conn.peerListen || conn.address, resumed: true });
     }
     return undefined;
   }
 
-  /** Whether `conn` is the connection the tie-break keeps: the one dialed by the node whose name sorts first. */
-  private preferred(conn: Connection, peer: string): boolean {
+  /**
+   * Whether `x` ranks before `y`, two connections to one peer: first the
+   * one dialed by the node whose name sorts first, then, between two that
+   * one node dialed (two addresses of the peer), the one whose dialer's
+   * nonce sorts first. Both sides know both nonces of every connection,
+   * so both rank them alike, in whatever order the handshakes finish.
+   */
+  private outranks(x: Connection, y: Connection): boolean {
+    const px = this.byFirstName(x);
+    const py = this.byFirstName(y);
+    if (px !== py) return px;
+    return Buffer.compare(x.dialerNonce, y.dialerNonce) < 0;
+  }
+
+  /** Whether `conn` was dialed by whichever of this node and its peer has the name that sorts first. */
+  private byFirstName(conn: Connection): boolean {
+    const peer = conn.peer!;
     const dialer = conn.role === 'dialer' ? this.node : peer;
     return dialer === (this.node < peer ? this.node : peer);
+  }
+
+  private describe(conn: Connection): string {
+    return `the one ${conn.role === 'dialer' ? `this node dialed (${conn.address})` : `${conn.peer!} dialed`}`;
   }
 
   frame(conn: Connection, f: RawFrame): void {
@@ -459,7 +484,7 @@ export class Proxy implements ConnectionHost, SessionHost {
    * id is already due: the peer restarted, shut down, or started another.)
    */
   private silent(peer: string, why: string): void {
-    this.epochs.set(peer, this.epoch(peer) + 1);
+    this.history.bump(peer);
     this.down(peer, why);
   }
 
@@ -472,6 +497,7 @@ export class Proxy implements ConnectionHost, SessionHost {
     const s = this.sessions.get(peer);
     if (s === undefined) return;
     this.sessions.delete(peer);
+    this.history.end(peer, s.sid);
     this.announced.delete(peer);
     this.listening.delete(peer);
     this.dialers.forget(peer, keep);
