@@ -92,19 +92,40 @@ export class FakeNet {
     return n;
   }
 
+  /** The directions of every connection made, in order: the dialer's to the acceptor, then back, per connection. */
+  get directions(): readonly { readonly items: readonly unknown[] }[] {
+    return this.pipes;
+  }
+
   /**
    * Delivers one item: a deferred event first, else the head of the pipe
    * `pick` chooses among the non-empty ones. False when nothing waits.
    */
   step(pick: (choices: number) => number): boolean {
-    const d = this.deferred.shift();
-    if (d !== undefined) {
-      d();
-      return true;
-    }
+    if (this.runDeferred()) return true;
     const ready = this.pipes.filter((p) => p.items.length > 0);
     if (ready.length === 0) return false;
-    const p = ready[pick(ready.length)]!;
+    this.deliver(ready[pick(ready.length)]!);
+    return true;
+  }
+
+  /** Delivers the head of `direction` (one of `directions`), after any deferred event; false when it is empty. */
+  stepFrom(direction: { readonly items: readonly unknown[] }): boolean {
+    if (this.runDeferred()) return true;
+    const p = this.pipes.find((x) => x === direction);
+    if (p === undefined || p.items.length === 0) return false;
+    this.deliver(p);
+    return true;
+  }
+
+  private runDeferred(): boolean {
+    const d = this.deferred.shift();
+    if (d === undefined) return false;
+    d();
+    return true;
+  }
+
+  private deliver(p: Pipe): void {
     const item = p.items.shift()!;
     this.delivered++;
     const s = p.to;
@@ -116,7 +137,6 @@ export class FakeNet {
       if (item.kind === 'data') s.emit('data', item.bytes);
       else s.destroy();
     }
-    return true;
   }
 
   /** Delivers until nothing waits (at most `max` items), letting microtasks run between deliveries. */
