@@ -8,8 +8,8 @@
 // scenarios: a first meeting; a broken connection both redial; a node
 // that restarted; a node that declared the other down while apart; one
 // node dialing two addresses of the other; a silence in the middle of a
-// handshake; a stale incarnation still alive beside its replacement; and
-// random cuts, silences, restarts and sends.
+// handshake; a half-open connection; a stale incarnation still alive beside
+// its replacement; and random cuts, silences, restarts and sends.
 import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
 import type { ReplyEnvelope } from '../src/envelope.js';
@@ -17,6 +17,7 @@ import type { Ref } from '../src/runtime/ref.js';
 import type { StatusEvent } from '../src/node/status.js';
 import { Proxy, type ProxyHost } from '../src/transport/tcp/proxy.js';
 import type { Connection } from '../src/transport/tcp/connection.js';
+import { PeerHistory } from '../src/transport/tcp/peer-history.js';
 import { FakeNet, seeded, type FakeSocket } from './helpers/fake-net.js';
 
 /** Orders tried per scenario. */
@@ -207,6 +208,30 @@ describe('two nodes whose connections cross, in every order of delivery', () => 
     }
   });
 
+  it(`a node redialing while the other still uses its half-open connection replaces it at once (${ORDERS} orders)`, async () => {
+    for (let seed = 1; seed <= ORDERS; seed++) {
+      const net = new FakeNet();
+      const a = startNode(net, 'a', A);
+      const b = startNode(net, 'b', B);
+      const pick = seeded(seed);
+      try {
+        b.proxy.dial(A);
+        await settle(net, pick);
+        const sid = assertConverged(a, b, seed);
+        // b's end goes, and a hears nothing of it: a's end of the connection is still open, and was heard from just now.
+        for (const c of inside(b).connections) (c.socket as unknown as FakeSocket).vanish();
+        const before = a.events.length + b.events.length;
+        await settle(net, pick);
+        assert.equal(assertConverged(a, b, seed), sid, `seed ${seed}: the session resumed`);
+        const refusals = [...a.events, ...b.events].slice(before).filter((e) => e.type === 'handshake-rejected');
+        assert.deepStrictEqual(refusals, [], `seed ${seed}: the redial was not refused as a duplicate of the dead connection`);
+        await assertCarries(net, a, b, pick, seed);
+      } finally {
+        await Promise.all([a.proxy.close(), b.proxy.close()]);
+      }
+    }
+  });
+
   it(`after one node restarted: a new session, the restart declared once, by the other (${ORDERS} orders)`, async () => {
     for (let seed = 1; seed <= ORDERS; seed++) {
       const { net, a, b, pick } = await firstMeeting(seed);
@@ -317,9 +342,16 @@ describe('two nodes whose connections cross, in every order of delivery', () => 
         const sid = inside(a).sessions.get('b')?.sid;
         assert.equal(sid, inside(b).sessions.get('a')?.sid, `a holds the new b's session: ${holds(a, b)}`);
         assert.deepStrictEqual(protocolErrors(a, b, old), []);
-        assert.ok(a.events.some((e) => e.type === 'handshake-rejected' && /ended here/.test(e.reason)), 'the stale one was refused');
+        assert.ok(a.events.some((e) => e.type === 'handshake-rejected' && /former incarnation/.test(e.reason)), 'the stale one was refused');
         await assertCarries(net, a, b, pick, 2);
-        await assertCarries(net, b, a, pick, 3);
+        // The stale one's own down timeout gives it a new epoch, and so a new session id: still refused.
+        if (inside(old).sessions.has('a')) inside(old).silent('a', 'silent past the down timeout');
+        const downsBefore = downs(a).length;
+        await settle(net, pick, 6);
+        assert.equal(inside(a).sessions.get('b')?.sid, sid, `a keeps the new b's session: ${holds(a, b)}`);
+        assert.equal(downs(a).length, downsBefore, 'a declared nobody down');
+        await assertCarries(net, a, b, pick, 3);
+        await assertCarries(net, b, a, pick, 4);
       } finally {
         await b.proxy.close();
       }
@@ -389,5 +421,23 @@ describe('two nodes whose connections cross, in every order of delivery', () => 
         await Promise.all([a.proxy.close(), b.proxy.close()]);
       }
     }
+  });
+});
+
+describe("a node's history of its peers", () => {
+  it('forgets the peers touched least recently past its bound, but never one it holds a session with', () => {
+    const live = new Set(['healthy']);
+    const h = new PeerHistory((peer) => live.has(peer));
+    h.bump('healthy');
+    h.end('healthy', 'sid-1');
+    h.met('healthy', 'inc-1');
+    h.met('healthy', 'inc-2');
+    h.bump('gone');
+    for (let i = 0; i < 2000; i++) h.end(`cli-${i}`, 'x');
+    assert.equal(h.epoch('healthy'), 1, 'a peer with a session keeps its epoch');
+    assert.ok(h.ended('healthy', 'sid-1') && h.retired('healthy', 'inc-1') && !h.retired('healthy', 'inc-2'));
+    assert.equal(h.epoch('gone'), 0, 'one without a session, touched long ago, is forgotten');
+    assert.equal(h.epoch('cli-1999'), 0);
+    assert.ok(h.ended('cli-1999', 'x'), 'the latest are kept');
   });
 });

@@ -441,11 +441,12 @@ describe('tcp handshake helpers', () => {
   });
 
   it('checkAuth and checkReady refuse malformed fields, each with its reason', () => {
-    const auth = { proof: new Uint8Array(32), sid: '', received: 0, epoch: 0, listen: '' };
+    const auth = { proof: new Uint8Array(32), sid: '', received: 0, epoch: 0, sole: false, listen: '' };
     assert.deepStrictEqual(checkAuth(auth), auth);
     for (const sid of [undefined, null, 5, 'x'.repeat(65), ['a']]) assert.throws(() => checkAuth({ ...auth, sid } as never), /malformed auth: bad session id/);
     for (const received of [undefined, -1, 1.5, '3']) assert.throws(() => checkAuth({ ...auth, received } as never), /malformed auth/);
     for (const epoch of [undefined, -1, 1.5, '3', null]) assert.throws(() => checkAuth({ ...auth, epoch } as never), /malformed auth/);
+    for (const sole of [undefined, 0, 'yes', null]) assert.throws(() => checkAuth({ ...auth, sole } as never), /malformed auth: sole or not/);
     for (const listen of [undefined, null, 7000, ['127.0.0.1:7000'], 'x'.repeat(301)]) assert.throws(() => checkAuth({ ...auth, listen } as never), /malformed auth: bad listen address/);
     const ready = { resumed: false, sid: 'abc', received: 0, listen: '127.0.0.1:7000' };
     assert.deepStrictEqual(checkReady(ready), ready);

@@ -43,6 +43,13 @@ export class FakeSocket extends EventEmitter {
     return this;
   }
 
+  /** Closes this end without a word to the peer (a crash whose RST was lost, a half-open link): only this end hears 'close'. */
+  vanish(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.net.later(() => this.emit('close'));
+  }
+
   /** Closes this end: it hears 'close' on the next turn, its peer once the close is delivered. */
   destroy(): this {
     if (this.destroyed) return this;

@@ -199,7 +199,7 @@ export async function rawDial(address: string, o: DialOptions): Promise<RawSessi
     const peer = checkHello(unpackValue(hf.body), true);
     if (!proofMatches(proof(o.secret, 'acceptor', own, peer), peer.proof)) throw new Error('the node does not know the secret');
     const sid = o.sid ?? '';
-    conn.sendFrame(FrameKind.Auth, { proof: proof(o.secret, 'dialer', own, peer), sid, received: o.received ?? 0, epoch: 0, listen: '' }, o.seq ?? 0, o.ack ?? 0);
+    conn.sendFrame(FrameKind.Auth, { proof: proof(o.secret, 'dialer', own, peer), sid, received: o.received ?? 0, epoch: 0, sole: true, listen: '' }, o.seq ?? 0, o.ack ?? 0);
     const rf = await conn.frame((f) => f.kind === FrameKind.Ready);
     const ready = unpackValue(rf.body) as { resumed: boolean; sid: string; received: number };
     return { conn, own, peer, sid: ready.sid, readyReceived: ready.received };

@@ -42,6 +42,10 @@ export interface ConnectionHost {
   epoch(peer: string): number;
   /** Whether this node ended a session `sid` with `peer`: none is ever started under that id again. */
   ended(peer: string, sid: string): boolean;
+  /** Whether incarnation `inc` of `peer` was replaced by a later one: it is refused. */
+  retired(peer: string, inc: string): boolean;
+  /** Whether `conn` is the only connection this node has, or is making, that may lead to `peer`. */
+  soleTo(conn: Connection, peer: string): boolean;
   /**
    * The handshake succeeded: `sid` is the session (resumed when `resumed`),
    * the peer has every frame of it up to `peerReceived`. Returns a reason to
@@ -75,6 +79,8 @@ export class Connection {
   peerListen = '';
   /** True once the peer's proof checked out: `peer` is then who it says. */
   authenticated = false;
+  /** For an acceptor: the dialer said this is its only connection to this node. */
+  peerSole = false;
 
   constructor(
     readonly socket: Socket,
@@ -188,6 +194,7 @@ export class Connection {
         sid: this.held?.sid ?? '',
         received: this.held?.lastReceived ?? 0,
         epoch: this.host.epoch(hello.node),
+        sole: this.host.soleTo(this, hello.node),
         listen: advertised,
       };
       this.sendRaw(FrameKind.Auth, auth);
@@ -201,6 +208,7 @@ export class Connection {
       }
       this.authenticated = true;
       const auth = checkAuth(given);
+      this.peerSole = auth.sole;
       const resumed = auth.sid !== '' && auth.sid === this.held?.sid;
       const sid = resumed
         ? auth.sid
@@ -221,7 +229,8 @@ export class Connection {
 
   /**
    * Takes the session the handshake chose, if what it chose still holds.
-   * Never one this node ended: a handshake that began before (its Ready
+   * Never with an incarnation of the peer that a later one replaced; never
+   * one this node ended: a handshake that began before (its Ready
    * names the ended one's id), or a stale incarnation of the peer, would
    * give both sides one id with two numberings of frames. A resumed
    * session must be the one this node held when the hello came; a new one
@@ -232,6 +241,7 @@ export class Connection {
    * refused.
    */
   private decide(resumed: boolean, sid: string): void {
+    if (this.host.retired(this.peer!, this.peerHello!.inc)) throw new FosError('EINVAL', 'a former incarnation of the peer: a later one has replaced it');
     if (!resumed && this.host.ended(this.peer!, sid)) throw new FosError('EINVAL', 'the session it would start was ended here (a late handshake, or a stale incarnation of the peer)');
     const now = this.host.session(this.peer!);
     const holds = now === this.held || (!resumed && (now === undefined || now.sid === sid));

@@ -6,7 +6,7 @@
  *   dialer   → Hello { v, node, inc, nonce, maxFrame }
  *   acceptor → Hello { v, node, inc, nonce, maxFrame, proof }
  *              proof = HMAC(secret, "fos/3 acceptor" | dialer nonce | acceptor nonce | dialer | acceptor | both incs)
- *   dialer   → Auth  { proof, sid, received, epoch, listen }
+ *   dialer   → Auth  { proof, sid, received, epoch, sole, listen }
  *              proof = HMAC(secret, "fos/3 dialer"   | the same fields)
  *   acceptor → Ready { resumed, sid, received, listen }
  *
@@ -64,6 +64,12 @@ export interface Auth {
   readonly received: number;
   /** How many times the dialer declared the acceptor down for its silence: part of a new session's id. */
   readonly epoch: number;
+  /**
+   * The dialer has no other connection to the acceptor, made or being made:
+   * one the acceptor still uses is gone for the dialer, and this one
+   * replaces it (two connections from one node are otherwise ranked).
+   */
+  readonly sole: boolean;
   /** Where the dialer listens for peers ('' when it does not), so that others can dial it. */
   readonly listen: string;
 }
@@ -148,6 +154,7 @@ export function checkAuth(v: Partial<Auth>): Auth {
   if (typeof v.sid !== 'string' || v.sid.length > 64) throw new FosError('EINVAL', 'malformed auth: bad session id');
   checkCount(v.received, 'auth');
   checkCount(v.epoch, 'auth');
+  if (typeof v.sole !== 'boolean') throw new FosError('EINVAL', 'malformed auth: sole or not?');
   checkListen(v.listen, 'auth');
   return v as Auth;
 }

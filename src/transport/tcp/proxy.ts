@@ -124,7 +124,7 @@ export class Proxy implements ConnectionHost, SessionHost {
   /** Peers whose names have arrived (a new session is announced up once they have). */
   private readonly announced = new Set<string>();
   /** Each peer's epoch and the sessions with it this node ended (see PeerHistory). */
-  private readonly history = new PeerHistory();
+  private readonly history = new PeerHistory((peer) => this.sessions.has(peer));
   private server: Server | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private shutDown = false;
@@ -237,6 +237,16 @@ export class Proxy implements ConnectionHost, SessionHost {
     return this.history.ended(peer, sid);
   }
 
+  retired(peer: string, inc: string): boolean {
+    return this.history.retired(peer, inc);
+  }
+
+  /** Whether `conn` is the only connection this node has, or is making, that may lead to `peer` (one whose peer is not known yet may). */
+  soleTo(conn: Connection, peer: string): boolean {
+    for (const c of this.connections) if (c !== conn && (c.peer === undefined || c.peer === peer)) return false;
+    return true;
+  }
+
   established(conn: Connection, hello: Hello, sid: string, resumed: boolean, peerReceived: number): string | undefined {
     if (this.shutDown) return 'the node is shutting down';
     const peer = hello.node;
@@ -257,7 +267,11 @@ export class Proxy implements ConnectionHost, SessionHost {
     let replaced: Connection | undefined;
     if (current !== undefined && current !== conn && current.open) {
       const heard = s !== undefined && performance.now() - s.lastHeard < this.staleMs;
-      if (heard && this.outranks(current, conn)) return `duplicate connection: keeping ${this.describe(current)}`;
+      // A dialer that has no other connection to this node says so: the
+      // one in use here is one it no longer has (a break this side has not
+      // seen yet, a restart), and this one replaces it whatever their ranks.
+      const sole = conn.role === 'acceptor' && conn.peerSole;
+      if (heard && !sole && this.outranks(current, conn)) return `duplicate connection: keeping ${this.describe(current)}`;
       s?.detach(current);
       replaced = current;
     }
@@ -276,6 +290,7 @@ export class Proxy implements ConnectionHost, SessionHost {
       this.sessions.set(peer, s);
     }
     this.wires.set(peer, conn);
+    this.history.met(peer, hello.inc);
     replaced?.close('replaced by another connection');
     if (conn.role === 'dialer') this.dialers.adopted(conn.address);
     s.attach(conn, peerReceived, Math.min(conn.peerMaxFrame, this.maxFrame));
