@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { newDoorbell } from '../src/transport/shm/doorbell.js';
 import { Pump, type PumpSource } from '../src/transport/shm/pump.js';
-import { woke } from '../src/util/wakeups.js';
+import { woke, wrote } from '../src/util/wakeups.js';
 
 // A slice far longer than a test: the pump never goes back to the event
 // loop (which would run every chain to its end) while a test watches it.
@@ -79,6 +79,28 @@ describe('shm pump', () => {
     // Every chain finishes all the same, in the turns the pump gives while it spins.
     await new Promise((r) => setImmediate(r));
     assert.deepStrictEqual(progress, new Array(20).fill(6));
+  });
+
+  it('stops giving turns once a chain it set moving has sent again, and looks for work at once', async () => {
+    const pump = new Pump(newDoorbell(), POLLING);
+    const progress: number[] = [];
+    const seenAtNextLook: number[] = [];
+    const s = source(10, (n) => {
+      if (n > 0) seenAtNextLook.push(progress[n - 1]!);
+      progress[n] = 0;
+      // A caller's chain: two steps to its next send, then four more it does not need the pump for.
+      void (async () => {
+        for (let i = 0; i < 6; i++) {
+          await undefined;
+          if (++progress[n]! === 2) wrote();
+        }
+      })();
+      woke();
+    });
+    pump.add(s.source);
+    await s.done;
+    pump.stop();
+    assert.ok(seenAtNextLook.every((p) => p >= 2 && p < 6), `the pump looked again soon after the send: ${seenAtNextLook.join(',')}`);
   });
 
   it('polls only the sources with work pending (a kernel link is polled only when its port has frames)', async () => {

@@ -47,6 +47,7 @@ import { ERROR_CODES, FosError, type ErrorCode } from '../../errors.js';
 import { Deque } from '../../util/deque.js';
 import { Flow, type FlowSendOptions } from '../flow.js';
 import { ring as ringBell } from './doorbell.js';
+import { wrote } from '../../util/wakeups.js';
 import { Frag, RingCorruption, RingReader, ringBytes, RingWriter } from './ring.js';
 import { slotBytes, SyncSlot } from './sync-slot.js';
 
@@ -295,6 +296,7 @@ export class ShmOut {
       }
     }
     ringBell(this.peerBell);
+    wrote();
     return seq;
   }
 

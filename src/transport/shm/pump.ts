@@ -10,7 +10,7 @@
  * loop between slices (`setImmediate`), so kernel messages, timers and
  * shutdown still get through.
  */
-import { wakeups } from '../../util/wakeups.js';
+import { wakeups, written } from '../../util/wakeups.js';
 import { AWAKE, PARKED, STATE } from './doorbell.js';
 
 export interface PumpSource {
@@ -171,8 +171,15 @@ export class Pump {
         // caller to see its answer and send its next message. Work that
         // settled no promise (a synchronous handler answering a callSync)
         // leaves nothing to move on but what was queued before: one turn.
+        // Up to MICROTASK_STEPS turns, fewer once a chain got as far as a
+        // send: a caller awaiting its call makes its next one in two or
+        // three turns, and each turn spent after that delays the next look.
         const steps = wakeups() === before ? 1 : MICROTASK_STEPS;
-        for (let k = 0; k < steps; k++) await TURN;
+        const sends = written();
+        for (let k = 0; k < steps; k++) {
+          await TURN;
+          if (written() !== sends) break;
+        }
         now = performance.now();
         idleEnd = now + spinMicros / 1000;
         i = 0;
