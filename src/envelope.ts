@@ -213,7 +213,7 @@ function metaBytes(cap: string, from: Ref | undefined, method: string | null | u
 /**
  * The sending end's table of the meta parts an shm channel carried: entry
  * k is the meta part of the k-th record (mod CHANNEL_METAS) that carried
- * one. The receiving end (MetaIn) builds the same table from the same
+ * one. The receiving end (MetaInTable) builds the same table from the same
  * records, in ring order, which is the order they were encoded in: a
  * record encoded with a table must be written, in order (ShmOut writes
  * every record it encodes, at once or from its outbox).

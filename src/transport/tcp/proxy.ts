@@ -123,7 +123,7 @@ export class Proxy implements ConnectionHost, SessionHost {
   private readonly listening = new Map<string, string>();
   /** Peers whose names have arrived (a new session is announced up once they have). */
   private readonly announced = new Set<string>();
-  /** Each peer's epoch and the sessions with it this node ended (see PeerHistory). */
+  /** Each peer's epoch, the sessions with it this node ended and its replaced incarnations (see PeerHistory). */
   private readonly history = new PeerHistory((peer) => this.sessions.has(peer));
   private server: Server | undefined;
   private ticker: NodeJS.Timeout | undefined;
