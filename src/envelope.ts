@@ -5,7 +5,7 @@
  *
  * Layout:
  *   u8  type     1 = message (data or call), 2 = reply; in an shm channel's
- *                records, also META_DEF or META_REF (see MetaOut)
+ *                records, also META_DEF or META_REF (see RecordMetasOut)
  *   u8  flags    WAIT | RAW | FROM | CALL | OK (reply) or NO_VERDICT (message) | SYNC | SIMPLE | BATCH
  *   u16 metaLen  bytes of the meta part; with META_REF, the index of the
  *                channel's entry it repeats (and no meta part follows)
@@ -33,6 +33,7 @@ import { addExtension, Packr } from 'msgpackr';
 import { FosError } from './errors.js';
 import { decodeSimple, encodeSimple } from './simple-values.js';
 import type { Ref } from './runtime/ref.js';
+import { holds, keptRef, type MetaIn, type MetaKey, type MetaOut } from './util/meta-table.js';
 
 export const enum RecordType {
   Message = 1,
@@ -57,8 +58,6 @@ const TYPE_MASK = 0x3f;
 const META_DEF = 0x40;
 /** No meta part: the metaLen field is the index of the channel's table entry it repeats. */
 const META_REF = 0x80;
-/** Entries of a channel's meta table, replaced round robin. */
-export const CHANNEL_METAS = 64;
 
 // msgpackr in structured-clone mode with records (plain objects as records
 // whose structure each message carries, so a Map stays a Map) keeps Map,
@@ -167,11 +166,8 @@ function isRaw(d: unknown): d is Uint8Array {
   return d instanceof Uint8Array && d.constructor === Uint8Array;
 }
 
-/** An encoded meta part and the tuple it encodes (`method` undefined for a reply's). */
-interface MetaEntry {
-  readonly cap: string;
-  readonly from: Ref | undefined;
-  readonly method: string | null | undefined;
+/** An encoded meta part and the tuple it encodes. */
+interface EncodedMeta extends MetaKey {
   readonly bytes: Uint8Array;
 }
 
@@ -181,20 +177,8 @@ const META_CACHE = 32;
  * fields: hashing a key string built per message cost more than all the
  * rest of an encode.
  */
-const metaOut: MetaEntry[] = [];
+const metaOut: EncodedMeta[] = [];
 let metaNext = 0;
-
-/** Compared field by field even when identical: a ref is plain data that its holder may have changed since. */
-function sameRef(a: Ref | undefined, b: Ref | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b;
-  const x = a.address;
-  const y = b.address;
-  return a.cap === b.cap && x.mailbox === y.mailbox && x.isolate === y.isolate && x.node === y.node;
-}
-
-function holds(m: MetaEntry, cap: string, from: Ref | undefined, method: string | null | undefined): boolean {
-  return m.cap === cap && m.method === method && sameRef(m.from, from);
-}
 
 function metaBytes(cap: string, from: Ref | undefined, method: string | null | undefined): Uint8Array {
   for (let i = 0; i < metaOut.length; i++) {
@@ -205,70 +189,28 @@ function metaBytes(cap: string, from: Ref | undefined, method: string | null | u
     method === undefined ? [cap] : from === undefined ? [cap, null, null, null, null, method] : [cap, from.address.node, from.address.isolate, from.address.mailbox, from.cap, method];
   const bytes = packr.pack(fields).slice();
   if (bytes.length > 0xffff) throw new FosError('EINVAL', 'the envelope (capability, reply ref, method) exceeds 64 KiB');
-  metaOut[metaNext] = { cap, from, method, bytes };
+  metaOut[metaNext] = { cap, from: keptRef(from), method, bytes };
   metaNext = (metaNext + 1) % META_CACHE;
   return bytes;
 }
 
 /**
- * The sending end's table of the meta parts an shm channel carried: entry
- * k is the meta part of the k-th record (mod CHANNEL_METAS) that carried
- * one. The receiving end (MetaInTable) builds the same table from the same
- * records, in ring order, which is the order they were encoded in: a
+ * The sending end's table of the meta parts an shm channel carried (see
+ * util/meta-table.ts). The receiving end builds the same table from the
+ * same records, in ring order, which is the order they were encoded in: a
  * record encoded with a table must be written, in order (ShmOut writes
  * every record it encodes, at once or from its outbox).
- *
- * Invariant: entries[k] here and at the receiver are the same meta part,
- * for every k the receiver has read a definition of.
  */
-export class MetaOut {
-  private readonly entries: MetaEntry[] = [];
-  private next = 0;
-  /** The entry found last: a channel mostly repeats one. */
-  private last = 0;
-
-  /** The index of the entry holding this tuple, or -1. */
-  find(cap: string, from: Ref | undefined, method: string | null | undefined): number {
-    const e = this.entries;
-    const last = e[this.last];
-    if (last !== undefined && holds(last, cap, from, method)) return this.last;
-    for (let i = 0; i < e.length; i++) {
-      if (holds(e[i]!, cap, from, method)) return (this.last = i);
-    }
-    return -1;
-  }
-
-  /** The next entry is `entry` (its record is being encoded, and will be written). */
-  define(entry: MetaEntry): void {
-    this.entries[this.next] = entry;
-    this.last = this.next;
-    this.next = (this.next + 1) % CHANNEL_METAS;
-  }
-}
-
-/** The receiving end's table (see MetaOut). */
-export class MetaInTable {
-  private readonly entries: MetaIn[] = [];
-  private next = 0;
-
-  define(m: MetaIn): void {
-    this.entries[this.next] = m;
-    this.next = (this.next + 1) % CHANNEL_METAS;
-  }
-
-  get(index: number): MetaIn {
-    const m = this.entries[index];
-    if (m === undefined) throw new FosError('EINVAL', `malformed record: meta entry ${index} was never defined`);
-    return m;
-  }
-}
+export type RecordMetasOut = MetaOut<EncodedMeta>;
+/** The receiving end's table of an shm channel. */
+export type RecordMetasIn = MetaIn<DecodedMeta>;
 
 /**
  * Encodes an envelope (see Encoded for how long the result is valid).
  * Throws EINVAL for a value msgpack cannot carry. With `table` (an shm
  * channel's), a meta part the channel carried before goes as its index.
  */
-export function encode(e: Envelope, table?: MetaOut): Encoded {
+export function encode(e: Envelope, table?: RecordMetasOut): Encoded {
   const raw = isRaw(e.data) ? e.data : undefined;
   let flags = raw !== undefined ? RAW : 0;
   let data: Uint8Array;
@@ -317,21 +259,21 @@ export function encode(e: Envelope, table?: MetaOut): Encoded {
   if (table === undefined) return new Encoded(e.type, flags, w1, w2, meta, data);
   if (known >= 0) return new Encoded(e.type | META_REF, flags, w1, w2, NO_META, data, known);
   // Defined only now, the record sure to be written: one that failed to encode never reaches the receiver.
-  table.define({ cap, from, method, bytes: meta });
+  table.define({ cap, from: keptRef(from), method, bytes: meta });
   return new Encoded(e.type | META_DEF, flags, w1, w2, meta, data);
 }
 
 const NO_META = new Uint8Array(0);
 
 /** A decoded meta part, with its reply ref made once (frozen: every message that repeats the meta shares it). */
-interface MetaIn {
+interface DecodedMeta {
   readonly bytes: Uint8Array;
   readonly fields: unknown[];
   from: Ref | undefined;
 }
 
 /** The last meta parts decoded, newest first. */
-const metaIn: MetaIn[] = [];
+const metaIn: DecodedMeta[] = [];
 const META_IN = 8;
 
 /** True when `a` holds the bytes of `b` from `from` to `to`. */
@@ -342,7 +284,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array, from: number, to: number): bool
 }
 
 /** The meta part, `bytes` from `from` to `to`: a cached decoding when these bytes came before. */
-function decodeMeta(bytes: Uint8Array, from: number, to: number): MetaIn {
+function decodeMeta(bytes: Uint8Array, from: number, to: number): DecodedMeta {
   for (let i = 0; i < metaIn.length; i++) {
     const m = metaIn[i]!;
     if (sameBytes(m.bytes, bytes, from, to)) return m;
@@ -350,14 +292,14 @@ function decodeMeta(bytes: Uint8Array, from: number, to: number): MetaIn {
   const own = copyOf(bytes, from, to);
   const fields = packr.unpack(own) as unknown;
   if (!Array.isArray(fields)) throw new FosError('EINVAL', 'malformed record: no envelope');
-  const m: MetaIn = { bytes: own, fields, from: undefined };
+  const m: DecodedMeta = { bytes: own, fields, from: undefined };
   metaIn.unshift(m);
   if (metaIn.length > META_IN) metaIn.pop();
   return m;
 }
 
 /** The reply ref in a message's meta part. */
-function fromOf(m: MetaIn): Ref {
+function fromOf(m: DecodedMeta): Ref {
   if (m.from === undefined) {
     const [, node, isolate, mailbox, cap] = m.fields;
     if (typeof node !== 'string' || typeof isolate !== 'number' || typeof mailbox !== 'number' || typeof cap !== 'string') {
@@ -394,7 +336,7 @@ function callInfo(id: number, method: string, flags: number): CallInfo {
  * view, which would cost an allocation per record). `bytes` may be the ring
  * or a socket's chunk: nothing returned aliases it.
  */
-export function decode(bytes: Uint8Array, from = 0, to = bytes.length, table?: MetaInTable): Envelope {
+export function decode(bytes: Uint8Array, from = 0, to = bytes.length, table?: RecordMetasIn): Envelope {
   if (from < 0 || from > to || to > bytes.length) throw new FosError('EINVAL', `no record at ${from} to ${to} in ${bytes.length} bytes`);
   if (to - from < HEADER_BYTES) throw new FosError('EINVAL', `record of ${to - from} bytes is shorter than its header`);
   const b = from;
@@ -410,10 +352,10 @@ export function decode(bytes: Uint8Array, from = 0, to = bytes.length, table?: M
   if (ref && def) throw new FosError('EINVAL', 'malformed record: a meta part both defined and referred to');
   const metaEnd = b + HEADER_BYTES + (ref ? 0 : metaField);
   if (metaEnd > to) throw new FosError('EINVAL', 'record shorter than its meta part');
-  let meta: MetaIn;
+  let meta: DecodedMeta;
   let data: unknown;
   try {
-    if (ref) meta = table!.get(metaField);
+    if (ref) meta = table!.get(metaField, 'record');
     else {
       meta = decodeMeta(bytes, b + HEADER_BYTES, metaEnd);
       if (def) table!.define(meta);

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { CHANNEL_METAS, decode, encode, HEADER_BYTES, MetaInTable, MetaOut, RecordType, type Envelope } from '../src/envelope.js';
+import { decode, encode, HEADER_BYTES, RecordType, type Envelope, type RecordMetasIn, type RecordMetasOut } from '../src/envelope.js';
+import { METAS, MetaIn, MetaOut } from '../src/util/meta-table.js';
 import type { Capability, Ref } from '../src/runtime/ref.js';
 import { fuzzDecoder, isEinval } from './helpers/fuzz.js';
 import { value, withoutNegativeZero } from './helpers/values.js';
@@ -119,7 +120,7 @@ describe('envelope', () => {
   });
 
   describe("in an shm channel, a meta part the channel carried before goes as its entry's index", () => {
-    const bytesOf = (e: Envelope, table: MetaOut): Uint8Array => {
+    const bytesOf = (e: Envelope, table: RecordMetasOut): Uint8Array => {
       const enc = encode(e, table);
       const b = new Uint8Array(enc.length);
       enc.writeTo(b, 0);
@@ -127,8 +128,8 @@ describe('envelope', () => {
     };
 
     it('a repeated meta part is left out, and the records decode as without tables', () => {
-      const out = new MetaOut();
-      const inn = new MetaInTable();
+      const out: RecordMetasOut = new MetaOut();
+      const inn: RecordMetasIn = new MetaIn();
       const e: Envelope = { type: RecordType.Message, to: 7, cap, wait: true, data: [1], from, call: { id: 5, method: 'get' } };
       const first = bytesOf(e, out);
       const second = bytesOf({ ...e, data: [2], call: { id: 6, method: 'get' } }, out);
@@ -140,15 +141,15 @@ describe('envelope', () => {
 
     it('both tables stay alike through many more distinct meta parts than they hold, in any order (property)', () => {
       const envelope = fc.record({
-        mailbox: fc.nat({ max: 3 * CHANNEL_METAS }),
+        mailbox: fc.nat({ max: 3 * METAS }),
         method: fc.constantFrom('get', 'set', undefined),
         reply: fc.boolean(),
         data: fc.oneof(fc.integer(), fc.string()),
       });
       fc.assert(
         fc.property(fc.array(envelope, { minLength: 1, maxLength: 400 }), (list) => {
-          const out = new MetaOut();
-          const inn = new MetaInTable();
+          const out: RecordMetasOut = new MetaOut();
+          const inn: RecordMetasIn = new MetaIn();
           for (const { mailbox, method, reply, data } of list) {
             const c = `cap-${mailbox}`;
             const e: Envelope = reply
@@ -162,9 +163,27 @@ describe('envelope', () => {
       );
     });
 
+    it('a reply ref changed in place after a record is not taken for the one it was (with a table, and in the encoder\'s cache)', () => {
+      const mine = { address: { node: 'n', isolate: 1, mailbox: 1 }, cap: 'R' as Ref['cap'] };
+      const e: Envelope = { type: RecordType.Message, to: 1, cap, wait: false, data: 1, from: mine, call: undefined };
+      for (const table of [true, false]) {
+        const out: RecordMetasOut = new MetaOut();
+        const inn: RecordMetasIn = new MetaIn();
+        const roundTrip = (): Envelope => {
+          const b = table ? bytesOf(e, out) : bytesOf(e, new MetaOut()).subarray(0); // a fresh table each time: only the cache is shared
+          return decode(b, 0, b.length, table ? inn : new MetaIn());
+        };
+        mine.address.mailbox = table ? 10 : 20;
+        assert.deepStrictEqual(roundTrip(), e);
+        mine.address.mailbox++;
+        const got = roundTrip();
+        assert.equal(got.type === RecordType.Message && got.from?.address.mailbox, mine.address.mailbox, table ? 'with a table' : 'by the cache');
+      }
+    });
+
     it('a record that fails to encode defines nothing: the next one still agrees with the receiver', () => {
-      const out = new MetaOut();
-      const inn = new MetaInTable();
+      const out: RecordMetasOut = new MetaOut();
+      const inn: RecordMetasIn = new MetaIn();
       const bad: Envelope = { type: RecordType.Message, to: 1, cap: 'fresh cap', wait: true, data: { f: () => 1 } };
       assert.throws(() => encode(bad, out), isEinval);
       const good: Envelope = { ...bad, data: 'fine', from: undefined, call: undefined };
@@ -173,15 +192,15 @@ describe('envelope', () => {
     });
 
     it('a reference outside a channel, to an entry never defined, or with a definition at once, is EINVAL', () => {
-      const out = new MetaOut();
+      const out: RecordMetasOut = new MetaOut();
       const e: Envelope = { type: RecordType.Message, to: 1, cap, wait: true, data: 1 };
       bytesOf(e, out);
       const ref = bytesOf(e, out);
       assert.throws(() => decode(ref), (err: unknown) => isEinval(err) && /outside a channel/.test((err as Error).message));
-      assert.throws(() => decode(ref, 0, ref.length, new MetaInTable()), (err: unknown) => isEinval(err) && /never defined/.test((err as Error).message));
+      assert.throws(() => decode(ref, 0, ref.length, new MetaIn()), (err: unknown) => isEinval(err) && /never defined/.test((err as Error).message));
       const both = Uint8Array.from(ref);
       both[0] = both[0]! | 0x40;
-      assert.throws(() => decode(both, 0, both.length, new MetaInTable()), (err: unknown) => isEinval(err) && /both defined and referred to/.test((err as Error).message));
+      assert.throws(() => decode(both, 0, both.length, new MetaIn()), (err: unknown) => isEinval(err) && /both defined and referred to/.test((err as Error).message));
     });
   });
 });

@@ -6,7 +6,8 @@ import { describe, it } from 'node:test';
 import { MessageChannel } from 'node:worker_threads';
 import fc from 'fast-check';
 import type { Capability, Ref } from '../src/runtime/ref.js';
-import { flattenFrame, unflattenFrame } from '../src/transport/kernel/flat.js';
+import { flattenFrame, posted, unflattenFrame, type FrameMetasIn } from '../src/transport/kernel/flat.js';
+import { METAS, MetaIn, MetaOut } from '../src/util/meta-table.js';
 import type { Frame } from '../src/transport/kernel/frames.js';
 import { encodeSimple } from '../src/simple-values.js';
 import { isEinval } from './helpers/fuzz.js';
@@ -239,20 +240,143 @@ describe('kernel link, flat frames', () => {
 
   it('arrays that are not a flat frame fail with EINVAL, never anything else (fuzz)', () => {
     const field = fc.oneof(fc.constant(null), fc.integer({ min: -1, max: 4 }), fc.string({ maxLength: 3 }), fc.array(fc.integer(), { maxLength: 3 }), fc.constant(undefined));
-    const frame = fc.tuple(fc.integer({ min: 0, max: 4 }), fc.array(field, { maxLength: 18 })).map(([kind, rest]) => [kind, ...rest]);
+    const frame = fc.tuple(fc.integer({ min: 0, max: 6 }), fc.array(field, { maxLength: 18 })).map(([kind, rest]) => [kind, ...rest]);
     fc.assert(
-      fc.property(frame, (v) => {
-        try {
-          const f = unflattenFrame(v);
-          assert.ok(f.t === 'm' || f.t === 'y' || f.t === 'a');
-        } catch (e) {
-          assert.ok(isEinval(e), String(e));
+      fc.property(fc.array(frame, { minLength: 1, maxLength: 8 }), fc.boolean(), (frames, withTable) => {
+        // With a table, a run of frames: definitions and references to them mixed with garbage.
+        const metas: FrameMetasIn | undefined = withTable ? new MetaIn() : undefined;
+        for (const v of frames) {
+          try {
+            const f = unflattenFrame(v, metas);
+            assert.ok(f.t === 'm' || f.t === 'y' || f.t === 'a');
+          } catch (e) {
+            assert.ok(isEinval(e), String(e));
+          }
         }
       }),
-      { numRuns: 5000 },
+      { numRuns: 3000 },
     );
     for (const bad of [[], [9], [1, 's', 1, 'c', 1, null], [1, 1, 1, 'c', 2, null], [2, 'c', 1, 5, null], [3, ['x']], [3, null, [[1]]], new Array(20).fill(1)]) {
       assert.throws(() => unflattenFrame(bad), isEinval, JSON.stringify(bad));
     }
+  });
+});
+
+describe('kernel link, meta entries: a repeated (cap, reply ref, method) goes as an index into a table both ends keep', () => {
+  const clone = <T>(v: T): T => structuredClone(v);
+  const refTo = (mailbox: number, cap = 'R'): Ref => ({ address: { node: 'n', isolate: 1, mailbox }, cap: cap as Capability });
+  /** Both ends of one direction of a link: frames flattened and posted, then read in order. */
+  function ends(): { post: (f: Frame) => unknown[]; read: (v: unknown[]) => Frame } {
+    const out = new MetaOut();
+    const inn: FrameMetasIn = new MetaIn();
+    return {
+      post: (f) => {
+        const v = flattenFrame(f, false, out)!;
+        posted(v, f, out);
+        return clone(v);
+      },
+      read: (v) => unflattenFrame(v, inn),
+    };
+  }
+
+  it('frames come out as they went in, through many more distinct tuples than the table holds, in any order (property)', () => {
+    const frame = fc.record({
+      reply: fc.boolean(),
+      mailbox: fc.nat({ max: 3 * METAS }),
+      from: fc.option(fc.nat({ max: 3 }), { nil: undefined }),
+      method: fc.constantFrom('get', 'set', undefined),
+    });
+    fc.assert(
+      fc.property(fc.array(frame, { minLength: 1, maxLength: 300 }), (list) => {
+        const { post, read } = ends();
+        let repeats = 0;
+        for (const [i, { reply, mailbox, from, method }] of list.entries()) {
+          const cap = `cap-${mailbox}`;
+          const f: Frame = reply ? { t: 'y', cap, c: i, ok: true, d: i } : { t: 'm', s: i + 1, to: mailbox, cap, w: 0, d: i };
+          if (f.t === 'm' && from !== undefined) f.f = refTo(from);
+          if (f.t === 'm' && method !== undefined) {
+            f.c = i;
+            f.m = method;
+          }
+          const v = post(f);
+          if (typeof v[f.t === 'm' ? 3 : 1] === 'number') repeats++;
+          assert.deepStrictEqual(read(v), clone(f));
+        }
+        if (list.length > 1 && new Set(list.map((x) => JSON.stringify(x))).size === 1) assert.equal(repeats, list.length - 1, 'a tuple repeated goes as its index');
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('a call repeating its tuple carries no string: its cap, reply ref and method come from the entry, the ref shared and frozen', () => {
+    const { post, read } = ends();
+    const call = (c: number): Frame => ({ t: 'm', s: c, to: 4, cap: 'CAP', w: 1, d: c, f: refTo(9), c, m: 'echo' });
+    const first = post(call(1));
+    const second = post(call(2));
+    assert.equal(first[0], 4, 'the first defines its tuple');
+    assert.deepStrictEqual([second[0], second[3]], [1, 0], 'the second names entry 0');
+    assert.ok(!second.some((x) => typeof x === 'string'), `no strings in ${JSON.stringify(second)}`);
+    const [a, b] = [read(first), read(second)];
+    assert.deepStrictEqual(b, clone(call(2)));
+    assert.ok(a.t === 'm' && b.t === 'm' && a.f === b.f && Object.isFrozen(b.f) && Object.isFrozen(b.f?.address), 'one frozen reply ref');
+  });
+
+  it('a tuple changed in place (a ref is plain data) is not taken for the entry it matched before', () => {
+    const { post, read } = ends();
+    const from = refTo(1);
+    const f: Frame = { t: 'm', s: 1, to: 1, cap: 'c', w: 0, d: 1, f: from };
+    read(post(f));
+    (from.address as { mailbox: number }).mailbox = 2;
+    const again = read(post({ ...f, s: 2 }));
+    assert.equal(again.t === 'm' && again.f?.address.mailbox, 2);
+  });
+
+  it('a frame that was not posted, or goes with a transfer list, defines nothing: the tables stay alike', () => {
+    const out = new MetaOut();
+    const inn: FrameMetasIn = new MetaIn();
+    const f: Frame = { t: 'm', s: 1, to: 1, cap: 'c', w: 0, d: 1 };
+    flattenFrame(f, false, out); // its postMessage threw: no posted()
+    const moved = flattenFrame(f, true, out)!;
+    assert.deepStrictEqual([moved[0], moved[3]], [1, 'c'], 'with a transfer list, the tuple goes in full and defines nothing');
+    posted(moved, f, out);
+    const next = flattenFrame(f, false, out)!;
+    assert.equal(next[0], 4, 'so the next frame still defines it');
+    posted(next, f, out);
+    assert.deepStrictEqual(unflattenFrame(clone(moved), inn), f);
+    assert.deepStrictEqual(unflattenFrame(clone(next), inn), f);
+    const third = flattenFrame(f, false, out)!;
+    assert.deepStrictEqual(unflattenFrame(clone(third), inn), f);
+  });
+
+  it('references to entries never defined, defined unreadable, of the wrong kind, or outside a link, are EINVAL', () => {
+    const inn: FrameMetasIn = new MetaIn();
+    const einval = (v: unknown[], why: RegExp, metas: FrameMetasIn | null = inn): void =>
+      assert.throws(() => unflattenFrame(v, metas ?? undefined), (e: unknown) => isEinval(e) && why.test((e as Error).message), `${JSON.stringify(v)}: ${why}`);
+    einval([1, 1, 1, 0, 0, null], /never defined/);
+    einval([1, 1, 1, 0, 0, null], /outside a link/, null);
+    einval([4, 1, 1, 'c', 0, null], /outside a link/, null);
+    // Entry 0: a definition whose cap is unreadable, its frame refused; entry 1: a reply's.
+    einval([4, 1, 1, 7, 0, null], /string field/);
+    unflattenFrame([5, 'c', 1, 1, null], inn);
+    einval([1, 2, 1, 0, 0, null], /defined unreadable/);
+    einval([1, 3, 1, 1, 0, null], /not a message's/);
+    einval([2, 0, 1, 1, null], /defined unreadable/);
+    einval([1, 4, 1, 1, 0, null, 'n', 1, 1, 'R'], /meta fields too/);
+    // A definition counts even when the rest of its frame is wrong: entry 2 is 'd'.
+    einval([4, 5, 1, 'd', 9, null], /wait flag/);
+    assert.equal((unflattenFrame([1, 6, 1, 2, 0, null], inn) as { cap: string }).cap, 'd');
+    einval([2, 2, 1, 1, null], /not a reply's/);
+  });
+
+  it('over a link, a send that cannot be cloned leaves the tables alike: later sends reach the right mailboxes', async (t) => {
+    const { a, b, close } = pair();
+    t.after(close);
+    const one = await b.createMailbox();
+    const two = await b.createMailbox();
+    await assert.rejects(a.send(two.ref, () => 1, { transport: 'kernel' }), (e: unknown) => e instanceof Error);
+    for (let i = 0; i < 3 * METAS; i++) await within(a.send((i % 3 === 0 ? two : one).ref, i, { transport: 'kernel' }), 2000);
+    const got = (mb: typeof one): unknown[] => [...Array(3 * METAS).keys()].map(() => mb.tryReceive()?.data).filter((x) => x !== undefined);
+    assert.deepStrictEqual(got(two), [...Array(METAS).keys()].map((i) => 3 * i));
+    assert.equal(got(one).length, 2 * METAS);
   });
 });

@@ -14,14 +14,18 @@
  *   that order;
  * - verdicts not yet sent back wait in `verdicts`, and leave it only when
  *   the frame carrying them is actually posted (a frame that fails to
- *   clone leaves them there), so no verdict is ever lost.
+ *   clone leaves them there), so no verdict is ever lost;
+ * - the meta entry a frame defines joins `metasOut` only once the frame is
+ *   posted, and every frame received goes through `unflattenFrame` with
+ *   `metasIn` in arrival order, so both ends' tables agree (flat.ts).
  */
 import { MessagePort, receiveMessageOnPort, type TransferListItem } from 'node:worker_threads';
 import { FosError, type ErrorCode } from '../../errors.js';
 import { Flow, type FlowSendOptions, type LaneKey } from '../flow.js';
 import { applyVerdicts, PendingVerdicts } from '../verdicts.js';
 import type { PumpSource } from '../shm/pump.js';
-import { flattenFrame, seqOfUnreadable, unflattenFrame } from './flat.js';
+import { flattenFrame, posted, seqOfUnreadable, unflattenFrame, type FrameMetasIn } from './flat.js';
+import { MetaIn, MetaOut } from '../../util/meta-table.js';
 import { moveTransferred } from '../../util/transfer.js';
 import type { Acks, Frame, MsgFrame } from './frames.js';
 
@@ -51,6 +55,9 @@ export class KernelLink {
   private receiving = false;
   /** Receiving half: withdraws a message of the peer still waiting for room, by seq. */
   readonly waitingRoom = new Map<number, () => boolean>();
+  /** The meta tuples of the frames this end posted, and of those it received (flat.ts): the peer keeps the twin of each. */
+  private readonly metasOut = new MetaOut();
+  private readonly metasIn: FrameMetasIn = new MetaIn();
 
   constructor(
     readonly peer: number,
@@ -81,7 +88,7 @@ export class KernelLink {
     this.listener = (v) => {
       let frame: Frame;
       try {
-        frame = Array.isArray(v) ? unflattenFrame(v) : (v as Frame);
+        frame = Array.isArray(v) ? unflattenFrame(v, this.metasIn) : (v as Frame);
       } catch (e) {
         // Only a bug of ours can make one: say so loudly, but keep the isolate (and everyone else's traffic) alive.
         const why = (e as Error).message;
@@ -145,7 +152,10 @@ export class KernelLink {
   private postWithAcks(frame: Frame, transfer: readonly TransferListItem[] | undefined): void {
     const f = frame as Acks;
     this.verdicts.take(f);
-    this.endpoint!.postMessage(flattenFrame(frame, transfer !== undefined) ?? frame, transfer);
+    const flat = flattenFrame(frame, transfer !== undefined, this.metasOut);
+    this.endpoint!.postMessage(flat ?? frame, transfer);
+    // Only now: a frame that failed to clone defined nothing at the peer.
+    if (flat !== undefined) posted(flat, frame, this.metasOut);
     this.verdicts.clear(f);
   }
 

@@ -42,10 +42,11 @@
  * - S writes messages in seq order; one that does not fit waits in
  *   `outbox`, and so does everything after it, so ring order is seq order.
  */
-import { decode, encode, MetaInTable, MetaOut, RecordType, type CallInfo, type Encoded, type Envelope, type MessageEnvelope } from '../../envelope.js';
+import { decode, encode, RecordType, type RecordMetasIn, type RecordMetasOut, type CallInfo, type Encoded, type Envelope, type MessageEnvelope } from '../../envelope.js';
 import { ERROR_CODES, FosError, type ErrorCode } from '../../errors.js';
 import { Deque } from '../../util/deque.js';
 import { Flow, type FlowSendOptions } from '../flow.js';
+import { MetaIn, MetaOut } from '../../util/meta-table.js';
 import { ring as ringBell } from './doorbell.js';
 import { wrote } from '../../util/wakeups.js';
 import { Frag, RingCorruption, RingReader, ringBytes, RingWriter } from './ring.js';
@@ -181,7 +182,7 @@ export class ShmOut {
   /** Where this isolate's thread, blocked in a callSync sent by this channel, finds the answer. */
   readonly syncSlot: SyncSlot;
   /** The meta parts this channel carried: a repeated one goes as its index. */
-  private readonly metas = new MetaOut();
+  private readonly metas: RecordMetasOut = new MetaOut();
   private readonly outbox = new Deque<Outgoing>();
   private written = 0;
   private exHead = 0;
@@ -392,7 +393,7 @@ export class ShmIn {
   /** The ticket of the last callSync drained: the one its blocked caller waits for (see the slot's protocol). */
   private latestSync = 0;
   /** The meta parts the ring carried, as the sender's table has them. */
-  private readonly metas = new MetaInTable();
+  private readonly metas: RecordMetasIn = new MetaIn();
   private handled = 0;
   /** The `handled` last published as `done`. */
   private published = 0;
