@@ -6,7 +6,7 @@
 import { BENCH_LISTEN, rawNetPingPong, rawNetSink, tcpCall, tcpManySink, tcpSink } from './eval/subjects/tcp.js';
 import { boot } from '../src/index.js';
 import { latencySeries, type LatencySeries, type RunContext } from './eval/experiments/experiment.js';
-import { throughputSeries, type ThroughputSeries } from './eval/experiments/e3-throughput.js';
+import { throughputOf, type ThroughputSeries } from './eval/experiments/e3-throughput.js';
 import { fmtBytes, fmtMicros, fmtRange, fmtRate } from './eval/format.js';
 import { describeMachine, thisMachine } from './eval/machine.js';
 import { BUDGETS } from './eval/options.js';
@@ -14,7 +14,8 @@ import { Progress } from './eval/progress.js';
 import { rawMessagePort, rawSharedMemory } from './eval/subjects/baselines.js';
 import { callSyncPolling, kernelCall, pingPong, shmParkedCall, shmPollingCall } from './eval/subjects/fos-round-trips.js';
 import { comlinkCall, piscinaRun } from './eval/subjects/peers.js';
-import { kernelManySink, kernelSink, rawPortSink, shmPollingManySink, shmPollingSink } from './eval/subjects/sinks.js';
+import { kernelManySink, kernelSink, rawPortSink, shmParkedSink, shmPollingManySink, shmPollingSink } from './eval/subjects/sinks.js';
+import { bytesPayload, smallObjectPayload, type OneWayPayload, type ThroughputSubject } from './eval/subjects/subject.js';
 import { fstat } from './eval/subjects/system.js';
 import { textTable } from './eval/text-table.js';
 import { ratiosInTurns, type TurnRatio } from './eval/turns.js';
@@ -22,8 +23,18 @@ import { ratiosInTurns, type TurnRatio } from './eval/turns.js';
 const QUICK = process.argv.includes('--quick');
 const budget = { ...BUDGETS[QUICK ? 'quick' : 'full'], sizes: [8, 1024] };
 const ROUND_TRIPS = [rawMessagePort, rawSharedMemory, piscinaRun, comlinkCall, kernelCall, shmParkedCall, shmPollingCall, callSyncPolling, pingPong('shm'), pingPong('kernel'), tcpCall, rawNetPingPong];
-const ONE_WAY = [rawPortSink, kernelSink, kernelManySink, shmPollingSink, shmPollingManySink, tcpSink, tcpManySink, rawNetSink];
 const ONE_WAY_SIZE = 8;
+const BYTES = bytesPayload(ONE_WAY_SIZE);
+const OBJECT = smallObjectPayload();
+/** One-way rows: 8-byte arrays, and over shm small objects beside them (issue 3 asks for both); an object row's id ends in `-object`. */
+const ONE_WAY: readonly { readonly subject: ThroughputSubject; readonly payload: OneWayPayload }[] = [
+  ...[rawPortSink, kernelSink, kernelManySink, shmParkedSink].map((subject) => ({ subject, payload: BYTES })),
+  ...[shmPollingSink, shmPollingManySink].flatMap((subject) => [
+    { subject, payload: BYTES },
+    { subject, payload: OBJECT },
+  ]),
+  ...[tcpSink, tcpManySink, rawNetSink].map((subject) => ({ subject, payload: BYTES })),
+];
 /** The targets whose two round trips can take turns (turns.ts says which can), with their goals. */
 const TURN_PAIRS = [
   { what: 'callSync (polling service) / fstatSync', a: callSyncPolling, b: fstat, sizes: [8], goal: '<= 1.0', ok: (r: number) => r <= 1 },
@@ -75,7 +86,7 @@ function report(latency: readonly LatencySeries[], oneWay: readonly ThroughputSe
     s.points.map((p) => [s.label, fmtBytes(p.size), fmtMicros(p.latency.median), fmtMicros(p.latency.p99), fmtRange(p.latency.repMin, p.latency.repMax, fmtMicros)]),
   );
   const owRows = oneWay.flatMap((s) =>
-    s.points.map((p) => [`${s.label}, ${fmtBytes(p.size)}`, fmtRate(p.messagesPerSecond.median), fmtRange(p.messagesPerSecond.min, p.messagesPerSecond.max, fmtRate), p.megabytesPerSecond.median.toFixed(1)]),
+    s.points.map((p) => [s.id.endsWith('-object') ? s.label : `${s.label}, ${fmtBytes(p.size)}`, fmtRate(p.messagesPerSecond.median), fmtRange(p.messagesPerSecond.min, p.messagesPerSecond.max, fmtRate), p.megabytesPerSecond.median.toFixed(1)]),
   );
   const tRows = targets(latency, oneWay).map((t) => [t.what, t.ratio.toFixed(2), t.goal, t.ok ? 'yes' : 'NO']);
   const turnRows = turns.map((t) => [`${t.what}, ${fmtBytes(t.result.size)}`, t.result.ratio.toFixed(2), `${t.result.low.toFixed(2)}-${t.result.high.toFixed(2)}`, t.goal, t.ok ? 'yes' : 'NO']);
@@ -104,7 +115,10 @@ async function main(): Promise<void> {
     const latency = [await latencySeries(fstat, [0], ctx, 'system call')];
     for (const subject of ROUND_TRIPS) latency.push(await latencySeries(subject, budget.sizes, ctx, 'round trip'));
     const oneWay: ThroughputSeries[] = [];
-    for (const subject of ONE_WAY) oneWay.push(await throughputSeries(subject, [ONE_WAY_SIZE], ctx, 'one-way'));
+    for (const { subject, payload } of ONE_WAY) {
+      const series = await throughputOf(subject, [payload], ctx, 'one-way');
+      oneWay.push(payload === OBJECT ? { ...series, id: `${series.id}-object`, label: `${series.label}, ${payload.what}` } : series);
+    }
     const turns: TurnTarget[] = [];
     for (const pair of TURN_PAIRS) {
       const results = await ratiosInTurns(pair.a, pair.b, pair.sizes, ctx.env, budget.latency, TURNS, () => progress.tick('in turns', pair.what));

@@ -1,9 +1,8 @@
 // E3: one-way throughput by transport and payload size, every message
 // counted by its receiver.
-import { fmtBytes } from '../format.js';
 import { scaleSpread, spreadOf, type Spread } from '../stats.js';
 import { kernelManySink, kernelSink, localSink, rawPortSink, shmParkedSink, shmPollingManySink, shmPollingSink } from '../subjects/sinks.js';
-import { payloadOf, type Family, type ThroughputSubject } from '../subjects/subject.js';
+import { bytesPayload, type Family, type OneWayPayload, type ThroughputSubject } from '../subjects/subject.js';
 import { rawNetSink, tcpManySink, tcpSink } from '../subjects/tcp.js';
 import { seriesPerSubject, type Experiment, type RunContext } from './experiment.js';
 
@@ -22,23 +21,27 @@ export interface E3Result {
   readonly series: readonly ThroughputSeries[];
 }
 
-/** Opens `subject`, measures bursts of each size (one warm-up, then one per repetition), closes it. */
-export async function throughputSeries(subject: ThroughputSubject, sizes: readonly number[], ctx: RunContext, title: string): Promise<ThroughputSeries> {
+/** Byte arrays of each size through `subject`: see throughputOf. */
+export function throughputSeries(subject: ThroughputSubject, sizes: readonly number[], ctx: RunContext, title: string): Promise<ThroughputSeries> {
+  return throughputOf(subject, sizes.map(bytesPayload), ctx, title);
+}
+
+/** Opens `subject`, measures bursts of each payload (one warm-up, then one per repetition), closes it. A point's size is its payload's bytes. */
+export async function throughputOf(subject: ThroughputSubject, payloads: readonly OneWayPayload[], ctx: RunContext, title: string): Promise<ThroughputSeries> {
   const { reps } = ctx.budget.latency;
   const open = await subject.open(ctx.env);
   const points: ThroughputSeries['points'][number][] = [];
   try {
-    for (const size of sizes) {
-      const payload = payloadOf(size);
-      const cell = `${title}: ${subject.label}, ${fmtBytes(size)}`;
-      await open.burst(payload, size, ctx.budget.burstMs);
+    for (const { data, bytes, what } of payloads) {
+      const cell = `${title}: ${subject.label}, ${what}`;
+      await open.burst(data, bytes, ctx.budget.burstMs);
       const rates: number[] = [];
       for (let r = 0; r < reps; r++) {
-        rates.push(await open.burst(payload, size, ctx.budget.burstMs));
+        rates.push(await open.burst(data, bytes, ctx.budget.burstMs));
         ctx.progress.tick(cell, `rep ${r + 1}/${reps}`);
       }
       const messagesPerSecond = spreadOf(rates);
-      points.push({ size, messagesPerSecond, megabytesPerSecond: scaleSpread(messagesPerSecond, size / 1e6) });
+      points.push({ size: bytes, messagesPerSecond, megabytesPerSecond: scaleSpread(messagesPerSecond, bytes / 1e6) });
     }
   } finally {
     await open.close();

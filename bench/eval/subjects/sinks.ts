@@ -24,7 +24,7 @@ export function burstTo(sink: Ref, transport: TransportChoice, counted: (total: 
   let total = 0;
   return async (data, bytes, ms) => {
     // Distinct items: one item repeated would be one shared value, which arrives shared (and costs more to carry).
-    const batch = batched ? Array.from({ length: batchFor(bytes) }, () => (data instanceof Uint8Array ? data.slice() : data)) : undefined;
+    const batch = batched ? Array.from({ length: batchFor(bytes) }, () => structuredClone(data)) : undefined;
     const t0 = performance.now();
     const end = t0 + ms;
     let sent = 0;

@@ -1,7 +1,9 @@
 // What a measurement is made on. Each subject is one entry of a list, with
 // its own set-up and tear-down, so that a new transport (tcp, say) joins an
 // experiment as one more entry.
+import { pack } from 'msgpackr';
 import type { FosNode } from '../../../src/index.js';
+import { fmtBytes } from '../format.js';
 import type { Probe } from '../timing.js';
 
 /** What every set-up may use: the node booted for the run, and fresh names. */
@@ -48,6 +50,29 @@ export interface OpenSink {
 /** A payload of `size` bytes, not all zeros. */
 export function payloadOf(size: number): Uint8Array {
   return Uint8Array.from({ length: size }, (_, i) => i & 0xff);
+}
+
+/** What a one-way burst sends: the value, the bytes it stands for, and how the tables name it. */
+export interface OneWayPayload {
+  readonly data: unknown;
+  /** Its size: a byte array's length, or an object's msgpackr encoding. */
+  readonly bytes: number;
+  readonly what: string;
+}
+
+export function bytesPayload(size: number): OneWayPayload {
+  return { data: payloadOf(size), bytes: size, what: fmtBytes(size) };
+}
+
+/**
+ * A small record of the kind services pass around. A plain object is not a
+ * simple value (src/simple-values.ts), so fos encodes it with msgpackr:
+ * this is the cost of a message that is not bytes, numbers or strings.
+ */
+export function smallObjectPayload(): OneWayPayload {
+  const data = { id: 12345, kind: 'tick', value: 3.25, ok: true };
+  const bytes = pack(data).length;
+  return { data, bytes, what: `small object (msgpackr, ${fmtBytes(bytes)})` };
 }
 
 /** Messages kept in flight by a sender: enough to fill the pipe, bounded in bytes so that 256 KiB payloads do not queue a GiB. */
