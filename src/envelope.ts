@@ -15,8 +15,9 @@
  *                fromCap, method] (from fields null without FROM); reply [cap]
  *   data         to the end of the record: the payload's msgpack, its raw
  *                bytes when RAW, or its simple-values encoding when SIMPLE
- *                (numbers, strings, byte arrays and arrays of these: see
- *                simple-values.ts; msgpackr costs far more on such values)
+ *                (numbers, strings, byte arrays, and arrays and plain
+ *                objects of these: see simple-values.ts; msgpackr costs
+ *                far more on such values)
  *
  * A reply that is not OK carries a WireError as its data. A BATCH message
  * (sendMany) carries an array whose items are delivered as messages of

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { decodeSimple, encodeSimple, MalformedValue } from '../src/simple-values.js';
 import { fuzzDecoder } from './helpers/fuzz.js';
-import { simpleValue, withoutNegativeZero } from './helpers/values.js';
+import { objectsIn, simpleValue, withoutNegativeZero } from './helpers/values.js';
 
 /** Encodes `v` and decodes it from a view of shared memory that is overwritten afterwards. */
 function roundTrip(v: unknown): unknown {
@@ -20,11 +20,85 @@ function roundTrip(v: unknown): unknown {
 }
 
 describe('simple values', () => {
-  it('a simple value decodes equal, -0 as 0 as msgpack has it (property)', () => {
+  it('a simple value decodes equal, -0 as 0 as msgpack has it; one with more than 16 objects goes to msgpackr (property)', () => {
+    let many = 0;
     fc.assert(
-      fc.property(simpleValue, (v) => assert.deepStrictEqual(roundTrip(v), withoutNegativeZero(v))),
+      fc.property(simpleValue, (v) => {
+        if (objectsIn(v) <= 16) assert.deepStrictEqual(roundTrip(v), withoutNegativeZero(v));
+        else {
+          many++;
+          assert.equal(encodeSimple(v), undefined);
+        }
+      }),
       { numRuns: 1000 },
     );
+    assert.ok(many < 1000, 'most values generated are simple');
+  });
+
+  it('a plain object arrives as a new plain object with its own enumerable string keys, in order', () => {
+    const inherited = Object.create({ hidden: 1 }) as Record<string, unknown>;
+    assert.equal(encodeSimple(inherited), undefined, 'another prototype: msgpackr');
+    const o: Record<string | symbol, unknown> = { b: 1, a: 'x', 2: true, 1: null, nested: { u: undefined, bytes: new Uint8Array([7]) }, é: [1, { z: 2 }] };
+    Object.defineProperty(o, 'secret', { value: 1, enumerable: false });
+    o[Symbol('s')] = 1;
+    const got = roundTrip(o) as Record<string, unknown>;
+    assert.deepStrictEqual(got, { b: 1, a: 'x', 2: true, 1: null, nested: { u: undefined, bytes: new Uint8Array([7]) }, é: [1, { z: 2 }] });
+    assert.deepStrictEqual(Object.keys(got), ['1', '2', 'b', 'a', 'nested', 'é']);
+    assert.equal(Object.getPrototypeOf(got), Object.prototype);
+    assert.ok('u' in (got.nested as object), 'a property holding undefined is kept');
+    // An enumerable property inherited from a polluted Object.prototype is not the object's own: msgpackr skips it too.
+    Object.defineProperty(Object.prototype, 'polluted', { value: 1, enumerable: true, configurable: true });
+    try {
+      assert.deepStrictEqual(Object.keys(roundTrip({ a: 1 }) as object), ['a']);
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).polluted;
+    }
+    const frozen = roundTrip(Object.freeze({ a: 1 }));
+    assert.ok(!Object.isFrozen(frozen), 'a copy, as msgpackr makes it');
+  });
+
+  it('an object met twice, a cycle, a __proto__ key or a 17th object sends the whole value to msgpackr, which keeps it as it is', () => {
+    const shared = { a: 1 };
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    const withProto = JSON.parse('{"__proto__": 1, "a": 2}') as unknown;
+    for (const v of [[shared, shared], { x: shared, y: [shared] }, cyclic, withProto, [1, withProto], Array.from({ length: 17 }, (_, i) => ({ i }))]) {
+      assert.equal(encodeSimple(v), undefined);
+    }
+    assert.ok(encodeSimple(Array.from({ length: 16 }, (_, i) => ({ i }))) !== undefined, 'sixteen objects are simple');
+    assert.deepStrictEqual(roundTrip([{ a: 1 }, { a: 1 }]), [{ a: 1 }, { a: 1 }], 'equal objects that are not one are simple');
+    // The encoder forgot the objects of the value that gave up: the next value is simple.
+    assert.deepStrictEqual(roundTrip({ again: shared }), { again: { a: 1 } });
+  });
+
+  it('a getter of an object is read once, as msgpackr reads it; one that throws fails the encode with its error', () => {
+    let reads = 0;
+    const o = {
+      get v() {
+        reads++;
+        return 5;
+      },
+    };
+    assert.deepStrictEqual(roundTrip(o), { v: 5 });
+    assert.equal(reads, 1);
+    const bad = {
+      get v(): number {
+        throw new Error('no v');
+      },
+    };
+    assert.throws(() => encodeSimple(bad), /no v/);
+    assert.deepStrictEqual(roundTrip({ after: 1 }), { after: 1 });
+  });
+
+  it('keys read again are the same strings, and a colliding or new key is never mistaken for a cached one', () => {
+    // Many distinct keys of the same length collide in the cache's slots; each must still read as itself.
+    const keys = Array.from({ length: 3000 }, (_, i) => `k${String(i).padStart(5, '0')}`);
+    for (let i = 0; i < keys.length; i += 10) {
+      const o = Object.fromEntries(keys.slice(i, i + 10).map((k, j) => [k, j]));
+      assert.deepStrictEqual(roundTrip([o, o.k00000 ?? 0]), [o, o.k00000 ?? 0]);
+    }
+    const long = 'x'.repeat(40);
+    assert.deepStrictEqual(roundTrip({ [long]: 1, [`${long}y`]: 2 }), { [long]: 1, [`${long}y`]: 2 });
   });
 
   it('keeps NaN, ±Infinity, integers beyond 32 bits and fractions exactly', () => {
@@ -50,14 +124,17 @@ describe('simple values', () => {
     assert.equal(b!.length, 0);
   });
 
-  it('hands everything else to msgpackr: objects, Maps, Dates, BigInt, other typed arrays, Buffers, cycles, deep nesting, symbols, functions', () => {
+  it('hands everything else to msgpackr: objects of other prototypes, Maps, Dates, BigInt, other typed arrays, Buffers, cycles, deep nesting, symbols, functions', () => {
     const cyclic: unknown[] = [1];
     cyclic.push(cyclic);
     let deep: unknown = 1;
     for (let i = 0; i < 9; i++) deep = [deep];
     class MyArray extends Array {}
-    for (const v of [{}, { a: 1 }, new Map(), new Set(), new Date(0), 1n, new Int32Array(2), Buffer.from('ab'), cyclic, deep, [1, { a: 1 }], Symbol('s'), () => 1, MyArray.from([1])]) {
-      assert.equal(encodeSimple(v), undefined, `not simple: ${String(typeof v === 'symbol' ? 'symbol' : v)}`);
+    class Point {
+      x = 1;
+    }
+    for (const v of [Object.create(null), new Point(), new Map(), new Set(), new Date(0), 1n, new Int32Array(2), Buffer.from('ab'), cyclic, deep, [1, { a: new Map() }], { f: () => 1 }, Symbol('s'), () => 1, MyArray.from([1])]) {
+      assert.equal(encodeSimple(v), undefined, `not simple: ${typeof v === 'object' && v !== null ? (Object.getPrototypeOf(v) as { constructor?: { name: string } } | null)?.constructor?.name ?? 'null prototype' : typeof v}`);
     }
     assert.ok(encodeSimple([[[[[[[[1]]]]]]]]) !== undefined, 'eight levels of arrays are simple');
   });
@@ -96,6 +173,20 @@ describe('simple values', () => {
     for (const tag of [6, 7, 8]) assert.throws(() => decodeSimple(new Uint8Array([tag, 0xff, 0xff, 0xff, 0xff])), MalformedValue);
     assert.throws(() => decodeSimple(new Uint8Array([3, 3])), /after the value/);
     assert.throws(() => decodeSimple(new Uint8Array([])), MalformedValue);
-    assert.throws(() => decodeSimple(new Uint8Array([9])), /unknown tag/);
+    assert.throws(() => decodeSimple(new Uint8Array([10])), /unknown tag/);
+    // An object announcing 2^32 - 1 properties, a key that is not a string, a __proto__ key, objects nested too deep.
+    assert.throws(() => decodeSimple(new Uint8Array([9, 0xff, 0xff, 0xff, 0xff, 0])), MalformedValue);
+    assert.throws(() => decodeSimple(new Uint8Array([9, 1, 0, 0, 0, 4, 1, 0, 0, 0, 0])), /not a string/);
+    const proto = encodeSimple({ __proto_x: 1 })!.slice();
+    proto[proto.indexOf(0x78)] = 0x5f; // __proto_x -> __proto__
+    assert.throws(() => decodeSimple(proto), /__proto__/);
+    let nested: unknown = 1;
+    for (let i = 0; i < 8; i++) nested = { n: nested };
+    assert.ok(encodeSimple(nested) !== undefined, 'eight levels of objects are simple');
+    assert.equal(encodeSimple({ n: nested }), undefined, 'nine go to msgpackr');
+    const level = [9, 1, 0, 0, 0, 6, 1, 0, 0, 0, 0x6e]; // an object of one property, n
+    const levels = (k: number): Uint8Array => new Uint8Array([...Array.from({ length: k }, () => level).flat(), 4, 1, 0, 0, 0]);
+    assert.deepStrictEqual(decodeSimple(levels(8)), nested);
+    assert.throws(() => decodeSimple(levels(9)), /too deep/);
   });
 });

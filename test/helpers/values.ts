@@ -39,9 +39,14 @@ export function withoutNegativeZero(v: unknown): unknown {
   return v;
 }
 
-/** The values simple-values.ts carries itself: numbers, strings (any Unicode, some long), booleans, null, undefined, byte arrays, arrays of these. */
+/**
+ * The values simple-values.ts carries itself: numbers, strings (any
+ * Unicode, some long), booleans, null, undefined, byte arrays, and arrays
+ * and plain objects of these (it hands a value with more than 16 objects
+ * to msgpackr: see objectsIn).
+ */
 export const { simpleValue } = fc.letrec((tie) => ({
-  simpleValue: fc.oneof({ depthSize: 'small', withCrossShrink: true }, tie('leaf'), tie('array')),
+  simpleValue: fc.oneof({ depthSize: 'small', withCrossShrink: true }, tie('leaf'), tie('array'), tie('object')),
   leaf: fc.oneof(
     fc.integer(),
     fc.integer({ min: -(2 ** 53), max: 2 ** 53 }),
@@ -54,4 +59,12 @@ export const { simpleValue } = fc.letrec((tie) => ({
     fc.uint8Array({ maxLength: 40 }),
   ),
   array: fc.array(tie('simpleValue'), { maxLength: 5 }),
+  object: fc.dictionary(fc.oneof(key, fc.string({ unit: 'binary', maxLength: 30 }).filter((k) => k !== '__proto__')), tie('simpleValue'), { maxKeys: 5, noNullPrototype: true }),
 }));
+
+/** The plain objects `v` holds, itself included. */
+export function objectsIn(v: unknown): number {
+  if (Array.isArray(v)) return v.reduce((n: number, x) => n + objectsIn(x), 0);
+  if (typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype) return Object.values(v).reduce((n: number, x) => n + objectsIn(x), 1);
+  return 0;
+}
