@@ -32,7 +32,7 @@
  * assignment on decoding would turn into a prototype.
  */
 const SCRATCH = 64 * 1024;
-/** Deeper arrays go to msgpackr, which also guards against cycles. */
+/** Arrays and objects nested deeper go to msgpackr. */
 const MAX_DEPTH = 8;
 /** Strings up to this length are written and read a char at a time when ASCII: cheaper than TextEncoder/TextDecoder. */
 const SHORT_STRING = 64;
@@ -199,7 +199,7 @@ function write(v: unknown, depth: number): void {
   }
 }
 
-// eslint-disable-next-line @typescript-eslint/unbound-method -- called with .call
+/** Called as hasOwn.call(o, k): see writeObject. */
 const hasOwn = Object.prototype.hasOwnProperty;
 
 /** A plain object: its own enumerable string keys, in for-in order, as msgpackr takes them; the count is written last. */
