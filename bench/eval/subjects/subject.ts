@@ -65,14 +65,15 @@ export function bytesPayload(size: number): OneWayPayload {
 }
 
 /**
- * A small record of the kind services pass around. A plain object is not a
- * simple value (src/simple-values.ts), so fos encodes it with msgpackr:
- * this is the cost of a message that is not bytes, numbers or strings.
+ * A small record of the kind services pass around, sized by its msgpack
+ * encoding. Sent alone it goes through fos's own codec of simple values
+ * (src/simple-values.ts); a sendMany batch of 256 of them holds too many
+ * objects for that and goes through msgpackr.
  */
 export function smallObjectPayload(): OneWayPayload {
   const data = { id: 12345, kind: 'tick', value: 3.25, ok: true };
   const bytes = pack(data).length;
-  return { data, bytes, what: `small object (msgpackr, ${fmtBytes(bytes)})` };
+  return { data, bytes, what: `small object (${fmtBytes(bytes)} as msgpack)` };
 }
 
 /** Messages kept in flight by a sender: enough to fill the pipe, bounded in bytes so that 256 KiB payloads do not queue a GiB. */
