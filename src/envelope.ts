@@ -181,6 +181,15 @@ const META_CACHE = 32;
 const metaOut: EncodedMeta[] = [];
 let metaNext = 0;
 
+/**
+ * The meta part's own packer: the data's bytes, when msgpackr made them,
+ * are a view of `packr`'s buffer, which packing the meta after them would
+ * overwrite. Plain msgpack (an array of strings, numbers and nulls), which
+ * `packr` reads.
+ */
+const metaPackr = new Packr({ useRecords: false });
+
+/** The meta part's bytes; `from` kept (keptRef): the cache holds it. */
 function metaBytes(cap: string, from: Ref | undefined, method: string | null | undefined): Uint8Array {
   for (let i = 0; i < metaOut.length; i++) {
     const m = metaOut[i]!;
@@ -188,9 +197,9 @@ function metaBytes(cap: string, from: Ref | undefined, method: string | null | u
   }
   const fields =
     method === undefined ? [cap] : from === undefined ? [cap, null, null, null, null, method] : [cap, from.address.node, from.address.isolate, from.address.mailbox, from.cap, method];
-  const bytes = packr.pack(fields).slice();
+  const bytes = metaPackr.pack(fields).slice();
   if (bytes.length > 0xffff) throw new FosError('EINVAL', 'the envelope (capability, reply ref, method) exceeds 64 KiB');
-  metaOut[metaNext] = { cap, from: keptRef(from), method, bytes };
+  metaOut[metaNext] = { cap, from, method, bytes };
   metaNext = (metaNext + 1) % META_CACHE;
   return bytes;
 }
@@ -241,10 +250,14 @@ export function encode(e: Envelope, table?: RecordMetasOut): Encoded {
     method = undefined;
     w1 = e.callId;
   }
-  const known = table === undefined ? -1 : table.find(cap, from, method);
+  // The data first: a getter in it may send on this channel, and so define
+  // an entry, which must come before this record's lookup (the getter's
+  // record is written first). And the meta is read after the getters ran,
+  // once, into the copy that both its bytes and its entry are made of.
   let meta: Uint8Array;
+  let known = -1;
+  let kept: Ref | undefined;
   try {
-    meta = known >= 0 ? NO_META : metaBytes(cap, from, method);
     if (raw !== undefined) data = raw;
     else {
       const simple = encodeSimple(e.data);
@@ -253,6 +266,12 @@ export function encode(e: Envelope, table?: RecordMetasOut): Encoded {
         flags |= SIMPLE;
       } else data = packr.pack(e.data);
     }
+    if (table !== undefined) known = table.find(cap, from, method);
+    if (known >= 0) meta = NO_META;
+    else {
+      kept = keptRef(from);
+      meta = metaBytes(cap, kept, method);
+    }
   } catch (err) {
     if (err instanceof FosError) throw err;
     throw new FosError('EINVAL', `message cannot be encoded: ${(err as Error).message}`);
@@ -260,7 +279,7 @@ export function encode(e: Envelope, table?: RecordMetasOut): Encoded {
   if (table === undefined) return new Encoded(e.type, flags, w1, w2, meta, data);
   if (known >= 0) return new Encoded(e.type | META_REF, flags, w1, w2, NO_META, data, known);
   // Defined only now, the record sure to be written: one that failed to encode never reaches the receiver.
-  table.define({ cap, from: keptRef(from), method, bytes: meta });
+  table.define({ cap, from: kept, method, bytes: meta });
   return new Encoded(e.type | META_DEF, flags, w1, w2, meta, data);
 }
 

@@ -181,6 +181,29 @@ describe('envelope', () => {
       }
     });
 
+    it('a getter of the data that changes the reply ref, or encodes a record of its own on the channel, leaves the tables alike', () => {
+      let out: RecordMetasOut = new MetaOut();
+      let inn: RecordMetasIn = new MetaIn();
+      const read = (b: Uint8Array): Envelope => decode(b, 0, b.length, inn);
+      // The data is encoded first, the meta after: the record goes with the ref as the getter left it.
+      const mine = { address: { node: 'n', isolate: 1, mailbox: 1 }, cap: 'R' as Ref['cap'] };
+      const moving = { get x(): number { mine.address.mailbox = 2; return 1; } };
+      const first = read(bytesOf({ type: RecordType.Message, to: 1, cap, wait: false, data: moving, from: mine, call: undefined }, out));
+      const second = read(bytesOf({ type: RecordType.Message, to: 1, cap, wait: false, data: 2, from: mine, call: undefined }, out));
+      assert.deepStrictEqual([first.type === RecordType.Message && first.from?.address.mailbox, second.type === RecordType.Message && second.from?.address.mailbox], [2, 2]);
+      // A channel's table filled: the next definition replaces entry 0, cap-0's, which the outer record repeats.
+      out = new MetaOut();
+      inn = new MetaIn();
+      const e = (c: string, data: unknown): Envelope => ({ type: RecordType.Message, to: 1, cap: c, wait: false, data, from: undefined, call: undefined });
+      for (let i = 0; i < METAS; i++) read(bytesOf(e(`cap-${i}`, i), out));
+      const ring: Uint8Array[] = [];
+      const sending = { get x(): number { ring.push(bytesOf(e('cap-new', 'inner'), out)); return 1; } };
+      const outer = bytesOf(e('cap-0', sending), out);
+      ring.push(outer); // the getter's record went into the ring first
+      assert.deepStrictEqual(ring.map(read), [e('cap-new', 'inner'), e('cap-0', { x: 1 })]);
+      assert.deepStrictEqual(read(bytesOf(e('cap-0', 3), out)), e('cap-0', 3));
+    });
+
     it('a record that fails to encode defines nothing: the next one still agrees with the receiver', () => {
       const out: RecordMetasOut = new MetaOut();
       const inn: RecordMetasIn = new MetaIn();

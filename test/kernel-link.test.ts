@@ -272,7 +272,7 @@ describe('kernel link, meta entries: a repeated (cap, reply ref, method) goes as
     return {
       post: (f) => {
         const v = flattenFrame(f, false, out)!;
-        posted(v, f, out);
+        posted(v, out);
         return clone(v);
       },
       read: (v) => unflattenFrame(v, inn),
@@ -331,6 +331,56 @@ describe('kernel link, meta entries: a repeated (cap, reply ref, method) goes as
     assert.equal(again.t === 'm' && again.f?.address.mailbox, 2);
   });
 
+  it('an entry is the tuple posted: a getter of the data that changes the reply ref while the frame is cloned changes neither', () => {
+    const out = new MetaOut();
+    const inn: FrameMetasIn = new MetaIn();
+    const from = refTo(1);
+    const sneaky = {
+      get x(): number {
+        (from.address as { mailbox: number }).mailbox = 2;
+        return 1;
+      },
+    };
+    // As a link posts: flattened, cloned (the getter runs), then posted.
+    const send = (f: Frame): unknown[] => {
+      const v = flattenFrame(f, false, out)!;
+      const wire = clone(v);
+      posted(v, out);
+      return wire;
+    };
+    const first = send({ t: 'm', s: 1, to: 1, cap: 'c', w: 0, d: sneaky, f: from });
+    const second = send({ t: 'm', s: 2, to: 1, cap: 'c', w: 0, d: 2, f: from });
+    const [a, b] = [unflattenFrame(first, inn), unflattenFrame(second, inn)];
+    assert.equal(a.t === 'm' && a.f?.address.mailbox, 1, 'the first went with the ref as it was');
+    assert.equal(b.t === 'm' && b.f?.address.mailbox, 2, 'the second, with the ref as it is now');
+  });
+
+  it('over a link, a send made by a getter of another send\'s data, while it is cloned, replaces no entry the other names', async (t) => {
+    const { a, b, close } = pair();
+    t.after(close);
+    const boxes = await Promise.all(Array.from({ length: METAS + 1 }, () => b.createMailbox()));
+    // One tuple per mailbox fills the table: the next definition replaces entry 0, the first mailbox's.
+    for (let i = 0; i < METAS; i++) await within(a.send(boxes[i]!.ref, i, { transport: 'kernel' }), 2000);
+    let inner: Promise<void> | undefined;
+    const data = {
+      get x(): number {
+        inner ??= a.send(boxes[METAS]!.ref, 'inner', { transport: 'kernel' });
+        return 1;
+      },
+    };
+    await within(a.send(boxes[0]!.ref, data, { transport: 'kernel' }), 2000);
+    assert.ok(inner !== undefined, 'the getter ran while the frame was cloned');
+    await within(inner, 2000);
+    assert.equal(boxes[0]!.tryReceive()?.data, 0);
+    assert.deepStrictEqual(boxes[0]!.tryReceive()?.data, { x: 1 });
+    assert.equal(boxes[METAS]!.tryReceive()?.data, 'inner');
+    for (let i = 1; i < METAS; i++) assert.equal(boxes[i]!.tryReceive()?.data, i);
+    // And the tables still agree.
+    for (let i = 0; i <= METAS; i++) await within(a.send(boxes[i]!.ref, `again ${i}`, { transport: 'kernel' }), 2000);
+    for (let i = 0; i < METAS; i++) assert.equal(boxes[i]!.tryReceive()?.data, `again ${i}`);
+    assert.equal(boxes[METAS]!.tryReceive()?.data, `again ${METAS}`);
+  });
+
   it('a frame that was not posted, or goes with a transfer list, defines nothing: the tables stay alike', () => {
     const out = new MetaOut();
     const inn: FrameMetasIn = new MetaIn();
@@ -338,10 +388,10 @@ describe('kernel link, meta entries: a repeated (cap, reply ref, method) goes as
     flattenFrame(f, false, out); // its postMessage threw: no posted()
     const moved = flattenFrame(f, true, out)!;
     assert.deepStrictEqual([moved[0], moved[3]], [1, 'c'], 'with a transfer list, the tuple goes in full and defines nothing');
-    posted(moved, f, out);
+    posted(moved, out);
     const next = flattenFrame(f, false, out)!;
     assert.equal(next[0], 4, 'so the next frame still defines it');
-    posted(next, f, out);
+    posted(next, out);
     assert.deepStrictEqual(unflattenFrame(clone(moved), inn), f);
     assert.deepStrictEqual(unflattenFrame(clone(next), inn), f);
     const third = flattenFrame(f, false, out)!;

@@ -44,7 +44,7 @@
 import { FosError, type WireError } from '../../errors.js';
 import type { Capability } from '../../runtime/ref.js';
 import { decodeSimple, encodeSimple, MalformedValue } from '../../simple-values.js';
-import { keptRef, type MetaIn, type MetaKey, type MetaOut } from '../../util/meta-table.js';
+import type { MetaIn, MetaKey, MetaOut } from '../../util/meta-table.js';
 import { ownBuffer } from '../../util/own-buffer.js';
 import type { Acks, Frame, MsgFrame, ReplyFrame } from './frames.js';
 
@@ -93,11 +93,6 @@ function packable(items: unknown): items is Uint8Array[] {
   } finally {
     seen.clear();
   }
-}
-
-/** The tuple a message or reply frame's meta fields carry. */
-function metaOf(f: MsgFrame | ReplyFrame): MetaKey {
-  return f.t === 'm' ? { cap: f.cap, from: keptRef(f.f), method: f.m ?? null } : { cap: f.cap, from: undefined, method: undefined };
 }
 
 /** The index of the entry of `metas` that `f` repeats, or -1. */
@@ -149,9 +144,19 @@ export function flattenFrame(f: Frame, transferring = false, metas?: MetaOut): u
   }
 }
 
-/** Flat frame `v` of `f` (flattened with `metas`) was posted: the meta it defines becomes the table's next entry. */
-export function posted(v: readonly unknown[], f: Frame, metas: MetaOut): void {
-  if ((v[0] === MSG_DEF || v[0] === REPLY_DEF) && (f.t === 'm' || f.t === 'y')) metas.define(metaOf(f));
+/**
+ * Flat frame `v` (flattened with `metas`) was posted: the meta it defines
+ * becomes the table's next entry, read from `v` itself as the receiver
+ * reads it. Not from the frame's objects: a getter of the data, run while
+ * the frame was cloned, may have changed the reply ref since.
+ */
+export function posted(v: readonly unknown[], metas: MetaOut): void {
+  if (v[0] === MSG_DEF) metas.define(readMsgMeta(v));
+  else if (v[0] === REPLY_DEF) metas.define(replyMeta(v[1]));
+}
+
+function replyMeta(cap: unknown): MetaKey {
+  return { cap: str(cap), from: undefined, method: undefined };
 }
 
 function malformed(why: string): never {
@@ -282,7 +287,7 @@ export function unflattenFrame(v: readonly unknown[], metas?: FrameMetasIn): Fra
     case REPLY:
     case REPLY_DEF: {
       const k = v[1];
-      const meta = typeof k === 'number' && v[0] === REPLY ? entry(metas, k, false) : carried(metas, v[0] === REPLY_DEF, () => ({ cap: str(k), from: undefined, method: undefined }));
+      const meta = typeof k === 'number' && v[0] === REPLY ? entry(metas, k, false) : carried(metas, v[0] === REPLY_DEF, () => replyMeta(k));
       if (v.length < REPLY_FIELDS || v.length > REPLY_MAX) malformed(`a reply frame has ${REPLY_FIELDS} to ${REPLY_MAX} fields`);
       const ok = v[3];
       if (ok !== 0 && ok !== 1) malformed('bad ok flag');

@@ -16,8 +16,10 @@
  *   the frame carrying them is actually posted (a frame that fails to
  *   clone leaves them there), so no verdict is ever lost;
  * - the meta entry a frame defines joins `metasOut` only once the frame is
- *   posted, and every frame received goes through `unflattenFrame` with
- *   `metasIn` in arrival order, so both ends' tables agree (flat.ts).
+ *   posted, as read from the posted frame itself; a frame posted during
+ *   another's post touches no table; and every frame received goes through
+ *   `unflattenFrame` with `metasIn` in arrival order, so both ends' tables
+ *   agree (flat.ts).
  */
 import { MessagePort, receiveMessageOnPort, type TransferListItem } from 'node:worker_threads';
 import { FosError, type ErrorCode } from '../../errors.js';
@@ -57,6 +59,8 @@ export class KernelLink {
   readonly waitingRoom = new Map<number, () => boolean>();
   /** The meta tuples of the frames this end posted, and of those it received (flat.ts): the peer keeps the twin of each. */
   private readonly metasOut = new MetaOut();
+  /** True while a frame is being posted (see postWithAcks). */
+  private posting = false;
   private readonly metasIn: FrameMetasIn = new MetaIn();
 
   constructor(
@@ -142,20 +146,46 @@ export class KernelLink {
     this.postWithAcks(frame, transfer);
   }
 
+  /**
+   * Numbers and posts a message frame. The seq is taken before posting: a
+   * getter of the data, run while the frame is cloned, may send on this
+   * link, and its frame needs a seq of its own. A frame that fails gives
+   * its seq back unless such a frame took the next one (a gap in seqs is
+   * harmless: verdicts name seqs, not a count).
+   */
   private postMsg(frame: MsgFrame, transfer: readonly TransferListItem[] | undefined): number {
-    frame.s = this.nextSeq;
-    this.postWithAcks(frame, transfer);
-    return this.nextSeq++;
+    const s = this.nextSeq++;
+    frame.s = s;
+    try {
+      this.postWithAcks(frame, transfer);
+    } catch (e) {
+      if (this.nextSeq === s + 1) this.nextSeq = s;
+      throw e;
+    }
+    return s;
   }
 
-  /** Posts `frame` carrying the pending verdicts; they stay pending if it cannot be posted. */
+  /**
+   * Posts `frame` carrying the pending verdicts; they stay pending if it
+   * cannot be posted. A frame posted while another is being posted (by a
+   * getter of its data, during the clone) uses no meta table: it reaches
+   * the peer first, and defining an entry would replace one the outer
+   * frame may already name.
+   */
   private postWithAcks(frame: Frame, transfer: readonly TransferListItem[] | undefined): void {
     const f = frame as Acks;
     this.verdicts.take(f);
-    const flat = flattenFrame(frame, transfer !== undefined, this.metasOut);
-    this.endpoint!.postMessage(flat ?? frame, transfer);
+    const metas = this.posting ? undefined : this.metasOut;
+    const flat = flattenFrame(frame, transfer !== undefined, metas);
+    const outer = this.posting;
+    this.posting = true;
+    try {
+      this.endpoint!.postMessage(flat ?? frame, transfer);
+    } finally {
+      this.posting = outer;
+    }
     // Only now: a frame that failed to clone defined nothing at the peer.
-    if (flat !== undefined) posted(flat, frame, this.metasOut);
+    if (flat !== undefined && metas !== undefined) posted(flat, metas);
     this.verdicts.clear(f);
   }
 
