@@ -189,19 +189,25 @@ let metaNext = 0;
  */
 const metaPackr = new Packr({ useRecords: false });
 
-/** The meta part's bytes; `from` kept (keptRef): the cache holds it. */
-function metaBytes(cap: string, from: Ref | undefined, method: string | null | undefined): Uint8Array {
+/**
+ * The encoded meta part of this tuple, from the cache or made now from one
+ * kept copy of `from` (keptRef), which its bytes and its `from` both come
+ * from. Immutable: a channel's table keeps the same object as its entry.
+ */
+function encodedMeta(cap: string, from: Ref | undefined, method: string | null | undefined): EncodedMeta {
   for (let i = 0; i < metaOut.length; i++) {
     const m = metaOut[i]!;
-    if (holds(m, cap, from, method)) return m.bytes;
+    if (holds(m, cap, from, method)) return m;
   }
+  const kept = keptRef(from);
   const fields =
-    method === undefined ? [cap] : from === undefined ? [cap, null, null, null, null, method] : [cap, from.address.node, from.address.isolate, from.address.mailbox, from.cap, method];
+    method === undefined ? [cap] : kept === undefined ? [cap, null, null, null, null, method] : [cap, kept.address.node, kept.address.isolate, kept.address.mailbox, kept.cap, method];
   const bytes = metaPackr.pack(fields).slice();
   if (bytes.length > 0xffff) throw new FosError('EINVAL', 'the envelope (capability, reply ref, method) exceeds 64 KiB');
-  metaOut[metaNext] = { cap, from, method, bytes };
+  const m: EncodedMeta = { cap, from: kept, method, bytes };
+  metaOut[metaNext] = m;
   metaNext = (metaNext + 1) % META_CACHE;
-  return bytes;
+  return m;
 }
 
 /**
@@ -252,11 +258,9 @@ export function encode(e: Envelope, table?: RecordMetasOut): Encoded {
   }
   // The data first: a getter in it may send on this channel, and so define
   // an entry, which must come before this record's lookup (the getter's
-  // record is written first). And the meta is read after the getters ran,
-  // once, into the copy that both its bytes and its entry are made of.
-  let meta: Uint8Array;
+  // record is written first). And the meta is read after the getters ran.
+  let meta: EncodedMeta | undefined;
   let known = -1;
-  let kept: Ref | undefined;
   try {
     if (raw !== undefined) data = raw;
     else {
@@ -267,20 +271,16 @@ export function encode(e: Envelope, table?: RecordMetasOut): Encoded {
       } else data = packr.pack(e.data);
     }
     if (table !== undefined) known = table.find(cap, from, method);
-    if (known >= 0) meta = NO_META;
-    else {
-      kept = keptRef(from);
-      meta = metaBytes(cap, kept, method);
-    }
+    if (known < 0) meta = encodedMeta(cap, from, method);
   } catch (err) {
     if (err instanceof FosError) throw err;
     throw new FosError('EINVAL', `message cannot be encoded: ${(err as Error).message}`);
   }
-  if (table === undefined) return new Encoded(e.type, flags, w1, w2, meta, data);
-  if (known >= 0) return new Encoded(e.type | META_REF, flags, w1, w2, NO_META, data, known);
+  if (meta === undefined) return new Encoded(e.type | META_REF, flags, w1, w2, NO_META, data, known);
+  if (table === undefined) return new Encoded(e.type, flags, w1, w2, meta.bytes, data);
   // Defined only now, the record sure to be written: one that failed to encode never reaches the receiver.
-  table.define({ cap, from: kept, method, bytes: meta });
-  return new Encoded(e.type | META_DEF, flags, w1, w2, meta, data);
+  table.define(meta);
+  return new Encoded(e.type | META_DEF, flags, w1, w2, meta.bytes, data);
 }
 
 const NO_META = new Uint8Array(0);

@@ -59,9 +59,9 @@ export class KernelLink {
   readonly waitingRoom = new Map<number, () => boolean>();
   /** The meta tuples of the frames this end posted, and of those it received (flat.ts): the peer keeps the twin of each. */
   private readonly metasOut = new MetaOut();
+  private readonly metasIn: FrameMetasIn = new MetaIn();
   /** True while a frame is being posted (see postWithAcks). */
   private posting = false;
-  private readonly metasIn: FrameMetasIn = new MetaIn();
 
   constructor(
     readonly peer: number,
@@ -175,9 +175,9 @@ export class KernelLink {
   private postWithAcks(frame: Frame, transfer: readonly TransferListItem[] | undefined): void {
     const f = frame as Acks;
     this.verdicts.take(f);
-    const metas = this.posting ? undefined : this.metasOut;
-    const flat = flattenFrame(frame, transfer !== undefined, metas);
     const outer = this.posting;
+    const metas = outer ? undefined : this.metasOut;
+    const flat = flattenFrame(frame, transfer !== undefined, metas);
     this.posting = true;
     try {
       this.endpoint!.postMessage(flat ?? frame, transfer);
