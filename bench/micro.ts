@@ -26,7 +26,7 @@ const ROUND_TRIPS = [rawMessagePort, rawSharedMemory, piscinaRun, comlinkCall, k
 const ONE_WAY_SIZE = 8;
 const BYTES = bytesPayload(ONE_WAY_SIZE);
 const OBJECT = smallObjectPayload();
-/** One-way rows: 8-byte arrays, and over shm small objects beside them (issue 3 asks for both); an object row's id ends in `-object`. */
+/** One-way rows: 8-byte arrays, and over shm small objects beside them (issue 3 asks for both); a row's label names its payload, an object row's id ends in `-object`. */
 const ONE_WAY: readonly { readonly subject: ThroughputSubject; readonly payload: OneWayPayload }[] = [
   ...[rawPortSink, kernelSink, kernelManySink, shmParkedSink].map((subject) => ({ subject, payload: BYTES })),
   ...[shmPollingSink, shmPollingManySink].flatMap((subject) => [
@@ -86,7 +86,7 @@ function report(latency: readonly LatencySeries[], oneWay: readonly ThroughputSe
     s.points.map((p) => [s.label, fmtBytes(p.size), fmtMicros(p.latency.median), fmtMicros(p.latency.p99), fmtRange(p.latency.repMin, p.latency.repMax, fmtMicros)]),
   );
   const owRows = oneWay.flatMap((s) =>
-    s.points.map((p) => [s.id.endsWith('-object') ? s.label : `${s.label}, ${fmtBytes(p.size)}`, fmtRate(p.messagesPerSecond.median), fmtRange(p.messagesPerSecond.min, p.messagesPerSecond.max, fmtRate), p.megabytesPerSecond.median.toFixed(1)]),
+    s.points.map((p) => [s.label, fmtRate(p.messagesPerSecond.median), fmtRange(p.messagesPerSecond.min, p.messagesPerSecond.max, fmtRate), p.megabytesPerSecond.median.toFixed(1)]),
   );
   const tRows = targets(latency, oneWay).map((t) => [t.what, t.ratio.toFixed(2), t.goal, t.ok ? 'yes' : 'NO']);
   const turnRows = turns.map((t) => [`${t.what}, ${fmtBytes(t.result.size)}`, t.result.ratio.toFixed(2), `${t.result.low.toFixed(2)}-${t.result.high.toFixed(2)}`, t.goal, t.ok ? 'yes' : 'NO']);
@@ -117,7 +117,7 @@ async function main(): Promise<void> {
     const oneWay: ThroughputSeries[] = [];
     for (const { subject, payload } of ONE_WAY) {
       const series = await throughputOf(subject, [payload], ctx, 'one-way');
-      oneWay.push(payload === OBJECT ? { ...series, id: `${series.id}-object`, label: `${series.label}, ${payload.what}` } : series);
+      oneWay.push({ ...series, id: payload === OBJECT ? `${series.id}-object` : series.id, label: `${series.label}, ${payload.what}` });
     }
     const turns: TurnTarget[] = [];
     for (const pair of TURN_PAIRS) {
