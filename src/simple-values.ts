@@ -258,6 +258,9 @@ export class MalformedValue extends Error {
   override readonly name = 'MalformedValue';
 }
 
+/** Arrays of up to this many items are allocated at their full length before their items are read (MAX_DEPTH of them at most: a bound on what a lying count can cost). */
+const PREALLOCATED_ITEMS = 1024;
+
 let src: Uint8Array = scratch;
 let pos = 0;
 let end = 0;
@@ -387,6 +390,15 @@ function read(depth: number): unknown {
       const n = readU32();
       // Every item takes at least one byte: a count beyond the bytes left is a lie.
       need(n);
+      // A long array grows as its items arrive: each level of a nest of
+      // arrays may announce as many items as the bytes left, and
+      // allocating them all up front made megabytes of input take tens of
+      // times as much memory before the first bad item failed the decode.
+      if (n > PREALLOCATED_ITEMS) {
+        const a: unknown[] = [];
+        for (let i = 0; i < n; i++) a.push(read(depth + 1));
+        return a;
+      }
       const a = new Array<unknown>(n);
       for (let i = 0; i < n; i++) a[i] = read(depth + 1);
       return a;

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { Worker } from 'node:worker_threads';
 import { decodeSimple, encodeSimple, MalformedValue } from '../src/simple-values.js';
 import { fuzzDecoder } from './helpers/fuzz.js';
 import { objectsIn, simpleValue, withoutNegativeZero } from './helpers/values.js';
@@ -188,5 +189,34 @@ describe('simple values', () => {
     const levels = (k: number): Uint8Array => new Uint8Array([...Array.from({ length: k }, () => level).flat(), 4, 1, 0, 0, 0]);
     assert.deepStrictEqual(decodeSimple(levels(8)), nested);
     assert.throws(() => decodeSimple(levels(9)), /too deep/);
+  });
+
+  it('a nest of arrays whose counts each claim all the bytes left fails in bounded memory', async () => {
+    // 1 MiB: eight arrays, each announcing as many items as bytes follow it,
+    // then bytes of no tag. Allocating every announced item up front took
+    // eight arrays of a million slots (64 MB) before the first item failed;
+    // a worker with a 24 MB heap ran out of memory on that.
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      import(workerData.url).then(({ decodeSimple }) => {
+        const size = 1 << 20;
+        const b = new Uint8Array(size).fill(0xff);
+        for (let d = 0, p = 0; d < 8; d++, p += 5) new DataView(b.buffer).setUint32(p + 1, size - p - 5, true), (b[p] = 8);
+        try { decodeSimple(b); parentPort.postMessage('decoded'); } catch (e) { parentPort.postMessage(e.name + ': ' + e.message); }
+      });`;
+    const worker = new Worker(code, { eval: true, workerData: { url: new URL('../src/simple-values.js', import.meta.url).href }, resourceLimits: { maxOldGenerationSizeMb: 24, maxYoungGenerationSizeMb: 4 } });
+    const outcome = await new Promise<string>((resolve) => {
+      worker.once('message', (m: string) => resolve(m));
+      worker.once('error', (e: Error & { code?: string }) => resolve(`worker error ${e.code ?? e.message}`));
+    });
+    await worker.terminate();
+    assert.equal(outcome, 'MalformedValue: unknown tag 255 at byte 40');
+  });
+
+  it('an array longer than those allocated up front decodes equal', () => {
+    for (const n of [1023, 1024, 1025, 5000]) {
+      const a = Array.from({ length: n }, (_, i) => (i % 3 === 0 ? i : i % 3 === 1 ? [i] : 'x'));
+      assert.deepStrictEqual(roundTrip(a), a);
+    }
   });
 });
