@@ -12,7 +12,7 @@ import type { Frame } from '../src/transport/kernel/frames.js';
 import { encodeSimple } from '../src/simple-values.js';
 import { isEinval } from './helpers/fuzz.js';
 import { value as anyValue } from './helpers/values.js';
-import type { WireError } from '../src/errors.js';
+import type { FosError, WireError } from '../src/errors.js';
 import { serveOn } from '../src/rpc/serve.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { newIcb } from '../src/transport/shm/icb.js';
@@ -104,6 +104,48 @@ describe('kernel link, frames', () => {
     assert.deepStrictEqual([mb.tryReceive()?.data, mb.tryReceive()], ['after', undefined]);
     await new Promise((r) => setImmediate(r));
     assert.ok(warnings.some((w) => /dropped a frame/.test(w)), 'and says so');
+  });
+
+  it('a frame its receiver cannot deserialize gives the link up on both ends: what was in flight fails with ECONNRESET, later traffic at once, and what arrived before stands', async (t) => {
+    const { a, b, close } = pair();
+    t.after(close);
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.message);
+    process.on('warning', onWarning);
+    t.after(() => process.off('warning', onWarning));
+    const mb = await b.createMailbox();
+    const mbA = await a.createMailbox();
+    let called: () => void = () => {};
+    const reached = new Promise<void>((r) => (called = r));
+    const svc = serveOn(a, '/kl/never', { never: () => (called(), new Promise(() => {})) });
+    t.after(() => svc.close());
+    const ref = await svc.ready;
+    await within(a.send(mb.ref, 'before', { transport: 'kernel' }), 2000);
+    // A call of B's that A holds: its answer would come by the link.
+    const held = b.call(ref, 'never', [], { transport: 'kernel', timeout: 60_000 }).then(() => 'answered', (e: FosError) => e.code);
+    await within(reached, 2000, 'the call reaching its handler');
+    // A's next frame never reaches B's listener: B's port emits messageerror instead, as Node's does for a frame it cannot rebuild.
+    type Port = { postMessage: (v: unknown, transfer?: unknown) => void; emit: (event: string, e: Error) => boolean };
+    const portA = (a.link(2) as unknown as { endpoint: Port }).endpoint;
+    const portB = (b.link(1) as unknown as { endpoint: Port }).endpoint;
+    const post = portA.postMessage;
+    portA.postMessage = () => {
+      portA.postMessage = post;
+      setImmediate(() => portB.emit('messageerror', new Error('cannot rebuild an object')));
+    };
+    const code = (p: Promise<unknown>): Promise<string> => within(p.then(() => 'ok', (e: FosError) => e.code), 2000);
+    assert.equal(await code(a.send(mb.ref, 'lost', { transport: 'kernel' })), 'ECONNRESET', 'the lost message');
+    assert.equal(await within(held, 2000, 'the held call'), 'ECONNRESET');
+    // From now on, both ways, by every transport.
+    assert.equal(await code(a.send(mb.ref, 'after', { transport: 'kernel' })), 'ECONNRESET');
+    assert.equal(await code(a.send(mb.ref, 'after', { transport: 'shm' })), 'ECONNRESET');
+    assert.equal(await code(b.send(mbA.ref, 'after')), 'ECONNRESET');
+    assert.equal(await code(b.call(ref, 'never', [], { timeout: 60_000 })), 'ECONNRESET');
+    assert.throws(() => b.callSync(ref, 'never', [], { timeout: 60_000 }), (e: FosError) => e.code === 'ECONNRESET');
+    assert.equal(await code(b.control.request(b.link(1)!, 'ping', null)), 'ECONNRESET');
+    assert.deepStrictEqual([mb.tryReceive()?.data, mb.tryReceive()], ['before', undefined]);
+    assert.equal(mbA.tryReceive(), undefined);
+    assert.ok(warnings.some((w) => /could not be deserialized/.test(w)), 'and says so');
   });
 
   it('a call answered as it arrives carries its acknowledgement on the reply: one frame back, not two', async (t) => {

@@ -337,6 +337,7 @@ export class Runtime {
       if (a.node !== this.node) throw new FosError('EINVAL', `callSync reaches services of this node only; use call() for node ${a.node}`);
       if (a.isolate === this.isolate) throw new FosError('EINVAL', 'callSync to a service of the calling isolate would wait for itself: use call()');
       const link = this.linkTo(a.isolate);
+      if (link.flow.failed !== undefined) throw link.flow.failed; // given up (linkBroken): no channel can be opened
       const out = this.shm.routeNow(a.isolate, link, this.opts.relayOffer);
       // The event loop may not run between two callSyncs: apply what the
       // channel has to apply (verdicts, the outbox) here. What cannot go
@@ -645,6 +646,9 @@ export class Runtime {
         if (out !== undefined) this.calls.failCarried(out, f.upTo, 'ECONNRESET', f.why);
         break;
       }
+      case 'e':
+        this.linkBroken(link, f.why);
+        break;
       case 'q':
         this.control.onRequest(link, f);
         break;
@@ -823,6 +827,24 @@ export class Runtime {
     const why = code === 'ECLOSED' ? `isolate ${peer} stopped` : code === 'ENOENT' ? `no isolate ${peer}` : `isolate ${peer} died`;
     const link = this.links.get(peer);
     this.links.delete(peer);
+    this.cutOff(peer, link, code, why);
+  }
+
+  /**
+   * The kernel link to `peer` was given up (a BrokenFrame, see
+   * KernelLink.unreadable): what is in flight between the two fails as if
+   * the peer had died, with ECONNRESET. The failed link stays, since a pair
+   * of isolates gets one port in its life (hub.ts): later sends and calls
+   * to the peer fail at once with the same error, rather than wait for a
+   * port that never comes.
+   */
+  private linkBroken(link: KernelLink, why: string): void {
+    if (this.links.get(link.peer) !== link) return;
+    this.cutOff(link.peer, link, 'ECONNRESET', why);
+  }
+
+  /** Fails `link` and everything else in flight to and from `peer` (shm channels, calls, control requests). */
+  private cutOff(peer: number, link: KernelLink | undefined, code: ErrorCode, why: string): void {
     link?.fail(code, why);
     const source = this.kernelSources.get(peer);
     this.kernelSources.delete(peer);

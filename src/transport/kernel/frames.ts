@@ -65,6 +65,17 @@ export interface KillFrame extends Acks {
   upTo: number;
 }
 
+/**
+ * The sender could not read a frame of this link (its port emitted
+ * 'messageerror'): that frame is lost, and with it maybe a meta entry
+ * (flat.ts), so neither end can trust the frames that follow. Both ends
+ * give the link up (see KernelLink.unreadable).
+ */
+export interface BrokenFrame extends Acks {
+  t: 'e';
+  why: string;
+}
+
 /** The answer to call `c`; `cap` is the reply capability the caller gave. */
 export interface ReplyFrame extends Acks {
   t: 'y';
@@ -106,4 +117,4 @@ export type PushEvent =
   | { type: 'nodeDown'; node: string; why: string }
   | { type: 'stop' };
 
-export type Frame = MsgFrame | AckFrame | CancelFrame | OfferFrame | KillFrame | ReplyFrame | RequestFrame | ResponseFrame | PushFrame;
+export type Frame = MsgFrame | AckFrame | CancelFrame | OfferFrame | KillFrame | BrokenFrame | ReplyFrame | RequestFrame | ResponseFrame | PushFrame;

@@ -35,7 +35,9 @@ import type { Acks, Frame, MsgFrame } from './frames.js';
 export interface Endpoint {
   postMessage(value: unknown, transfer?: readonly TransferListItem[]): void;
   on(event: 'message', listener: (value: unknown) => void): unknown;
+  on(event: 'messageerror', listener: (error: Error) => void): unknown;
   off(event: 'message', listener: (value: unknown) => void): unknown;
+  off(event: 'messageerror', listener: (error: Error) => void): unknown;
 }
 
 export class KernelLink {
@@ -111,6 +113,7 @@ export class KernelLink {
       }
     };
     endpoint.on('message', this.listener);
+    endpoint.on('messageerror', this.unreadable);
     this.flow.pump();
   }
 
@@ -206,11 +209,38 @@ export class KernelLink {
     applyVerdicts(this.flow, frame);
   }
 
+  /**
+   * The port could not rebuild a frame of the peer's ('messageerror': Node
+   * emits it when an object of the frame cannot be made in this thread).
+   * The frame is lost, and nothing says which it was: a message whose
+   * sender waits for its verdict, a reply, or a meta definition that the
+   * frames after it name, which would then be read with the entry it was
+   * to replace (another capability, another reply ref). So the link is
+   * given up on both ends: the peer hears it in a BrokenFrame, which
+   * carries the verdicts on what did arrive, and this end takes the same
+   * frame as if the peer had sent it, so that one piece of the runtime
+   * handles both.
+   */
+  private readonly unreadable = (err: unknown): void => {
+    if (this.flow.failed !== undefined) return;
+    const why = `a kernel frame from isolate ${this.peer} could not be deserialized by its receiver (${err instanceof Error ? err.message : String(err)}); the link between the two is given up`;
+    process.emitWarning(`fos: ${why}`);
+    try {
+      this.postUnacked({ t: 'e', why });
+    } catch {
+      // The peer is gone already: it needs no telling.
+    }
+    this.onFrame(this, { t: 'e', why });
+  };
+
   /** The peer is gone: every unsettled send fails with `code`; later sends too. */
   fail(code: ErrorCode, why: string): void {
     if (this.flow.failed !== undefined) return;
     this.flow.fail(new FosError(code, why));
-    if (this.endpoint !== undefined && this.listener !== undefined) this.endpoint.off('message', this.listener);
+    if (this.endpoint !== undefined && this.listener !== undefined) {
+      this.endpoint.off('message', this.listener);
+      this.endpoint.off('messageerror', this.unreadable);
+    }
     if (this.ownsEndpoint) (this.endpoint as { close?: () => void } | undefined)?.close?.();
     this.verdicts.reset();
     this.waitingRoom.clear();
