@@ -24,12 +24,13 @@
  * Encoding writes into one reused scratch buffer and gives a view of it,
  * valid until the next encode (as msgpackr's own buffer is); a value that
  * does not fit the format or the scratch gives undefined, for msgpackr.
- * An array or byte array met twice arrives as two equal copies (tracking
- * them cost more than the rest of a batch's encoding). An object met twice
- * (shared, or a cycle) sends the whole value to msgpackr, which keeps it
- * shared: objects are rarer than arrays in a batch, and users rely on
- * their identity more. So does an object with a `__proto__` key, which an
- * assignment on decoding would turn into a prototype.
+ * An array or object met twice (shared, or a cycle) sends the whole value
+ * to msgpackr, which keeps it shared, as a structured clone (the kernel
+ * transport) does: a value arrives with the same shape whatever carries it.
+ * So does an object with a `__proto__` key, which an assignment on
+ * decoding would turn into a prototype. A byte array met twice arrives as
+ * two equal copies: a sendMany batch is mostly byte arrays, and looking
+ * each up cost more than the rest of the batch's encoding.
  */
 const SCRATCH = 64 * 1024;
 /** Arrays and objects nested deeper go to msgpackr. */
@@ -70,24 +71,42 @@ let at = 0;
  * fixed cost (3 to 5 µs an envelope) is what dominates.
  */
 const MAX_OBJECTS = 16;
+/** Plain objects the current encode has met. */
+let objects = 0;
+/** Arrays and objects looked up in `seen` by a scan; past this many, in `seenSet`. */
+const SCANNED = 16;
 /**
- * The objects the current encode has met, `seenCount` of them, to find one
- * met twice. A fixed array, since emptying a growable one cost a call into
- * the runtime; emptied after each encode, so that it keeps no value alive.
+ * The arrays and objects the current encode has met, to find one met
+ * twice: the first SCANNED in `seen` (`seenCount` of them), the rest with
+ * them in `seenSet`, made only for a value that has more (a scan of a few
+ * costs less than a Set made per encode). `seen` is a fixed array, since
+ * emptying a growable one cost a call into the runtime. Both are emptied
+ * after each encode, so that they keep no value alive.
  */
-const seen = new Array<object | undefined>(MAX_OBJECTS).fill(undefined);
+const seen = new Array<object | undefined>(SCANNED).fill(undefined);
 let seenCount = 0;
+let seenSet: Set<object> | undefined;
 
-/** Notes `o` as met; NOT_SIMPLE if it was met before, or if it is one object too many. */
+/** Notes the array or object `o` as met; NOT_SIMPLE if it was met before. */
 function meet(o: object): void {
+  if (seenSet !== undefined) {
+    if (seenSet.has(o)) throw NOT_SIMPLE;
+    seenSet.add(o);
+    return;
+  }
   for (let i = 0; i < seenCount; i++) if (seen[i] === o) throw NOT_SIMPLE;
-  if (seenCount === MAX_OBJECTS) throw NOT_SIMPLE;
+  if (seenCount === SCANNED) {
+    seenSet = new Set(seen as object[]);
+    seenSet.add(o);
+    return;
+  }
   seen[seenCount++] = o;
 }
 
 function forgetSeen(): void {
   for (let i = 0; i < seenCount; i++) seen[i] = undefined;
   seenCount = 0;
+  seenSet = undefined;
 }
 
 /** True while an encode runs: a getter or Proxy trap of the value that sends a message must not reuse the scratch state. */
@@ -181,6 +200,7 @@ function write(v: unknown, depth: number): void {
       if (depth >= MAX_DEPTH) throw NOT_SIMPLE;
       const proto: unknown = Object.getPrototypeOf(v);
       if (proto === Array.prototype && Array.isArray(v)) {
+        meet(v);
         const n = v.length;
         room(5);
         scratch[at] = Tag.Array;
@@ -204,6 +224,7 @@ const hasOwn = Object.prototype.hasOwnProperty;
 
 /** A plain object: its own enumerable string keys, in for-in order, as msgpackr takes them; the count is written last. */
 function writeObject(o: Record<string, unknown>, depth: number): void {
+  if (++objects > MAX_OBJECTS) throw NOT_SIMPLE;
   meet(o);
   room(5);
   scratch[at] = Tag.Object;
@@ -239,6 +260,7 @@ export function encodeSimple(v: unknown): Uint8Array | undefined {
     throw e;
   } finally {
     busy = false;
+    objects = 0;
     if (seenCount !== 0) forgetSeen();
   }
   return scratchView(at);

@@ -140,12 +140,21 @@ describe('simple values', () => {
     assert.ok(encodeSimple([[[[[[[[1]]]]]]]]) !== undefined, 'eight levels of arrays are simple');
   });
 
-  it('an array or byte array met twice arrives as equal copies', () => {
-    const u = new Uint8Array([1]);
+  it('an array met twice, or in a cycle, sends the whole value to msgpackr, however many arrays it has; a byte array met twice arrives as equal copies', () => {
     const a = [1, 2];
-    const [x, y, p, q] = roundTrip([u, u, a, a]) as [Uint8Array, Uint8Array, number[], number[]];
-    assert.deepStrictEqual([x, y, p, q], [u, u, a, a]);
-    assert.ok(x !== y && p !== q, 'copies, not shared');
+    const cyclic: unknown[] = [1];
+    cyclic.push(cyclic);
+    const many = Array.from({ length: 40 }, (_, i) => [i]);
+    for (const v of [[a, a], { x: a, y: { z: a } }, cyclic, [cyclic], [...many, many[3]], [...many, many[39]], [many, many]]) {
+      assert.equal(encodeSimple(v), undefined);
+    }
+    assert.deepStrictEqual(roundTrip(many), many, 'forty arrays, none twice, are simple');
+    assert.deepStrictEqual(roundTrip([[1, 2], [1, 2]]), [[1, 2], [1, 2]], 'equal arrays that are not one are simple');
+    assert.deepStrictEqual(roundTrip({ again: a }), { again: [1, 2] }, 'the encoder forgot what the last value met');
+    const u = new Uint8Array([1]);
+    const [x, y] = roundTrip([u, u]) as [Uint8Array, Uint8Array];
+    assert.deepStrictEqual([x, y], [u, u]);
+    assert.ok(x !== y, 'copies, not shared');
     const shared = new Uint8Array(new SharedArrayBuffer(4)).fill(3);
     const part = new Uint8Array(new ArrayBuffer(8), 2, 4).fill(5);
     const [s2, p2] = roundTrip([shared, part]) as [Uint8Array, Uint8Array];

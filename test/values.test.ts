@@ -40,6 +40,23 @@ for (const place of await places(node)) {
       await box.close();
     });
 
+    it('keep an array or object a value holds twice shared, and a cycle a cycle', async () => {
+      const box = await place.box();
+      const arr = [1, 2];
+      const obj = { k: 1 };
+      const cycle: Record<string, unknown> = { n: 1 };
+      cycle.self = cycle;
+      await send(box.ref, { a: arr, b: arr });
+      await send(box.ref, { o: obj, p: [obj] });
+      await send(box.ref, [cycle]);
+      const [arrays, objects, [c]] = (await box.take(3)) as [{ a: number[]; b: number[] }, { o: object; p: object[] }, Record<string, unknown>[]];
+      assert.deepStrictEqual([arrays, objects], [{ a: arr, b: arr }, { o: obj, p: [obj] }]);
+      assert.ok(arrays.a === arrays.b, 'the array is one');
+      assert.ok(objects.o === objects.p[0], 'the object is one');
+      assert.ok(c !== undefined && c.self === c, 'the cycle is kept');
+      await box.close();
+    });
+
     it('carry a 1 MiB Uint8Array byte for byte', async () => {
       const box = await place.box();
       const bytes = new Uint8Array(1 << 20);
