@@ -73,40 +73,31 @@ let at = 0;
 const MAX_OBJECTS = 16;
 /** Plain objects the current encode has met. */
 let objects = 0;
-/** Arrays and objects looked up in `seen` by a scan; past this many, in `seenSet`. */
-const SCANNED = 16;
 /**
- * The arrays and objects the current encode has met, to find one met
- * twice: the first SCANNED in `seen` (`seenCount` of them), the rest with
- * them in `seenSet`, made only for a value that has more (a scan of a few
- * costs less than a Set made per encode). `seen` is a fixed array, since
- * emptying a growable one cost a call into the runtime. Both are emptied
- * after each encode, so that they keep no value alive.
+ * Arrays and objects one value may hold and still be simple. Each is
+ * looked up among those met before, to find one met twice, by a scan:
+ * a Set instead (for a value of many) cost more per array than msgpackr,
+ * which tracks them too, so a value with more goes there.
  */
-const seen = new Array<object | undefined>(SCANNED).fill(undefined);
+const MAX_CONTAINERS = 32;
+/**
+ * The arrays and objects the current encode has met, `seenCount` of them.
+ * A fixed array, since emptying a growable one cost a call into the
+ * runtime; emptied after each encode, so that it keeps no value alive.
+ */
+const seen = new Array<object | undefined>(MAX_CONTAINERS).fill(undefined);
 let seenCount = 0;
-let seenSet: Set<object> | undefined;
 
-/** Notes the array or object `o` as met; NOT_SIMPLE if it was met before. */
+/** Notes the array or object `o` as met; NOT_SIMPLE if it was met before, or is one too many. */
 function meet(o: object): void {
-  if (seenSet !== undefined) {
-    if (seenSet.has(o)) throw NOT_SIMPLE;
-    seenSet.add(o);
-    return;
-  }
   for (let i = 0; i < seenCount; i++) if (seen[i] === o) throw NOT_SIMPLE;
-  if (seenCount === SCANNED) {
-    seenSet = new Set(seen as object[]);
-    seenSet.add(o);
-    return;
-  }
+  if (seenCount === MAX_CONTAINERS) throw NOT_SIMPLE;
   seen[seenCount++] = o;
 }
 
 function forgetSeen(): void {
   for (let i = 0; i < seenCount; i++) seen[i] = undefined;
   seenCount = 0;
-  seenSet = undefined;
 }
 
 /** True while an encode runs: a getter or Proxy trap of the value that sends a message must not reuse the scratch state. */
