@@ -262,9 +262,11 @@ export class KernelLink {
     const take = (): { message: unknown } | undefined => {
       if (this.flow.failed !== undefined) return undefined;
       try {
-        return receiveMessageOnPort(port);
-      } catch {
-        return undefined; // the port closed: the link fails through its peer's death
+        return receiveMessageOnPort(port); // undefined when the peer closed the port: the link fails through its death
+      } catch (e) {
+        // A frame this thread cannot rebuild: taken off the port and lost, as a 'messageerror' reports it.
+        this.unreadable(e);
+        return undefined;
       }
     };
     return {
