@@ -152,6 +152,13 @@ describe('fos node, ls, ping, stats', () => {
     assert.match(r.stderr, /refusing to listen on or dial 0\.0\.0\.0:0 without a cluster secret/);
   });
 
+  it('a node whose service fails to start stops, and the command fails with the reason', async () => {
+    const r = await fos(['node', '--listen', '127.0.0.1:0', '--secret-file', secretFile, '--service', '/app/none=./no-such-module.js']);
+    assert.notEqual(r.code, 0);
+    assert.notEqual(r.code, null, 'it exited by itself, before the 30 s limit');
+    assert.match(r.stderr, /no-such-module/);
+  });
+
   it('SIGTERM shuts a node down cleanly: its peer hears it at once', async () => {
     const [one, two] = nodes;
     const exited = new Promise<number | null>((resolve) => two!.once('exit', (code) => resolve(code)));

@@ -56,9 +56,15 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   void (async () => {
     for await (const ev of node.status()) process.stderr.write(`fos node: ${JSON.stringify(ev)}\n`);
   })();
-  for (const s of services) {
-    await node.spawn(SERVE_MODULE, { count: s.count, data: s, poll: values.poll === true });
-    process.stderr.write(`fos node: serving ${s.name} (${s.count} × ${s.module})\n`);
+  try {
+    for (const s of services) {
+      await node.spawn(SERVE_MODULE, { count: s.count, data: s, poll: values.poll === true });
+      process.stderr.write(`fos node: serving ${s.name} (${s.count} × ${s.module})\n`);
+    }
+  } catch (e) {
+    // A node that lacks a service it was asked for is not the node asked for: it stops, and the command fails with why.
+    await node.shutdown();
+    throw e;
   }
   if (values.advertise === undefined && /^(0\.0\.0\.0|\[::\]|):/.test(values.listen)) {
     process.stderr.write('fos node: listening on a wildcard address without --advertise: other nodes learn no address to dial this one by\n');
