@@ -191,7 +191,7 @@ function write(v: unknown, depth: number): void {
       if (depth >= MAX_DEPTH) throw NOT_SIMPLE;
       const proto: unknown = Object.getPrototypeOf(v);
       if (proto === Array.prototype && Array.isArray(v)) {
-        meet(v);
+        if (!ownArrays) meet(v);
         const n = v.length;
         room(5);
         scratch[at] = Tag.Array;
@@ -236,13 +236,20 @@ function writeObject(o: Record<string, unknown>, depth: number): void {
   at = end;
 }
 
+/** True while encoding a value whose arrays its caller made (see encodeSimple). */
+let ownArrays = false;
+
 /**
  * The value's encoding (a view of the scratch buffer, valid until the next
- * call), or undefined if it is not a simple value.
+ * call), or undefined if it is not a simple value. `ownArrays`: the caller
+ * made every array of `v` just now, so none is met twice, and none is
+ * looked up or counted against MAX_CONTAINERS (tcp's verdict lists, which
+ * hold an array per refusal and must always encode).
  */
-export function encodeSimple(v: unknown): Uint8Array | undefined {
+export function encodeSimple(v: unknown, own = false): Uint8Array | undefined {
   if (busy) return undefined; // called from a getter of the value being encoded: msgpackr takes it
   busy = true;
+  ownArrays = own;
   at = 0;
   try {
     write(v, 0);

@@ -498,15 +498,18 @@ describe('verdict frames', () => {
     },
     { requiredKeys: ['code', 'message'], noNullPrototype: true },
   );
-  it('packVerdicts / unpackVerdicts: what goes in comes out (property)', () => {
+  it('packVerdicts / unpackVerdicts: what goes in comes out, however many refusals (property)', () => {
     fc.assert(
-      fc.property(fc.option(fc.array(fc.nat(), { maxLength: 40 }), { nil: undefined }), fc.option(fc.array(fc.tuple(fc.nat(), wireError), { maxLength: 8 }), { nil: undefined }), (a, n) => {
+      fc.property(fc.option(fc.array(fc.nat(), { maxLength: 40 }), { nil: undefined }), fc.option(fc.array(fc.tuple(fc.nat(), wireError), { maxLength: 100 }), { nil: undefined }), (a, n) => {
         const v: VerdictLists = {};
         if (a !== undefined) v.a = a;
         if (n !== undefined) v.n = n as NonNullable<VerdictLists['n']>;
         assert.deepStrictEqual(unpackVerdicts(packVerdicts(v)), v);
       }),
     );
+    // A batch refused item by item: an array per refusal, more than a simple value may hold of its own.
+    const many: VerdictLists = { a: [1, 2], n: Array.from({ length: 300 }, (_, i) => [i + 3, { code: 'EAGAIN', message: 'full' }] as [number, { code: 'EAGAIN'; message: string }]) };
+    assert.deepStrictEqual(unpackVerdicts(packVerdicts(many)), many);
   });
 
   it('unpackVerdicts fails on malformed bytes with EINVAL and nothing else (fuzz)', () => {

@@ -68,7 +68,7 @@ export class PendingVerdicts {
  */
 export function packVerdicts(v: VerdictLists): Uint8Array {
   const n = v.n?.map(([seq, e]) => [seq, e.code, e.message, e.remote?.name ?? null, e.remote?.message ?? null, e.remote?.code ?? null, e.remote?.stack ?? null]);
-  const bytes = encodeSimple([v.a ?? null, n ?? null]);
+  const bytes = encodeSimple([v.a ?? null, n ?? null], true); // arrays made here: none shared, no limit on their number
   if (bytes === undefined) throw new FosError('EINVAL', 'verdicts too large for one frame');
   return bytes.slice(); // out of the codec's scratch buffer, which the next encode reuses
 }
