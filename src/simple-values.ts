@@ -241,7 +241,7 @@ let ownArrays = false;
 
 /**
  * The value's encoding (a view of the scratch buffer, valid until the next
- * call), or undefined if it is not a simple value. `ownArrays`: the caller
+ * call), or undefined if it is not a simple value. `own`: the caller
  * made every array of `v` just now, so none is met twice, and none is
  * looked up or counted against MAX_CONTAINERS (tcp's verdict lists, which
  * hold an array per refusal and must always encode).
@@ -414,13 +414,8 @@ function read(depth: number): unknown {
       // arrays may announce as many items as the bytes left, and
       // allocating them all up front made megabytes of input take tens of
       // times as much memory before the first bad item failed the decode.
-      if (n > PREALLOCATED_ITEMS) {
-        const a: unknown[] = [];
-        for (let i = 0; i < n; i++) a.push(read(depth + 1));
-        return a;
-      }
-      const a = new Array<unknown>(n);
-      for (let i = 0; i < n; i++) a[i] = read(depth + 1);
+      const a: unknown[] = n > PREALLOCATED_ITEMS ? [] : new Array<unknown>(n);
+      for (let i = 0; i < n; i++) a[i] = read(depth + 1); // in order: on [], each store appends
       return a;
     }
     case Tag.Object: {

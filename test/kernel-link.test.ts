@@ -49,6 +49,15 @@ function pair(): { a: Runtime; b: Runtime; close: () => void } {
   };
 }
 
+/** The messages of the process warnings emitted until the test `t` ends. */
+function warningsDuring(t: { after: (fn: () => void) => void }): string[] {
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w.message);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  return warnings;
+}
+
 describe('kernel link', () => {
   it('settles a send whose acknowledgement rides on a control request', async () => {
     const { a, b, close } = pair();
@@ -93,10 +102,7 @@ describe('kernel link, frames', () => {
     const { a, b, close } = pair();
     t.after(close);
     const mb = await b.createMailbox();
-    const warnings: string[] = [];
-    const onWarning = (w: Error): void => void warnings.push(w.message);
-    process.on('warning', onWarning);
-    t.after(() => process.off('warning', onWarning));
+    const warnings = warningsDuring(t);
     const link = a.link(2)!;
     const bad = link.send({ t: 'm', s: 0, to: mb.ref.address.mailbox, cap: 42 as unknown as string, w: 1, d: 'x' }, { wait: true });
     await assert.rejects(within(bad, 2000), isEinval);
@@ -109,10 +115,7 @@ describe('kernel link, frames', () => {
   it('a frame its receiver cannot deserialize gives the link up on both ends: what was in flight fails with ECONNRESET, later traffic at once, and what arrived before stands', async (t) => {
     const { a, b, close } = pair();
     t.after(close);
-    const warnings: string[] = [];
-    const onWarning = (w: Error): void => void warnings.push(w.message);
-    process.on('warning', onWarning);
-    t.after(() => process.off('warning', onWarning));
+    const warnings = warningsDuring(t);
     const mb = await b.createMailbox();
     const mbA = await a.createMailbox();
     let called: () => void = () => {};
