@@ -334,7 +334,9 @@ describe('two nodes whose connections cross, in every order of delivery', () => 
       old.proxy.dial(A);
       await settle(net, pick);
       await assertCarries(net, a, old, pick, 1);
-      // b's replacement starts elsewhere while the old one lives on (a hung process that comes back).
+      // The old b hangs: a hears nothing from it and drops its connection as stale (as its tick would).
+      // b's replacement starts elsewhere while the old one lives on, and comes back later.
+      inside(a).wires.get('b')!.close('no frame for 3000 ms');
       const b = startNode(net, 'b', B2);
       try {
         b.proxy.dial(A);
@@ -357,6 +359,41 @@ describe('two nodes whose connections cross, in every order of delivery', () => 
       }
     } finally {
       await Promise.all([a.proxy.close(), old.proxy.close()]);
+    }
+  });
+
+  it('a second process started under the name of a live node is refused; the live one keeps its session and its place', async () => {
+    const net = new FakeNet();
+    const a = startNode(net, 'a', A);
+    const b = startNode(net, 'b', B);
+    const pick = seeded(11);
+    try {
+      b.proxy.dial(A);
+      await settle(net, pick);
+      const sid = assertConverged(a, b, 0);
+      // Another process calls itself b (a typo in --name), dials a and is dialed by it.
+      const twin = startNode(net, 'b', B2);
+      try {
+        twin.proxy.dial(A);
+        a.proxy.dial(B2);
+        await settle(net, pick, 6);
+        const refusals = (n: TestNode): string[] => n.events.flatMap((e) => (e.type === 'handshake-rejected' ? [e.reason] : []));
+        assert.ok(refusals(a).length >= 2 && refusals(a).every((r) => /node name b is taken/.test(r)), `a refused the twin both ways: ${JSON.stringify(refusals(a))}`);
+        assert.ok(refusals(twin).some((r) => /node name b is taken/.test(r)), `the twin hears why: ${JSON.stringify(refusals(twin))}`);
+        assert.equal(assertConverged(a, b, 0), sid, 'a and the real b keep their session');
+        assert.deepStrictEqual([downs(a), downs(b)], [[], []], 'nobody declared down');
+        assert.ok(!twin.events.some((e) => e.type === 'peer-up'), 'the twin never came up');
+      } finally {
+        await twin.proxy.close();
+      }
+      // The twin gone, the real b is not a "former incarnation": it still carries traffic, and redials after a break.
+      cut(b);
+      await settle(net, pick, 6);
+      assert.equal(assertConverged(a, b, 0), sid, 'the session resumed after a break');
+      await assertCarries(net, a, b, pick, 1);
+      await assertCarries(net, b, a, pick, 2);
+    } finally {
+      await Promise.all([a.proxy.close(), b.proxy.close()]);
     }
   });
 

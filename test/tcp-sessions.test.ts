@@ -4,10 +4,12 @@
 // whichever side reconnects first resumes the same session — nothing is
 // lost, repeated or declared down. And a flood of refused messages, whose
 // verdicts exceed a frame, crashes nothing. A peer that keeps shaking
-// hands but never sends a frame is silent, and declared down.
+// hands but never sends a frame is silent, and declared down. A second
+// process started under a live node's name is refused, and the live node
+// keeps its place.
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
-import { boot, createMailbox, send, type StatusEvent } from '../src/index.js';
+import { boot, call, createMailbox, send, type StatusEvent } from '../src/index.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 import { nextEvent, peerUp, startNode, type RemoteNode } from './helpers/cluster.js';
 import { AGENT, eventually } from './helpers/places.js';
@@ -108,6 +110,22 @@ it('a peer that shakes hands again and again but never sends a frame is declared
   assert.ok(after >= DOWN_MS * 0.9, `not before the down timeout (${Math.round(after)} ms)`);
   assert.ok(after < DOWN_MS * 3, `within the down timeout and slack (${Math.round(after)} ms)`);
   assert.match((ev as { reason: string }).reason, /no frame for/);
+});
+
+it('a second process started under the name of a live node is refused with the reason; the live one keeps its session and its names', async () => {
+  const downsBefore = events.filter((e) => e.type === 'peer-down').length;
+  const refused = nextEvent(node, (e) => e.type === 'handshake-rejected' && /node name mesh-b is taken/.test(e.reason), 10_000);
+  const twin = await startNode({ boot: { name: 'mesh-b', listen: '127.0.0.1:0', peers: [node.address!], tcp: TCP } });
+  try {
+    await refused;
+    await eventually(() => twin.events.some((e) => e.type === 'handshake-rejected' && /node name mesh-b is taken/.test(e.reason)), 10_000, 'the twin was told why');
+    await new Promise((r) => setTimeout(r, 1000)); // the twin redials meanwhile
+    assert.ok(!twin.events.some((e) => e.type === 'peer-up'), 'the twin never joined');
+  } finally {
+    await twin.kill();
+  }
+  assert.equal(events.filter((e) => e.type === 'peer-down').length, downsBefore, 'the live mesh-b was never declared down');
+  assert.equal(typeof (await call('/mesh/agent', 'whoami', [], { timeout: 5000 })), 'number', "the live mesh-b's names still resolve");
 });
 
 it('waitForPeers fails with ETIMEDOUT naming an address where no node answers', async () => {

@@ -44,6 +44,12 @@ export interface ConnectionHost {
   ended(peer: string, sid: string): boolean;
   /** Whether incarnation `inc` of `peer` was replaced by a later one: it is refused. */
   retired(peer: string, inc: string): boolean;
+  /**
+   * The incarnation of `peer` on the connection this node uses with it, if
+   * that connection is open and the peer was heard on it lately (it is
+   * alive); undefined otherwise.
+   */
+  liveIncarnation(peer: string): string | undefined;
   /** Whether `conn` is the only connection this node has, or is making, that may lead to `peer`. */
   soleTo(conn: Connection, peer: string): boolean;
   /**
@@ -241,9 +247,15 @@ export class Connection {
    * refused.
    */
   private decide(resumed: boolean, sid: string): void {
-    if (this.host.retired(this.peer!, this.peerHello!.inc)) throw new FosError('EINVAL', 'a former incarnation of the peer: a later one has replaced it');
-    if (!resumed && this.host.ended(this.peer!, sid)) throw new FosError('EINVAL', 'the session it would start was ended here (a late handshake, or a stale incarnation of the peer)');
-    const now = this.host.session(this.peer!);
+    const peer = this.peer!;
+    const inc = this.peerHello!.inc;
+    if (this.host.retired(peer, inc)) throw new FosError('EINVAL', 'a former incarnation of the peer: a later one has replaced it');
+    const live = this.host.liveIncarnation(peer);
+    if (live !== undefined && live !== inc) {
+      throw new FosError('EEXIST', `node name ${peer} is taken: another process of that name is connected here and alive (two nodes started with one name?)`);
+    }
+    if (!resumed && this.host.ended(peer, sid)) throw new FosError('EINVAL', 'the session it would start was ended here (a late handshake, or a stale incarnation of the peer)');
+    const now = this.host.session(peer);
     const holds = now === this.held || (!resumed && (now === undefined || now.sid === sid));
     if (!holds) throw new FosError('EINVAL', 'the session changed during the handshake');
     this.resumed = resumed;
@@ -262,6 +274,11 @@ export class Connection {
   /** The nonce of the side that dialed, known to both sides once the hellos are exchanged: it ranks two connections one node dialed. */
   get dialerNonce(): Uint8Array {
     return this.role === 'dialer' ? this.ownHello.nonce : this.peerHello!.nonce;
+  }
+
+  /** The peer's incarnation, once its hello came. */
+  get peerIncarnation(): string | undefined {
+    return this.peerHello?.inc;
   }
 
   /** The largest frame the peer takes. */

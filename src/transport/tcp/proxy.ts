@@ -241,6 +241,13 @@ export class Proxy implements ConnectionHost, SessionHost {
     return this.history.retired(peer, inc);
   }
 
+  liveIncarnation(peer: string): string | undefined {
+    const conn = this.wires.get(peer);
+    const s = this.sessions.get(peer);
+    if (conn === undefined || !conn.open || s === undefined) return undefined;
+    return performance.now() - s.lastHeard < this.staleMs ? conn.peerIncarnation : undefined;
+  }
+
   /** Whether `conn` is the only connection this node has, or is making, that may lead to `peer` (one whose peer is not known yet may). */
   soleTo(conn: Connection, peer: string): boolean {
     for (const c of this.connections) if (c !== conn && (c.peer === undefined || c.peer === peer)) return false;
