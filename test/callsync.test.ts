@@ -10,7 +10,8 @@ import { after, describe, it } from 'node:test';
 import { boot, call, callSync, connect, FosError, lookup, serve, type IsolateReport } from '../src/index.js';
 import { runtime } from '../src/runtime/current.js';
 import { markDead, PARKED, STATE } from '../src/transport/shm/doorbell.js';
-import { slotBytes, SyncSlot } from '../src/transport/shm/sync-slot.js';
+import { DEFAULT_RING_CAPACITY } from '../src/transport/shm/channel.js';
+import { SLOT_BYTES, slotBytes, SyncSlot } from '../src/transport/shm/sync-slot.js';
 import type { SyncCaller, SyncOutcome } from './fixtures/sync-caller.js';
 import { ECHO, eventually } from './helpers/places.js';
 
@@ -62,6 +63,10 @@ function assertTimedOutIn(ms: number): void {
 async function reportOf(isolate: number): Promise<IsolateReport | undefined> {
   return (await node.stats()).isolates.find((i) => i.isolate === isolate);
 }
+
+/** A request three times the ring's size, and what the server's `sum` says of it. */
+const LARGE = Uint8Array.from({ length: 3 * DEFAULT_RING_CAPACITY }, (_, i) => (i * 31) & 255);
+const LARGE_SUM = [LARGE.length, LARGE.reduce((a, b) => (a + b) >>> 0, 0)];
 
 const value = { a: [1, 2, { b: 'c' }], m: new Map([[1, 'one']]), d: new Date(5), n: 10n, bytes: new Uint8Array([1, 2, 3]), s: 'é' };
 const simple = [1, 'é', new Uint8Array([1, 2]), [null, undefined, true], 0.5, 'x'.repeat(100)];
@@ -117,6 +122,27 @@ for (const s of servers) {
       assert.equal(Atomics.load(done, 0), before);
     });
 
+    it('a request larger than the ring arrives whole; an answer larger than the sync slot is EMSGSIZE at once', () => {
+      assert.deepStrictEqual(callSync(s.name, 'sum', [LARGE], { timeout: 20_000 }), LARGE_SUM);
+      assert.equal(callSync(s.name, 'echo', ['next']), 'next', 'nothing of it is left waiting: the next call goes at once');
+      const { err, ms } = syncError(() => callSync(s.name, 'bytes', [SLOT_BYTES + 1], { timeout: 20_000 }));
+      assert.equal(err.code, 'EMSGSIZE');
+      assert.ok(ms < 5000, `the caller heard at once (${ms.toFixed(0)} ms), not by its timeout`);
+      assert.equal((callSync(s.name, 'bytes', [SLOT_BYTES - 64]) as Uint8Array).length, SLOT_BYTES - 64);
+    });
+
+    it('a request larger than the ring to a server that takes none of it: ETIMEDOUT honours the timeout, and the request still arrives', async () => {
+      const busy = call(s.name, 'spin', [6 * TIMEOUT]);
+      await new Promise((r) => setTimeout(r, 20)); // the server is spinning
+      const { err, ms } = syncError(() => callSync(s.name, 'sum', [LARGE], { timeout: TIMEOUT }));
+      assert.equal(err.code, 'ETIMEDOUT');
+      assertTimedOutIn(ms);
+      assert.equal(await busy, 6 * TIMEOUT);
+      // The rest of the request goes from the event loop; the late answer to it is passed over.
+      assert.deepStrictEqual(await call(s.name, 'sum', [LARGE.subarray(0, 10)]), [10, LARGE.subarray(0, 10).reduce((a, b) => a + b, 0)]);
+      assert.equal(callSync(s.name, 'echo', ['after']), 'after');
+    });
+
     it('an unknown method: ENOSYS', () => {
       assert.equal(syncError(() => callSync(s.name, 'noSuchMethod', [])).err.code, 'ENOSYS');
       assert.equal(syncError(() => callSync(s.name, 'toString', [])).err.code, 'ENOSYS');
@@ -150,6 +176,17 @@ for (const s of servers) {
       assert.equal(o.remoteMessage, 'worker broke');
       assert.equal(o.remoteCode, 'EWB');
       failedWith(await caller.attempt(s.name, 'noSuchMethod', []), 'ENOSYS');
+    });
+
+    it('a request larger than the ring arrives whole; an answer larger than the sync slot is EMSGSIZE at once', async () => {
+      const [large, oversize, next] = await caller.attemptAll([
+        [s.name, 'sum', [LARGE], 20_000],
+        [s.name, 'bytes', [SLOT_BYTES + 1], 20_000],
+        [s.name, 'echo', ['next'], 10_000],
+      ]);
+      assert.deepStrictEqual([large?.ok, large?.value], [true, LARGE_SUM], `${large?.code}: ${large?.message}`);
+      assert.ok(failedWith(oversize!, 'EMSGSIZE').ms < 5000, `the caller heard at once (${oversize?.ms.toFixed(0)} ms)`);
+      assert.deepStrictEqual([next?.ok, next?.value], [true, 'next']);
     });
 
     it('ETIMEDOUT honours the timeout; the late answer is dropped and a later callSync works', async () => {
@@ -213,6 +250,21 @@ describe('callSync: the server dies during the call', () => {
     assert.equal(err.code, 'ECONNRESET', `got ${err.code}: ${err.message}`);
     assert.ok(ms >= 0.8 * delay && ms < delay + 1000, `ECONNRESET ${ms.toFixed(0)} ms after the call, the server died after ${delay}`);
     await eventually(async () => (await reportOf(doomed.isolates[0]!))?.state === 'crashed', 5000, 'the server to be reported crashed');
+  });
+
+  it('from the main thread, while its request larger than the ring waits for room: ECONNRESET promptly', async () => {
+    const doomed = await node.spawn(ECHO, { data: { name: '/cs/doomed-4' } });
+    assert.equal(callSync('/cs/doomed-4', 'echo', [1]), 1); // the shm channel exists
+    const delay = 300;
+    // The server spins, then exits: it takes no more than the ring's first part of the request.
+    void call('/cs/doomed-4', 'spin', [delay]).catch(() => {});
+    void call('/cs/doomed-4', 'die', []).catch(() => {});
+    await new Promise((r) => setTimeout(r, 20));
+    const { err, ms } = syncError(() => callSync('/cs/doomed-4', 'sum', [LARGE], { timeout: 10_000 }));
+    assert.equal(err.code, 'ECONNRESET', `got ${err.code}: ${err.message}`);
+    assert.ok(ms < delay + 1000, `ECONNRESET ${ms.toFixed(0)} ms after the call, the server died after about ${delay}`);
+    await eventually(async () => (await reportOf(doomed.isolates[0]!))?.state === 'crashed', 5000, 'the server to be reported crashed');
+    assert.equal(callSync('/cs/echo', 'echo', ['still fine']), 'still fine');
   });
 
   it('from a worker: ECONNRESET promptly', async () => {

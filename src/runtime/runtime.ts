@@ -348,9 +348,13 @@ export class Runtime {
         throw new FosError('EAGAIN', 'earlier messages to this mailbox by kernel have no verdict yet (callSync would overtake them); retry');
       }
       const ticket = nextTicket();
+      const spinMicros = opts.spinMicros ?? 200;
       out.sendUntracked({ type: RecordType.Message, to: a.mailbox, cap: ref.cap, wait: true, data: args, from: this.replyRef, call: { id: ticket, method, sync: true, untracked: true } });
       this.counters.sent('shm', args);
-      const v = out.syncSlot.await(ticket, { timeout, writerBell: this.shm.peer(a.isolate)?.bell, spinMicros: opts.spinMicros ?? 200 });
+      // A request larger than the room left in the ring waits in part in the
+      // outbox, which only this thread can write: it writes it while it blocks.
+      const left = out.queued ? out.flushBlocking(timeout, spinMicros) : timeout;
+      const v = out.syncSlot.await(ticket, { timeout: left, writerBell: this.shm.peer(a.isolate)?.bell, spinMicros });
       this.counters.received('shm', v);
       return v;
     } catch (e) {

@@ -47,7 +47,7 @@ import { ERROR_CODES, FosError, type ErrorCode } from '../../errors.js';
 import { Deque } from '../../util/deque.js';
 import { Flow, type FlowSendOptions } from '../flow.js';
 import { MetaIn, MetaOut } from '../../util/meta-table.js';
-import { ring as ringBell } from './doorbell.js';
+import { isDead, ring as ringBell } from './doorbell.js';
 import { wrote } from '../../util/wakeups.js';
 import { Frag, RingCorruption, RingReader, ringBytes, RingWriter } from './ring.js';
 import { slotBytes, SyncSlot } from './sync-slot.js';
@@ -65,6 +65,8 @@ const ADMITTED = 0;
 export const DEFAULT_RING_CAPACITY = 1 << 20;
 
 const VERDICT_BYTES = 384 + EXCEPTIONS * 8;
+/** A word nobody notifies: a thread that blocks while the receiver frees room sleeps on it for a set time. */
+const NAP = new Int32Array(new SharedArrayBuffer(4));
 
 export function channelBytes(capacity: number): number {
   return ringBytes(capacity) + VERDICT_BYTES + slotBytes();
@@ -226,6 +228,36 @@ export class ShmOut {
    */
   sendUntracked(env: Envelope): number {
     return this.write(encode(env, this.metas));
+  }
+
+  /** True while records wait in the outbox for room in the ring. */
+  get queued(): boolean {
+    return this.outbox.size > 0;
+  }
+
+  /**
+   * Writes what waits in the outbox while this thread blocks, so that its
+   * event loop cannot (a callSync whose request is larger than the room
+   * left in the ring): tries again as the receiver frees room, spinning for
+   * `spinMicros`, then sleeping in slices of at most 1 ms (the receiver
+   * rings only a parked doorbell, and this thread parks on none). Returns
+   * the milliseconds left of `timeout`. Throws ETIMEDOUT when they run out
+   * and ECONNRESET once the receiver died; what is left then goes from the
+   * event loop later, as an outbox does, and the late answer to it is
+   * passed over (sync-slot.ts).
+   */
+  flushBlocking(timeout: number, spinMicros: number): number {
+    const start = performance.now();
+    const spinEnd = start + spinMicros / 1000;
+    const deadline = start + timeout;
+    while (this.outbox.size > 0) {
+      if (this.flushOutbox()) continue;
+      if (isDead(this.peerBell)) throw new FosError('ECONNRESET', 'the serving isolate died during callSync');
+      const now = performance.now();
+      if (now >= deadline) throw new FosError('ETIMEDOUT', 'the callSync request was not taken in time');
+      if (now >= spinEnd) Atomics.wait(NAP, 0, 0, Math.min(1, deadline - now));
+    }
+    return deadline - performance.now();
   }
 
   /**
