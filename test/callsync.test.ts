@@ -225,6 +225,19 @@ describe('callSync: errors that need no server', () => {
     assert.equal(syncError(() => callSync('/cs/echo', 'echo', [], { timeout: -1 })).err.code, 'EINVAL');
   });
 
+  it("from a worker, a name's first lookup takes its part of the call's timeout: ETIMEDOUT in time while the main thread cannot answer", async () => {
+    await node.spawn(ECHO, { data: { name: '/cs/fresh' } }); // a name the worker has never looked up
+    await caller.whoami(); // this thread has the caller's name: the attempt below leaves at once
+    const attempt = caller.attempt('/cs/fresh', 'echo', ['x'], TIMEOUT);
+    // The main thread, which answers the worker's lookups, is busy for 10 timeouts.
+    await Promise.resolve();
+    const end = performance.now() + 10 * TIMEOUT;
+    while (performance.now() < end);
+    assertTimedOutIn(failedWith(await attempt, 'ETIMEDOUT').ms);
+    // The late answer to the lookup is passed over; the next call looks the name up again and goes.
+    assert.deepStrictEqual((await caller.attempt('/cs/fresh', 'echo', ['y'], 10_000)).value, 'y');
+  });
+
   it('from a worker to a service of the main thread', async () => {
     const o = await caller.attempt('/cs/main', 'twice', [21], 5000);
     assert.deepStrictEqual([o.ok, o.value, o.code], [true, 42, undefined]);

@@ -12,7 +12,6 @@ import { markDead } from '../transport/shm/doorbell.js';
 import { nextTicket } from '../transport/shm/sync-slot.js';
 import type { ShmOptions } from '../transport/shm/transport.js';
 
-const LOOKUP_SYNC_TIMEOUT_MS = 10_000;
 
 /** What the main thread hands a worker it spawns. */
 export interface WorkerBoot {
@@ -56,10 +55,10 @@ async function start(boot: WorkerBoot): Promise<void> {
     icb: boot.icb,
     shm: { ...boot.shm, pump: { ...boot.shm.pump, poll: boot.poll } },
     // This thread blocks: the main thread answers into its sync slot.
-    lookupSync: (name) => {
+    lookupSync: (name, timeout) => {
       const ticket = nextTicket();
       main!.postUnacked({ t: 'q', id: 0, op: 'lookupSync', arg: { name, ticket } });
-      return rt.shm.icb.slot.await(ticket, { timeout: LOOKUP_SYNC_TIMEOUT_MS, writerBell: undefined, spinMicros: 50 }) as NameEntry | undefined;
+      return rt.shm.icb.slot.await(ticket, { timeout, writerBell: undefined, spinMicros: 50 }) as NameEntry | undefined;
     },
     relayOffer: (peer, sab, capacity) => main!.postUnacked({ t: 'q', id: 0, op: 'relayOffer', arg: { peer, sab, capacity } }),
   });

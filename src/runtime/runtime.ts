@@ -102,8 +102,8 @@ export interface RuntimeOptions {
   /** This isolate's control block (doorbell and sync slot), made by the main thread. */
   readonly icb: SharedArrayBuffer;
   readonly shm?: ShmOptions;
-  /** Looks a name up while this thread blocks (callSync): answered into the sync slot. */
-  readonly lookupSync: (name: string) => NameEntry | undefined;
+  /** Looks a name up while this thread blocks (callSync), within `timeout` ms (ETIMEDOUT): answered into the sync slot. */
+  readonly lookupSync: (name: string, timeout: number) => NameEntry | undefined;
   /** Offers an shm channel to `peer` through the main thread, when there is no kernel channel to it yet. */
   readonly relayOffer: (peer: number, sab: SharedArrayBuffer, capacity: number) => void;
 }
@@ -321,6 +321,16 @@ export class Runtime {
     return this.names.lookup(name).catch(this.rethrow);
   }
 
+  /** What is left of the timeout of the callSync this thread is in (a lookup takes its part: lookupInTime). */
+  private syncTimeLeft = 0;
+  /** Looks a name up for a callSync within what is left of its timeout, and takes off what the lookup took (a field, not a closure made per call: a call to a cached name allocates none). */
+  private readonly lookupInTime = (name: string): NameEntry | undefined => {
+    const start = performance.now();
+    const found = this.opts.lookupSync(name, this.syncTimeLeft);
+    this.syncTimeLeft = Math.max(0, this.syncTimeLeft - (performance.now() - start));
+    return found;
+  };
+
   /**
    * A call that blocks this thread until the answer: the request goes over
    * an shm channel (opened at once if need be) and the answer comes into
@@ -330,9 +340,12 @@ export class Runtime {
   callSync(target: Target, method: string, args: readonly unknown[], opts: SyncCallOptions = {}): unknown {
     try {
       this.assertOpen();
-      const timeout = opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS;
+      let timeout = opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS;
       checkCall(method, args, timeout);
-      const ref = typeof target === 'string' ? this.names.resolveSync(target, opts, this.opts.lookupSync) : assertRef(target);
+      // A name not in the cache is looked up first, within the call's timeout; the call gets what is left of it.
+      this.syncTimeLeft = timeout;
+      const ref = typeof target === 'string' ? this.names.resolveSync(target, opts, this.lookupInTime) : assertRef(target);
+      timeout = this.syncTimeLeft;
       const a = ref.address;
       if (a.node !== this.node) throw new FosError('EINVAL', `callSync reaches services of this node only; use call() for node ${a.node}`);
       if (a.isolate === this.isolate) throw new FosError('EINVAL', 'callSync to a service of the calling isolate would wait for itself: use call()');
