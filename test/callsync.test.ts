@@ -12,7 +12,7 @@ import { runtime } from '../src/runtime/current.js';
 import { markDead, PARKED, STATE } from '../src/transport/shm/doorbell.js';
 import { DEFAULT_RING_CAPACITY } from '../src/transport/shm/channel.js';
 import { SLOT_BYTES, slotBytes, SyncSlot } from '../src/transport/shm/sync-slot.js';
-import type { SyncCaller, SyncOutcome } from './fixtures/sync-caller.js';
+import type { SyncCaller, SyncOutcome, SyncRequest } from './fixtures/sync-caller.js';
 import { ECHO, eventually } from './helpers/places.js';
 
 const CALLER = new URL('./fixtures/sync-caller.js', import.meta.url);
@@ -236,6 +236,20 @@ describe('callSync: errors that need no server', () => {
     assertTimedOutIn(failedWith(await attempt, 'ETIMEDOUT').ms);
     // The late answer to the lookup is passed over; the next call looks the name up again and goes.
     assert.deepStrictEqual((await caller.attempt('/cs/fresh', 'echo', ['y'], 10_000)).value, 'y');
+  });
+
+  it("from a member of a fleet to its own fleet: round robin passes over the caller's isolate", async () => {
+    const fleet = await node.spawn(CALLER, { count: 2, data: { name: '/cs/fleet' } });
+    const ask: SyncRequest[] = Array.from({ length: 6 }, () => ['/cs/fleet', 'whoami', [], 5000]);
+    const answered = new Set<unknown>();
+    for (let i = 0; i < 4; i++) {
+      const outcomes = (await call('/cs/fleet', 'attemptAll', [ask])) as SyncOutcome[];
+      assert.ok(outcomes.every((o) => o.ok), `every callSync went: ${JSON.stringify(outcomes.filter((o) => !o.ok))}`);
+      const by = new Set(outcomes.map((o) => o.value));
+      assert.equal(by.size, 1, `all answered by the one other member: ${[...by].join(', ')}`);
+      answered.add([...by][0]);
+    }
+    assert.deepStrictEqual([...answered].sort(), [...fleet.isolates].sort(), 'each member called the other');
   });
 
   it('from a worker to a service of the main thread', async () => {

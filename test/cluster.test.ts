@@ -3,9 +3,10 @@
 // one peer only. Lookups from every node see every node's members; calls
 // to a fleet spread over the nodes, or stay local when asked; a unique
 // name bound on two nodes before they met resolves the same way on both.
+// callSync to a fleet spread over nodes picks among its node's members.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { boot, call, connect, createMailbox, lookup, serve } from '../src/index.js';
+import { boot, call, callSync, connect, createMailbox, FosError, lookup, serve } from '../src/index.js';
 import type { Agent } from './fixtures/agent.js';
 import type { Member } from './fixtures/cluster-member.js';
 import { peerUp, startNode, type RemoteNode } from './helpers/cluster.js';
@@ -81,6 +82,19 @@ describe('names across nodes', () => {
       const w = (await unwrap(agentOn(names.b).call(FLEET, 'where', [], { prefer: 'local' }))) as { node: string };
       assert.equal(w.node, names.b);
     }
+  });
+
+  it("callSync to a fleet spread over the nodes goes round robin over the members on the caller's node, other than the caller", async () => {
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 8; i++) {
+      const w = (await unwrap(agentOn(names.b).callSync(FLEET, 'where', [], { timeout: 5000 }))) as { node: string; isolate: number };
+      const k = `${w.node}/${w.isolate}`;
+      seen.set(k, (seen.get(k) ?? 0) + 1);
+    }
+    assert.deepStrictEqual([...seen.values()], [4, 4], `b's two members, each in turn: ${JSON.stringify([...seen])}`);
+    assert.ok([...seen.keys()].every((k) => k.startsWith(`${names.b}/`)), `all on b: ${JSON.stringify([...seen])}`);
+    // This node's only member is its main thread, the caller: nothing it could wait for.
+    assert.throws(() => callSync(FLEET, 'where', [], { timeout: 1000 }), (e: unknown) => e instanceof FosError && e.code === 'EINVAL');
   });
 
   it('a key picks the same member from every node (rendezvous hashing over the same members)', async () => {

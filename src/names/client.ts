@@ -65,7 +65,7 @@ export class NameClient {
    * `resolve` for a thread that may not wait for its event loop (callSync):
    * a cached entry, else `fetch`, which asks the name table while blocking.
    */
-  resolveSync(name: string, sel: Selection, fetch: (name: string) => NameEntry | undefined): Ref {
+  resolveSync(name: string, sel: Selection, fetch: (name: string) => NameEntry | undefined, caller: number): Ref {
     let e = this.cache.get(name);
     if (e === undefined) {
       validateName(name);
@@ -76,7 +76,7 @@ export class NameClient {
       // and only clears it: caching it is safe.
       this.cache.set(name, e);
     }
-    return this.pick(name, e, sel);
+    return this.pick(name, e, sel, caller);
   }
 
   bind(name: string, kind: BindingKind, ref: Ref): Promise<void> {
@@ -101,8 +101,20 @@ export class NameClient {
     return cursor;
   }
 
-  private pick(name: string, e: CachedEntry, sel: Selection): Ref {
+  /**
+   * One member of `e` as `sel` asks. `blocked`: the isolate of a caller that
+   * blocks until the answer (callSync), which can wait only for another
+   * isolate of its own node: round robin passes over its own isolate and
+   * other nodes' members while the fleet has others. (A key picks its member
+   * whatever the caller: affinity is the point of one.)
+   */
+  private pick(name: string, e: CachedEntry, sel: Selection, blocked?: number): Ref {
     let members = e.members;
+    if (blocked !== undefined && sel.key === undefined && members.length > 1) {
+      let reachable = 0;
+      for (const m of members) if (this.waitable(m, blocked)) reachable++;
+      if (reachable > 0 && reachable < members.length) members = members.filter((m) => this.waitable(m, blocked));
+    }
     if (sel.prefer === 'local' && members.length > 1) {
       const local = members.filter((m) => m.address.node === this.localNode);
       if (local.length > 0) members = local;
@@ -110,6 +122,11 @@ export class NameClient {
     const ref = sel.key === undefined ? e.cursor.pick(members) : pickByKey(members, sel.key);
     if (ref === undefined) throw new FosError('ENOENT', `no member bound under ${name}`);
     return ref;
+  }
+
+  /** Whether a caller blocked in isolate `blocked` can wait for `m`: a member of another isolate of this node. */
+  private waitable(m: Ref, blocked: number): boolean {
+    return m.address.node === this.localNode && m.address.isolate !== blocked;
   }
 
   private entry(name: string): Promise<CachedEntry> {

@@ -344,7 +344,7 @@ export class Runtime {
       checkCall(method, args, timeout);
       // A name not in the cache is looked up first, within the call's timeout; the call gets what is left of it.
       this.syncTimeLeft = timeout;
-      const ref = typeof target === 'string' ? this.names.resolveSync(target, opts, this.lookupInTime) : assertRef(target);
+      const ref = typeof target === 'string' ? this.names.resolveSync(target, opts, this.lookupInTime, this.isolate) : assertRef(target);
       timeout = this.syncTimeLeft;
       const a = ref.address;
       if (a.node !== this.node) throw new FosError('EINVAL', `callSync reaches services of this node only; use call() for node ${a.node}`);
