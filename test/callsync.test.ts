@@ -294,6 +294,14 @@ describe('callSync: the server dies during the call', () => {
     assert.equal(callSync('/cs/echo', 'echo', ['still fine']), 'still fine');
   });
 
+  it('from a worker, the server giving its link to the caller up (a frame it could not deserialize): ECONNRESET promptly', async () => {
+    await node.spawn(CALLER, { data: { name: '/cs/breaker' } });
+    const delay = 200;
+    const o = failedWith(await caller.attempt('/cs/breaker', 'breakLinkAfter', [await caller.whoami(), delay], 10_000), 'ECONNRESET');
+    assert.ok(o.ms >= 0.8 * delay && o.ms < delay + 1000, `ECONNRESET ${o.ms.toFixed(0)} ms after the call, the link was given up after ${delay}`);
+    assert.deepStrictEqual((await caller.attempt('/cs/echo', 'echo', ['next'])).value, 'next');
+  });
+
   it('from a worker: ECONNRESET promptly', async () => {
     await node.spawn(CALLER, { data: { name: '/cs/doomed-2' } });
     const delay = 200;
@@ -388,6 +396,16 @@ describe('the sync slot a blocked thread waits in', () => {
     const bell = new Int32Array(new SharedArrayBuffer(128));
     markDead(bell);
     const { err, ms } = syncError(() => slot.await(1, wait(10_000, bell)));
+    assert.equal(err.code, 'ECONNRESET');
+    assert.ok(ms < 1000, `took ${ms} ms`);
+  });
+
+  it('ECONNRESET as soon as the writer closes the slot; an answer written before the close is still read', () => {
+    const { slot } = slotAt();
+    slot.write(1, true, 'in time');
+    slot.close();
+    assert.equal(slot.await(1, wait(10_000, undefined)), 'in time');
+    const { err, ms } = syncError(() => slot.await(2, wait(10_000, undefined)));
     assert.equal(err.code, 'ECONNRESET');
     assert.ok(ms < 1000, `took ${ms} ms`);
   });

@@ -9,6 +9,7 @@ import { boot, call, connect, FosError, lookup, type IsolateReport } from '../sr
 import { AGENT, codeOf, ECHO, eventually } from './helpers/places.js';
 import type { Agent } from './fixtures/agent.js';
 import type { CtxService } from './fixtures/lifecycle-ctx.js';
+import { runtime } from '../src/runtime/current.js';
 
 const node = await boot();
 after(() => node.shutdown());
@@ -179,6 +180,37 @@ describe('crash', () => {
     await again.stop();
     await echoSvc.stop();
   });
+});
+
+describe('a worker cut off from the main thread', () => {
+  const SYNC_CALLER = new URL('./fixtures/sync-caller.js', import.meta.url);
+  type Breaker = { breakLinkAfter(peer: number, ms: number): Promise<never> };
+
+  for (const side of ['the worker', 'the main thread'] as const) {
+    test(`its link given up by ${side} (a frame it could not deserialize): it ends, is reported crashed, and its names go`, async () => {
+      const name = `/lc/cut-off-by-${side === 'the worker' ? 'worker' : 'main'}`;
+      const svc = await node.spawn(SYNC_CALLER, { data: { name } });
+      const [isolate] = svc.isolates;
+      if (side === 'the worker') {
+        void connect<Breaker>(name).breakLinkAfter(0, 20).catch(() => {});
+      } else {
+        await call(name, 'whoami', []); // the link carries traffic first
+        const link = runtime().link(isolate!) as unknown as { endpoint: { emit: (event: string, e: Error) => boolean } };
+        link.endpoint.emit('messageerror', new Error('cannot rebuild an object (injected by the test)'));
+      }
+      await eventually(async () => (await node.stats()).isolates.some((i) => i.isolate === isolate && i.state === 'crashed'), 5000, 'the isolate to end');
+      await eventually(async () => (await codeOf(lookup(name))) === 'ENOENT', 5000, 'its name to go');
+      if (side === 'the main thread') {
+        const report = (await node.stats()).isolates.find((i) => i.isolate === isolate);
+        assert.match(report?.error ?? '', /link to the main thread was given up/);
+      }
+      await svc.stop(); // harmless: the isolate is gone
+      // The node goes on: a new worker starts and answers.
+      const again = await node.spawn(ECHO, { data: { name: `${name}/again` } });
+      assert.equal(await call(`${name}/again`, 'echo', ['still working']), 'still working');
+      await again.stop();
+    });
+  }
 });
 
 describe('shutdown', () => {

@@ -337,6 +337,15 @@ export async function boot(opts: BootOptions = {}): Promise<FosNode> {
     relayOffer: (peer, sab, capacity) => hub.push(peer, { type: 'offer', from: 0, sab, capacity }),
   });
   hub.attach(rt);
+  // A worker whose link to this thread is given up is cut off from the node
+  // (names, ports, its stop request): it ends (it also exits by itself), and
+  // its exit announces its death as a crash's does.
+  rt.onLinkBroken = (peer, why) => {
+    const rec = hub.worker(peer);
+    if (rec === undefined) return;
+    rec.error ??= `cut off: its link to the main thread was given up (${why})`;
+    void rec.worker.terminate();
+  };
   const feed = new StatusFeed();
   const log = opts.log ?? (() => {});
   const proxy = new Proxy(

@@ -67,6 +67,14 @@ async function start(boot: WorkerBoot): Promise<void> {
   process.on('exit', () => markDead(rt.shm.icb.bell));
   rt.control.handle('stats', () => rt.stats());
   rt.control.handle('names', (names) => rt.names.invalidate(names as string[]));
+  // Cut off from the main thread, this isolate can reach no name, port or
+  // peer it has not met, nor hear its stop request: it ends, and its exit
+  // tells the node, as a crash does.
+  rt.onLinkBroken = (peer, why) => {
+    if (peer !== 0) return;
+    process.emitWarning(`fos: isolate ${boot.isolate} lost its link to the main thread (${why}); it exits`);
+    process.exit(1);
+  };
   rt.onPush = (ev) => {
     if (ev.type !== 'stop') return;
     rt.close('service stopped');

@@ -134,6 +134,8 @@ export class Runtime {
   readonly replyRef: Ref;
   /** Called with what the main thread pushes that the runtime does not handle itself. */
   onPush: ((ev: PushEvent) => void) | undefined;
+  /** Called once the kernel link to `peer` is given up (see linkBroken), after what was in flight failed. */
+  onLinkBroken: ((peer: number, why: string) => void) | undefined;
   readonly shm: ShmTransport;
   /** The main thread's route to other nodes (its proxy); unset in workers, which go through the main thread. */
   remote: RemoteRoute | undefined;
@@ -858,6 +860,7 @@ export class Runtime {
   private linkBroken(link: KernelLink, why: string): void {
     if (this.links.get(link.peer) !== link) return;
     this.cutOff(link.peer, link, 'ECONNRESET', why);
+    this.onLinkBroken?.(link.peer, why);
   }
 
   /** Fails `link` and everything else in flight to and from `peer` (shm channels, calls, control requests). */

@@ -468,6 +468,11 @@ export class ShmIn {
     return true;
   }
 
+  /** This channel is given up: a callSync blocked on its answer fails with ECONNRESET at once. */
+  close(): void {
+    this.syncSlot.close();
+  }
+
   ready(): boolean {
     return this.reader.ready() || this.late.length > 0;
   }

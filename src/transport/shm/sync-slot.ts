@@ -16,6 +16,9 @@
  *                        the owner, spinning on DONE, then finds all of it
  *                        on the one cache line that came over
  *   [128, 256)  ASLEEP   1 while the owner sleeps in Atomics.wait; written by the owner
+ *               CLOSED   (at 132) 1 once the writer gave the slot up (its runtime cut the
+ *                        owner's isolate off, or closed): written once, by the writer; the
+ *                        owner reads it only between its sleeps, so it costs the fast path nothing
  *   [256, ...)  the answer's bytes when they do not fit in the first line
  *
  * Protocol: the owner takes a fresh ticket, sends its request carrying it,
@@ -58,6 +61,7 @@ const FLAGS = 2;
 const INLINE_AT = 12;
 const INLINE_BYTES = 128 - INLINE_AT;
 const ASLEEP = 128 / 4;
+const CLOSED = ASLEEP + 1;
 const OK = 1;
 const SIMPLE = 2;
 /** Spins between two looks at the clock (a power of two): 10-20 ns each here. */
@@ -114,10 +118,21 @@ export class SyncSlot {
   }
 
   /**
+   * The writer gives the slot up (the writer's side): it will write no more
+   * answers, and an owner waiting in it fails with ECONNRESET rather than
+   * wait out its timeout.
+   */
+  close(): void {
+    const w = this.words;
+    Atomics.store(w, CLOSED, 1);
+    Atomics.notify(w, DONE);
+  }
+
+  /**
    * Blocks this thread (the owner) until the answer to `ticket` is in the
    * slot, and returns it or throws the error it carries: spins for a short
    * budget, then sleeps in `Atomics.wait` slices, checking the writer's
-   * dead flag and the deadline between them.
+   * dead flag, the slot's closed flag and the deadline between them.
    */
   await(ticket: number, opts: WaitOptions): unknown {
     const w = this.words;
@@ -136,6 +151,7 @@ export class SyncSlot {
       }
       if (now < spinEnd) continue;
       if (opts.writerBell !== undefined && isDead(opts.writerBell)) throw new FosError('ECONNRESET', 'the serving isolate died during callSync');
+      if (Atomics.load(w, CLOSED) !== 0) throw new FosError('ECONNRESET', 'the serving isolate gave the channel up during callSync');
       if (now >= deadline) throw new FosError('ETIMEDOUT', 'no answer to callSync in time');
       this.sleep(Math.min(5, deadline - now));
     }

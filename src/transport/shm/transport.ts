@@ -209,5 +209,6 @@ export class ShmTransport {
     if (i === undefined) return;
     this.ins.delete(peer);
     this.pump.remove(i.source);
+    i.in.close(); // the peer, if it lives, may be blocked in a callSync on this channel
   }
 }
