@@ -1,6 +1,7 @@
 // The cluster commands as the README uses them: two `fos node` processes,
 // each serving a module, call each other's services by name; `fos ls`,
-// `fos ping` and `fos stats` ask the cluster; a wrong secret is refused.
+// `fos ping` and `fos stats` ask the cluster; a wrong secret is refused;
+// a bad secret file or an address where nothing listens fails at once.
 import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
@@ -102,6 +103,9 @@ describe('fos node, ls, ping, stats', () => {
     const r = await fos(['call', '/app/greeter', 'greet', '["me"]', '--node', n2, '--secret-file', secretFile]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), '"hello, Ada"', 'what the earlier client remembered, through the greeter on one node and the kv on the other');
+    const none = await fos(['call', '/app/kv', 'get', '["nobody"]', '--node', n1, '--secret-file', secretFile]);
+    assert.equal(none.code, 0, none.stderr);
+    assert.equal(none.stdout, 'null\n', 'a method that returns nothing prints JSON');
     const bad = await fos(['call', '/app/greeter', 'greet', 'not json', '--node', n2, '--secret-file', secretFile]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /^fos: EINVAL: the arguments are a JSON array/m);
@@ -144,6 +148,19 @@ describe('fos node, ls, ping, stats', () => {
     assert.match(r.stderr, /^fos: EACCES: .* refused this client \(this client has another secret than the cluster\): .*authentication failed/m);
     const ok = await fos(['ls', '--node', n1, '--secret-file', secretFile]);
     assert.equal(ok.code, 0, ok.stderr);
+  });
+
+  it('a secret file that cannot be read, and an address where no node listens: each fails at once with the reason', async () => {
+    const missing = await fos(['ls', '--node', n1, '--secret-file', join(dir, 'no-such-file')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^fos: EINVAL: cannot read the secret file .*no-such-file: ENOENT/m);
+    assert.doesNotMatch(missing.stderr, /\n\s+at /, 'no stack trace');
+    const t0 = performance.now();
+    const nobody = await fos(['ls', '--node', '127.0.0.1:9', '--secret-file', secretFile]); // discard: nothing listens there
+    const ms = performance.now() - t0;
+    assert.equal(nobody.code, 1);
+    assert.match(nobody.stderr, /^fos: ENOENT: no node listens at 127\.0\.0\.1:9: .*ECONNREFUSED/m);
+    assert.ok(ms < 8000, `it gave up after a few refusals (${ms.toFixed(0)} ms), not the 10 s join timeout`);
   });
 
   it('a node asked to listen beyond loopback without a secret refuses to start', async () => {

@@ -85,6 +85,17 @@ describe('spawn', () => {
     assert.equal(ended.length, 2, 'both isolates were started and ended');
   });
 
+  test('a module with no default export: a service if it served as it loaded, else spawn rejects with EINVAL', async () => {
+    const atLoad = await node.spawn(new URL('./fixtures/serves-at-load.js', import.meta.url));
+    assert.equal(await call('/lc/served-at-load', 'hello', []), 'hello from the top level');
+    await atLoad.stop();
+    const NO_DEFAULT = new URL('./fixtures/no-default.js', import.meta.url);
+    const e = await errorOf(node.spawn(NO_DEFAULT));
+    assert.equal(e.code, 'EINVAL');
+    assert.match(e.message, /no default export function/);
+    assert.deepEqual(await aliveOf(NO_DEFAULT), [], 'no isolate of the module is left running');
+  });
+
   test('a module that binds a name and then fails: spawn rejects, the name goes with it', async () => {
     const name = '/lc/half';
     const e = await errorOf(node.spawn(FAILS_AFTER_BIND, { data: { name } }));

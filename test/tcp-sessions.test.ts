@@ -6,7 +6,8 @@
 // verdicts exceed a frame, crashes nothing. A peer that keeps shaking
 // hands but never sends a frame is silent, and declared down. A second
 // process started under a live node's name is refused, and the live node
-// keeps its place.
+// keeps its place. waitForPeers says why a peer is not up: EACCES at once
+// for a refused authentication, else ETIMEDOUT with the last reason.
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { boot, call, createMailbox, send, type StatusEvent } from '../src/index.js';
@@ -128,8 +129,25 @@ it('a second process started under the name of a live node is refused with the r
   assert.equal(typeof (await call('/mesh/agent', 'whoami', [], { timeout: 5000 })), 'number', "the live mesh-b's names still resolve");
 });
 
+it('waitForPeers fails with EACCES, without waiting out its timeout, when a peer it dials refuses its authentication', async () => {
+  const locked = await startNode({ boot: { name: 'mesh-locked', listen: '127.0.0.1:0', secret: 'a secret this node does not have', tcp: TCP } });
+  try {
+    node.addPeer(locked.address!);
+    const t0 = performance.now();
+    const e = await node.waitForPeers(20_000).then(
+      () => assert.fail('resolved'),
+      (err: unknown) => err as { code?: string; message: string },
+    );
+    assert.equal(e.code, 'EACCES', e.message);
+    assert.match(e.message, /authentication failed: node mesh-locked, which answered, has no proof of the cluster secret/);
+    assert.ok(performance.now() - t0 < 10_000, 'at once, not after the timeout');
+  } finally {
+    await locked.kill();
+  }
+});
+
 it('waitForPeers fails with ETIMEDOUT naming an address where no node answers', async () => {
   const nobody = '127.0.0.1:9'; // discard: nothing listens there
   node.addPeer(nobody);
-  await assert.rejects(node.waitForPeers(300), (e: unknown) => (e as { code?: string }).code === 'ETIMEDOUT' && (e as Error).message.includes(nobody));
+  await assert.rejects(node.waitForPeers(300), (e: unknown) => (e as { code?: string }).code === 'ETIMEDOUT' && new RegExp(`${nobody} \\(.*ECONNREFUSED`).test((e as Error).message));
 });

@@ -9,7 +9,12 @@ import type { NameListing } from '../names/registry.js';
 /** The cluster secret: from --secret-file, else FOS_SECRET; never from argv, where `ps` would show it. */
 export function readSecret(file: string | undefined): string | undefined {
   if (file !== undefined) {
-    const s = readFileSync(file, 'utf8').trim();
+    let s: string;
+    try {
+      s = readFileSync(file, 'utf8').trim();
+    } catch (e) {
+      throw new FosError('EINVAL', `cannot read the secret file ${file}: ${(e as Error).message}`);
+    }
     if (s.length === 0) throw new FosError('EINVAL', `the secret file ${file} is empty`);
     return s;
   }
@@ -18,6 +23,12 @@ export function readSecret(file: string | undefined): string | undefined {
 }
 
 export const DEFAULT_NODE = '127.0.0.1:7070';
+/**
+ * Refused connections after which a client gives up on its node's address:
+ * with the backoff from 50 ms, about a second and a half, time enough for
+ * a node started just before to listen.
+ */
+const REFUSALS = 5;
 
 /**
  * Joins the cluster through the node at `address` as a short-lived client
@@ -42,6 +53,8 @@ export async function joinAsClient(address: string, secret: string | undefined, 
         else if (ev.type === 'handshake-rejected' && ev.reason.includes('authentication failed')) {
           const hint = secret === undefined ? ' (this client has no secret: set FOS_SECRET or give --secret-file)' : ' (this client has another secret than the cluster)';
           throw new FosError('EACCES', `${address} refused this client${hint}: ${ev.reason}`);
+        } else if (ev.type === 'reconnecting' && ev.address === address && ev.attempt >= REFUSALS && /ECONNREFUSED/.test(ev.reason)) {
+          throw new FosError('ENOENT', `no node listens at ${address}: ${ev.reason} (${ev.attempt} attempts)`);
         } else if (ev.type === 'handshake-rejected' || ev.type === 'reconnecting') last = ev;
       }
       return true;

@@ -10,6 +10,9 @@ import type { NodeStats } from '../node/node.js';
 import { PING_METHOD } from '../rpc/serve.js';
 import { DEFAULT_NODE, joinAsClient, readSecret } from './args.js';
 
+/** `fos call`'s default timeout (the usage says so). */
+export const CALL_TIMEOUT_MS = 5000;
+
 const COMMON = { node: { type: 'string' }, 'secret-file': { type: 'string' } } as const;
 
 async function withClient<T>(values: { node?: string | undefined; 'secret-file'?: string | undefined }, use: (peer: string) => Promise<T>): Promise<T> {
@@ -64,9 +67,10 @@ export async function callCommand(argv: string[]): Promise<number> {
     throw new FosError('EINVAL', `the arguments are a JSON array: ${(e as Error).message}`);
   }
   if (!Array.isArray(args)) throw new FosError('EINVAL', 'the arguments are a JSON array, e.g. \'["a", 1]\'');
-  const timeout = Number(values.timeout ?? 5000);
+  const timeout = Number(values.timeout ?? CALL_TIMEOUT_MS);
   const result = await withClient(values, () => call(name, method, args as unknown[], { timeout }));
-  process.stdout.write(`${JSON.stringify(result, (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) ?? 'undefined'}\n`);
+  // JSON has no undefined: a method that returns nothing prints null, as JSON.stringify does inside an array.
+  process.stdout.write(`${JSON.stringify(result, (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) ?? 'null'}\n`);
   return 0;
 }
 

@@ -2,7 +2,7 @@
 /** The `fos` command. */
 import { FosError } from '../errors.js';
 import { demo } from './demo.js';
-import { callCommand, lsCommand, pingCommand, statsCommand } from './client-commands.js';
+import { CALL_TIMEOUT_MS, callCommand, lsCommand, pingCommand, statsCommand } from './client-commands.js';
 import { nodeCommand } from './node-command.js';
 
 const USAGE = `usage: fos <command>
@@ -14,7 +14,8 @@ commands:
                                  [--secret-file F] [--service NAME=MODULE[:COUNT]]... [--poll]
   ls       list the cluster's names: fos ls [--node HOST:PORT] [--secret-file F]
   ping     round trips to a served name: fos ping NAME [--count N] [--node HOST:PORT] [--secret-file F]
-  call     one call, its result as JSON: fos call NAME METHOD ['[ARGS...]'] [--timeout MS] [--node HOST:PORT] [--secret-file F]
+  call     one call, its result as JSON: fos call NAME METHOD ['[ARGS...]'] [--timeout MS (default ${CALL_TIMEOUT_MS})]
+                                         [--node HOST:PORT] [--secret-file F]
   stats    a node's counters: fos stats [--node HOST:PORT] [--secret-file F] [--json]
   help     this text
 
@@ -55,6 +56,13 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** A FosError's message, and for EREMOTE what the remote handler threw: its class and code. */
+function describeFosError(e: FosError): string {
+  const r = e.remote;
+  if (r === undefined) return e.message;
+  return `${e.message} (the handler threw ${r.name}${r.code !== undefined ? ` with code ${r.code}` : ''})`;
+}
+
 main(process.argv.slice(2)).then(
   (code) => (process.exitCode = code),
   (e: unknown) => {
@@ -66,7 +74,7 @@ main(process.argv.slice(2)).then(
       process.exitCode = 2;
       return;
     }
-    process.stderr.write(`fos: ${e instanceof FosError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.stderr.write(`fos: ${e instanceof FosError ? describeFosError(e) : e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     process.exitCode = 1;
   },
 );

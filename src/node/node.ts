@@ -137,21 +137,40 @@ export class FosNode {
   /**
    * Resolves once the node at each address given in `peers` (and to
    * `addPeer`) is up, its names known here; with their node names. Fails
-   * with ETIMEDOUT, naming the addresses still down, after `timeoutMs`.
+   * with ETIMEDOUT after `timeoutMs`, naming the addresses still down and
+   * why (the last reason heard), and at once with EACCES when a handshake
+   * with one fails authentication (a secret that differs).
    * `boot` returns before its peers are reached: wait here before calling
    * their services by name.
    */
   async waitForPeers(timeoutMs = 10_000): Promise<string[]> {
     const deadline = performance.now() + Math.min(timeoutMs, MAX_TIMER_MS);
-    for (;;) {
-      const up = this.dialed.map((a) => this.proxy.upAt(a));
-      if (up.every((n) => n !== undefined)) return up as string[];
-      if (this.down) throw new FosError('ECLOSED', 'node is shut down');
-      if (performance.now() >= deadline) {
-        const missing = this.dialed.filter((_, i) => up[i] === undefined);
-        throw new FosError('ETIMEDOUT', `peers not up within ${timeoutMs} ms: ${missing.join(', ')}`);
+    // Why each address is not up yet, from the status events: said on a
+    // timeout, and a failed authentication (which retrying will not mend) fails at once.
+    const why = new Map<string, string>();
+    let refused: FosError | undefined;
+    const events = this.feed.subscribe();
+    void (async () => {
+      for await (const ev of events) {
+        if ((ev.type !== 'handshake-rejected' && ev.type !== 'reconnecting') || !this.dialed.includes(ev.address)) continue;
+        why.set(ev.address, ev.reason);
+        if (ev.type === 'handshake-rejected' && ev.reason.includes('authentication failed')) refused ??= new FosError('EACCES', `${ev.address} refused: ${ev.reason}`);
       }
-      await new Promise((r) => setTimeout(r, 10));
+    })();
+    try {
+      for (;;) {
+        const up = this.dialed.map((a) => this.proxy.upAt(a));
+        if (up.every((n) => n !== undefined)) return up as string[];
+        if (this.down) throw new FosError('ECLOSED', 'node is shut down');
+        if (refused !== undefined) throw refused;
+        if (performance.now() >= deadline) {
+          const missing = this.dialed.filter((_, i) => up[i] === undefined).map((a) => (why.has(a) ? `${a} (${why.get(a)!})` : a));
+          throw new FosError('ETIMEDOUT', `peers not up within ${timeoutMs} ms: ${missing.join(', ')}`);
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    } finally {
+      await events.return?.();
     }
   }
 

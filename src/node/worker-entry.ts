@@ -86,6 +86,9 @@ async function start(boot: WorkerBoot): Promise<void> {
     if (typeof mod.default === 'function') {
       const ctx: ServiceContext = { data: boot.data, index: boot.index, count: boot.count, isolate: boot.isolate, node: boot.node };
       await (mod.default as (c: ServiceContext) => unknown)(ctx);
+    } else if (rt.openMailboxes === 0) {
+      // A module may set itself up as it loads (serve at its top level); one that did nothing would idle forever.
+      throw new FosError('EINVAL', `${boot.module} has no default export function and opened no mailbox as it loaded: nothing would run (export default function (ctx) { ... })`);
     }
     await rt.settled();
     await request('ready', null);

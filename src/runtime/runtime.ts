@@ -179,6 +179,11 @@ export class Runtime {
 
   // ---- mailboxes -------------------------------------------------------
 
+  /** How many mailboxes this isolate has open (reply mailbox aside). */
+  get openMailboxes(): number {
+    return this.mailboxes.size;
+  }
+
   async createMailbox<T = unknown>(opts: MailboxOptions = {}, serves = false): Promise<Mailbox<T>> {
     this.assertOpen();
     const capacity = opts.capacity ?? DEFAULT_CAPACITY;

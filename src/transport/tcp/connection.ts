@@ -191,7 +191,7 @@ export class Connection {
         return;
       }
       if (!proofMatches(proof(secret, 'acceptor', this.ownHello, hello), hello.proof)) {
-        throw new FosError('EACCES', 'authentication failed: the peer does not know the cluster secret');
+        throw new FosError('EACCES', `authentication failed: node ${hello.node}, which answered, has no proof of the cluster secret (another secret, or none)`);
       }
       this.authenticated = true;
       // Only now, the acceptor proven, does the dialer say what it knows of their session, and where it listens.
@@ -210,7 +210,7 @@ export class Connection {
     if (this.role === 'acceptor') {
       const given = body as Partial<Auth> | null;
       if (given === null || typeof given !== 'object' || !proofMatches(proof(secret, 'dialer', peer, this.ownHello), given.proof)) {
-        throw new FosError('EACCES', 'authentication failed: the peer does not know the cluster secret');
+        throw new FosError('EACCES', `authentication failed: node ${peer.node}, which dialed, has no proof of the cluster secret (another secret, or none)`);
       }
       this.authenticated = true;
       const auth = checkAuth(given);
