@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 const FOS = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const KV = fileURLToPath(new URL('../examples/cluster/kv.js', import.meta.url));
 const GREETER = fileURLToPath(new URL('../examples/cluster/greeter.js', import.meta.url));
+const ECHO = fileURLToPath(new URL('./fixtures/echo.js', import.meta.url));
 
 const dir = mkdtempSync(join(tmpdir(), 'fos-cli-'));
 const secretFile = join(dir, 'secret');
@@ -58,7 +59,7 @@ let n1: string;
 let n2: string;
 
 before(async () => {
-  n1 = (await startFosNode(['--name', 'one', '--service', `/app/kv=${KV}`])).address;
+  n1 = (await startFosNode(['--name', 'one', '--service', `/app/kv=${KV}`, '--service', `/app/echo=${ECHO}`])).address;
   n2 = (await startFosNode(['--name', 'two', '--peers', n1, '--service', `/app/greeter=${GREETER}:2`])).address;
 });
 
@@ -106,6 +107,9 @@ describe('fos node, ls, ping, stats', () => {
     const none = await fos(['call', '/app/kv', 'get', '["nobody"]', '--node', n1, '--secret-file', secretFile]);
     assert.equal(none.code, 0, none.stderr);
     assert.equal(none.stdout, 'null\n', 'a method that returns nothing prints JSON');
+    const threw = await fos(['call', '/app/echo', 'fail', '["it broke", "EBROKE"]', '--node', n1, '--secret-file', secretFile]);
+    assert.equal(threw.code, 1);
+    assert.match(threw.stderr, /^fos: EREMOTE: .*it broke.* \(the handler threw Error with code EBROKE\)$/m);
     const bad = await fos(['call', '/app/greeter', 'greet', 'not json', '--node', n2, '--secret-file', secretFile]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /^fos: EINVAL: the arguments are a JSON array/m);
@@ -134,7 +138,7 @@ describe('fos node, ls, ping, stats', () => {
     const stats = JSON.parse(r.stdout) as { node: string; peers: { node: string; connected: boolean }[]; isolates: { module: string }[] };
     assert.equal(stats.node, 'one');
     assert.ok(stats.peers.some((p) => p.node === 'two' && p.connected));
-    assert.equal(stats.isolates.filter((i) => i.module.endsWith('serve-module.js')).length, 1);
+    assert.equal(stats.isolates.filter((i) => i.module.endsWith('serve-module.js')).length, 2, 'the kv and the echo service');
     const text = await fos(['stats', '--node', n1, '--secret-file', secretFile]);
     assert.match(text.stdout, /^node one$/m);
     assert.match(text.stdout, /^two\s+true\s+\d+$/m);
