@@ -113,6 +113,18 @@ describe('simple values', () => {
     }
   });
 
+  it('carries ASCII strings of every length to past the short-string bound, and with a non-ASCII char at every place', () => {
+    for (let n = 0; n <= 70; n++) {
+      const ascii = Array.from({ length: n }, (_, i) => String.fromCharCode(32 + ((i * 7) % 95))).join('');
+      assert.equal(roundTrip(ascii), ascii, `ASCII, ${n} chars`);
+      assert.deepStrictEqual(roundTrip({ [`k${n}`]: ascii }), { [`k${n}`]: ascii }, `ASCII value of an object, ${n} chars`);
+      for (let at = 0; at < n; at++) {
+        const mixed = `${ascii.slice(0, at)}${at % 2 === 0 ? 'é' : '\u007f\u0080'}${ascii.slice(at + 1)}`;
+        assert.equal(roundTrip(mixed), mixed, `non-ASCII at ${at} of ${n} chars`);
+      }
+    }
+  });
+
   it('a decoded byte array owns exactly its bytes, also when decoded from a Buffer', () => {
     const enc = encodeSimple([new Uint8Array([1, 2, 3]), new Uint8Array(0)])!;
     const chunk = Buffer.alloc(enc.length + 100);
