@@ -138,7 +138,8 @@ for (const s of servers) {
       assert.equal(err.code, 'ETIMEDOUT');
       assertTimedOutIn(ms);
       assert.equal(await busy, 6 * TIMEOUT);
-      // The rest of the request goes from the event loop; the late answer to it is passed over.
+      // The rest of the request goes from the event loop, and the server gets it whole; the late answer to it is passed over.
+      await eventually(async () => JSON.stringify(await call(s.name, 'lastSum', [])) === JSON.stringify(LARGE_SUM), 10_000, 'the whole request to arrive');
       assert.deepStrictEqual(await call(s.name, 'sum', [LARGE.subarray(0, 10)]), [10, LARGE.subarray(0, 10).reduce((a, b) => a + b, 0)]);
       assert.equal(callSync(s.name, 'echo', ['after']), 'after');
     });
@@ -233,7 +234,9 @@ describe('callSync: errors that need no server', () => {
     await Promise.resolve();
     const end = performance.now() + 10 * TIMEOUT;
     while (performance.now() < end);
-    assertTimedOutIn(failedWith(await attempt, 'ETIMEDOUT').ms);
+    const timedOut = failedWith(await attempt, 'ETIMEDOUT');
+    assertTimedOutIn(timedOut.ms);
+    assert.match(timedOut.message ?? '', /the lookup of \/cs\/fresh took the whole callSync timeout/);
     // The late answer to the lookup is passed over; the next call looks the name up again and goes.
     assert.deepStrictEqual((await caller.attempt('/cs/fresh', 'echo', ['y'], 10_000)).value, 'y');
   });
@@ -300,6 +303,18 @@ describe('callSync: the server dies during the call', () => {
     const o = failedWith(await caller.attempt('/cs/breaker', 'breakLinkAfter', [await caller.whoami(), delay], 10_000), 'ECONNRESET');
     assert.ok(o.ms >= 0.8 * delay && o.ms < delay + 1000, `ECONNRESET ${o.ms.toFixed(0)} ms after the call, the link was given up after ${delay}`);
     assert.deepStrictEqual((await caller.attempt('/cs/echo', 'echo', ['next'])).value, 'next');
+  });
+
+  it('from a worker, the server giving its link up while the request, larger than the ring, waits for room: ECONNRESET promptly', async () => {
+    await node.spawn(CALLER, { data: { name: '/cs/breaker-2' } });
+    const callerIsolate = await caller.whoami();
+    assert.deepStrictEqual((await caller.attempt('/cs/breaker-2', 'whoami', [])).ok, true, 'the shm channel exists');
+    const delay = 300;
+    const broken = call('/cs/breaker-2', 'spinThenBreakLink', [callerIsolate, delay]);
+    await new Promise((r) => setTimeout(r, 20)); // the server is spinning: it takes nothing from the ring
+    const o = failedWith(await caller.attempt('/cs/breaker-2', 'whoami', [LARGE], 10_000), 'ECONNRESET');
+    assert.ok(o.ms < delay + 1000, `ECONNRESET ${o.ms.toFixed(0)} ms after the call, the link was given up after about ${delay}`);
+    assert.equal(await broken, 'broken');
   });
 
   it('from a worker: ECONNRESET promptly', async () => {

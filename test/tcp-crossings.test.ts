@@ -37,7 +37,7 @@ interface TestNode {
 
 /** What the tests read of a proxy's state. */
 interface Inside {
-  readonly sessions: Map<string, { readonly sid: string; readonly lastSeq: number; readonly lastReceived: number }>;
+  readonly sessions: Map<string, { readonly sid: string; readonly lastSeq: number; readonly lastReceived: number; readonly incarnation: string; lastHeard: number }>;
   readonly wires: Map<string, Connection>;
   readonly connections: Set<Connection>;
   silent(peer: string, why: string): void;
@@ -130,6 +130,17 @@ async function assertQuiet(net: FakeNet, a: TestNode, b: TestNode, pick: (n: num
   const before = a.events.length + b.events.length;
   await settle(net, pick);
   assert.equal(a.events.length + b.events.length, before, `seed ${seed}: quiet once settled: ${JSON.stringify([...a.events, ...b.events].slice(before, before + 4))}`);
+}
+
+/**
+ * As if `n` had heard nothing from `peer` for longer than three heartbeats:
+ * the time a newcomer of `peer`'s name waits before it may take the name
+ * over (the mocked timers do not move performance.now(), which sessions
+ * time their silences by).
+ */
+function longSilent(n: TestNode, peer: string): void {
+  const s = inside(n).sessions.get(peer);
+  if (s !== undefined) s.lastHeard = -Infinity;
 }
 
 /** The sockets of `n`'s connections are cut, as a crash or a broken link would: no Close frame. */
@@ -239,9 +250,10 @@ describe('two nodes whose connections cross, in every order of delivery', () => 
       try {
         await settle(net, pick);
         const sid = assertConverged(a, b, seed);
-        // b crashes (no Close frame) and comes back at the same address; both dial.
+        // b crashes (no Close frame) and comes back at the same address, after a's staleness bound; both dial.
         cut(b);
         await b.proxy.close();
+        longSilent(a, 'b');
         b2 = startNode(net, 'b', B);
         b2.proxy.dial(A);
         await settle(net, seeded(seed + 1000));
@@ -337,6 +349,7 @@ describe('two nodes whose connections cross, in every order of delivery', () => 
       // The old b hangs: a hears nothing from it and drops its connection as stale (as its tick would).
       // b's replacement starts elsewhere while the old one lives on, and comes back later.
       inside(a).wires.get('b')!.close('no frame for 3000 ms');
+      longSilent(a, 'b');
       const b = startNode(net, 'b', B2);
       try {
         b.proxy.dial(A);
@@ -383,6 +396,14 @@ describe('two nodes whose connections cross, in every order of delivery', () => 
         assert.equal(assertConverged(a, b, 0), sid, 'a and the real b keep their session');
         assert.deepStrictEqual([downs(a), downs(b)], [[], []], 'nobody declared down');
         assert.ok(!twin.events.some((e) => e.type === 'peer-up'), 'the twin never came up');
+        // The real b's connection breaks while the twin keeps dialing: the twin must not slip in before b redials.
+        for (let i = 0; i < 5; i++) {
+          cut(b);
+          await settle(net, seeded(100 + i), 6);
+          assert.equal(assertConverged(a, b, i), sid, `cut ${i}: the real b resumed its session`);
+        }
+        assert.ok(!twin.events.some((e) => e.type === 'peer-up'), 'the twin never came up, through the cuts either');
+        assert.deepStrictEqual([downs(a), downs(b)], [[], []], 'nobody declared down, through the cuts either');
       } finally {
         await twin.proxy.close();
       }
@@ -407,6 +428,11 @@ describe('two nodes whose connections cross, in every order of delivery', () => 
       b.proxy.dial(A);
       const pick = seeded(seed);
       const chance = seeded(seed * 7919 + 1);
+      // Time passes for a b that restarted: a's session with it, once its late frames are in, has been silent past the staleness bound.
+      const deadAreSilent = (): void => {
+        const inc = inside(a).sessions.get('b')?.incarnation;
+        if (retired.some((r) => r.proxy.incarnation === inc)) longSilent(a, 'b');
+      };
       const outcomes = new Map<string, { from: TestNode; to: string; result: string | undefined }>();
       let n = 0;
       const send = (x: TestNode, y: string): void => {
@@ -438,8 +464,12 @@ describe('two nodes whose connections cross, in every order of delivery', () => 
             continue;
           }
           if (!net.step(pick)) await pause(3);
+          deadAreSilent();
         }
-        await settle(net, pick, 10);
+        for (let round = 0; round < 10; round++) {
+          deadAreSilent();
+          await settle(net, pick, 1);
+        }
         assertConverged(a, b, seed);
         assert.deepStrictEqual(protocolErrors(a, b, ...retired), [], `seed ${seed}`);
         send(a, 'b');

@@ -75,7 +75,7 @@ it('a names table larger than a frame is cut into frames that fit, the last with
   const { unpackValue } = await import('../src/envelope.js');
   const frames: Buffer[] = [];
   const noop = (): void => {};
-  const session = new Session('peer', 'sid', { message: noop, reply: noop, cancel: noop, names: noop, peers: noop, slow: noop }, { maxPendingBytes: 1 << 30 });
+  const session = new Session('peer', 'sid', 'inc', { message: noop, reply: noop, cancel: noop, names: noop, peers: noop, slow: noop }, { maxPendingBytes: 1 << 30 });
   session.attach({ write: (f) => frames.push(Buffer.from(f)), close: noop }, 0, MAX_FRAME);
   const ref = { address: { node: 'limits-a', isolate: 1, mailbox: 1 }, cap: 'c'.repeat(22) };
   const entries = Array.from({ length: 3000 }, (_, i) => [`/big/name-${i}`, 'fleet', [ref]] as [string, 'fleet', (typeof ref)[]]);

@@ -129,6 +129,7 @@ it('a second process started under the name of a live node is refused with the r
   assert.equal(typeof (await call('/mesh/agent', 'whoami', [], { timeout: 5000 })), 'number', "the live mesh-b's names still resolve");
 });
 
+// The two waitForPeers tests leave their addresses among those the node dials (nothing takes one out): they come last.
 it('waitForPeers fails with EACCES, without waiting out its timeout, when a peer it dials refuses its authentication', async () => {
   const locked = await startNode({ boot: { name: 'mesh-locked', listen: '127.0.0.1:0', secret: 'a secret this node does not have', tcp: TCP } });
   try {

@@ -1,4 +1,5 @@
 /** What the cluster commands share: reading the secret, and reaching a node from afar. */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { FosError } from '../errors.js';
 import { boot, type FosNode } from '../node/node.js';
@@ -25,8 +26,8 @@ export function readSecret(file: string | undefined): string | undefined {
 export const DEFAULT_NODE = '127.0.0.1:7070';
 /**
  * Refused connections after which a client gives up on its node's address:
- * with the backoff from 50 ms, about a second and a half, time enough for
- * a node started just before to listen.
+ * with the backoff from 50 ms (and jitter), 0.4 to 0.75 s after the first,
+ * time enough for a node started just before to listen.
  */
 const REFUSALS = 5;
 
@@ -38,7 +39,8 @@ const REFUSALS = 5;
  * cluster. Returns the client and the name of the node reached.
  */
 export async function joinAsClient(address: string, secret: string | undefined, timeoutMs = 10_000): Promise<{ client: FosNode; peer: string }> {
-  const client = await boot({ name: `cli-${process.pid}`, peers: [address], ...(secret !== undefined ? { secret } : {}) });
+  // The pid and 24 random bits: pids repeat across hosts and containers, and a node name is unique in a cluster.
+  const client = await boot({ name: `cli-${process.pid}-${randomBytes(3).toString('hex')}`, peers: [address], ...(secret !== undefined ? { secret } : {}) });
   const events = client.status();
   const up = new Set<string>();
   let last: Extract<StatusEvent, { reason: string }> | undefined;

@@ -35,6 +35,8 @@ const MAX_CURSORS = 4096;
 interface CachedEntry {
   readonly members: readonly Ref[];
   readonly cursor: RoundRobin;
+  /** The members a blocked caller of this isolate can wait for (see pick), made at the first callSync that needs them. */
+  waitable?: readonly Ref[];
 }
 
 export class NameClient {
@@ -111,9 +113,9 @@ export class NameClient {
   private pick(name: string, e: CachedEntry, sel: Selection, blocked?: number): Ref {
     let members = e.members;
     if (blocked !== undefined && sel.key === undefined && members.length > 1) {
-      let reachable = 0;
-      for (const m of members) if (this.waitable(m, blocked)) reachable++;
-      if (reachable > 0 && reachable < members.length) members = members.filter((m) => this.waitable(m, blocked));
+      // Made once per entry: a name client serves one isolate, so `blocked` is always the same.
+      e.waitable ??= members.filter((m) => this.waitable(m, blocked));
+      if (e.waitable.length > 0) members = e.waitable;
     }
     if (sel.prefer === 'local' && members.length > 1) {
       const local = members.filter((m) => m.address.node === this.localNode);

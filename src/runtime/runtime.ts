@@ -9,7 +9,7 @@
  * postMessage hop, never a detour through the main thread).
  */
 import type { TransferListItem } from 'node:worker_threads';
-import { asFosError, FosError, fromWire, toWire, type ErrorCode, type WireError } from '../errors.js';
+import { asFosError, FosError, fromWire, isFosError, toWire, type ErrorCode, type WireError } from '../errors.js';
 import { NameClient, type NameService, type Selection } from '../names/client.js';
 import type { NameEntry } from '../names/registry.js';
 import type { RoutingKey } from '../names/select.js';
@@ -333,8 +333,16 @@ export class Runtime {
   /** Looks a name up for a callSync within what is left of its timeout, and takes off what the lookup took (a field, not a closure made per call: a call to a cached name allocates none). */
   private readonly lookupInTime = (name: string): NameEntry | undefined => {
     const start = performance.now();
-    const found = this.opts.lookupSync(name, this.syncTimeLeft);
-    this.syncTimeLeft = Math.max(0, this.syncTimeLeft - (performance.now() - start));
+    let found: NameEntry | undefined;
+    try {
+      found = this.opts.lookupSync(name, this.syncTimeLeft);
+    } catch (e) {
+      if (isFosError(e, 'ETIMEDOUT')) throw new FosError('ETIMEDOUT', `the lookup of ${name} took the whole callSync timeout`);
+      throw e;
+    }
+    this.syncTimeLeft -= performance.now() - start;
+    // Nothing left to wait for an answer with: the request is not sent (the server would run a call nobody waits for).
+    if (this.syncTimeLeft <= 0) throw new FosError('ETIMEDOUT', `the lookup of ${name} took the whole callSync timeout`);
     return found;
   };
 

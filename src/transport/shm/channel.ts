@@ -242,7 +242,8 @@ export class ShmOut {
    * `spinMicros`, then sleeping in slices of at most 1 ms (the receiver
    * rings only a parked doorbell, and this thread parks on none). Returns
    * the milliseconds left of `timeout`. Throws ETIMEDOUT when they run out
-   * and ECONNRESET once the receiver died; what is left then goes from the
+   * and ECONNRESET once the receiver died or gave the channel up (its sync
+   * slot closed); what is left then goes from the
    * event loop later, as an outbox does, and the late answer to it is
    * passed over (sync-slot.ts).
    */
@@ -253,6 +254,7 @@ export class ShmOut {
     while (this.outbox.size > 0) {
       if (this.flushOutbox()) continue;
       if (isDead(this.peerBell)) throw new FosError('ECONNRESET', 'the serving isolate died during callSync');
+      if (this.syncSlot.closed) throw new FosError('ECONNRESET', 'the serving isolate gave the channel up during callSync');
       const now = performance.now();
       if (now >= deadline) throw new FosError('ETIMEDOUT', 'the callSync request was not taken in time');
       if (now >= spinEnd) Atomics.wait(NAP, 0, 0, Math.min(1, deadline - now));

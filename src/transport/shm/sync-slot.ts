@@ -128,6 +128,11 @@ export class SyncSlot {
     Atomics.notify(w, DONE);
   }
 
+  /** Whether the writer gave the slot up (see close). */
+  get closed(): boolean {
+    return Atomics.load(this.words, CLOSED) !== 0;
+  }
+
   /**
    * Blocks this thread (the owner) until the answer to `ticket` is in the
    * slot, and returns it or throws the error it carries: spins for a short
@@ -151,7 +156,7 @@ export class SyncSlot {
       }
       if (now < spinEnd) continue;
       if (opts.writerBell !== undefined && isDead(opts.writerBell)) throw new FosError('ECONNRESET', 'the serving isolate died during callSync');
-      if (Atomics.load(w, CLOSED) !== 0) throw new FosError('ECONNRESET', 'the serving isolate gave the channel up during callSync');
+      if (this.closed) throw new FosError('ECONNRESET', 'the serving isolate gave the channel up during callSync');
       if (now >= deadline) throw new FosError('ETIMEDOUT', 'no answer to callSync in time');
       this.sleep(Math.min(5, deadline - now));
     }

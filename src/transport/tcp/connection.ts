@@ -45,9 +45,9 @@ export interface ConnectionHost {
   /** Whether incarnation `inc` of `peer` was replaced by a later one: it is refused. */
   retired(peer: string, inc: string): boolean;
   /**
-   * The incarnation of `peer` on the connection this node uses with it, if
-   * that connection is open and the peer was heard on it lately (it is
-   * alive); undefined otherwise.
+   * The incarnation of `peer` in the session this node holds with it, if
+   * the peer was heard in it lately (within three heartbeats: it is alive,
+   * even if its connection just broke); undefined otherwise.
    */
   liveIncarnation(peer: string): string | undefined;
   /** Whether `conn` is the only connection this node has, or is making, that may lead to `peer`. */
@@ -252,7 +252,7 @@ export class Connection {
     if (this.host.retired(peer, inc)) throw new FosError('EINVAL', 'a former incarnation of the peer: a later one has replaced it');
     const live = this.host.liveIncarnation(peer);
     if (live !== undefined && live !== inc) {
-      throw new FosError('EEXIST', `node name ${peer} is taken: another process of that name is connected here and alive (two nodes started with one name?)`);
+      throw new FosError('EEXIST', `node name ${peer} is taken: another process of that name holds a session here and was heard lately (two nodes started with one name?)`);
     }
     if (!resumed && this.host.ended(peer, sid)) throw new FosError('EINVAL', 'the session it would start was ended here (a late handshake, or a stale incarnation of the peer)');
     const now = this.host.session(peer);
@@ -274,11 +274,6 @@ export class Connection {
   /** The nonce of the side that dialed, known to both sides once the hellos are exchanged: it ranks two connections one node dialed. */
   get dialerNonce(): Uint8Array {
     return this.role === 'dialer' ? this.ownHello.nonce : this.peerHello!.nonce;
-  }
-
-  /** The peer's incarnation, once its hello came. */
-  get peerIncarnation(): string | undefined {
-    return this.peerHello?.inc;
   }
 
   /** The largest frame the peer takes. */

@@ -242,10 +242,11 @@ export class Proxy implements ConnectionHost, SessionHost {
   }
 
   liveIncarnation(peer: string): string | undefined {
-    const conn = this.wires.get(peer);
     const s = this.sessions.get(peer);
-    if (conn === undefined || !conn.open || s === undefined) return undefined;
-    return performance.now() - s.lastHeard < this.staleMs ? conn.peerIncarnation : undefined;
+    // Heard lately, whether or not its connection holds now: a process whose
+    // connection just broke redials and resumes, and a newcomer of its name
+    // must not take the session in between.
+    return s !== undefined && performance.now() - s.lastHeard < this.staleMs ? s.incarnation : undefined;
   }
 
   /** Whether `conn` is the only connection this node has, or is making, that may lead to `peer` (one whose peer is not known yet may). */
@@ -293,7 +294,7 @@ export class Proxy implements ConnectionHost, SessionHost {
     }
     const fresh = s === undefined;
     if (s === undefined) {
-      s = new Session(peer, sid, this, this.limits);
+      s = new Session(peer, sid, hello.inc, this, this.limits);
       this.sessions.set(peer, s);
     }
     this.wires.set(peer, conn);

@@ -106,6 +106,8 @@ export class Session {
   constructor(
     readonly peer: string,
     readonly sid: string,
+    /** The peer's incarnation: fixed for the session's life (a session id is derived from both nodes' incarnations). */
+    readonly incarnation: string,
     private readonly host: SessionHost,
     private readonly limits: SessionLimits,
   ) {
