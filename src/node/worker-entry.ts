@@ -12,7 +12,6 @@ import { markDead } from '../transport/shm/doorbell.js';
 import { nextTicket } from '../transport/shm/sync-slot.js';
 import type { ShmOptions } from '../transport/shm/transport.js';
 
-
 /** What the main thread hands a worker it spawns. */
 export interface WorkerBoot {
   readonly node: string;

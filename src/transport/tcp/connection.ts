@@ -252,7 +252,7 @@ export class Connection {
     if (this.host.retired(peer, inc)) throw new FosError('EINVAL', 'a former incarnation of the peer: a later one has replaced it');
     const live = this.host.liveIncarnation(peer);
     if (live !== undefined && live !== inc) {
-      throw new FosError('EEXIST', `node name ${peer} is taken: another process of that name holds a session here and was heard lately (two nodes started with one name?)`);
+      throw new FosError('EEXIST', `node name ${peer} is taken by a process heard here within three heartbeats: another is let in once it is that silent (two nodes with one name?)`);
     }
     if (!resumed && this.host.ended(peer, sid)) throw new FosError('EINVAL', 'the session it would start was ended here (a late handshake, or a stale incarnation of the peer)');
     const now = this.host.session(peer);
