@@ -418,6 +418,34 @@ describe('two nodes whose connections cross, in every order of delivery', () => 
     }
   });
 
+  it("a process whose name another holds is told so at its address, not left alone: a dialer parks only for the process it found there", async () => {
+    const net = new FakeNet();
+    const a = startNode(net, 'a', A);
+    const b = startNode(net, 'b', B);
+    const pick = seeded(21);
+    const twin = startNode(net, 'b', B2);
+    let back: TestNode | undefined;
+    try {
+      a.proxy.dial(B);
+      await settle(net, pick);
+      assertConverged(a, b, 0);
+      twin.proxy.dial(A); // refused while b lives
+      await settle(net, pick, 4);
+      // b shuts down cleanly: the twin takes the name.
+      await b.proxy.close();
+      await settle(net, pick, 6);
+      assert.equal(inside(a).sessions.get('b')?.incarnation, twin.proxy.incarnation, 'the twin holds the name now');
+      // b comes back at its address and dials nobody: a's dialer of that address must find it.
+      back = startNode(net, 'b', B);
+      await settle(net, pick, 6);
+      const told = back.events.filter((e) => e.type === 'handshake-rejected' && /node name b is taken/.test(e.reason));
+      assert.ok(told.length > 0, `the process back at b address hears its name is taken: ${JSON.stringify(back.events)} ${JSON.stringify(a.events.slice(-6))} ${JSON.stringify(a.logs.slice(-6))}`);
+      assert.equal(inside(a).sessions.get('b')?.incarnation, twin.proxy.incarnation, 'the twin keeps the name it holds');
+    } finally {
+      await Promise.all([a.proxy.close(), b.proxy.close(), twin.proxy.close(), back?.proxy.close()]);
+    }
+  });
+
   it('random cuts, silences on either side, restarts and sends: the nodes converge, and every send settles, delivered exactly once if it succeeded (150 seeds)', async () => {
     for (let seed = 1; seed <= 150; seed++) {
       const net = new FakeNet();

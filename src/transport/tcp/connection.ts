@@ -194,6 +194,9 @@ export class Connection {
         throw new FosError('EACCES', `authentication failed: node ${hello.node}, which answered, has no proof of the cluster secret (another secret, or none)`);
       }
       this.authenticated = true;
+      // Refused before the Auth, so that the acceptor, which adopts the
+      // connection as it sends its Ready, hears it as a refused handshake.
+      this.checkIncarnation();
       // Only now, the acceptor proven, does the dialer say what it knows of their session, and where it listens.
       const auth: Auth = {
         proof: proof(secret, 'dialer', this.ownHello, hello),
@@ -235,7 +238,8 @@ export class Connection {
 
   /**
    * Takes the session the handshake chose, if what it chose still holds.
-   * Never with an incarnation of the peer that a later one replaced; never
+   * Never with an incarnation of the peer that a later one replaced, or
+   * while another of its name lives (checkIncarnation); never
    * one this node ended: a handshake that began before (its Ready
    * names the ended one's id), or a stale incarnation of the peer, would
    * give both sides one id with two numberings of frames. A resumed
@@ -248,18 +252,28 @@ export class Connection {
    */
   private decide(resumed: boolean, sid: string): void {
     const peer = this.peer!;
-    const inc = this.peerHello!.inc;
-    if (this.host.retired(peer, inc)) throw new FosError('EINVAL', 'a former incarnation of the peer: a later one has replaced it');
-    const live = this.host.liveIncarnation(peer);
-    if (live !== undefined && live !== inc) {
-      throw new FosError('EEXIST', `node name ${peer} is taken by a process heard here within three heartbeats: another is let in once it is that silent (two nodes with one name?)`);
-    }
+    this.checkIncarnation();
     if (!resumed && this.host.ended(peer, sid)) throw new FosError('EINVAL', 'the session it would start was ended here (a late handshake, or a stale incarnation of the peer)');
     const now = this.host.session(peer);
     const holds = now === this.held || (!resumed && (now === undefined || now.sid === sid));
     if (!holds) throw new FosError('EINVAL', 'the session changed during the handshake');
     this.resumed = resumed;
     this.sid = sid;
+  }
+
+  /**
+   * Refuses the peer's process when a later one of its name replaced it
+   * (EINVAL), or another of its name holds a live session here (EEXIST, see
+   * ConnectionHost.liveIncarnation).
+   */
+  private checkIncarnation(): void {
+    const peer = this.peer!;
+    const inc = this.peerHello!.inc;
+    if (this.host.retired(peer, inc)) throw new FosError('EINVAL', 'a former incarnation of the peer: a later one has replaced it');
+    const live = this.host.liveIncarnation(peer);
+    if (live !== undefined && live !== inc) {
+      throw new FosError('EEXIST', `node name ${peer} is taken by a process heard here within three heartbeats: another is let in once it is that silent (a restart, or two nodes with one name)`);
+    }
   }
 
   private adopt(peerReceived: number): void {
@@ -274,6 +288,11 @@ export class Connection {
   /** The nonce of the side that dialed, known to both sides once the hellos are exchanged: it ranks two connections one node dialed. */
   get dialerNonce(): Uint8Array {
     return this.role === 'dialer' ? this.ownHello.nonce : this.peerHello!.nonce;
+  }
+
+  /** The peer's incarnation, once its hello came. */
+  get peerIncarnation(): string | undefined {
+    return this.peerHello?.inc;
   }
 
   /** The largest frame the peer takes. */

@@ -1,8 +1,8 @@
 /**
  * The addresses a node dials, each kept connected: redialed with backoff
  * (doubling from `min` to `max` ms, each delay with up to 50 % jitter)
- * whenever its connection ends, parked while its node is connected by
- * another connection (the tie-break kept the one the node dialed us by),
+ * whenever its connection ends, parked while the process found there is
+ * connected by another connection (the tie-break kept the one it dialed us by),
  * forgotten when it was learned from a peer and its node goes down.
  *
  * Invariants: one dialer per address; a dialer has at most one of a
@@ -22,17 +22,19 @@ interface Dialer {
   conn: Connection | undefined;
   /** The node found at this address once a connection to it was authenticated. */
   peer: string | undefined;
+  /** That node's incarnation: the process found there. */
+  incarnation: string | undefined;
   /** The node it was learned for, when a peer introduced it (not configured). */
   readonly learned: string | undefined;
-  /** Not dialing while its node is connected by another connection. */
+  /** Not dialing while the process found here is connected by another connection. */
   parked: boolean;
 }
 
 export interface DialerHost {
   /** Opens a connection to `host:port` as the dialer, for `address`. */
   connect(host: string, port: number, address: string): Connection;
-  /** Whether `peer` is connected (by any connection). */
-  connected(peer: string): boolean;
+  /** Whether incarnation `inc` of `peer` is connected (by any connection). */
+  connected(peer: string, inc: string): boolean;
   emit(ev: StatusEvent): void;
 }
 
@@ -53,15 +55,17 @@ export class Dialers {
   dial(address: string, learned?: string): void {
     if (this.closed || this.dialers.has(address)) return;
     const { host, port } = parseHostPort(address);
-    const d: Dialer = { address, host, port, attempt: 0, timer: undefined, conn: undefined, peer: undefined, learned, parked: false };
+    const d: Dialer = { address, host, port, attempt: 0, timer: undefined, conn: undefined, peer: undefined, incarnation: undefined, learned, parked: false };
     this.dialers.set(address, d);
     this.connect(d);
   }
 
-  /** A connection dialed to `address` reached node `peer` (authenticated). */
-  reached(address: string, peer: string): void {
+  /** A connection dialed to `address` reached incarnation `inc` of node `peer` (authenticated). */
+  reached(address: string, peer: string, inc: string): void {
     const d = this.dialers.get(address);
-    if (d !== undefined) d.peer = peer;
+    if (d === undefined) return;
+    d.peer = peer;
+    d.incarnation = inc;
   }
 
   /** The node found at `address`, once a connection to it was authenticated. */
@@ -117,10 +121,12 @@ export class Dialers {
 
   private retry(d: Dialer, reason: string): void {
     if (this.closed || d.timer !== undefined || this.dialers.get(d.address) !== d) return;
-    if (d.peer !== undefined && this.host.connected(d.peer)) {
-      // The node at this address is connected by another connection (it
+    if (d.peer !== undefined && d.incarnation !== undefined && this.host.connected(d.peer, d.incarnation)) {
+      // The process at this address is connected by another connection (it
       // dialed us, and the tie-break kept its connection): dial again only
-      // when that one ends.
+      // when that one ends. Another process of the node's name (a restart
+      // elsewhere, or two nodes given one name) parks nothing: this address
+      // is dialed on, and a process there is refused or let in as it should.
       d.parked = true;
       return;
     }

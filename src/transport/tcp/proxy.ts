@@ -145,7 +145,7 @@ export class Proxy implements ConnectionHost, SessionHost {
     this.dialers = new Dialers(
       {
         connect: (host, port, address) => this.connectTo(host, port, address),
-        connected: (peer) => this.wires.get(peer)?.open === true,
+        connected: (peer, inc) => this.wires.get(peer)?.open === true && this.sessions.get(peer)?.incarnation === inc,
         emit: (ev) => this.host.emit(ev),
       },
       { min, max: Math.max(min, positive(opts.backoff?.max, 2000, 'backoff.max')) },
@@ -259,7 +259,7 @@ export class Proxy implements ConnectionHost, SessionHost {
     if (this.shutDown) return 'the node is shutting down';
     const peer = hello.node;
     // Authenticated: the dialer now knows which node is at its address, even if this connection is refused below.
-    if (conn.role === 'dialer') this.dialers.reached(conn.address, peer);
+    if (conn.role === 'dialer') this.dialers.reached(conn.address, peer, hello.inc);
     // The peer's count of what it received must fit the session it resumes
     // (a new session has sent nothing): otherwise frames it never had would
     // be dropped as acknowledged.
@@ -364,7 +364,7 @@ export class Proxy implements ConnectionHost, SessionHost {
     else if (established) this.host.log(`connection to ${peer ?? conn.address} closed: ${reason}`);
     if (conn.role !== 'dialer') return;
     // Its dialer learns which node it reached even from a refused handshake, so that it waits while that node is connected.
-    if (conn.authenticated && peer !== undefined) this.dialers.reached(conn.address, peer);
+    if (conn.authenticated && peer !== undefined && conn.peerIncarnation !== undefined) this.dialers.reached(conn.address, peer, conn.peerIncarnation);
     this.dialers.ended(conn, reason);
   }
 
