@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { createServer, type AddressInfo } from 'node:net';
+import { eventually } from './helpers/places.js';
 
 const FOS = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const KV = fileURLToPath(new URL('../examples/cluster/kv.js', import.meta.url));
@@ -165,6 +167,34 @@ describe('fos node, ls, ping, stats', () => {
     assert.equal(nobody.code, 1);
     assert.match(nobody.stderr, /^fos: ENOENT: no node listens at 127\.0\.0\.1:9: .*ECONNREFUSED/m);
     assert.ok(ms < 8000, `it gave up after a few refusals (${ms.toFixed(0)} ms), not the 10 s join timeout`);
+  });
+
+  it('a server that is not a fos node, and a cluster node that hangs: the client fails at once, or warns within 2 s and lists the rest', async () => {
+    const banner = createServer((socket) => socket.end('SSH-2.0-OpenSSH_9.2\r\n'));
+    await new Promise<void>((resolve) => banner.listen(0, '127.0.0.1', resolve));
+    try {
+      const t0 = performance.now();
+      const r = await fos(['stats', '--node', `127.0.0.1:${(banner.address() as AddressInfo).port}`, '--secret-file', secretFile]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^fos: EINVAL: what listens at 127\.0\.0\.1:\d+ is not a fos node: .*malformed stream/m);
+      assert.ok(performance.now() - t0 < 8000, 'at once, not after the 10 s join timeout');
+    } finally {
+      banner.close();
+    }
+    const three = await startFosNode(['--name', 'three', '--peers', n1]);
+    await eventually(async () => /^\/sys\/nodes\/three\s/m.test((await fos(['ls', '--node', n1, '--secret-file', secretFile])).stdout), 10_000, 'three to join');
+    three.proc.kill('SIGSTOP');
+    try {
+      const t0 = performance.now();
+      const r = await fos(['ls', '--node', n1, '--secret-file', secretFile]);
+      const ms = performance.now() - t0;
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /^fos: warning: not reached within 2000 ms, left out: three$/m);
+      assert.match(r.stdout, /^\/app\/kv\s/m, 'the rest of the cluster is listed');
+      assert.ok(ms < 8000, `within the 2 s wait for the others and slack (${ms.toFixed(0)} ms)`);
+    } finally {
+      three.proc.kill('SIGKILL');
+    }
   });
 
   it('a node asked to listen beyond loopback without a secret refuses to start', async () => {

@@ -65,6 +65,16 @@ describe('names across nodes', () => {
     }
   });
 
+  it("waitForPeers waits for the nodes its peers introduce too: right after it, a lookup sees every node's members", async () => {
+    // d dials b only; a and c come by introduction, and a fleet member lives on each.
+    const d = await startNode({ boot: { name: `d-${process.pid}`, listen: '127.0.0.1:0', peers: [remotes[0]!.address!] }, lookupAfterWaitForPeers: FLEET });
+    try {
+      assert.equal(d.found, 4, 'the members on a, b (two) and c');
+    } finally {
+      await d.kill();
+    }
+  });
+
   it('calls to a fleet go round robin over the members of every node', async () => {
     const seen = new Map<string, number>();
     for (let i = 0; i < 40; i++) {

@@ -446,6 +446,17 @@ describe('two nodes whose connections cross, in every order of delivery', () => 
     }
   });
 
+  it('a node that shuts down in the middle of a handshake reports no refusal: it refused nothing', async () => {
+    const net = new FakeNet();
+    const a = startNode(net, 'a', A);
+    net.listen(B, () => {}); // accepts, and never answers
+    a.proxy.dial(B);
+    await net.run(seeded(1));
+    await a.proxy.close();
+    await net.run(seeded(2));
+    assert.deepStrictEqual(a.events.filter((e) => e.type === 'handshake-rejected'), []);
+  });
+
   it('random cuts, silences on either side, restarts and sends: the nodes converge, and every send settles, delivered exactly once if it succeeded (150 seeds)', async () => {
     for (let seed = 1; seed <= 150; seed++) {
       const net = new FakeNet();

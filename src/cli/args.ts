@@ -30,19 +30,28 @@ export const DEFAULT_NODE = '127.0.0.1:7070';
  * time enough for a node started just before to listen.
  */
 const REFUSALS = 5;
+/** How long a client waits for the nodes it learns of beyond the one it joins through. */
+const OTHERS_MS = 2000;
+/** A handshake whose first frames are not fos frames: an HTTP, SSH or other server. */
+const NOT_FOS = /malformed stream|protocol version|unexpected frame kind|malformed hello/;
 
 /**
  * Joins the cluster through the node at `address` as a short-lived client
- * node: waits until that node is up (its names known), then, for up to
- * `timeoutMs` more, until every listening node it names (by their
- * `/sys/nodes/` services) is up too, so that the client sees the whole
- * cluster. Returns the client and the name of the node reached.
+ * node: waits until that node is up (its names known), for up to
+ * `timeoutMs`, then for up to OTHERS_MS more until every listening node it
+ * names (by their `/sys/nodes/` services) is up too, so that the client
+ * sees the whole cluster; those not reached by then (a node that just
+ * died, and is not declared down yet) are named in a warning on stderr.
+ * Fails at once when nothing listens at `address`, or what does is not a
+ * fos node, or it refuses this client's secret. Returns the client and
+ * the name of the node reached.
  */
 export async function joinAsClient(address: string, secret: string | undefined, timeoutMs = 10_000): Promise<{ client: FosNode; peer: string }> {
   // The pid and 24 random bits: pids repeat across hosts and containers, and a node name is unique in a cluster.
   const client = await boot({ name: `cli-${process.pid}-${randomBytes(3).toString('hex')}`, peers: [address], ...(secret !== undefined ? { secret } : {}) });
   const events = client.status();
   const up = new Set<string>();
+  const down = new Set<string>();
   let last: Extract<StatusEvent, { reason: string }> | undefined;
   const waitUntil = async (done: () => boolean, ms: number): Promise<boolean> => {
     const timer = setTimeout(() => void events.return?.(), ms);
@@ -52,7 +61,10 @@ export async function joinAsClient(address: string, secret: string | undefined, 
         if (r.done === true) return false;
         const ev = r.value;
         if (ev.type === 'peer-up') up.add(ev.node);
-        else if (ev.type === 'handshake-rejected' && ev.reason.includes('authentication failed')) {
+        else if (ev.type === 'peer-down') down.add(ev.node);
+        else if (ev.type === 'handshake-rejected' && ev.address === address && NOT_FOS.test(ev.reason)) {
+          throw new FosError('EINVAL', `what listens at ${address} is not a fos node: ${ev.reason}`);
+        } else if (ev.type === 'handshake-rejected' && ev.reason.includes('authentication failed')) {
           const hint = secret === undefined ? ' (this client has no secret: set FOS_SECRET or give --secret-file)' : ' (this client has another secret than the cluster)';
           throw new FosError('EACCES', `${address} refused this client${hint}: ${ev.reason}`);
         } else if (ev.type === 'reconnecting' && ev.address === address && ev.attempt >= REFUSALS && /ECONNREFUSED/.test(ev.reason)) {
@@ -71,7 +83,10 @@ export async function joinAsClient(address: string, secret: string | undefined, 
     const peer = [...up][0]!;
     const names = await call<NameListing[]>(`/sys/nodes/${peer}`, 'names', [], { timeout: timeoutMs });
     const nodes = names.filter((n) => n.name.startsWith(SYS_NODES)).map((n) => n.name.slice(SYS_NODES.length));
-    await waitUntil(() => nodes.every((n) => up.has(n)), timeoutMs);
+    const missing = (): string[] => nodes.filter((n) => !up.has(n) && !down.has(n));
+    if (!(await waitUntil(() => missing().length === 0, OTHERS_MS))) {
+      process.stderr.write(`fos: warning: not reached within ${OTHERS_MS} ms, left out: ${missing().join(', ')}\n`);
+    }
     return { client, peer };
   } catch (e) {
     await client.shutdown();

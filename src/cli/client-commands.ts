@@ -15,8 +15,9 @@ export const CALL_TIMEOUT_MS = 5000;
 
 const COMMON = { node: { type: 'string' }, 'secret-file': { type: 'string' } } as const;
 
-async function withClient<T>(values: { node?: string | undefined; 'secret-file'?: string | undefined }, use: (peer: string) => Promise<T>): Promise<T> {
-  const { client, peer } = await joinAsClient(values.node ?? process.env['FOS_NODE'] ?? DEFAULT_NODE, readSecret(values['secret-file']));
+/** Joins the cluster (within `joinMs`), runs `use`, and leaves. */
+async function withClient<T>(values: { node?: string | undefined; 'secret-file'?: string | undefined }, use: (peer: string) => Promise<T>, joinMs?: number): Promise<T> {
+  const { client, peer } = await joinAsClient(values.node ?? process.env['FOS_NODE'] ?? DEFAULT_NODE, readSecret(values['secret-file']), joinMs);
   try {
     return await use(peer);
   } finally {
@@ -68,7 +69,9 @@ export async function callCommand(argv: string[]): Promise<number> {
   }
   if (!Array.isArray(args)) throw new FosError('EINVAL', 'the arguments are a JSON array, e.g. \'["a", 1]\'');
   const timeout = Number(values.timeout ?? CALL_TIMEOUT_MS);
-  const result = await withClient(values, () => call(name, method, args as unknown[], { timeout }));
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new FosError('EINVAL', `--timeout is a positive number of milliseconds, got ${values.timeout}`);
+  // The timeout bounds joining the cluster too (the nodes beyond the first take at most 2 s more).
+  const result = await withClient(values, () => call(name, method, args as unknown[], { timeout }), timeout);
   // JSON has no undefined: a method that returns nothing prints null, as JSON.stringify does inside an array.
   process.stdout.write(`${JSON.stringify(result, (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) ?? 'null'}\n`);
   return 0;

@@ -136,7 +136,9 @@ export class FosNode {
 
   /**
    * Resolves once the node at each address given in `peers` (and to
-   * `addPeer`) is up, its names known here; with their node names. Fails
+   * `addPeer`) is up, its names known here, and so is every node those
+   * introduce (the nodes they know, which this node then dials); with the
+   * names of the nodes at the given addresses. Fails
    * with ETIMEDOUT after `timeoutMs`, naming the addresses still down and
    * why (the last reason heard), and at once with EACCES when a handshake
    * with one fails authentication (a secret that differs).
@@ -152,7 +154,7 @@ export class FosNode {
     const events = this.feed.subscribe();
     void (async () => {
       for await (const ev of events) {
-        if ((ev.type !== 'handshake-rejected' && ev.type !== 'reconnecting') || !this.dialed.includes(ev.address)) continue;
+        if (ev.type !== 'handshake-rejected' && ev.type !== 'reconnecting') continue;
         why.set(ev.address, ev.reason);
         if (ev.type === 'handshake-rejected' && ev.reason.includes('authentication failed')) refused ??= new FosError('EACCES', `${ev.address} refused: ${ev.reason}`);
       }
@@ -160,12 +162,20 @@ export class FosNode {
     try {
       for (;;) {
         const up = this.dialed.map((a) => this.proxy.upAt(a));
-        if (up.every((n) => n !== undefined)) return up as string[];
+        // Then the nodes they introduce: each dialed node's list of those it
+        // knows has come, and every node in it this node dials is up too.
+        const missing = this.dialed.filter((_, i) => up[i] === undefined);
+        const unheard = missing.length === 0 ? up.filter((n) => !this.proxy.introducedBy(n!)) : [];
+        if (missing.length === 0 && unheard.length === 0) {
+          for (const [address, node] of this.proxy.learned()) if (!this.proxy.isUp(node)) missing.push(address);
+          if (missing.length === 0) return up as string[];
+        }
         if (this.down) throw new FosError('ECLOSED', 'node is shut down');
         if (refused !== undefined) throw refused;
         if (performance.now() >= deadline) {
-          const missing = this.dialed.filter((_, i) => up[i] === undefined).map((a) => (why.has(a) ? `${a} (${why.get(a)!})` : a));
-          throw new FosError('ETIMEDOUT', `peers not up within ${timeoutMs} ms: ${missing.join(', ')}`);
+          const named = missing.map((a) => (why.has(a) ? `${a} (${why.get(a)!})` : a));
+          if (unheard.length > 0) named.push(`the nodes known to ${unheard.join(', ')} (not heard of yet)`);
+          throw new FosError('ETIMEDOUT', `peers not up within ${timeoutMs} ms: ${named.join(', ')}`);
         }
         await new Promise((r) => setTimeout(r, 10));
       }

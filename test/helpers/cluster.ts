@@ -8,6 +8,8 @@ const REMOTE_NODE = new URL('../fixtures/remote-node.js', import.meta.url);
 export interface RemoteNode {
   readonly name: string;
   readonly address: string | undefined;
+  /** With `lookupAfterWaitForPeers`: how many members the name had right after waitForPeers. */
+  readonly found: number | undefined;
   readonly child: ChildProcess;
   /** Status events the node reported so far. */
   readonly events: StatusEvent[];
@@ -71,6 +73,7 @@ export function startNode(config: RemoteNodeConfig, timeoutMs = 20_000, netns?: 
         resolve({
           name: m.node,
           address: m.address,
+          found: m.found,
           child,
           events,
           stats: () =>

@@ -253,7 +253,7 @@ export class ShmOut {
     const deadline = start + timeout;
     while (this.outbox.size > 0) {
       if (this.flushOutbox()) continue;
-      if (isDead(this.peerBell)) throw new FosError('ECONNRESET', 'the serving isolate died during callSync');
+      if (isDead(this.peerBell)) throw new FosError('ECONNRESET', 'the serving isolate has died (before or during this callSync)');
       if (this.syncSlot.closed) throw new FosError('ECONNRESET', 'the serving isolate gave the channel up during callSync');
       const now = performance.now();
       if (now >= deadline) throw new FosError('ETIMEDOUT', 'the callSync request was not taken in time');

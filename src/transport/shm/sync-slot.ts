@@ -155,7 +155,7 @@ export class SyncSlot {
         deadline = now + opts.timeout;
       }
       if (now < spinEnd) continue;
-      if (opts.writerBell !== undefined && isDead(opts.writerBell)) throw new FosError('ECONNRESET', 'the serving isolate died during callSync');
+      if (opts.writerBell !== undefined && isDead(opts.writerBell)) throw new FosError('ECONNRESET', 'the serving isolate has died (before or during this callSync)');
       if (this.closed) throw new FosError('ECONNRESET', 'the serving isolate gave the channel up during callSync');
       if (now >= deadline) throw new FosError('ETIMEDOUT', 'no answer to callSync in time');
       this.sleep(Math.min(5, deadline - now));

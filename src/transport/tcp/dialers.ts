@@ -68,6 +68,13 @@ export class Dialers {
     d.incarnation = inc;
   }
 
+  /** The addresses dialed because a peer introduced their node, with that node. */
+  learned(): [address: string, node: string][] {
+    const out: [string, string][] = [];
+    for (const d of this.dialers.values()) if (d.learned !== undefined) out.push([d.address, d.learned]);
+    return out;
+  }
+
   /** The node found at `address`, once a connection to it was authenticated. */
   peerAt(address: string): string | undefined {
     return this.dialers.get(address)?.peer;

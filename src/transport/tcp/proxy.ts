@@ -123,6 +123,8 @@ export class Proxy implements ConnectionHost, SessionHost {
   private readonly listening = new Map<string, string>();
   /** Peers whose names have arrived (a new session is announced up once they have). */
   private readonly announced = new Set<string>();
+  /** Peers whose list of the nodes they know has arrived in the current session (sent after their names, when it starts). */
+  private readonly introduced = new Set<string>();
   /** Each peer's epoch, the sessions with it this node ended and its replaced incarnations (see PeerHistory). */
   private readonly history = new PeerHistory((peer) => this.sessions.has(peer));
   private server: Server | undefined;
@@ -308,7 +310,10 @@ export class Proxy implements ConnectionHost, SessionHost {
       } catch (e) {
         this.host.log(`names to ${peer} could not be sent: ${(e as Error).message}`);
       }
-      if (!resumed) this.announced.delete(peer);
+      if (!resumed) {
+        this.announced.delete(peer);
+        this.introduced.delete(peer);
+      }
       this.introduce(s, peer, conn.peerListen);
     } else if (resumed && this.announced.has(peer) && replaced === undefined) {
       // Up again after a break. A connection that replaced one in use, or
@@ -360,7 +365,8 @@ export class Proxy implements ConnectionHost, SessionHost {
       if (final && !this.shutDown) this.down(peer, reason);
       this.dialers.unpark(peer, reason);
     }
-    if (!established && refused) this.rejected(conn.address, peer, reason);
+    // This node's own shutdown ends its handshakes: nothing was refused.
+    if (!established && refused && !this.shutDown) this.rejected(conn.address, peer, reason);
     else if (established) this.host.log(`connection to ${peer ?? conn.address} closed: ${reason}`);
     if (conn.role !== 'dialer') return;
     // Its dialer learns which node it reached even from a refused handshake, so that it waits while that node is connected.
@@ -422,7 +428,8 @@ export class Proxy implements ConnectionHost, SessionHost {
     for (const other of this.sessions.values()) if (other !== s) other.sendPeers([[peer, listen]]);
   }
 
-  peers(_session: Session, list: unknown): void {
+  peers(session: Session, list: unknown): void {
+    this.introduced.add(session.peer);
     if (!Array.isArray(list)) return;
     for (const entry of list as unknown[]) {
       if (!Array.isArray(entry) || typeof entry[0] !== 'string' || typeof entry[1] !== 'string') continue;
@@ -476,6 +483,21 @@ export class Proxy implements ConnectionHost, SessionHost {
     return node !== undefined && this.announced.has(node) ? node : undefined;
   }
 
+  /** Whether `node`'s list of the nodes it knows has arrived (so this node dials those it has no session with). */
+  introducedBy(node: string): boolean {
+    return this.introduced.has(node);
+  }
+
+  /** The addresses this node dials because a peer introduced their node, each with that node's name. */
+  learned(): [address: string, node: string][] {
+    return this.dialers.learned();
+  }
+
+  /** Whether `node` is up: a session with it, its names known. */
+  isUp(node: string): boolean {
+    return this.announced.has(node);
+  }
+
   /** The nodes this node has a session with, connected or reconnecting. */
   peerList(): { node: string; connected: boolean; pendingBytes: number }[] {
     return [...this.sessions.values()].map((s) => ({ node: s.peer, connected: s.connected, pendingBytes: s.pendingBytes }));
@@ -522,6 +544,7 @@ export class Proxy implements ConnectionHost, SessionHost {
     this.sessions.delete(peer);
     this.history.end(peer, s.sid);
     this.announced.delete(peer);
+    this.introduced.delete(peer);
     this.listening.delete(peer);
     this.dialers.forget(peer, keep);
     const conn = this.wires.get(peer);
