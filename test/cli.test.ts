@@ -197,6 +197,20 @@ describe('fos node, ls, ping, stats', () => {
     }
   });
 
+  it('--heartbeat-ms and --down-ms are checked, and a node started with them serves', async () => {
+    const bad = await fos(['node', '--listen', '127.0.0.1:0', '--heartbeat-ms', '0']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^fos: EINVAL: --heartbeat-ms is a positive whole number of milliseconds, got "0"$/m);
+    const tooShort = await fos(['node', '--listen', '127.0.0.1:0', '--heartbeat-ms', '500', '--down-ms', 'soon']);
+    assert.match(tooShort.stderr, /^fos: EINVAL: --down-ms is a positive whole number/m);
+    const quick = await startFosNode(['--name', 'quick', '--peers', n1, '--heartbeat-ms', '200', '--down-ms', '2000']);
+    try {
+      await eventually(async () => /^\/sys\/nodes\/quick\s/m.test((await fos(['ls', '--node', n1, '--secret-file', secretFile])).stdout), 10_000, 'quick to join');
+    } finally {
+      quick.proc.kill('SIGKILL');
+    }
+  });
+
   it('a node asked to listen beyond loopback without a secret refuses to start', async () => {
     const r = await fos(['node', '--listen', '0.0.0.0:0']);
     assert.notEqual(r.code, 0);

@@ -12,6 +12,7 @@ commands:
   demo     boot a node, spawn a fleet and show the API at work
   node     run a node: fos node --listen HOST:PORT [--advertise HOST:PORT] [--name N] [--peers A,B]
                                  [--secret-file F] [--service NAME=MODULE[:COUNT]]... [--poll]
+                                 [--heartbeat-ms MS (default 1000)] [--down-ms MS (default 10000, at least 3 heartbeats)]
   ls       list the cluster's names: fos ls [--node HOST:PORT] [--secret-file F]
   ping     round trips to a served name: fos ping NAME [--count N] [--node HOST:PORT] [--secret-file F]
   call     one call, its result as JSON: fos call NAME METHOD ['[ARGS...]'] [--timeout MS (default ${CALL_TIMEOUT_MS})]

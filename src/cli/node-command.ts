@@ -3,6 +3,7 @@
  *
  *   fos node --listen HOST:PORT [--advertise HOST:PORT] [--name N] [--peers A,B]
  *            [--secret-file F] [--service NAME=MODULE[:COUNT]]... [--poll]
+ *            [--heartbeat-ms MS] [--down-ms MS]
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -28,6 +29,12 @@ export function parseService(spec: string): ServiceSpec {
   return { name: name!, module, count: count === undefined ? 1 : Number(count) };
 }
 
+function milliseconds(v: string, option: string): number {
+  const ms = Number(v);
+  if (!Number.isInteger(ms) || ms < 1) throw new FosError('EINVAL', `${option} is a positive whole number of milliseconds, got ${JSON.stringify(v)}`);
+  return ms;
+}
+
 export async function nodeCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -39,6 +46,8 @@ export async function nodeCommand(argv: string[]): Promise<number> {
       'secret-file': { type: 'string' },
       service: { type: 'string', multiple: true },
       poll: { type: 'boolean' },
+      'heartbeat-ms': { type: 'string' },
+      'down-ms': { type: 'string' },
     },
     strict: true,
   });
@@ -51,6 +60,10 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     ...(values.name !== undefined ? { name: values.name } : {}),
     ...(values.advertise !== undefined ? { advertise: values.advertise } : {}),
     ...(secret !== undefined ? { secret } : {}),
+    tcp: {
+      ...(values['heartbeat-ms'] !== undefined ? { heartbeatMs: milliseconds(values['heartbeat-ms'], '--heartbeat-ms') } : {}),
+      ...(values['down-ms'] !== undefined ? { downMs: milliseconds(values['down-ms'], '--down-ms') } : {}),
+    },
     log: (line) => process.stderr.write(`fos node: ${line}\n`),
   });
   void (async () => {
