@@ -176,7 +176,7 @@ describe('fos node, ls, ping, stats', () => {
       const t0 = performance.now();
       const r = await fos(['stats', '--node', `127.0.0.1:${(banner.address() as AddressInfo).port}`, '--secret-file', secretFile]);
       assert.equal(r.code, 1);
-      assert.match(r.stderr, /^fos: EINVAL: what listens at 127\.0\.0\.1:\d+ is not a fos node: .*malformed stream/m);
+      assert.match(r.stderr, /^fos: EINVAL: what listens at 127\.0\.0\.1:\d+ does not speak this version of the fos protocol: .*malformed stream/m);
       assert.ok(performance.now() - t0 < 8000, 'at once, not after the 10 s join timeout');
     } finally {
       banner.close();
@@ -201,8 +201,11 @@ describe('fos node, ls, ping, stats', () => {
     const bad = await fos(['node', '--listen', '127.0.0.1:0', '--heartbeat-ms', '0']);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /^fos: EINVAL: --heartbeat-ms is a positive whole number of milliseconds, got "0"$/m);
-    const tooShort = await fos(['node', '--listen', '127.0.0.1:0', '--heartbeat-ms', '500', '--down-ms', 'soon']);
-    assert.match(tooShort.stderr, /^fos: EINVAL: --down-ms is a positive whole number/m);
+    const notANumber = await fos(['node', '--listen', '127.0.0.1:0', '--heartbeat-ms', '500', '--down-ms', 'soon']);
+    assert.match(notANumber.stderr, /^fos: EINVAL: --down-ms is a positive whole number/m);
+    const tooShort = await fos(['node', '--listen', '127.0.0.1:0', '--heartbeat-ms', '1000', '--down-ms', '500']);
+    assert.equal(tooShort.code, 1);
+    assert.match(tooShort.stderr, /^fos: EINVAL: downMs \(500\) is at least three heartbeats \(3 x 1000 ms\)$/m);
     const quick = await startFosNode(['--name', 'quick', '--peers', n1, '--heartbeat-ms', '200', '--down-ms', '2000']);
     try {
       await eventually(async () => /^\/sys\/nodes\/quick\s/m.test((await fos(['ls', '--node', n1, '--secret-file', secretFile])).stdout), 10_000, 'quick to join');

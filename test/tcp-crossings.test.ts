@@ -23,7 +23,7 @@ import { FakeNet, seeded, type FakeSocket } from './helpers/fake-net.js';
 /** Orders tried per scenario. */
 const ORDERS = 200;
 // Timers that must not fire while a test watches (heartbeats, silence, handshakes); redials come at once.
-const TCP = { heartbeatMs: 600_000, downMs: 1_200_000, handshakeMs: 600_000, backoff: { min: 1, max: 2 } };
+const TCP = { heartbeatMs: 600_000, downMs: 1_800_000, handshakeMs: 600_000, backoff: { min: 1, max: 2 } };
 
 mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
 
@@ -396,6 +396,7 @@ describe('two nodes whose connections cross, in every order of delivery', () => 
         assert.equal(assertConverged(a, b, 0), sid, 'a and the real b keep their session');
         assert.deepStrictEqual([downs(a), downs(b)], [[], []], 'nobody declared down');
         assert.ok(!twin.events.some((e) => e.type === 'peer-up'), 'the twin never came up');
+        assert.equal(a.proxy.upAt(B2), undefined, "the twin's address is not up: the session there is the real b's");
         // The real b's connection breaks while the twin keeps dialing: the twin must not slip in before b redials.
         for (let i = 0; i < 5; i++) {
           cut(b);

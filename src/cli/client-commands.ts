@@ -70,8 +70,8 @@ export async function callCommand(argv: string[]): Promise<number> {
   if (!Array.isArray(args)) throw new FosError('EINVAL', 'the arguments are a JSON array, e.g. \'["a", 1]\'');
   const timeout = Number(values.timeout ?? CALL_TIMEOUT_MS);
   if (!Number.isFinite(timeout) || timeout <= 0) throw new FosError('EINVAL', `--timeout is a positive number of milliseconds, got ${values.timeout}`);
-  // The timeout bounds joining the cluster too (the nodes beyond the first take at most 2 s more).
-  const result = await withClient(values, () => call(name, method, args as unknown[], { timeout }), timeout);
+  // The timeout bounds joining the cluster too, but for a floor of 2 s (the nodes beyond the first take at most 2 s more).
+  const result = await withClient(values, () => call(name, method, args as unknown[], { timeout }), Math.max(timeout, 2000));
   // JSON has no undefined: a method that returns nothing prints null, as JSON.stringify does inside an array.
   process.stdout.write(`${JSON.stringify(result, (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) ?? 'null'}\n`);
   return 0;

@@ -97,6 +97,9 @@ const DEFAULT_STOP_TIMEOUT_MS = 2000;
 const DEFAULT_READY_TIMEOUT_MS = 30_000;
 const WORKER_ENTRY = new URL('./worker-entry.js', import.meta.url);
 
+/** How long waitForPeers waits for the nodes its peers introduce, once its peers are up: best effort, as one may be dead or unreachable from here. */
+const LEARNED_GRACE_MS = 2000;
+
 export class FosNode {
   readonly name: string;
   /** The address this node listens on for peers (the port chosen when 0 was asked), if it listens. */
@@ -137,8 +140,9 @@ export class FosNode {
   /**
    * Resolves once the node at each address given in `peers` (and to
    * `addPeer`) is up, its names known here, and so is every node those
-   * introduce (the nodes they know, which this node then dials); with the
-   * names of the nodes at the given addresses. Fails
+   * introduce (the nodes they know, which this node then dials), or
+   * LEARNED_GRACE_MS has passed waiting for those; with the names of the
+   * nodes at the given addresses. Fails
    * with ETIMEDOUT after `timeoutMs`, naming the addresses still down and
    * why (the last reason heard), and at once with EACCES when a handshake
    * with one fails authentication (a secret that differs).
@@ -151,10 +155,13 @@ export class FosNode {
     // timeout, and a failed authentication (which retrying will not mend) fails at once.
     const why = new Map<string, string>();
     let refused: FosError | undefined;
+    let introducedAt: number | undefined;
     const events = this.feed.subscribe();
     void (async () => {
       for await (const ev of events) {
         if (ev.type !== 'handshake-rejected' && ev.type !== 'reconnecting') continue;
+        // Only what this node dials: a stray connection it accepted (another cluster's node) says nothing of its peers.
+        if (!this.dialed.includes(ev.address) && !this.proxy.learned().some(([a]) => a === ev.address)) continue;
         why.set(ev.address, ev.reason);
         if (ev.type === 'handshake-rejected' && ev.reason.includes('authentication failed')) refused ??= new FosError('EACCES', `${ev.address} refused: ${ev.reason}`);
       }
@@ -167,8 +174,11 @@ export class FosNode {
         const missing = this.dialed.filter((_, i) => up[i] === undefined);
         const unheard = missing.length === 0 ? up.filter((n) => !this.proxy.introducedBy(n!)) : [];
         if (missing.length === 0 && unheard.length === 0) {
-          for (const [address, node] of this.proxy.learned()) if (!this.proxy.isUp(node)) missing.push(address);
-          if (missing.length === 0) return up as string[];
+          // The introduced nodes are waited for LEARNED_GRACE_MS at most: one
+          // may be dead (its introducer tells no one) or unreachable from here.
+          introducedAt ??= performance.now();
+          const learnedDown = this.proxy.learned().filter(([, node]) => !this.proxy.isUp(node));
+          if (learnedDown.length === 0 || performance.now() - introducedAt >= LEARNED_GRACE_MS) return up as string[];
         }
         if (this.down) throw new FosError('ECLOSED', 'node is shut down');
         if (refused !== undefined) throw refused;

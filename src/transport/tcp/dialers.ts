@@ -75,6 +75,11 @@ export class Dialers {
     return out;
   }
 
+  /** The incarnation of the node found at `address`, once a connection to it was authenticated. */
+  incarnationAt(address: string): string | undefined {
+    return this.dialers.get(address)?.incarnation;
+  }
+
   /** The node found at `address`, once a connection to it was authenticated. */
   peerAt(address: string): string | undefined {
     return this.dialers.get(address)?.peer;

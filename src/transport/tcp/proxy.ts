@@ -141,6 +141,8 @@ export class Proxy implements ConnectionHost, SessionHost {
     this.handshakeMs = positive(opts.handshakeMs, DEFAULTS.handshakeMs, 'handshakeMs');
     this.heartbeatMs = positive(opts.heartbeatMs, DEFAULTS.heartbeatMs, 'heartbeatMs');
     this.downMs = positive(opts.downMs, Math.max(DEFAULTS.downMs, 3 * this.heartbeatMs), 'downMs');
+    // Shorter, and a quiet healthy link would be declared down between two heartbeats.
+    if (this.downMs < 3 * this.heartbeatMs) throw new FosError('EINVAL', `downMs (${this.downMs}) is at least three heartbeats (3 x ${this.heartbeatMs} ms)`);
     this.staleMs = Math.min(3 * this.heartbeatMs, this.downMs);
     this.limits = { maxPendingBytes: positive(opts.maxPendingBytes, DEFAULTS.maxPendingBytes, 'maxPendingBytes') };
     const min = positive(opts.backoff?.min, 50, 'backoff.min');
@@ -480,7 +482,8 @@ export class Proxy implements ConnectionHost, SessionHost {
   /** The node reached at `address` (dialed), once it is up (its names known); undefined before. */
   upAt(address: string): string | undefined {
     const node = this.dialers.peerAt(address);
-    return node !== undefined && this.announced.has(node) ? node : undefined;
+    // The process found there: another of its name (refused, or the one it replaced) does not make the address up.
+    return node !== undefined && this.announced.has(node) && this.sessions.get(node)?.incarnation === this.dialers.incarnationAt(address) ? node : undefined;
   }
 
   /** Whether `node`'s list of the nodes it knows has arrived (so this node dials those it has no session with). */
