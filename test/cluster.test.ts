@@ -67,11 +67,11 @@ describe('names across nodes', () => {
 
   it("waitForPeers waits for the nodes its peers introduce too: right after it, a lookup sees every node's members", async () => {
     // d dials b only; a and c come by introduction, and a fleet member lives on each.
-    const d = await startNode({ boot: { name: `d-${process.pid}`, listen: '127.0.0.1:0', peers: [remotes[0]!.address!] }, lookupAfterWaitForPeers: FLEET });
+    const e = await startNode({ boot: { name: `e-${process.pid}`, listen: '127.0.0.1:0', peers: [remotes[0]!.address!] }, lookupAfterWaitForPeers: FLEET });
     try {
-      assert.equal(d.found, 4, 'the members on a, b (two) and c');
+      assert.equal(e.found, 4, 'the members on a, b (two) and c');
     } finally {
-      await d.kill();
+      await e.kill();
     }
   });
 
@@ -169,5 +169,28 @@ describe('names across nodes', () => {
     mine.close();
     await eventually(async () => (await lookup(conflict).catch(() => [])).some((r) => r.address.node === dName), 10_000, "d's binding shows here");
     await eventually(async () => (await unwrap(agentOn(dName).lookup(conflict))).some((r) => r.address.node === dName), 10_000, "d's binding shows on d");
+  });
+});
+
+describe('waitForPeers and a node that died', () => {
+  it('a node its peer still introduces, dead, delays waitForPeers by 2 s at most, and fails it not', async () => {
+    const b = remotes[0]!;
+    const zName = `z-${process.pid}`;
+    const z = await startNode({ boot: { name: zName, listen: '127.0.0.1:0', peers: [b.address!] }, waitFor: [b.name] });
+    await eventually(() => b.events.some((ev) => ev.type === 'peer-up' && ev.node === zName), 10_000, 'b to meet z');
+    await z.kill(); // b holds z's session until its down timeout (10 s), and introduces z meanwhile
+    const t0 = performance.now();
+    const f = await startNode({ boot: { name: `f-${process.pid}`, listen: '127.0.0.1:0', peers: [b.address!] }, lookupAfterWaitForPeers: FLEET });
+    try {
+      const ms = performance.now() - t0;
+      assert.equal(f.found, 4, 'the members on a, b (two) and c');
+      assert.ok(ms < 9000, `ready in ${ms.toFixed(0)} ms: the dead node was waited for 2 s at most`);
+      assert.ok(
+        f.events.some((ev) => ev.type === 'reconnecting' && ev.address === z.address) || b.events.some((ev) => ev.type === 'peer-down' && ev.node === zName),
+        'z was introduced to f, dead (unless b had declared it down already)',
+      );
+    } finally {
+      await f.kill();
+    }
   });
 });
