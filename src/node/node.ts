@@ -160,8 +160,10 @@ export class FosNode {
     void (async () => {
       for await (const ev of events) {
         if (ev.type !== 'handshake-rejected' && ev.type !== 'reconnecting') continue;
-        // Only what this node dials: a stray connection it accepted (another cluster's node) says nothing of its peers.
-        if (!this.dialed.includes(ev.address) && !this.proxy.learned().some(([a]) => a === ev.address)) continue;
+        // Only what this node was given to dial: a stray connection it
+        // accepted (another cluster's node) says nothing of its peers, and
+        // the nodes they introduce are waited for on a best-effort basis.
+        if (!this.dialed.includes(ev.address)) continue;
         why.set(ev.address, ev.reason);
         if (ev.type === 'handshake-rejected' && ev.reason.includes('authentication failed')) refused ??= new FosError('EACCES', `${ev.address} refused: ${ev.reason}`);
       }
@@ -176,9 +178,10 @@ export class FosNode {
         if (missing.length === 0 && unheard.length === 0) {
           // The introduced nodes are waited for LEARNED_GRACE_MS at most: one
           // may be dead (its introducer tells no one) or unreachable from here.
-          introducedAt ??= performance.now();
-          const learnedDown = this.proxy.learned().filter(([, node]) => !this.proxy.isUp(node));
-          if (learnedDown.length === 0 || performance.now() - introducedAt >= LEARNED_GRACE_MS) return up as string[];
+          const now = performance.now();
+          introducedAt ??= now;
+          const learnedDown = this.proxy.learned().some(([, node]) => !this.proxy.isUp(node));
+          if (!learnedDown || now - introducedAt >= LEARNED_GRACE_MS || now >= deadline) return up as string[];
         }
         if (this.down) throw new FosError('ECLOSED', 'node is shut down');
         if (refused !== undefined) throw refused;
