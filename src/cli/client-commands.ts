@@ -12,6 +12,8 @@ import { DEFAULT_NODE, joinAsClient, readSecret } from './args.js';
 
 /** `fos call`'s default timeout (the usage says so). */
 export const CALL_TIMEOUT_MS = 5000;
+/** The least time `fos call` gives joining the cluster, whatever its --timeout: a loaded machine takes that long. */
+const JOIN_FLOOR_MS = 2000;
 
 const COMMON = { node: { type: 'string' }, 'secret-file': { type: 'string' } } as const;
 
@@ -70,8 +72,8 @@ export async function callCommand(argv: string[]): Promise<number> {
   if (!Array.isArray(args)) throw new FosError('EINVAL', 'the arguments are a JSON array, e.g. \'["a", 1]\'');
   const timeout = Number(values.timeout ?? CALL_TIMEOUT_MS);
   if (!Number.isFinite(timeout) || timeout <= 0) throw new FosError('EINVAL', `--timeout is a positive number of milliseconds, got ${values.timeout}`);
-  // The timeout bounds joining the cluster too, but for a floor of 2 s (the nodes beyond the first take at most 2 s more).
-  const result = await withClient(values, () => call(name, method, args as unknown[], { timeout }), Math.max(timeout, 2000));
+  // The timeout bounds joining the cluster too, down to JOIN_FLOOR_MS (the nodes beyond the first take at most 2 s more).
+  const result = await withClient(values, () => call(name, method, args as unknown[], { timeout }), Math.max(timeout, JOIN_FLOOR_MS));
   // JSON has no undefined: a method that returns nothing prints null, as JSON.stringify does inside an array.
   process.stdout.write(`${JSON.stringify(result, (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) ?? 'null'}\n`);
   return 0;

@@ -180,8 +180,7 @@ export class FosNode {
           // may be dead (its introducer tells no one) or unreachable from here.
           const now = performance.now();
           introducedAt ??= now;
-          const learnedDown = this.proxy.learned().some(([, node]) => !this.proxy.isUp(node));
-          if (!learnedDown || now - introducedAt >= LEARNED_GRACE_MS || now >= deadline) return up as string[];
+          if (this.proxy.introducedUp() || now - introducedAt >= LEARNED_GRACE_MS || now >= deadline) return up as string[];
         }
         if (this.down) throw new FosError('ECLOSED', 'node is shut down');
         if (refused !== undefined) throw refused;

@@ -334,15 +334,17 @@ export class Runtime {
   private readonly lookupInTime = (name: string): NameEntry | undefined => {
     const start = performance.now();
     let found: NameEntry | undefined;
+    let timedOut: boolean;
     try {
       found = this.opts.lookupSync(name, this.syncTimeLeft);
+      this.syncTimeLeft -= performance.now() - start;
+      // Nothing left to wait for an answer with: the request is not sent (the server would run a call nobody waits for).
+      timedOut = this.syncTimeLeft <= 0;
     } catch (e) {
-      if (isFosError(e, 'ETIMEDOUT')) throw new FosError('ETIMEDOUT', `the lookup of ${name} took the whole callSync timeout`);
-      throw e;
+      if (!isFosError(e, 'ETIMEDOUT')) throw e;
+      timedOut = true;
     }
-    this.syncTimeLeft -= performance.now() - start;
-    // Nothing left to wait for an answer with: the request is not sent (the server would run a call nobody waits for).
-    if (this.syncTimeLeft <= 0) throw new FosError('ETIMEDOUT', `the lookup of ${name} took the whole callSync timeout`);
+    if (timedOut) throw new FosError('ETIMEDOUT', `the lookup of ${name} took the whole callSync timeout`);
     return found;
   };
 

@@ -47,7 +47,7 @@ import { ERROR_CODES, FosError, type ErrorCode } from '../../errors.js';
 import { Deque } from '../../util/deque.js';
 import { Flow, type FlowSendOptions } from '../flow.js';
 import { MetaIn, MetaOut } from '../../util/meta-table.js';
-import { isDead, ring as ringBell } from './doorbell.js';
+import { ring as ringBell } from './doorbell.js';
 import { wrote } from '../../util/wakeups.js';
 import { Frag, RingCorruption, RingReader, ringBytes, RingWriter } from './ring.js';
 import { slotBytes, SyncSlot } from './sync-slot.js';
@@ -253,8 +253,7 @@ export class ShmOut {
     const deadline = start + timeout;
     while (this.outbox.size > 0) {
       if (this.flushOutbox()) continue;
-      if (isDead(this.peerBell)) throw new FosError('ECONNRESET', 'the serving isolate has died (before or during this callSync)');
-      if (this.syncSlot.closed) throw new FosError('ECONNRESET', 'the serving isolate gave the channel up during callSync');
+      this.syncSlot.assertWriter(this.peerBell);
       const now = performance.now();
       if (now >= deadline) throw new FosError('ETIMEDOUT', 'the callSync request was not taken in time');
       if (now >= spinEnd) Atomics.wait(NAP, 0, 0, Math.min(1, deadline - now));

@@ -128,9 +128,13 @@ export class SyncSlot {
     Atomics.notify(w, DONE);
   }
 
-  /** Whether the writer gave the slot up (see close). */
-  get closed(): boolean {
-    return Atomics.load(this.words, CLOSED) !== 0;
+  /**
+   * Throws ECONNRESET when no answer will come: the writer's isolate died
+   * (its doorbell `writerBell` marked dead) or it gave the slot up (close).
+   */
+  assertWriter(writerBell: Int32Array | undefined): void {
+    if (writerBell !== undefined && isDead(writerBell)) throw new FosError('ECONNRESET', 'the serving isolate has died (before or during this callSync)');
+    if (Atomics.load(this.words, CLOSED) !== 0) throw new FosError('ECONNRESET', 'the serving isolate gave the channel up during callSync');
   }
 
   /**
@@ -155,8 +159,7 @@ export class SyncSlot {
         deadline = now + opts.timeout;
       }
       if (now < spinEnd) continue;
-      if (opts.writerBell !== undefined && isDead(opts.writerBell)) throw new FosError('ECONNRESET', 'the serving isolate has died (before or during this callSync)');
-      if (this.closed) throw new FosError('ECONNRESET', 'the serving isolate gave the channel up during callSync');
+      this.assertWriter(opts.writerBell);
       if (now >= deadline) throw new FosError('ETIMEDOUT', 'no answer to callSync in time');
       this.sleep(Math.min(5, deadline - now));
     }

@@ -68,11 +68,9 @@ export class Dialers {
     d.incarnation = inc;
   }
 
-  /** The addresses dialed because a peer introduced their node, with that node. */
-  learned(): [address: string, node: string][] {
-    const out: [string, string][] = [];
-    for (const d of this.dialers.values()) if (d.learned !== undefined) out.push([d.address, d.learned]);
-    return out;
+  /** The nodes dialed because a peer introduced them. */
+  *learnedNodes(): Iterable<string> {
+    for (const d of this.dialers.values()) if (d.learned !== undefined) yield d.learned;
   }
 
   /** The incarnation of the node found at `address`, once a connection to it was authenticated. */

@@ -491,14 +491,10 @@ export class Proxy implements ConnectionHost, SessionHost {
     return this.introduced.has(node);
   }
 
-  /** The addresses this node dials because a peer introduced their node, each with that node's name. */
-  learned(): [address: string, node: string][] {
-    return this.dialers.learned();
-  }
-
-  /** Whether `node` is up: a session with it, its names known. */
-  isUp(node: string): boolean {
-    return this.announced.has(node);
+  /** Whether every node this node dials because a peer introduced it is up (a session, its names known). */
+  introducedUp(): boolean {
+    for (const node of this.dialers.learnedNodes()) if (!this.announced.has(node)) return false;
+    return true;
   }
 
   /** The nodes this node has a session with, connected or reconnecting. */
