@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { createServer, type AddressInfo } from 'node:net';
 import { eventually } from './helpers/places.js';
+import { NameTakenWatch } from '../src/cli/name-taken.js';
+import type { ErrorCode, StatusEvent } from '../src/index.js';
 
 const FOS = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const KV = fileURLToPath(new URL('../examples/cluster/kv.js', import.meta.url));
@@ -227,6 +229,18 @@ describe('fos node, ls, ping, stats', () => {
     assert.match(r.stderr, /no-such-module/);
   });
 
+  it("a node started under a live node's name is refused, and stops with EEXIST once refused for longer than its down timeout; the live one keeps its names", async () => {
+    const t0 = performance.now();
+    const twin = await fos(['node', '--listen', '127.0.0.1:0', '--secret-file', secretFile, '--name', 'two', '--peers', n1, '--heartbeat-ms', '200', '--down-ms', '1000']);
+    const took = performance.now() - t0;
+    assert.equal(twin.code, 1, twin.stderr);
+    assert.match(twin.stderr, /^fos: EEXIST: node name two belongs to another process \(give this one another --name\): one has refused this node's name for \d+ ms, longer than the down timeout \(1000 ms\): closed by the peer: EEXIST: node name two is taken/m);
+    assert.ok(took > 1000 && took < 15_000, `stopped after ${Math.round(took)} ms: past its down timeout, not long after`);
+    const r = await fos(['ls', '--node', n1, '--secret-file', secretFile]);
+    assert.match(r.stdout, /\/sys\/nodes\/two\s/, 'the live two keeps its names');
+    assert.match(r.stdout, /greeter/);
+  });
+
   it('SIGTERM shuts a node down cleanly: its peer hears it at once', async () => {
     const [one, two] = nodes;
     const exited = new Promise<number | null>((resolve) => two!.once('exit', (code) => resolve(code)));
@@ -236,5 +250,26 @@ describe('fos node, ls, ping, stats', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stdout, /greeter|\/sys\/nodes\/two/, 'node two and its names are gone');
     assert.equal(one!.exitCode, null, 'node one still runs');
+  });
+});
+
+describe('the name-taken watch of fos node', () => {
+  const refusal = (by: 'local' | 'peer', code: ErrorCode, node = 'a'): StatusEvent => ({ type: 'handshake-rejected', address: '127.0.0.1:1', node, reason: `${code}: why`, code, by });
+  it("stops a node only once a peer has refused its name (EEXIST, by the peer) for longer than the down timeout, without letting it in meanwhile", () => {
+    const w = new NameTakenWatch(1000);
+    assert.equal(w.see(refusal('peer', 'EEXIST'), 0), undefined, 'a first refusal: a restart is refused for a while');
+    assert.equal(w.see(refusal('peer', 'EEXIST'), 1000), undefined, 'still within the down timeout');
+    assert.equal(w.see({ type: 'peer-up', node: 'a', address: '127.0.0.1:1', resumed: false }, 1200), undefined);
+    assert.equal(w.see(refusal('peer', 'EEXIST'), 2100), undefined, 'let in meanwhile: a new streak');
+    assert.equal(w.see(refusal('peer', 'EEXIST', 'b'), 3200), undefined, "another peer's first refusal");
+    assert.match(w.see(refusal('peer', 'EEXIST'), 3200) ?? '', /^a has refused this node's name for 1100 ms, longer than the down timeout \(1000 ms\): EEXIST: why$/);
+  });
+
+  it('takes no other refusal for a taken name: other codes, or refusals this node made of a peer', () => {
+    const w = new NameTakenWatch(1000);
+    for (const [by, code] of [['local', 'EEXIST'], ['peer', 'EACCES'], ['peer', 'EAGAIN'], ['peer', 'EINVAL']] as const) {
+      assert.equal(w.see(refusal(by, code), 0), undefined);
+      assert.equal(w.see(refusal(by, code), 5000), undefined, `${code} by ${by}`);
+    }
   });
 });

@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { boot, call, connect, lookup, serve, type FosNode, type Ref, type Remote, type StatusEvent } from '../src/index.js';
+import { boot, call, connect, lookup, serve, type ErrorCode, type FosNode, type Ref, type Remote, type StatusEvent } from '../src/index.js';
 import { encode, packValue, RecordType, unpackValue } from '../src/envelope.js';
 import { unpackVerdicts } from '../src/transport/verdicts.js';
 import { checkHello, newNonce, proof, proofMatches, PROTOCOL_VERSION, type Hello } from '../src/transport/tcp/handshake.js';
@@ -95,20 +95,24 @@ describe('bad input on the listening port', () => {
 
   /**
    * `c` is closed by the node within `withinMs` (and not before
-   * `atLeastMs`); the node reports the rejection with a reason matching
-   * `reason`, logs it, and (unless the peer's own Close frame ended it)
-   * sent the same reason in a Close frame before closing.
+   * `atLeastMs`); the node reports the rejection with `code` (a function
+   * of the reason, for random input) and a reason matching `reason`, logs
+   * it, and (unless the peer's own Close frame ended it) sent the same
+   * reason and code in a Close frame before closing.
    */
-  async function refused(c: RawConn, reason: RegExp, withinMs: number, atLeastMs = 0): Promise<string> {
+  async function refused(c: RawConn, code: ErrorCode | ((reason: string) => ErrorCode), reason: RegExp, withinMs: number, atLeastMs = 0): Promise<string> {
     const closed = await c.waitClosed(withinMs + 1000);
     assert.ok(closed.byPeer, `the node closed the connection (error: ${closed.error ?? 'none'})`);
     assert.ok(closed.afterMs <= withinMs, `closed after ${Math.round(closed.afterMs)} ms, more than ${withinMs}`);
     assert.ok(closed.afterMs >= atLeastMs, `closed after ${Math.round(closed.afterMs)} ms, before ${atLeastMs}`);
     const ev = await rejection(c);
     assert.match(ev.reason, reason);
+    const byPeer = ev.reason.startsWith('closed by the peer:');
+    assert.equal(ev.by, byPeer ? 'peer' : 'local');
+    assert.equal(ev.code, typeof code === 'string' ? code : code(ev.reason), `the code of ${ev.reason}`);
     const line = `handshake with ${ev.node ?? c.remoteOfNode} rejected: ${ev.reason}`;
     assert.ok(logs.includes(line), `logged: ${line}`);
-    if (!ev.reason.startsWith('closed by the peer:')) assert.equal(c.closeReason?.reason, ev.reason.slice(0, 200), 'the node sent its reason in a Close frame');
+    if (!byPeer) assert.deepStrictEqual(c.closeReason, { reason: ev.reason.slice(0, 200), final: false, code: ev.code }, 'the node sent its reason and code in a Close frame');
     return ev.reason;
   }
 
@@ -138,6 +142,8 @@ describe('bad input on the listening port', () => {
   it('random bytes: each connection closed with a reason, while the good peer keeps calling (seeded)', async (t) => {
     const reasonOfRandomInput =
       /^(malformed stream: EINVAL: frame (length \d+ is shorter than a header|of \d+ bytes exceeds the limit of 4096)|EINVAL: (unexpected frame kind \d+ during the handshake|malformed value: [^]*|malformed hello[^]*|protocol version [^]* is not \d+)|handshake not finished within 500 ms|closed by the peer: [^]*)$/;
+    // What each of those reasons is: a timeout, or bad input (a Close frame the raw side sent is neither: it says EINVAL, being a fos frame without a code).
+    const codeOfRandomInput = (reason: string): ErrorCode => (reason.startsWith('handshake not finished') ? 'ETIMEDOUT' : 'EINVAL');
     const framed = (kind: fc.Arbitrary<number>, body: fc.Arbitrary<Uint8Array>): fc.Arbitrary<Uint8Array> =>
       fc.tuple(kind, fc.integer({ min: 0, max: MAX_SEQ }), fc.integer({ min: 0, max: MAX_SEQ }), body).map(([k, s, a, b]) => new Uint8Array(rawFrame(k, b, s, a)));
     const input = fc.oneof(
@@ -162,7 +168,7 @@ describe('bad input on the listening port', () => {
         inputs.map(async (bytes) => {
           const c = await open();
           c.send(bytes);
-          return refused(c, reasonOfRandomInput, HANDSHAKE_MS + SLACK_MS);
+          return refused(c, codeOfRandomInput, reasonOfRandomInput, HANDSHAKE_MS + SLACK_MS);
         }),
       );
       const kinds = new Set(reasons.map((r) => r.replace(/\d+/g, 'N').slice(0, 40)));
@@ -190,7 +196,7 @@ describe('bad input on the listening port', () => {
       stalls.map(async ([what, act]) => {
         const c = await open();
         act(c);
-        await refused(c, new RegExp(`^handshake not finished within ${HANDSHAKE_MS} ms$`), HANDSHAKE_MS + SLACK_MS, HANDSHAKE_MS - 5).catch((e: Error) => {
+        await refused(c, 'ETIMEDOUT', new RegExp(`^handshake not finished within ${HANDSHAKE_MS} ms$`), HANDSHAKE_MS + SLACK_MS, HANDSHAKE_MS - 5).catch((e: Error) => {
           throw new Error(`${what}: ${e.message}`);
         });
       }),
@@ -207,12 +213,12 @@ describe('bad input on the listening port', () => {
     const b = Buffer.alloc(4);
     b.writeUInt32LE(4097, 0); // one byte over the 4 KiB an unauthenticated peer may send
     justOver.send(b);
-    for (const c of [bare, streaming]) await refused(c, /^malformed stream: EINVAL: frame of 4294967295 bytes exceeds the limit of 4096$/, HANDSHAKE_MS - 1);
-    await refused(justOver, /^malformed stream: EINVAL: frame of 4097 bytes exceeds the limit of 4096$/, HANDSHAKE_MS - 1);
+    for (const c of [bare, streaming]) await refused(c, 'EINVAL', /^malformed stream: EINVAL: frame of 4294967295 bytes exceeds the limit of 4096$/, HANDSHAKE_MS - 1);
+    await refused(justOver, 'EINVAL', /^malformed stream: EINVAL: frame of 4097 bytes exceeds the limit of 4096$/, HANDSHAKE_MS - 1);
     // A length shorter than a header.
     const short = await open();
     short.send(Uint8Array.of(12, 0, 0, 0));
-    await refused(short, /^malformed stream: EINVAL: frame length 12 is shorter than a header$/, HANDSHAKE_MS - 1);
+    await refused(short, 'EINVAL', /^malformed stream: EINVAL: frame length 12 is shorter than a header$/, HANDSHAKE_MS - 1);
   });
 
   it('a hello with seq and ack at 2^48-1: ignored by the handshake, an impostor still fails authentication', async () => {
@@ -221,7 +227,7 @@ describe('bad input on the listening port', () => {
     c.sendFrame(FrameKind.Hello, own, MAX_SEQ, MAX_SEQ);
     const peerHello = checkHello(unpackValue((await c.frame((f) => f.kind === FrameKind.Hello)).body), true);
     c.sendFrame(FrameKind.Auth, { proof: proof(OTHER_SECRET, 'dialer', own, peerHello), received: MAX_SEQ }, MAX_SEQ, MAX_SEQ);
-    await refused(c, /^EACCES: authentication failed: node impostor, which dialed, has no proof of the cluster secret \(another secret, or none\)$/, HANDSHAKE_MS - 1);
+    await refused(c, 'EACCES', /^EACCES: authentication failed: node impostor, which dialed, has no proof of the cluster secret \(another secret, or none\)$/, HANDSHAKE_MS - 1);
   });
 
   it('with the secret, absurd seq/ack in the handshake are not taken as acknowledgements; after it, an ack or seq beyond reason closes the connection', async () => {
@@ -293,6 +299,8 @@ describe('bad input on the listening port', () => {
     const there = wrong.events.find((e): e is StatusEvent & { type: 'handshake-rejected' } => e.type === 'handshake-rejected')!;
     assert.match(here.reason, /authentication failed/);
     assert.match(there.reason, /authentication failed/);
+    // The dialer checks the acceptor's proof first: it refuses, and the node hears it as the peer's refusal, under the same code.
+    assert.deepStrictEqual([here.code, here.by, there.code, there.by], ['EACCES', 'peer', 'EACCES', 'local']);
     assert.equal(there.node, 'target');
     assert.ok(!wrong.events.some((e) => e.type === 'peer-up'), 'never up');
     assert.ok(!events.some((e) => e.type === 'peer-up' && e.node === 'wrong'));
@@ -307,14 +315,14 @@ describe('bad input on the listening port', () => {
     assert.ok(!proofMatches(proof(OTHER_SECRET, 'acceptor', own, peerHello), peerHello.proof), 'the wrong secret cannot check the node');
     assert.ok(proofMatches(proof(SECRET, 'acceptor', own, peerHello), peerHello.proof), 'the right one can');
     c.sendFrame(FrameKind.Auth, { proof: proof(OTHER_SECRET, 'dialer', own, peerHello), received: 0 });
-    await refused(c, /^EACCES: authentication failed: node raw-wrong, which dialed, has no proof of the cluster secret \(another secret, or none\)$/, HANDSHAKE_MS - 1);
+    await refused(c, 'EACCES', /^EACCES: authentication failed: node raw-wrong, which dialed, has no proof of the cluster secret \(another secret, or none\)$/, HANDSHAKE_MS - 1);
     // The acceptor's proof reflected back as the dialer's.
     const r = await open();
     const own2 = helloBody({ node: 'raw-reflect' }) as unknown as Hello;
     r.sendFrame(FrameKind.Hello, own2);
     const h2 = checkHello(unpackValue((await r.frame((f) => f.kind === FrameKind.Hello)).body), true);
     r.sendFrame(FrameKind.Auth, { proof: h2.proof, received: 0 });
-    await refused(r, /^EACCES: authentication failed/, HANDSHAKE_MS - 1);
+    await refused(r, 'EACCES', /^EACCES: authentication failed/, HANDSHAKE_MS - 1);
   });
 
   it("a replayed handshake: a genuine dialer's recorded bytes fail on a new connection (the nonce differs)", async () => {
@@ -341,7 +349,7 @@ describe('bad input on the listening port', () => {
       replay.send(relay.recording.up[0]!.subarray(0, 4 + dialerHello.body.length + 13 + 4 + auth.body.length + 13));
       const fresh = checkHello(unpackValue((await replay.frame((f) => f.kind === FrameKind.Hello)).body), true);
       assert.notDeepStrictEqual(Buffer.from(fresh.nonce), Buffer.from(nodeHello.nonce), 'a new nonce for a new connection');
-      await refused(replay, /^EACCES: authentication failed: node genuine, which dialed, has no proof of the cluster secret \(another secret, or none\)$/, HANDSHAKE_MS - 1);
+      await refused(replay, 'EACCES', /^EACCES: authentication failed: node genuine, which dialed, has no proof of the cluster secret \(another secret, or none\)$/, HANDSHAKE_MS - 1);
       assert.equal((await rejection(replay)).node, 'genuine');
       // The genuine session did not notice.
       assert.ok(!events.some((e) => e.type === 'peer-down' && e.node === 'genuine'));
@@ -357,14 +365,14 @@ describe('bad input on the listening port', () => {
       const c = await open();
       c.sendFrame(FrameKind.Hello, helloBody({ v, node: 'raw-version' }));
       const shown = typeof v === 'string' ? JSON.stringify(v) : String(v); // a string version is quoted
-      await refused(c, new RegExp(`^EINVAL: protocol version ${shown.replace('.', '\\.')} is not ${PROTOCOL_VERSION}$`), HANDSHAKE_MS - 1);
+      await refused(c, 'EINVAL', new RegExp(`^EINVAL: protocol version ${shown.replace('.', '\\.')} is not ${PROTOCOL_VERSION}$`), HANDSHAKE_MS - 1);
     }
   });
 
   it('a bad protocol version that String() cannot print ({ toString: "" } in msgpack) is refused as a bad version too', async () => {
     const c = await open();
     c.sendFrame(FrameKind.Hello, helloBody({ v: { toString: '' }, node: 'raw-version' }));
-    await refused(c, /^EINVAL: (protocol version|malformed hello)/, HANDSHAKE_MS - 1);
+    await refused(c, 'EINVAL', /^EINVAL: (protocol version|malformed hello)/, HANDSHAKE_MS - 1);
   });
 
   it('malformed handshakes: each refused with its own reason', async () => {
@@ -384,7 +392,7 @@ describe('bad input on the listening port', () => {
       cases.map(async ([what, bytes, reason]) => {
         const c = await open();
         c.send(bytes);
-        await refused(c, reason, HANDSHAKE_MS - 1).catch((e: Error) => {
+        await refused(c, 'EINVAL', reason, HANDSHAKE_MS - 1).catch((e: Error) => {
           throw new Error(`${what}: ${e.message}`);
         });
       }),
@@ -394,7 +402,7 @@ describe('bad input on the listening port', () => {
     c.sendFrame(FrameKind.Hello, helloBody({ node: 'raw-auth' }));
     await c.frame((f) => f.kind === FrameKind.Hello);
     c.sendFrame(FrameKind.Auth, 42);
-    await refused(c, /^EACCES: authentication failed/, HANDSHAKE_MS - 1);
+    await refused(c, 'EACCES', /^EACCES: authentication failed/, HANDSHAKE_MS - 1);
   });
 
   it("an impostor naming the good peer fails, and the good peer's session is untouched", async () => {
@@ -403,7 +411,7 @@ describe('bad input on the listening port', () => {
     c.sendFrame(FrameKind.Hello, own);
     const h = checkHello(unpackValue((await c.frame((f) => f.kind === FrameKind.Hello)).body), true);
     c.sendFrame(FrameKind.Auth, { proof: proof(OTHER_SECRET, 'dialer', own, h), received: 0 });
-    await refused(c, /^EACCES: authentication failed/, HANDSHAKE_MS - 1);
+    await refused(c, 'EACCES', /^EACCES: authentication failed/, HANDSHAKE_MS - 1);
     assert.equal((await rejection(c)).node, 'good');
     assert.deepStrictEqual(await agent.call(ECHO_NAME, 'echo', ['still here']), 'still here');
   });

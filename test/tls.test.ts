@@ -49,6 +49,7 @@ for (const [what, tls] of [
     await eventually(() => events.slice(before).some((e) => e.type === 'handshake-rejected'), 10_000, 'a rejection');
     const rejected = events.slice(before).find((e) => e.type === 'handshake-rejected');
     assert.match((rejected as { reason: string }).reason, /^TLS: /);
+    assert.deepStrictEqual([(rejected as { code: string }).code, (rejected as { by: string }).by], ['EACCES', 'local'], 'an authentication failure, found here');
     assert.ok(!events.slice(before).some((e) => e.type === 'peer-up' && e.node === x.name), 'never up');
     await x.kill();
     assert.equal(await unwrap(connect<Agent>('/tls/agent').call('/tls/here', 'ping', [])), 'pong from a');

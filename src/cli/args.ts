@@ -64,7 +64,7 @@ export async function joinAsClient(address: string, secret: string | undefined, 
         else if (ev.type === 'peer-down') down.add(ev.node);
         else if (ev.type === 'handshake-rejected' && ev.address === address && NOT_FOS.test(ev.reason)) {
           throw new FosError('EINVAL', `what listens at ${address} does not speak this version of the fos protocol: ${ev.reason}`);
-        } else if (ev.type === 'handshake-rejected' && ev.reason.includes('authentication failed')) {
+        } else if (ev.type === 'handshake-rejected' && ev.code === 'EACCES') {
           const hint = secret === undefined ? ' (this client has no secret: set FOS_SECRET or give --secret-file)' : ' (this client has another secret than the cluster)';
           throw new FosError('EACCES', `${address} refused this client${hint}: ${ev.reason}`);
         } else if (ev.type === 'reconnecting' && ev.address === address && ev.attempt >= REFUSALS && /ECONNREFUSED/.test(ev.reason)) {

@@ -10,7 +10,9 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FosError } from '../errors.js';
 import { boot } from '../node/node.js';
+import { downMsOf } from '../transport/tcp/proxy.js';
 import { readSecret } from './args.js';
+import { NameTakenWatch } from './name-taken.js';
 
 const SERVE_MODULE = new URL('./serve-module.js', import.meta.url);
 
@@ -54,20 +56,29 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   if (values.listen === undefined) throw new FosError('EINVAL', 'fos node needs --listen HOST:PORT');
   const secret = readSecret(values['secret-file']);
   const services = (values.service ?? []).map(parseService);
+  const tcp = {
+    ...(values['heartbeat-ms'] !== undefined ? { heartbeatMs: milliseconds(values['heartbeat-ms'], '--heartbeat-ms') } : {}),
+    ...(values['down-ms'] !== undefined ? { downMs: milliseconds(values['down-ms'], '--down-ms') } : {}),
+  };
+  const nameTaken = new NameTakenWatch(downMsOf(tcp));
   const node = await boot({
     listen: values.listen,
     peers: values.peers === undefined ? [] : values.peers.split(',').filter((p) => p !== ''),
     ...(values.name !== undefined ? { name: values.name } : {}),
     ...(values.advertise !== undefined ? { advertise: values.advertise } : {}),
     ...(secret !== undefined ? { secret } : {}),
-    tcp: {
-      ...(values['heartbeat-ms'] !== undefined ? { heartbeatMs: milliseconds(values['heartbeat-ms'], '--heartbeat-ms') } : {}),
-      ...(values['down-ms'] !== undefined ? { downMs: milliseconds(values['down-ms'], '--down-ms') } : {}),
-    },
+    tcp,
     log: (line) => process.stderr.write(`fos node: ${line}\n`),
   });
+  // Set when the node is to stop by itself: its name is another process's (see NameTakenWatch).
+  let taken: string | undefined;
+  let stop: (() => void) | undefined;
   void (async () => {
-    for await (const ev of node.status()) process.stderr.write(`fos node: ${JSON.stringify(ev)}\n`);
+    for await (const ev of node.status()) {
+      process.stderr.write(`fos node: ${JSON.stringify(ev)}\n`);
+      taken ??= nameTaken.see(ev, performance.now());
+      if (taken !== undefined) stop?.();
+    }
   })();
   try {
     for (const s of services) {
@@ -84,15 +95,17 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   }
   process.stdout.write(`fos node ${node.name} listening on ${node.address}\n`);
   await new Promise<void>((done) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+    stop = (): void => {
+      process.off('SIGINT', stop!);
+      process.off('SIGTERM', stop!);
       done();
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    if (taken !== undefined) stop(); // while the services started
   });
   process.stderr.write('fos node: shutting down\n');
   await node.shutdown();
+  if (taken !== undefined) throw new FosError('EEXIST', `node name ${node.name} belongs to another process (give this one another --name): ${taken}`);
   return 0;
 }

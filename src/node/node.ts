@@ -165,7 +165,7 @@ export class FosNode {
         // the nodes they introduce are waited for on a best-effort basis.
         if (!this.dialed.includes(ev.address)) continue;
         why.set(ev.address, ev.reason);
-        if (ev.type === 'handshake-rejected' && ev.reason.includes('authentication failed')) refused ??= new FosError('EACCES', `${ev.address} refused: ${ev.reason}`);
+        if (ev.type === 'handshake-rejected' && ev.code === 'EACCES') refused ??= new FosError('EACCES', `${ev.address} refused: ${ev.reason}`);
       }
     })();
     try {

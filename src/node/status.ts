@@ -5,6 +5,8 @@
  * saying how many: the node never waits for a slow reader, nor grows
  * without bound.
  */
+import type { ErrorCode } from '../errors.js';
+
 export type StatusEvent =
   /** A session with `node` is up: a new one (its names are known), or one resumed after a reconnect. */
   | { readonly type: 'peer-up'; readonly node: string; readonly address: string; readonly resumed: boolean }
@@ -12,8 +14,15 @@ export type StatusEvent =
   | { readonly type: 'peer-down'; readonly node: string; readonly reason: string }
   /** A connection broke or could not be made; the next attempt is in `delayMs`. */
   | { readonly type: 'reconnecting'; readonly address: string; readonly node?: string; readonly attempt: number; readonly delayMs: number; readonly reason: string }
-  /** A connection was refused during its handshake, by this node or by the peer. */
-  | { readonly type: 'handshake-rejected'; readonly address: string; readonly node?: string; readonly reason: string }
+  /**
+   * A connection was refused during its handshake, by this node (`by:
+   * 'local'`) or by the peer. `code` says why: EACCES authentication
+   * (secret, TLS), EEXIST the node name is another process's (refused by
+   * the peer: this node's name is taken, or this process was replaced),
+   * EINVAL protocol, ETIMEDOUT too slow, EAGAIN a crossing or too many
+   * handshakes (retried), ECLOSED a side shutting down.
+   */
+  | { readonly type: 'handshake-rejected'; readonly address: string; readonly node?: string; readonly reason: string; readonly code: ErrorCode; readonly by: 'local' | 'peer' }
   /** Bytes waiting for `node`'s acknowledgement crossed the limit (`slow`), or fell back under half of it. */
   | { readonly type: 'slow-peer'; readonly node: string; readonly pendingBytes: number; readonly slow: boolean }
   /** This subscriber missed `count` events: its queue was full. */

@@ -112,12 +112,12 @@ export class RawConn {
     this.send(rawFrame(kind, body instanceof Uint8Array ? body : packValue(body), seq, ack));
   }
 
-  /** The reason of the Close frame the node sent, if it sent one. */
-  get closeReason(): { reason: string; final: boolean } | undefined {
+  /** The reason, finality and code of the Close frame the node sent, if it sent one. */
+  get closeReason(): { reason: string; final: boolean; code: unknown } | undefined {
     const f = this.frames.find((x) => x.kind === FrameKind.Close);
     if (f === undefined) return undefined;
     const v = unpackValue(f.body);
-    return Array.isArray(v) && typeof v[0] === 'string' ? { reason: v[0], final: v[1] === true } : { reason: `<unreadable: ${JSON.stringify(v)}>`, final: false };
+    return Array.isArray(v) && typeof v[0] === 'string' ? { reason: v[0], final: v[1] === true, code: v[2] } : { reason: `<unreadable: ${JSON.stringify(v)}>`, final: false, code: undefined };
   }
 
   /** The first frame received from index `from` on that `match` accepts; fails after `ms` or when the connection closes. */

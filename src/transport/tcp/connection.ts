@@ -10,7 +10,7 @@
  * that the host logs, and touches nothing else.
  */
 import type { Socket } from 'node:net';
-import { FosError } from '../../errors.js';
+import { ERROR_CODES, FosError, type ErrorCode } from '../../errors.js';
 import { packValue, unpackValue } from '../../envelope.js';
 import { checkAuth, checkHello, checkReady, newNonce, newSessionId, proof, proofMatches, PROTOCOL_VERSION, type Auth, type Hello, type Ready } from './handshake.js';
 import { FrameDecoder, FrameKind, frameWithBody, type RawFrame } from './wire.js';
@@ -19,6 +19,36 @@ import { FrameDecoder, FrameKind, frameWithBody, type RawFrame } from './wire.js
 const HANDSHAKE_MAX_FRAME = 4096;
 
 export type Role = 'dialer' | 'acceptor';
+
+/** How a connection ended. */
+export interface Ending {
+  readonly reason: string;
+  /**
+   * What kind of end: for a refused handshake, why it was refused (EACCES
+   * authentication, EEXIST the name is held by another process of it,
+   * EINVAL protocol, ETIMEDOUT too slow, EAGAIN a crossing to try again,
+   * ECLOSED shutting down); ECONNRESET for a connection that just broke.
+   */
+  readonly code: ErrorCode;
+  /** Which side ended it: this node, or the peer (by its Close frame). */
+  readonly by: 'local' | 'peer';
+  /** Whether a side refused it, rather than the network failing. */
+  readonly refused: boolean;
+  /** Whether a side shuts down (the peer said so, or this node does): no reconnect will resume the session. */
+  readonly final: boolean;
+}
+
+/** How `Connection.close` ends a connection. */
+export interface CloseOptions {
+  /** The code of the end (default ECONNRESET). */
+  readonly code?: ErrorCode;
+  /** Send the reason to the peer first (default true). */
+  readonly tell?: boolean;
+  /** A side refused it (default: as `tell`). */
+  readonly refused?: boolean;
+  /** This node shuts down. */
+  readonly final?: boolean;
+}
 
 /** What the handshake reads of a session. */
 export interface SessionView {
@@ -54,18 +84,13 @@ export interface ConnectionHost {
   soleTo(conn: Connection, peer: string): boolean;
   /**
    * The handshake succeeded: `sid` is the session (resumed when `resumed`),
-   * the peer has every frame of it up to `peerReceived`. Returns a reason to
-   * refuse the connection (a duplicate), or undefined once it is adopted.
+   * the peer has every frame of it up to `peerReceived`. Returns why the
+   * connection is refused (a duplicate), or undefined once it is adopted.
    */
-  established(conn: Connection, peer: Hello, sid: string, resumed: boolean, peerReceived: number): string | undefined;
+  established(conn: Connection, peer: Hello, sid: string, resumed: boolean, peerReceived: number): FosError | undefined;
   frame(conn: Connection, f: RawFrame): void;
-  /**
-   * The connection ended; `reason` says why, `established` whether it was
-   * adopted, `refused` whether this side or the peer refused it (rather
-   * than the network failing), `final` whether the peer said it shuts down
-   * (no reconnect will resume the session).
-   */
-  closed(conn: Connection, reason: string, established: boolean, refused: boolean, final: boolean): void;
+  /** The connection ended, as `ending` says; `established` whether it had been adopted. */
+  closed(conn: Connection, ending: Ending, established: boolean): void;
 }
 
 export class Connection {
@@ -97,10 +122,10 @@ export class Connection {
   ) {
     socket.setNoDelay(true);
     this.ownHello = { v: PROTOCOL_VERSION, node: host.node, inc: host.incarnation, nonce: newNonce(), maxFrame: host.maxFrame };
-    this.timer = setTimeout(() => this.close(`handshake not finished within ${host.handshakeMs} ms`), host.handshakeMs);
+    this.timer = setTimeout(() => this.close(`handshake not finished within ${host.handshakeMs} ms`, { code: 'ETIMEDOUT' }), host.handshakeMs);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (e) => this.close(`socket error: ${e.message}`, false, false));
-    socket.on('close', () => this.close('connection closed', false, false));
+    socket.on('error', (e) => this.close(`socket error: ${e.message}`, { tell: false }));
+    socket.on('close', () => this.close('connection closed', { tell: false }));
     if (role === 'dialer') this.sendRaw(FrameKind.Hello, this.ownHello);
   }
 
@@ -126,25 +151,33 @@ export class Connection {
     this.socket.write(frame);
   }
 
-  /**
-   * Closes the connection; `tell` sends the reason to the peer first;
-   * `refused` when a side refused it; `final` when a side shuts down.
-   */
-  close(reason: string, tell = true, refused = tell, final = false): void {
+  /** Closes the connection for `reason` (see CloseOptions). */
+  close(reason: string, how: CloseOptions = {}): void {
+    const { code = 'ECONNRESET', tell = true, refused = tell, final = false } = how;
+    this.end({ reason, code, by: 'local', refused, final }, tell);
+  }
+
+  /** Closes the connection for a FosError this side raised: a refusal with its code. */
+  private refuse(e: FosError): void {
+    this.close(e.message, { code: e.code });
+  }
+
+  private end(ending: Ending, tell: boolean): void {
     if (this.state === 'closed') return;
     const wasOpen = this.state === 'open';
     this.state = 'closed';
     clearTimeout(this.timer);
     if (tell && !this.socket.destroyed) {
       try {
-        this.socket.end(frameWithBody(FrameKind.Close, 0, packValue([reason.slice(0, 200), final])));
+        // [reason, final, code]: the peer reports the refusal under the same code.
+        this.socket.end(frameWithBody(FrameKind.Close, 0, packValue([ending.reason.slice(0, 200), ending.final, ending.code])));
       } catch {
         // the socket is gone already
       }
       // A peer that does not read or close gets no more than a second.
       setTimeout(() => this.socket.destroy(), 1000).unref();
     } else this.socket.destroy();
-    this.host.closed(this, reason, wasOpen, refused, final);
+    this.host.closed(this, ending, wasOpen);
   }
 
   private onData(chunk: Buffer): void {
@@ -153,21 +186,21 @@ export class Connection {
     try {
       frames = this.decoder.push(chunk);
     } catch (e) {
-      this.close(`malformed stream: ${(e as Error).message}`);
+      this.close(`malformed stream: ${(e as Error).message}`, { code: 'EINVAL' });
       return;
     }
     for (const f of frames) {
       if (this.ended) return; // a frame before closed it
       try {
         if (f.kind === FrameKind.Close) {
-          const [why, final] = closeReason(f.body);
-          this.close(`closed by the peer: ${why}`, false, true, final);
+          const { why, final, code } = closeReason(f.body);
+          this.end({ reason: `closed by the peer: ${why}`, code, by: 'peer', refused: true, final }, false);
           return;
         }
         if (this.state === 'open') this.host.frame(this, f);
         else this.handshake(f);
       } catch (e) {
-        this.close(e instanceof FosError ? e.message : `protocol error: ${(e as Error).message}`);
+        this.refuse(e instanceof FosError ? e : new FosError('EINVAL', `protocol error: ${(e as Error).message}`));
         return;
       }
     }
@@ -256,20 +289,21 @@ export class Connection {
     if (!resumed && this.host.ended(peer, sid)) throw new FosError('EINVAL', 'the session it would start was ended here (a late handshake, or a stale incarnation of the peer)');
     const now = this.host.session(peer);
     const holds = now === this.held || (!resumed && (now === undefined || now.sid === sid));
-    if (!holds) throw new FosError('EINVAL', 'the session changed during the handshake');
+    if (!holds) throw new FosError('EAGAIN', 'the session changed during the handshake');
     this.resumed = resumed;
     this.sid = sid;
   }
 
   /**
-   * Refuses the peer's process when a later one of its name replaced it
-   * (EINVAL), or another of its name holds a live session here (EEXIST, see
-   * ConnectionHost.liveIncarnation).
+   * Refuses the peer's process when a later one of its name replaced it,
+   * or another of its name holds a live session here (see
+   * ConnectionHost.liveIncarnation): EEXIST both, the name is another
+   * process's.
    */
   private checkIncarnation(): void {
     const peer = this.peer!;
     const inc = this.peerHello!.inc;
-    if (this.host.retired(peer, inc)) throw new FosError('EINVAL', 'a former incarnation of the peer: a later one has replaced it');
+    if (this.host.retired(peer, inc)) throw new FosError('EEXIST', `this process of node ${peer} is a former incarnation: a later process of that name replaced it`);
     const live = this.host.liveIncarnation(peer);
     if (live !== undefined && live !== inc) {
       throw new FosError('EEXIST', `node name ${peer} is taken by a process heard here within three heartbeats: another is let in once it is that silent (a restart, or two nodes with one name)`);
@@ -282,7 +316,7 @@ export class Connection {
     this.decoder.setLimit(this.host.maxFrame);
     this.state = 'open';
     const refused = this.host.established(this, this.peerHello!, this.sid, this.resumed, peerReceived);
-    if (refused !== undefined) this.close(refused);
+    if (refused !== undefined) this.refuse(refused);
   }
 
   /** The nonce of the side that dialed, known to both sides once the hellos are exchanged: it ranks two connections one node dialed. */
@@ -305,13 +339,18 @@ export class Connection {
   }
 }
 
-/** The reason a Close frame gives, and whether its sender shuts down. */
-function closeReason(b: Buffer): [string, boolean] {
+const CODES = new Set<string>(ERROR_CODES);
+
+/** The reason a Close frame gives, whether its sender shuts down, and the code (EINVAL when it gives none it should). */
+function closeReason(b: Buffer): { why: string; final: boolean; code: ErrorCode } {
   try {
     const v = unpackValue(b);
-    if (Array.isArray(v) && typeof v[0] === 'string') return [v[0], v[1] === true];
+    if (Array.isArray(v) && typeof v[0] === 'string') {
+      const code = typeof v[2] === 'string' && CODES.has(v[2]) ? (v[2] as ErrorCode) : 'EINVAL';
+      return { why: v[0], final: v[1] === true, code };
+    }
   } catch {
     // no readable reason
   }
-  return ['no reason given', false];
+  return { why: 'no reason given', final: false, code: 'EINVAL' };
 }

@@ -27,7 +27,7 @@ import type { StatusEvent } from '../../node/status.js';
 import { weightOf, type FlowSendOptions } from '../flow.js';
 import { Withdrawal } from '../../util/withdrawal.js';
 import { formatHostPort, isLoopback, parseHostPort } from './address.js';
-import { Connection, type ConnectionHost } from './connection.js';
+import { Connection, type ConnectionHost, type Ending } from './connection.js';
 import { Dialers } from './dialers.js';
 import { MIN_MAX_FRAME, newIncarnation, type Hello } from './handshake.js';
 import { PeerHistory } from './peer-history.js';
@@ -139,10 +139,8 @@ export class Proxy implements ConnectionHost, SessionHost {
     this.secret = opts.secret;
     this.maxFrame = positive(opts.maxFrame, DEFAULTS.maxFrame, 'maxFrame', MIN_MAX_FRAME);
     this.handshakeMs = positive(opts.handshakeMs, DEFAULTS.handshakeMs, 'handshakeMs');
-    this.heartbeatMs = positive(opts.heartbeatMs, DEFAULTS.heartbeatMs, 'heartbeatMs');
-    this.downMs = positive(opts.downMs, Math.max(DEFAULTS.downMs, 3 * this.heartbeatMs), 'downMs');
-    // Shorter, and a quiet healthy link would be declared down between two heartbeats.
-    if (this.downMs < 3 * this.heartbeatMs) throw new FosError('EINVAL', `downMs (${this.downMs}) is at least three heartbeats (3 x ${this.heartbeatMs} ms)`);
+    this.heartbeatMs = heartbeatMsOf(opts);
+    this.downMs = downMsOf(opts);
     this.staleMs = Math.min(3 * this.heartbeatMs, this.downMs);
     this.limits = { maxPendingBytes: positive(opts.maxPendingBytes, DEFAULTS.maxPendingBytes, 'maxPendingBytes') };
     const min = positive(opts.backoff?.min, 50, 'backoff.min');
@@ -168,7 +166,7 @@ export class Proxy implements ConnectionHost, SessionHost {
     const server = tls === undefined ? netServer(onSocket) : tlsServer({ key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: true, rejectUnauthorized: true }, onSocket);
     if (tls !== undefined) {
       server.on('tlsClientError', (e: Error, socket: TLSSocket) => {
-        this.rejected(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, undefined, `TLS: ${e.message}`);
+        this.rejected(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, undefined, { reason: `TLS: ${e.message}`, code: 'EACCES', by: 'local' });
       });
     }
     this.server = server;
@@ -193,7 +191,7 @@ export class Proxy implements ConnectionHost, SessionHost {
     // Unauthenticated connections cost a socket, a timer and up to 4 KiB each: a bounded number at a time.
     if (this.handshaking() >= MAX_HANDSHAKES) {
       socket.destroy();
-      this.rejected(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, undefined, `${MAX_HANDSHAKES} handshakes already in progress`);
+      this.rejected(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, undefined, { reason: `${MAX_HANDSHAKES} handshakes already in progress`, code: 'EAGAIN', by: 'local' });
       return;
     }
     this.track(new Connection(socket, 'acceptor', this, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`));
@@ -259,8 +257,8 @@ export class Proxy implements ConnectionHost, SessionHost {
     return true;
   }
 
-  established(conn: Connection, hello: Hello, sid: string, resumed: boolean, peerReceived: number): string | undefined {
-    if (this.shutDown) return 'the node is shutting down';
+  established(conn: Connection, hello: Hello, sid: string, resumed: boolean, peerReceived: number): FosError | undefined {
+    if (this.shutDown) return new FosError('ECLOSED', 'the node is shutting down');
     const peer = hello.node;
     // Authenticated: the dialer now knows which node is at its address, even if this connection is refused below.
     if (conn.role === 'dialer') this.dialers.reached(conn.address, peer, hello.inc);
@@ -269,7 +267,7 @@ export class Proxy implements ConnectionHost, SessionHost {
     // be dropped as acknowledged.
     const held = this.sessions.get(peer);
     const sent = resumed && held !== undefined && held.sid === sid ? held.lastSeq : 0;
-    if (peerReceived > sent) return `the peer acknowledges frame ${peerReceived}, but only ${sent} were sent in the session`;
+    if (peerReceived > sent) return new FosError('EINVAL', `the peer acknowledges frame ${peerReceived}, but only ${sent} were sent in the session`);
     const current = this.wires.get(peer);
     let s = this.sessions.get(peer);
     // Two connections to one peer: both sides keep the one that ranks
@@ -283,7 +281,7 @@ export class Proxy implements ConnectionHost, SessionHost {
       // one in use here is one it no longer has (a break this side has not
       // seen yet, a restart), and this one replaces it whatever their ranks.
       const sole = conn.role === 'acceptor' && conn.peerSole;
-      if (heard && !sole && this.outranks(current, conn)) return `duplicate connection: keeping ${this.describe(current)}`;
+      if (heard && !sole && this.outranks(current, conn)) return new FosError('EAGAIN', `duplicate connection: keeping ${this.describe(current)}`);
       s?.detach(current);
       replaced = current;
     }
@@ -357,7 +355,8 @@ export class Proxy implements ConnectionHost, SessionHost {
     this.sessions.get(peer)?.receive(f);
   }
 
-  closed(conn: Connection, reason: string, established: boolean, refused: boolean, final: boolean): void {
+  closed(conn: Connection, ending: Ending, established: boolean): void {
+    const { reason, final } = ending;
     this.connections.delete(conn);
     const peer = conn.peer;
     if (peer !== undefined && this.wires.get(peer) === conn) {
@@ -368,7 +367,7 @@ export class Proxy implements ConnectionHost, SessionHost {
       this.dialers.unpark(peer, reason);
     }
     // This node's own shutdown ends its handshakes: nothing was refused.
-    if (!established && refused && !this.shutDown) this.rejected(conn.address, peer, reason);
+    if (!established && ending.refused && !this.shutDown) this.rejected(conn.address, peer, ending);
     else if (established) this.host.log(`connection to ${peer ?? conn.address} closed: ${reason}`);
     if (conn.role !== 'dialer') return;
     // Its dialer learns which node it reached even from a refused handshake, so that it waits while that node is connected.
@@ -376,9 +375,9 @@ export class Proxy implements ConnectionHost, SessionHost {
     this.dialers.ended(conn, reason);
   }
 
-  private rejected(address: string, node: string | undefined, reason: string): void {
+  private rejected(address: string, node: string | undefined, { reason, code, by }: Pick<Ending, 'reason' | 'code' | 'by'>): void {
     this.host.log(`handshake with ${node ?? address} rejected: ${reason}`);
-    this.host.emit({ type: 'handshake-rejected', address, ...(node !== undefined ? { node } : {}), reason });
+    this.host.emit({ type: 'handshake-rejected', address, ...(node !== undefined ? { node } : {}), reason, code, by });
   }
 
   // ---- SessionHost -----------------------------------------------------
@@ -563,12 +562,25 @@ export class Proxy implements ConnectionHost, SessionHost {
     clearInterval(this.ticker);
     this.dialers.close();
     // Peers hear that this node goes (they declare it down at once), then what was pending fails.
-    for (const c of [...this.connections]) c.close('node shut down', true, true, true);
+    for (const c of [...this.connections]) c.close('node shut down', { code: 'ECLOSED', final: true });
     for (const s of this.sessions.values()) s.fail(new FosError('ECLOSED', 'node shut down'));
     this.sessions.clear();
     const server = this.server;
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+function heartbeatMsOf(opts: TcpOptions): number {
+  return positive(opts.heartbeatMs, DEFAULTS.heartbeatMs, 'heartbeatMs');
+}
+
+/** The down timeout that `opts` give a node (EINVAL for a bad one). */
+export function downMsOf(opts: TcpOptions): number {
+  const heartbeatMs = heartbeatMsOf(opts);
+  const downMs = positive(opts.downMs, Math.max(DEFAULTS.downMs, 3 * heartbeatMs), 'downMs');
+  // Shorter, and a quiet healthy link would be declared down between two heartbeats.
+  if (downMs < 3 * heartbeatMs) throw new FosError('EINVAL', `downMs (${downMs}) is at least three heartbeats (3 x ${heartbeatMs} ms)`);
+  return downMs;
 }
 
 function positive(v: number | undefined, dflt: number, what: string, min = 1): number {
