@@ -61,7 +61,9 @@ function startNode(net: FakeNet, name: string, address: string): TestNode {
     emit: (ev) => events.push(ev),
     log: (line) => logs.push(line),
   };
-  const proxy = new Proxy(host, { secret: 'a cluster secret of the tests', openSocket: (h, p) => net.connect(`${h}:${p}`), ...TCP });
+  // The reconnect jitter seeded by the node's address, so that a scenario's redials come when they did the last time it ran.
+  const jitter = seeded([...address].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 0));
+  const proxy = new Proxy(host, { secret: 'a cluster secret of the tests', openSocket: (h, p) => net.connect(`${h}:${p}`), random: () => jitter(1 << 30) / (1 << 30), ...TCP });
   net.listen(address, (s) => proxy.accept(s));
   return { name, proxy, events, delivered, logs };
 }

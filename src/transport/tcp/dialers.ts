@@ -45,6 +45,8 @@ export class Dialers {
   constructor(
     private readonly host: DialerHost,
     private readonly backoff: { readonly min: number; readonly max: number },
+    /** The jitter's source: numbers in [0, 1). */
+    private readonly random: () => number,
   ) {}
 
   has(address: string): boolean {
@@ -141,7 +143,7 @@ export class Dialers {
       return;
     }
     const base = Math.min(this.backoff.max, this.backoff.min * 2 ** Math.min(d.attempt, 20));
-    const delayMs = Math.round(base * (0.5 + Math.random() * 0.5));
+    const delayMs = Math.round(base * (0.5 + this.random() * 0.5));
     d.attempt++;
     this.host.emit({ type: 'reconnecting', address: d.address, ...(d.peer !== undefined ? { node: d.peer } : {}), attempt: d.attempt, delayMs, reason });
     d.timer = setTimeout(() => this.connect(d), delayMs);

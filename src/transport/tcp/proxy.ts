@@ -90,6 +90,8 @@ export interface ProxyOptions extends TcpOptions {
   readonly advertise?: string | undefined;
   /** How a dial opens its socket; default node:net, or node:tls with `tls`. (Tests give sockets of their own.) */
   readonly openSocket?: ((host: string, port: number) => Socket) | undefined;
+  /** Where the reconnect jitter comes from: numbers in [0, 1); default Math.random. (Tests give a seeded one.) */
+  readonly random?: (() => number) | undefined;
 }
 
 /** Connections still in their handshake, at most, before new ones are refused. */
@@ -151,6 +153,7 @@ export class Proxy implements ConnectionHost, SessionHost {
         emit: (ev) => this.host.emit(ev),
       },
       { min, max: Math.max(min, positive(opts.backoff?.max, 2000, 'backoff.max')) },
+      opts.random ?? Math.random,
     );
     this.ticker = setInterval(() => this.tick(), Math.max(10, Math.floor(this.heartbeatMs / 2)));
     this.ticker.unref();
