@@ -265,6 +265,15 @@ describe('the name-taken watch of fos node', () => {
     assert.match(w.see(refusal('peer', 'EEXIST'), 3200) ?? '', /^a has refused this node's name for 1100 ms, longer than the down timeout \(1000 ms\): EEXIST: why$/);
   });
 
+  it('stops a node that a peer refused until the node declared it down: a process back from a hang, replaced meanwhile', () => {
+    const w = new NameTakenWatch(10_000);
+    const down = (node: string): StatusEvent => ({ type: 'peer-down', node, reason: 'no frame for 10001 ms' });
+    assert.equal(w.see(down('a'), 0), undefined, 'a peer down without a refusal: nothing to say of the name');
+    assert.equal(w.see(refusal('peer', 'EEXIST'), 100), undefined);
+    assert.equal(w.see(down('b'), 200), undefined, 'another peer');
+    assert.equal(w.see(down('a'), 9000), "a refused this node's name until it was declared down (no frame for 10001 ms)");
+  });
+
   it('takes no other refusal for a taken name: other codes, or refusals this node made of a peer', () => {
     const w = new NameTakenWatch(1000);
     for (const [by, code] of [['local', 'EEXIST'], ['peer', 'EACCES'], ['peer', 'EAGAIN'], ['peer', 'EINVAL']] as const) {

@@ -10,7 +10,7 @@
 // for a refused authentication, else ETIMEDOUT with the last reason.
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
-import { boot, call, createMailbox, send, type StatusEvent } from '../src/index.js';
+import { boot, call, createMailbox, send, serve, type StatusEvent } from '../src/index.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 import { nextEvent, peerUp, startNode, type RemoteNode } from './helpers/cluster.js';
 import { AGENT, eventually } from './helpers/places.js';
@@ -127,6 +127,37 @@ it('a second process started under the name of a live node is refused with the r
   }
   assert.equal(events.filter((e) => e.type === 'peer-down').length, downsBefore, 'the live mesh-b was never declared down');
   assert.equal(typeof (await call('/mesh/agent', 'whoami', [], { timeout: 5000 })), 'number', "the live mesh-b's names still resolve");
+});
+
+it("a node whose own loop stood still judges its peers' silence from when it runs again: it closes nothing as stale and declares nobody down for it", async () => {
+  const up = peerUp(node, 'mesh-stall');
+  const here = serve('/mesh/stall-peer', { ping: () => 'pong' });
+  await here.ready;
+  const c = await startNode({ boot: { name: 'mesh-stall', peers: [node.address!], tcp: TCP }, waitFor: ['mesh-a'] });
+  const carries = (): Promise<boolean> => c.call('/mesh/stall-peer', 'ping', [], 2000).then((v) => v === 'pong', () => false);
+  try {
+    await up;
+    // Its own judgment would read "no frame for N ms" (what the peer sent waits unread); the peer's comes as "closed by the peer: ...".
+    const ownVerdicts = (): StatusEvent[] => c.events.filter((e) => (e.type === 'reconnecting' || e.type === 'peer-down') && /^no frame for/.test(e.reason));
+    // Longer than a connection may stay quiet (three heartbeats), shorter than the down timeout.
+    c.block(1000);
+    await new Promise((r) => setTimeout(r, 1000 + 1000));
+    assert.deepStrictEqual(ownVerdicts(), [], 'no connection closed as stale by the node that stood still');
+    assert.ok(!c.events.some((e) => e.type === 'peer-down'), 'and nobody declared down');
+    await eventually(carries, 10_000, 'the session carries calls again');
+    // Longer than the down timeout: the peer declares it down, and it hears so when it redials, not from its own clock.
+    const downs = events.filter((e) => e.type === 'peer-down' && e.node === 'mesh-stall').length;
+    const again = peerUp(node, 'mesh-stall');
+    c.block(DOWN_MS + 500);
+    await again;
+    assert.equal(events.filter((e) => e.type === 'peer-down' && e.node === 'mesh-stall').length, downs + 1, 'the peer declared it down');
+    assert.deepStrictEqual(ownVerdicts(), [], 'it declared nobody down for a silence that was its own');
+    await eventually(() => c.events.some((e) => e.type === 'peer-down' && /started a new session/.test(e.reason)), 5000, 'it ended the old session when the peer started a new one');
+    await eventually(carries, 10_000, 'the new session carries calls');
+  } finally {
+    here.close();
+    await c.kill();
+  }
 });
 
 // The two waitForPeers tests leave their addresses among those the node dials (nothing takes one out): they come last.

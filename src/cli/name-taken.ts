@@ -10,7 +10,12 @@
  * longer than the down timeout, and not let it in meanwhile, keeps the name
  * for another process; a daemon that went on redialing would only fill two
  * logs. (This takes the cluster's nodes to share their heartbeat; a peer
- * with a longer one may refuse a restart for longer.)
+ * with a longer one may refuse a restart for longer.) So does a peer that
+ * refused it until this node declared it down: a restarted process holds
+ * no session to declare down, and a peer refuses a process it holds a
+ * session with only for another one of its name. A process back from a
+ * hang learns so when it redials the peers it knew; it stops then rather
+ * than run on alone.
  */
 import type { StatusEvent } from '../node/status.js';
 
@@ -26,6 +31,9 @@ export class NameTakenWatch {
   /** Takes a status event that came at `now` (ms); gives why this node should stop, once it should. */
   see(ev: StatusEvent, now: number): string | undefined {
     if (ev.type === 'peer-up') this.since.delete(ev.node);
+    if (ev.type === 'peer-down' && this.since.has(ev.node)) {
+      return `${ev.node} refused this node's name until it was declared down (${ev.reason})`;
+    }
     if (ev.type !== 'handshake-rejected' || ev.by !== 'peer' || ev.code !== 'EEXIST') return undefined;
     const peer = ev.node ?? ev.address;
     const first = this.since.get(peer) ?? now;

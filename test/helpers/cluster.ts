@@ -18,6 +18,8 @@ export interface RemoteNode {
   call(target: string, method: string, args: unknown[], timeoutMs?: number): Promise<unknown>;
   /** Has the node dial another. */
   dial(address: string): void;
+  /** Holds up the node's main thread for `ms` (a synchronous loop, as a long task would). */
+  block(ms: number): void;
   /** Spawns a service module on the node. */
   spawn(module: URL, data: unknown): Promise<void>;
   /** A clean shutdown; resolves when the process has exited. */
@@ -84,6 +86,7 @@ export function startNode(config: RemoteNodeConfig, timeoutMs = 20_000, netns?: 
               }),
             ),
           dial: (address) => void child.send({ op: 'dial', address }),
+          block: (ms) => void child.send({ op: 'block', ms }),
           call: (target, method, args, callTimeout = 30_000) =>
             awaitAnswer(
               new Promise((res, rej) => {

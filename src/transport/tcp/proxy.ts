@@ -132,6 +132,9 @@ export class Proxy implements ConnectionHost, SessionHost {
   private server: Server | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private shutDown = false;
+  /** When the last tick ran, and since when ticks have come without a stall of this node's own loop (see tick). */
+  private lastTick = performance.now();
+  private awakeSince = performance.now();
 
   constructor(
     private readonly host: ProxyHost,
@@ -506,17 +509,33 @@ export class Proxy implements ConnectionHost, SessionHost {
 
   // ---- liveness ----------------------------------------------------------
 
+  /**
+   * Judges each peer's silence, and sends heartbeats. A peer is silent only
+   * over time this node's own loop ran: a tick that comes later than a
+   * connection may stay quiet means the loop stood still (SIGSTOP, a hang,
+   * a long synchronous task), and what the peers sent meanwhile waits
+   * unread in the sockets. Their silence then counts from now, rather than
+   * every peer being declared down at once. (Peers that declared this node
+   * down start a new session when it redials; if a later process of its
+   * name took over, they refuse it with EEXIST.)
+   */
   private tick(): void {
     const now = performance.now();
+    if (now - this.lastTick > this.staleMs) {
+      this.awakeSince = now;
+      if (this.sessions.size > 0) this.host.log(`this node's event loop stood still for ${Math.round(now - this.lastTick)} ms: its peers' silence counts from now`);
+    }
+    this.lastTick = now;
     for (const s of [...this.sessions.values()]) {
-      const silent = now - s.lastHeard;
+      const heard = Math.max(s.lastHeard, this.awakeSince);
+      const silent = now - heard;
       if (silent > this.downMs) {
         this.silent(s.peer, `no frame for ${Math.round(silent)} ms`);
         continue;
       }
       const conn = this.wires.get(s.peer);
       if (conn === undefined) continue;
-      const quiet = now - Math.max(s.lastHeard, s.attachedAt);
+      const quiet = now - Math.max(heard, s.attachedAt);
       if (quiet > this.staleMs) conn.close(`no frame for ${Math.round(quiet)} ms`);
       else s.heartbeat(now, this.heartbeatMs);
     }
