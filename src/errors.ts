@@ -45,6 +45,17 @@ export class FosError extends Error {
   }
 }
 
+/**
+ * ECANCELED for an operation its AbortSignal ended: the signal's reason
+ * (what `abort(reason)` was given) is the error's `cause`.
+ */
+export function canceled(what: string, signal: object | undefined): FosError {
+  const e = new FosError('ECANCELED', what);
+  const reason = signal === undefined ? undefined : (signal as { reason?: unknown }).reason;
+  if (reason !== undefined) Object.defineProperty(e, 'cause', { value: reason, writable: true, configurable: true, enumerable: false });
+  return e;
+}
+
 export function isFosError(e: unknown, code?: ErrorCode): e is FosError {
   return e instanceof FosError && (code === undefined || e.code === code);
 }

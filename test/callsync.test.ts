@@ -13,7 +13,7 @@ import { markDead, PARKED, STATE } from '../src/transport/shm/doorbell.js';
 import { DEFAULT_RING_CAPACITY } from '../src/transport/shm/channel.js';
 import { SLOT_BYTES, slotBytes, SyncSlot } from '../src/transport/shm/sync-slot.js';
 import type { SyncCaller, SyncOutcome, SyncRequest } from './fixtures/sync-caller.js';
-import { ECHO, eventually } from './helpers/places.js';
+import { codeOf, ECHO, eventually } from './helpers/places.js';
 
 const CALLER = new URL('./fixtures/sync-caller.js', import.meta.url);
 const POLL_CHILD = new URL('./fixtures/sync-poll-child.js', import.meta.url);
@@ -224,6 +224,20 @@ describe('callSync: errors that need no server', () => {
     assert.equal(syncError(() => callSync('/cs/echo', 42 as unknown as string, [])).err.code, 'EINVAL');
     assert.equal(syncError(() => callSync('/cs/echo', 'echo', 'x' as unknown as unknown[])).err.code, 'EINVAL');
     assert.equal(syncError(() => callSync('/cs/echo', 'echo', [], { timeout: -1 })).err.code, 'EINVAL');
+  });
+
+  it('a timeout of 0 ms: ETIMEDOUT, as for an async call, and the request is not sent', async () => {
+    const sent = async (): Promise<number> => {
+      const { transports } = (await node.stats()).isolates.find((i) => i.isolate === 0)!.stats!;
+      return transports.shm.messagesSent + transports.kernel.messagesSent;
+    };
+    const before = await sent();
+    const sync = syncError(() => callSync('/cs/echo', 'echo', ['now'], { timeout: 0 }));
+    assert.equal(sync.err.code, 'ETIMEDOUT', sync.err.message);
+    assert.equal(await codeOf(call('/cs/echo', 'echo', ['now'], { timeout: 0 })), 'ETIMEDOUT');
+    assert.equal(await codeOf(call('/cs/echo', 'echo', ['now'], { timeout: 0, transport: 'shm' })), 'ETIMEDOUT');
+    assert.equal(await sent(), before, 'no request left, by shm or kernel');
+    assert.equal(callSync('/cs/echo', 'echo', ['later']), 'later');
   });
 
   it("from a worker, a name's first lookup takes its part of the call's timeout: ETIMEDOUT in time while the main thread cannot answer", async () => {

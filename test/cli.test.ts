@@ -4,7 +4,7 @@
 // a bad secret file or an address where nothing listens fails at once.
 import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -213,6 +213,24 @@ describe('fos node, ls, ping, stats', () => {
       await eventually(async () => /^\/sys\/nodes\/quick\s/m.test((await fos(['ls', '--node', n1, '--secret-file', secretFile])).stdout), 10_000, 'quick to join');
     } finally {
       quick.proc.kill('SIGKILL');
+    }
+  });
+
+  it('fos bench in an installation without bench/ (the published package) fails with a clear ENOENT, not a stack', async () => {
+    // The package's files: dist/src alone, beside the dependencies.
+    const pkg = mkdtempSync(join(tmpdir(), 'fos-pkg-'));
+    try {
+      cpSync(fileURLToPath(new URL('../src', import.meta.url)), join(pkg, 'dist', 'src'), { recursive: true });
+      symlinkSync(fileURLToPath(new URL('../../node_modules', import.meta.url)), join(pkg, 'node_modules'));
+      const r = await new Promise<Run>((resolve) => {
+        execFile(process.execPath, [join(pkg, 'dist', 'src', 'cli', 'main.js'), 'bench', '--quick'], { timeout: 30_000 }, (err, stdout, stderr) => {
+          resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr });
+        });
+      });
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stderr, 'fos: ENOENT: fos bench runs in a clone of the fos repository, with its development dependencies (npm install; npm start): this installation has no bench/\n');
+    } finally {
+      rmSync(pkg, { recursive: true, force: true });
     }
   });
 

@@ -1,7 +1,7 @@
 // A mailbox on its own: receive, tryReceive, async iteration, close, abort.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { boot, createMailbox, send } from '../src/index.js';
+import { boot, createMailbox, send, type FosError } from '../src/index.js';
 import { codeOf } from './helpers/places.js';
 
 const node = await boot();
@@ -70,11 +70,14 @@ describe('mailbox', () => {
     const mb = await createMailbox();
     const ac = new AbortController();
     const r = mb.receive({ signal: ac.signal });
-    ac.abort();
-    assert.equal(await codeOf(r), 'ECANCELED');
+    const why = new Error('enough waiting');
+    ac.abort(why);
+    const e = await r.then(() => assert.fail('received'), (err: unknown) => err as FosError);
+    assert.deepStrictEqual([e.code, e.cause], ['ECANCELED', why], 'the abort reason is the cause');
     await send(mb.ref, 'kept');
     assert.equal(mb.tryReceive()?.data, 'kept');
-    assert.equal(await codeOf(mb.receive({ signal: AbortSignal.abort() })), 'ECANCELED');
+    const early = await mb.receive({ signal: AbortSignal.abort('gone') }).then(() => assert.fail('received'), (err: unknown) => err as FosError);
+    assert.deepStrictEqual([early.code, early.cause], ['ECANCELED', 'gone']);
     mb.close();
   });
 

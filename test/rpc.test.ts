@@ -4,7 +4,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
-import { boot, call as callFrom, connect as connectTo, FosError, lookup, serve, type CallOptions, type IsolateStats, type MailboxStats, type Ref, type Remote, type ServiceContext, type TransportName } from '../src/index.js';
+import { boot, call as callFrom, callSync, connect as connectTo, FosError, lookup, send, sendMany, serve, type CallOptions, type SendOptions, type SyncCallOptions, type IsolateStats, type MailboxStats, type Ref, type Remote, type ServiceContext, type TransportName } from '../src/index.js';
 import { AGENT, codeOf, ECHO, eventually, unwrap, within } from './helpers/places.js';
 import type { Agent } from './fixtures/agent.js';
 import { nextEvent, peerUp, startNode, type RemoteNode } from './helpers/cluster.js';
@@ -248,18 +248,22 @@ for (const s of servers) {
       assert.equal(await codeOf(slowEcho.slow(400)), 'ETIMEDOUT');
     });
 
-    test('an aborted signal fails the call with ECANCELED', async () => {
+    test('an aborted signal fails the call with ECANCELED, the abort reason its cause', async () => {
       const ac = new AbortController();
       const p = call(s.echo, 'slow', [2000], { signal: ac.signal });
-      setTimeout(() => ac.abort(), 20);
+      const why = new Error('the user went away');
+      setTimeout(() => ac.abort(why), 20);
       const t0 = performance.now();
-      assert.equal(await codeOf(p), 'ECANCELED');
+      const e = await errorOf(p);
+      assert.equal(e.code, 'ECANCELED');
+      assert.equal(e.cause, why);
       assert.ok(performance.now() - t0 < 1000, 'the call is cancelled when the signal fires, not when the handler ends');
       assert.equal((await mainStats()).callsInFlight, 0);
     });
 
     test('a signal aborted before the call fails it with ECANCELED', async () => {
-      assert.equal(await codeOf(call(s.echo, 'echo', ['never'], { signal: AbortSignal.abort() })), 'ECANCELED');
+      const e = await errorOf(call(s.echo, 'echo', ['never'], { signal: AbortSignal.abort('no longer wanted') }));
+      assert.deepStrictEqual([e.code, e.cause], ['ECANCELED', 'no longer wanted']);
       assert.equal((await mainStats()).callsInFlight, 0);
     });
 
@@ -289,6 +293,21 @@ for (const s of servers) {
       assert.equal(timedOutAt, -1, `call number ${timedOutAt + 1} after refused replies timed out`);
       assert.equal(await call(name, 'add', [20, 22], { timeout: 2000 }), 42);
       await server.leave();
+    });
+
+    test('a service that closes while a handler runs answers that call ECLOSED at once; the late answer is dropped', async () => {
+      const name = `/rpc/${s.transport}/closing`;
+      const server = await s.serveExtraAt(name);
+      const held = call(name, 'hold', [3000], { timeout: 10_000 });
+      await eventually(async () => (await call(name, 'held', [])) === 1, 5000, 'the hold to start');
+      const t0 = performance.now();
+      await call(name, 'closeIn', [20]);
+      const e = await errorOf(held);
+      assert.equal(e.code, 'ECLOSED', e.message);
+      assert.match(e.message, /closed while the call ran/);
+      assert.ok(performance.now() - t0 < 2000, `answered when the service closed, not when the handler ended (${Math.round(performance.now() - t0)} ms)`);
+      await server.leave();
+      assert.equal((await mainStats()).callsInFlight, 0);
     });
 
     test('a name whose only member left fails with ENOENT at once', async () => {
@@ -483,6 +502,40 @@ describe('rpc, names', () => {
 
   test('a call to a malformed name fails with EINVAL', async () => {
     assert.equal(await codeOf(call('no-slash', 'echo', [1])), 'EINVAL');
+  });
+});
+
+describe('rpc, options outside their types', () => {
+  // What a caller without TypeScript may pass: each fails with EINVAL, none is taken for the default.
+  const bad: [string, Record<string, unknown>, RegExp][] = [
+    ['an unknown transport', { transport: 'sharedmem' }, /transport is 'auto', 'kernel', 'shm' or 'tcp', got "sharedmem"/],
+    ['an empty transport', { transport: '' }, /got ""/],
+    ['a transport that is a number', { transport: 5 }, /got number/],
+    ['a null key', { key: null }, /a routing key is a string, number or bigint, got null/],
+    ['an object key', { key: { id: 1 } }, /got object/],
+    ['an array key', { key: [1] }, /got an array/],
+    ['an unknown prefer', { prefer: 'near' }, /prefer is 'local' or 'any', got "near"/],
+  ];
+  for (const [what, opts, message] of bad) {
+    test(`${what}: call, send, sendMany and callSync fail with EINVAL`, async () => {
+      const target = servers[2]!.echo; // a worker's service: every path would reach it
+      for (const [via, p] of [
+        ['call', call(target, 'echo', [1], opts as CallOptions)],
+        ['send', send(target, 1, opts as SendOptions)],
+        ['sendMany', sendMany(target, [1], opts as SendOptions)],
+        ['callSync', (async () => callSync(target, 'echo', [1], opts as SyncCallOptions))()],
+      ] as const) {
+        const e = await errorOf(p);
+        assert.equal(e.code, 'EINVAL', `${via}: ${e.message}`);
+        assert.match(e.message, message, via);
+      }
+    });
+  }
+  test('every option in its type is taken', async () => {
+    const target = servers[2]!.echo;
+    for (const transport of ['auto', 'kernel', 'shm'] as const) assert.equal(await call(target, 'echo', [1], { transport, key: 'k', prefer: 'any' }), 1);
+    assert.equal(await call(target, 'echo', [2], { key: 7n, prefer: 'local' }), 2);
+    assert.equal(callSync(target, 'echo', [3], { key: 3 }), 3);
   });
 });
 

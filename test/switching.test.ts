@@ -267,3 +267,25 @@ describe('a node with 4 KiB rings: messages larger than the ring', () => {
     await agent.closeBox(id);
   });
 });
+
+describe('shm options out of range', () => {
+  it('boot fails with EINVAL naming the option, and leaves nothing behind', async () => {
+    for (const [shm, message] of [
+      [{ threshold: -5 }, /shm\.threshold is a whole number of messages >= 0/],
+      [{ threshold: 2.5 }, /shm\.threshold/],
+      [{ ringCapacity: 1000 }, /shm\.ringCapacity is a power of two from 64 to 2\^30 bytes, got 1000/],
+      [{ ringCapacity: 32 }, /shm\.ringCapacity/],
+      [{ pump: { spinMicros: -1 } }, /shm\.pump\.spinMicros is a number of µs >= 0, got -1/],
+      [{ pump: { pollSliceMicros: Number.NaN } }, /shm\.pump\.pollSliceMicros/],
+    ] as const) {
+      const e = await boot({ shm }).then(
+        () => assert.fail(`booted with ${JSON.stringify(shm)}`),
+        (err: unknown) => err as { code?: string; message: string },
+      );
+      assert.equal(e.code, 'EINVAL', e.message);
+      assert.match(e.message, message);
+    }
+    const node = await boot({ shm: { threshold: 0, ringCapacity: 64 * 1024 } });
+    await node.shutdown();
+  });
+});

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 /** The `fos` command. */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { FosError } from '../errors.js';
 import { demo } from './demo.js';
 import { CALL_TIMEOUT_MS, callCommand, lsCommand, pingCommand, statsCommand } from './client-commands.js';
@@ -28,8 +30,13 @@ async function main(argv: string[]): Promise<number> {
   const [cmd] = argv;
   switch (cmd) {
     case 'bench': {
-      // The evaluation lives in bench/, beside src/ in a clone (not in the published package).
-      const { runBench } = await import('../../bench/eval/main.js');
+      // The evaluation lives in bench/, beside src/ in a clone (not in the
+      // published package, which has neither it nor the libraries it compares with).
+      const bench = new URL('../../bench/eval/main.js', import.meta.url);
+      if (!existsSync(fileURLToPath(bench))) {
+        throw new FosError('ENOENT', 'fos bench runs in a clone of the fos repository, with its development dependencies (npm install; npm start): this installation has no bench/');
+      }
+      const { runBench } = (await import(bench.href)) as typeof import('../../bench/eval/main.js');
       return runBench(argv.slice(1));
     }
     case 'demo':

@@ -13,7 +13,7 @@ import type { NameListing } from '../names/registry.js';
 import { currentRuntime, setRuntime } from '../runtime/current.js';
 import { Runtime } from '../runtime/runtime.js';
 import { newIcb } from '../transport/shm/icb.js';
-import type { ShmOptions } from '../transport/shm/transport.js';
+import { checkShmOptions, type ShmOptions } from '../transport/shm/transport.js';
 import type { IsolateStats } from '../runtime/stats.js';
 import { isLoopback, parseHostPort } from '../transport/tcp/address.js';
 import { Proxy, type TcpOptions, type TlsOptions } from '../transport/tcp/proxy.js';
@@ -364,6 +364,7 @@ export async function boot(opts: BootOptions = {}): Promise<FosNode> {
   checkOpenAddresses([...(opts.listen !== undefined ? [opts.listen] : []), ...(opts.peers ?? [])], opts.secret !== undefined);
   const hub = new Hub();
   const shm = opts.shm ?? {};
+  checkShmOptions(shm);
   const rt: Runtime = new Runtime({
     node: name,
     isolate: 0,

@@ -6,7 +6,7 @@
  * isolate serving it (ECONNRESET) or by the runtime closing (ECLOSED). A
  * reply that comes after that finds no entry and is dropped: nothing leaks.
  */
-import { FosError, type ErrorCode } from '../errors.js';
+import { canceled, FosError, type ErrorCode } from '../errors.js';
 import { Deque } from '../util/deque.js';
 import { Withdrawal, type AbortLike } from '../util/withdrawal.js';
 import { woke } from '../util/wakeups.js';
@@ -41,6 +41,11 @@ export function checkCall(method: unknown, args: unknown, timeout: unknown): voi
   if (typeof method !== 'string') throw new FosError('EINVAL', 'a method name is a string');
   if (!Array.isArray(args)) throw new FosError('EINVAL', 'call arguments are an array');
   checkTimeout(timeout);
+}
+
+/** A timeout of 0 leaves no time for an answer: every call, async or sync, fails with ETIMEDOUT at once, its request not sent. */
+export function noTimeFor(timeout: number): FosError | undefined {
+  return timeout === 0 ? new FosError('ETIMEDOUT', 'a call with a timeout of 0 ms has no time for an answer') : undefined;
 }
 
 function checkTimeout(timeout: unknown): void {
@@ -86,14 +91,14 @@ export class CallTable {
    */
   start(node: string, isolate: number, timeout: number, signal: AbortSignal | undefined): { id: number; promise: Promise<unknown>; signal: AbortLike } {
     checkTimeout(timeout);
-    if (signal?.aborted) throw new FosError('ECANCELED', 'call aborted');
+    if (signal?.aborted) throw canceled('call aborted', signal);
     const id = this.nextId++;
     const withdraw = new Withdrawal();
     const promise = new Promise<unknown>((resolve, reject) => {
       let cleanup: (() => void) | undefined;
       if (signal !== undefined) {
         const onAbort = (): void => {
-          this.settle(id, new FosError('ECANCELED', 'call aborted'));
+          this.settle(id, canceled('call aborted', signal));
         };
         signal.addEventListener('abort', onAbort, { once: true });
         cleanup = () => signal.removeEventListener('abort', onAbort);

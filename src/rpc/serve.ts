@@ -23,7 +23,7 @@ export interface ServeOptions {
 export interface Service {
   /** The service's mailbox ref, once its name is bound. */
   readonly ready: Promise<Ref>;
-  /** Leaves the fleet; calls still queued fail with ECLOSED. */
+  /** Leaves the fleet; calls still queued, and those whose async handler still runs, fail with ECLOSED. */
   close(): void;
 }
 
@@ -53,12 +53,13 @@ export function serveOn(rt: Runtime, name: string, handlers: Handlers, opts: Ser
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new FosError('EINVAL', `concurrency is a positive integer, got ${concurrency}`);
   let mailbox: Mailbox | undefined;
+  let loop: ServeLoop | undefined;
   let closed = false;
   const mbOpts = opts.capacity === undefined ? { fleet: name } : { fleet: name, capacity: opts.capacity };
   const ready = rt.createMailbox(mbOpts, true).then((mb) => {
     mailbox = mb;
     if (closed) mb.close();
-    else mb.consume(new ServeLoop(rt, name, mb, handlers, concurrency));
+    else mb.consume((loop = new ServeLoop(rt, name, mb, handlers, concurrency)));
     return mb.ref;
   });
   rt.track(ready, true);
@@ -67,6 +68,7 @@ export function serveOn(rt: Runtime, name: string, handlers: Handlers, opts: Ser
     ready,
     close(): void {
       closed = true;
+      loop?.close();
       mailbox?.close();
     },
   };
@@ -80,7 +82,9 @@ export function serveOn(rt: Runtime, name: string, handlers: Handlers, opts: Ser
  * while that many do, calls wait in the mailbox.
  */
 class ServeLoop implements Consumer {
-  private active = 0;
+  /** The calls whose async handler runs: each is answered once, by its handler or by close(). */
+  private readonly running = new Set<Inbound>();
+  private closed = false;
 
   constructor(
     private readonly rt: Runtime,
@@ -91,7 +95,21 @@ class ServeLoop implements Consumer {
   ) {}
 
   accepts(): boolean {
-    return this.active < this.concurrency;
+    return !this.closed && this.running.size < this.concurrency;
+  }
+
+  /** The service closes: calls whose handler still runs are answered ECLOSED now, and their handlers' answers dropped. */
+  close(): void {
+    this.closed = true;
+    const running = [...this.running];
+    this.running.clear();
+    for (const m of running) {
+      try {
+        this.rt.reply(m, false, new FosError('ECLOSED', `${this.name} closed while the call ran`));
+      } catch {
+        // the caller is gone: nobody waits for the answer
+      }
+    }
   }
 
   take(m: Inbound): void {
@@ -129,17 +147,18 @@ class ServeLoop implements Consumer {
       rt.reply(m, true, result);
       return;
     }
-    this.active++;
+    this.running.add(m);
     woke();
     Promise.resolve(result)
       .then(
-        (v) => rt.reply(m, true, v),
-        (e: unknown) => rt.reply(m, false, remoteError(e)),
+        (v) => {
+          if (this.running.delete(m)) rt.reply(m, true, v);
+        },
+        (e: unknown) => {
+          if (this.running.delete(m)) rt.reply(m, false, remoteError(e));
+        },
       )
       .catch(() => {}) // reply() reports its own failures to the caller; nothing is left to tell
-      .finally(() => {
-        this.active--;
-        this.mb.feed();
-      });
+      .finally(() => this.mb.feed());
   }
 }

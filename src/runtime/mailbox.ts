@@ -15,7 +15,7 @@
  *   `queue` until it asks for more (`feed`);
  * - once `closed`, all three are empty and stay so.
  */
-import { FosError } from '../errors.js';
+import { canceled, FosError } from '../errors.js';
 import { Deque } from '../util/deque.js';
 import type { CallInfo } from '../envelope.js';
 import type { Ref } from './ref.js';
@@ -262,10 +262,10 @@ export class Mailbox<T = unknown> implements AsyncIterable<Message<T>> {
     if (m !== undefined) return Promise.resolve(m);
     if (this.closedFlag) return Promise.reject(new FosError('ECLOSED', 'mailbox is closed'));
     const { signal } = opts;
-    if (signal?.aborted) return Promise.reject(new FosError('ECANCELED', 'receive aborted'));
+    if (signal?.aborted) return Promise.reject(canceled('receive aborted', signal));
     return new Promise<Message<T>>((resolve, reject) => {
       const onAbort = (): void => {
-        if (this.receivers.remove(r)) reject(new FosError('ECANCELED', 'receive aborted'));
+        if (this.receivers.remove(r)) reject(canceled('receive aborted', signal));
       };
       const r: Receiver = {
         resolve: (msg) => {

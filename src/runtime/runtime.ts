@@ -9,11 +9,11 @@
  * postMessage hop, never a detour through the main thread).
  */
 import type { TransferListItem } from 'node:worker_threads';
-import { asFosError, FosError, fromWire, isFosError, toWire, type ErrorCode, type WireError } from '../errors.js';
+import { asFosError, canceled, FosError, fromWire, isFosError, toWire, type ErrorCode, type WireError } from '../errors.js';
 import { NameClient, type NameService, type Selection } from '../names/client.js';
 import type { NameEntry } from '../names/registry.js';
 import type { RoutingKey } from '../names/select.js';
-import { CallTable, checkCall, DEFAULT_CALL_TIMEOUT_MS } from '../rpc/calls.js';
+import { CallTable, checkCall, DEFAULT_CALL_TIMEOUT_MS, noTimeFor } from '../rpc/calls.js';
 import { RecordType, type CallInfo, type Envelope } from '../envelope.js';
 import type { Acks, Frame, MsgFrame, PushEvent, ReplyFrame } from '../transport/kernel/frames.js';
 import type { ShmIn, ShmOut, ShmVerdict } from '../transport/shm/channel.js';
@@ -48,6 +48,20 @@ export interface SendOptions {
   readonly signal?: AbortSignal;
   /** Given to the receiver as `msg.from`. */
   readonly replyTo?: Ref;
+}
+
+const TRANSPORTS: ReadonlySet<unknown> = new Set<unknown>(['auto', 'kernel', 'shm', 'tcp', undefined]);
+
+/** EINVAL for a transport, key or prefer outside its type (a caller without TypeScript): none is taken for a default silently. */
+function checkRouting(opts: { readonly transport?: unknown; readonly key?: unknown; readonly prefer?: unknown }): void {
+  if (!TRANSPORTS.has(opts.transport)) throw new FosError('EINVAL', `transport is 'auto', 'kernel', 'shm' or 'tcp', got ${describeOption(opts.transport)}`);
+  const k = opts.key;
+  if (k !== undefined && typeof k !== 'string' && typeof k !== 'number' && typeof k !== 'bigint') throw new FosError('EINVAL', `a routing key is a string, number or bigint, got ${describeOption(k)}`);
+  if (opts.prefer !== undefined && opts.prefer !== 'local' && opts.prefer !== 'any') throw new FosError('EINVAL', `prefer is 'local' or 'any', got ${describeOption(opts.prefer)}`);
+}
+
+function describeOption(v: unknown): string {
+  return typeof v === 'string' ? JSON.stringify(v) : v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
 }
 
 /** SendOptions as the runtime passes them on: its own calls use a light signal. */
@@ -284,6 +298,7 @@ export class Runtime {
   private trySend(target: Target, data: unknown, opts: SendOptions & { readonly batch?: boolean }): Promise<void> {
     try {
       this.assertOpen();
+      checkRouting(opts);
       const msg: Inbound = opts.replyTo === undefined ? { data } : { data, from: assertRef(opts.replyTo) };
       // A ref, with no lookup to queue behind: delivered at once, without the closure inOrder takes.
       if (typeof target !== 'string' && this.waitingForLookup === 0) return this.deliver(assertRef(target), msg, opts);
@@ -359,6 +374,9 @@ export class Runtime {
       this.assertOpen();
       let timeout = opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS;
       checkCall(method, args, timeout);
+      checkRouting(opts);
+      const none = noTimeFor(timeout);
+      if (none !== undefined) throw none;
       // A name not in the cache is looked up first, within the call's timeout; the call gets what is left of it.
       this.syncTimeLeft = timeout;
       const ref = typeof target === 'string' ? this.names.resolveSync(target, opts, this.lookupInTime, this.isolate) : assertRef(target);
@@ -401,7 +419,11 @@ export class Runtime {
   call(target: Target, method: string, args: readonly unknown[], opts: CallOptions = {}): Promise<unknown> {
     try {
       this.assertOpen();
-      checkCall(method, args, opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS);
+      const timeout = opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS;
+      checkCall(method, args, timeout);
+      checkRouting(opts);
+      const none = noTimeFor(timeout);
+      if (none !== undefined) throw none;
     } catch (e) {
       return this.rejected(e);
     }
@@ -537,7 +559,7 @@ export class Runtime {
   private awaitRoom(b: BlockedDelivery, signal: AbortLike | undefined, bind: (s: (e?: FosError) => void) => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const abort = (): void => {
-        if (b.withdraw()) reject(new FosError('ECANCELED', 'send aborted while waiting for room'));
+        if (b.withdraw()) reject(canceled('send aborted while waiting for room', signal));
       };
       bind((e) => {
         signal?.removeEventListener('abort', abort);

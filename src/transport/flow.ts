@@ -26,7 +26,7 @@
  * - after `fail()`, everything is empty and every later send fails at once.
  */
 import type { TransferListItem } from 'node:worker_threads';
-import { asFosError, FosError } from '../errors.js';
+import { asFosError, canceled, FosError } from '../errors.js';
 import { Deque } from '../util/deque.js';
 import type { AbortLike } from '../util/withdrawal.js';
 import { woke } from '../util/wakeups.js';
@@ -151,7 +151,7 @@ export class Flow<F> {
   send(frame: F, to: LaneKey, opts: FlowSendOptions, weight = 1): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     const { signal } = opts;
-    if (signal?.aborted) return Promise.reject(new FosError('ECANCELED', 'send aborted'));
+    if (signal?.aborted) return Promise.reject(canceled('send aborted', signal));
     let lane = this.lanes.get(to);
     if (lane === undefined) this.lanes.set(to, (lane = { inflight: 0, queued: 0, lastSeq: 0, backlog: new Deque() }));
     if (opts.wait === false) {
@@ -243,7 +243,7 @@ export class Flow<F> {
     if (p.lane.backlog.remove(p)) {
       p.lane.queued -= p.weight;
       this.dropIfIdle(p.to, p.lane);
-      finish(p, new FosError('ECANCELED', 'send aborted before it left'));
+      finish(p, canceled('send aborted before it left', p.signal));
     } else if (this.inflight.get(p.seq) === p) {
       // Posted: only the receiver knows whether it is queued yet. It is asked
       // to withdraw the message if it still waits for room; its verdict (ok

@@ -34,6 +34,21 @@ export interface ShmHost {
 
 export const DEFAULT_THRESHOLD = 8;
 
+/** EINVAL for shm options out of range (checked once, at boot, rather than in each isolate as it starts). */
+export function checkShmOptions(opts: ShmOptions): void {
+  const { threshold, ringCapacity, pump } = opts;
+  if (threshold !== undefined && !(threshold === Infinity || (Number.isInteger(threshold) && threshold >= 0))) {
+    throw new FosError('EINVAL', `shm.threshold is a whole number of messages >= 0 (or Infinity: never switch), got ${String(threshold)}`);
+  }
+  if (ringCapacity !== undefined && !(Number.isInteger(ringCapacity) && ringCapacity >= 64 && ringCapacity <= 2 ** 30 && (ringCapacity & (ringCapacity - 1)) === 0)) {
+    throw new FosError('EINVAL', `shm.ringCapacity is a power of two from 64 to 2^30 bytes, got ${String(ringCapacity)}`);
+  }
+  for (const k of ['spinMicros', 'pollSliceMicros'] as const) {
+    const v = pump?.[k];
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw new FosError('EINVAL', `shm.pump.${k} is a number of µs >= 0, got ${String(v)}`);
+  }
+}
+
 export class ShmTransport {
   readonly icb: Icb;
   readonly pump: Pump;
