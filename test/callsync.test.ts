@@ -144,6 +144,19 @@ for (const s of servers) {
       assert.equal(callSync(s.name, 'echo', ['after']), 'after');
     });
 
+    it('what only a structured clone carries fails with EINVAL, request or answer; an async call over shm gets it', async () => {
+      const request = syncError(() => callSync(s.name, 'echo', [{ shared: new SharedArrayBuffer(8) }]));
+      assert.equal(request.err.code, 'EINVAL');
+      assert.match(request.err.message, /^EINVAL: the request holds a SharedArrayBuffer, which only a structured clone carries as it is: it cannot go by callSync/);
+      const answer = syncError(() => callSync(s.name, 'blob', ['hi']));
+      assert.equal(answer.err.code, 'EINVAL');
+      assert.match(answer.err.message, /the answer holds a Blob, which only a structured clone carries as it is: it cannot go into a callSync's answer/);
+      // The same answer to an async call that came by shm goes back by kernel.
+      const blob = await call(s.name, 'blob', ['hi'], { transport: 'shm' });
+      assert.ok(blob instanceof Blob && (await blob.text()) === 'hi');
+      assert.equal(callSync(s.name, 'echo', ['after']), 'after');
+    });
+
     it('an unknown method: ENOSYS', () => {
       assert.equal(syncError(() => callSync(s.name, 'noSuchMethod', [])).err.code, 'ENOSYS');
       assert.equal(syncError(() => callSync(s.name, 'toString', [])).err.code, 'ENOSYS');

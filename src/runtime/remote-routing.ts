@@ -15,6 +15,7 @@ import type { Ref } from './ref.js';
 import type { DeliverOptions, RemoteRoute } from './runtime.js';
 import type { Counters } from './stats.js';
 import { moveForCopy } from '../util/transfer.js';
+import { kernelOnly, notCarried } from '../kernel-only.js';
 
 /** What the routing needs of its runtime. */
 export interface RoutingRuntime {
@@ -38,6 +39,9 @@ export class RemoteRouting {
     if (opts.transport === 'kernel' || opts.transport === 'shm') {
       throw new FosError('EINVAL', `transport '${opts.transport}' cannot reach node ${a.node}: use 'tcp' or 'auto'`);
     }
+    // What only a structured clone carries cannot cross to another node as it is: it fails rather than arrive changed.
+    const why = kernelOnly(msg.data, true);
+    if (why !== undefined) return Promise.reject(notCarried(why, `to node ${a.node}`));
     const wait = opts.wait !== false;
     this.rt.countSent('tcp', msg.data, opts.batch);
     if (this.rt.isolate === 0) {
@@ -65,6 +69,11 @@ export class RemoteRouting {
   /** Answers a call from another node: through the proxy, or through the main thread from a worker. */
   reply(to: Ref, callId: number, ok: boolean, result: unknown): void {
     const a = to.address;
+    const why = ok ? kernelOnly(result, true) : undefined;
+    if (why !== undefined) {
+      this.reply(to, callId, false, notCarried(why, `to node ${a.node}`, 'the answer'));
+      return;
+    }
     try {
       if (this.rt.isolate === 0) {
         if (this.rt.remote === undefined) return;

@@ -31,6 +31,7 @@ import { assertRef, capEquals, newCapability, type Ref } from './ref.js';
 import { Counters, type IsolateStats, type TransportName } from './stats.js';
 import { woke } from '../util/wakeups.js';
 import { copyLocal } from './local-copy.js';
+import { kernelOnly, kernelOnlyTransfer, notCarried } from '../kernel-only.js';
 
 export type TransportChoice = 'auto' | 'kernel' | 'shm' | 'tcp';
 
@@ -48,6 +49,11 @@ export interface SendOptions {
   readonly signal?: AbortSignal;
   /** Given to the receiver as `msg.from`. */
   readonly replyTo?: Ref;
+}
+
+/** A mailbox of another isolate, as a key of Runtime.waitingForKernel. */
+function laneOf(a: { readonly isolate: number; readonly mailbox: number }): string {
+  return `${a.isolate}:${a.mailbox}`;
 }
 
 const TRANSPORTS: ReadonlySet<unknown> = new Set<unknown>(['auto', 'kernel', 'shm', 'tcp', undefined]);
@@ -163,6 +169,8 @@ export class Runtime {
   private readonly recentlyClosed = new Set<number>();
   private nextMailbox = 1;
   private readonly links = new Map<number, KernelLink>();
+  /** Per mailbox of another isolate ("isolate:mailbox"), the last delivery waiting to go by kernel in order (see byKernelAfter). */
+  private readonly waitingForKernel = new Map<string, Promise<void>>();
   /** In a polling isolate: the pump sources that take its links' frames, by peer. */
   private readonly kernelSources = new Map<number, PumpSource>();
   private readonly calls = new CallTable((code) => this.counters.error(code));
@@ -384,6 +392,11 @@ export class Runtime {
       const a = ref.address;
       if (a.node !== this.node) throw new FosError('EINVAL', `callSync reaches services of this node only; use call() for node ${a.node}`);
       if (a.isolate === this.isolate) throw new FosError('EINVAL', 'callSync to a service of the calling isolate would wait for itself: use call()');
+      const why = kernelOnly(args);
+      if (why !== undefined) throw notCarried(why, "by callSync, whose requests go over shm: call it with call()", 'the request');
+      if (this.waitingForKernel.size > 0 && this.waitingForKernel.has(laneOf(a))) {
+        throw new FosError('EAGAIN', 'an earlier message to this mailbox waits to go by kernel (callSync would overtake it); retry');
+      }
       const link = this.linkTo(a.isolate);
       if (link.flow.failed !== undefined) throw link.flow.failed; // given up (linkBroken): no channel can be opened
       const out = this.shm.routeNow(a.isolate, link, this.opts.relayOffer);
@@ -472,6 +485,17 @@ export class Runtime {
     if (a.node !== this.node) return this.remoteRouting.deliver(ref, msg, opts);
     if (transport === 'tcp') throw new FosError('EINVAL', `transport 'tcp' carries messages to other nodes; ${a.node} is this node`);
     if (a.isolate === this.isolate) return this.deliverLocal(ref, msg, opts);
+    if (this.waitingForKernel.size > 0) {
+      const held = this.waitingForKernel.get(laneOf(a));
+      if (held !== undefined) return this.behind(held, laneOf(a), () => this.deliverToIsolate(ref, msg, opts));
+    }
+    return this.deliverToIsolate(ref, msg, opts);
+  }
+
+  /** `deliver` to another isolate of this node, in its turn (nothing to this mailbox waits to go by kernel before it). */
+  private deliverToIsolate(ref: Ref, msg: Inbound, opts: DeliverOptions): Promise<void> {
+    const a = ref.address;
+    const transport = opts.transport ?? 'auto';
     const link = this.linkTo(a.isolate);
     const wait = opts.wait !== false;
     // FIFO across transports (DESIGN.md §3): a message goes by the transport
@@ -490,6 +514,13 @@ export class Runtime {
       }
     }
     if (viaShm) {
+      // What only a structured clone carries goes by kernel, after what this
+      // isolate sent to the mailbox by shm (it waits for their verdicts).
+      const why = kernelOnly(msg.data) ?? kernelOnlyTransfer(opts.transfer);
+      if (why !== undefined) {
+        if (transport === 'shm') return Promise.reject(notCarried(why, "over shm: send it by 'kernel' or 'auto'"));
+        return this.byKernelAfter(out!, ref, msg, opts, link);
+      }
       // The bytes are copied into the ring; a transfer list still takes the
       // sender's buffers away, as on every other transport. It is checked
       // first, so that a bad list fails the send and delivers nothing.
@@ -514,7 +545,12 @@ export class Runtime {
       this.shm.kick();
       return sent;
     }
-    const frame: MsgFrame = { t: 'm', s: 0, to: a.mailbox, cap: ref.cap, w: wait ? 1 : 0, d: msg.data };
+    return this.byKernel(ref, msg, opts, link);
+  }
+
+  private byKernel(ref: Ref, msg: Inbound, opts: DeliverOptions, link: KernelLink): Promise<void> {
+    const a = ref.address;
+    const frame: MsgFrame = { t: 'm', s: 0, to: a.mailbox, cap: ref.cap, w: opts.wait !== false ? 1 : 0, d: msg.data };
     if (msg.from !== undefined) frame.f = msg.from;
     if (msg.call !== undefined) {
       frame.c = msg.call.id;
@@ -523,6 +559,49 @@ export class Runtime {
     if (opts.batch === true) frame.b = 1;
     this.countSent('kernel', msg.data, opts.batch);
     return link.send(frame, opts, a.mailbox, weightOf(msg.data, opts.batch));
+  }
+
+  /**
+   * Sends by kernel a message only a structured clone carries (kernel-only.ts)
+   * to a mailbox this isolate also reaches by the channel `out`. A message
+   * sent to it earlier by shm may still be on its way (ShmOut.busy): then
+   * this one waits until none is, and every later one to the mailbox waits
+   * behind it (`waitingForKernel`), so that FIFO holds; once it is posted,
+   * later ones follow it on kernel while it has no verdict (deliverToIsolate).
+   */
+  private byKernelAfter(out: ShmOut, ref: Ref, msg: Inbound, opts: DeliverOptions, link: KernelLink): Promise<void> {
+    const to = ref.address.mailbox;
+    if (!out.busy(to)) return this.byKernel(ref, msg, opts, link);
+    return this.behind(
+      out.whenIdle(to),
+      laneOf(ref.address),
+      () => {
+        if (opts.signal?.aborted === true) return Promise.reject(canceled('send aborted before it left', opts.signal));
+        return this.byKernel(ref, msg, opts, link);
+      },
+      (kept) => (kept ? undefined : new FosError('EINVAL', `the message goes only by kernel, and an earlier one to mailbox ${to} by shm may still be on its way (a call that ended without its answer): it would overtake it`)),
+    );
+  }
+
+  /**
+   * Runs `go` once `gate` resolves, and holds every later delivery to
+   * `lane` until it has: a turn in a queue per mailbox that exists only
+   * while something waits in it. `refuse` may fail the delivery instead,
+   * from what the gate resolved with.
+   */
+  private behind<G>(gate: Promise<G>, lane: string, go: () => Promise<void>, refuse?: (g: G) => FosError | undefined): Promise<void> {
+    let sent: Promise<void> = RESOLVED;
+    const turn = gate.then((g) => {
+      const no = refuse?.(g);
+      try {
+        sent = no !== undefined ? Promise.reject(no) : go();
+      } catch (e) {
+        sent = Promise.reject(e);
+      }
+      if (this.waitingForKernel.get(lane) === turn) this.waitingForKernel.delete(lane);
+    });
+    this.waitingForKernel.set(lane, turn);
+    return turn.then(() => sent);
   }
 
   /** Sends call `call` over `out` without a verdict when it may (ShmOut.sendCall); false when it must go tracked. */
@@ -626,6 +705,12 @@ export class Runtime {
       return;
     }
     if (call.sync === true) {
+      // A sync slot holds bytes: what only a structured clone carries fails the call rather than arrive changed.
+      const why = ok ? kernelOnly(result) : undefined;
+      if (why !== undefined) {
+        m.syncChannel?.answerSync(call.id, false, notCarried(why, "into a callSync's answer: call it with call()", 'the answer'));
+        return;
+      }
       if (m.syncChannel?.answerSync(call.id, ok, ok ? result : asFosError(result)) === true) this.counters.sent('shm', result);
       return;
     }
@@ -645,7 +730,8 @@ export class Runtime {
     }
     const link = this.links.get(a.isolate);
     if (link === undefined) return; // the caller is gone: its calls failed with it
-    const out = m.via === 'shm' ? this.shm.tryRouteNow(a.isolate, link, this.opts.relayOffer) : undefined;
+    // A reply keeps no order with other messages: one only a structured clone carries goes by kernel.
+    const out = m.via === 'shm' && !(f.ok && kernelOnly(f.d) !== undefined) ? this.shm.tryRouteNow(a.isolate, link, this.opts.relayOffer) : undefined;
     try {
       if (out !== undefined) {
         out.sendUntracked({ type: RecordType.Reply, callId: call.id, cap: to.cap, ok: f.ok, data: f.ok ? f.d : f.e });

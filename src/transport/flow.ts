@@ -51,6 +51,8 @@ export interface FlowTransport<F> {
   post(frame: F, to: LaneKey, transfer: readonly TransferListItem[] | undefined): number;
   /** Asks the receiver to withdraw message `seq` if it still waits for room. */
   withdraw(seq: number): void;
+  /** Nothing to mailbox `to` is in flight or waiting any more. */
+  idle?(to: LaneKey): void;
 }
 
 interface Lane {
@@ -266,7 +268,10 @@ export class Flow<F> {
   }
 
   private dropIfIdle(to: LaneKey, lane: Lane): void {
-    if (lane.inflight === 0 && lane.backlog.size === 0 && this.lanes.get(to) === lane) this.lanes.delete(to);
+    if (lane.inflight === 0 && lane.backlog.size === 0 && this.lanes.get(to) === lane) {
+      this.lanes.delete(to);
+      this.transport.idle?.(to);
+    }
   }
 
   private post(p: Pending): void {

@@ -179,6 +179,8 @@ export class ShmOut {
    * refuses the record if it has not handled it yet.
    */
   private readonly unanswered = new Set<number>();
+  /** Who waits for a mailbox to be idle (whenIdle), by mailbox. */
+  private readonly idleWaiters = new Map<number, ((kept: boolean) => void)[]>();
   private readonly writer: RingWriter;
   private readonly verdicts: Int32Array;
   /** Where this isolate's thread, blocked in a callSync sent by this channel, finds the answer. */
@@ -209,6 +211,7 @@ export class ShmOut {
       congested: () => this.outbox.size > 0,
       post: (env) => this.write(encode(env, this.metas)),
       withdraw,
+      idle: () => this.wakeIdle(),
     });
   }
 
@@ -291,8 +294,8 @@ export class ShmOut {
     // A failed channel's receiver has dropped the ring: what it had not
     // handled never arrives, and a withdrawal would name a seq of the next
     // channel to the peer.
-    if (answered || this.flow.failed !== undefined) return;
-    if (!this.withdraw(seq)) this.unanswered.add(to);
+    if (!answered && this.flow.failed === undefined && !this.withdraw(seq)) this.unanswered.add(to);
+    this.wakeIdle();
   }
 
   /** Calls sent by sendCall that have not ended. */
@@ -307,6 +310,32 @@ export class ShmOut {
    */
   busy(to: number | string): boolean {
     return this.flow.busy(to) || (typeof to === 'number' && (this.callsTo.has(to) || this.unanswered.has(to)));
+  }
+
+  /**
+   * Resolves once no message to mailbox `to` by this channel may overtake
+   * a later one sent by kernel (see `busy`), or the channel failed: true
+   * then; false if one may, for as long as the channel lives (`unanswered`).
+   */
+  whenIdle(to: number): Promise<boolean> {
+    if (this.flow.failed !== undefined || !this.busy(to)) return Promise.resolve(true);
+    if (this.unanswered.has(to)) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      let waiting = this.idleWaiters.get(to);
+      if (waiting === undefined) this.idleWaiters.set(to, (waiting = []));
+      waiting.push(resolve);
+    });
+  }
+
+  /** Resolves the whenIdle waiters whose mailbox is idle now (after verdicts, an ended call, a failure). */
+  private wakeIdle(): void {
+    if (this.idleWaiters.size === 0) return;
+    for (const [to, waiting] of this.idleWaiters) {
+      const kept = !this.unanswered.has(to);
+      if (this.flow.failed === undefined && kept && this.busy(to)) continue;
+      this.idleWaiters.delete(to);
+      for (const resolve of waiting) resolve(this.flow.failed !== undefined || kept);
+    }
   }
 
   /** True when a verdict or room for the outbox may be waiting. */
@@ -347,6 +376,7 @@ export class ShmOut {
   fail(err: FosError): void {
     this.flow.fail(err);
     this.outbox.drain();
+    this.wakeIdle();
   }
 
   /** Writes one encoded message, or queues a copy of it when the ring is full; returns its seq. */

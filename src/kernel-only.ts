@@ -1,0 +1,131 @@
+/**
+ * What only a structured clone carries faithfully: the parts of a message
+ * that the transports which encode bytes (shm and tcp, through
+ * simple-values.ts and msgpackr) would change or drop, where the kernel
+ * transport (postMessage) keeps them, or refuses them. A message that holds
+ * one goes by kernel within a node, in order (Runtime.deliver), and fails
+ * with EINVAL where kernel cannot go: to another node, in a callSync, in a
+ * send forced onto shm. So a value arrives the same whichever transport
+ * carries it, or fails the same.
+ *
+ * Found here:
+ * - shared memory: a SharedArrayBuffer, or a view of one (postMessage
+ *   shares it; bytes would be a copy). A view of at most 64 bytes is not
+ *   looked at: asking for its buffer would cost V8 an off-heap copy of an
+ *   on-heap array on every small message, and such a view of shared memory
+ *   arrives copied (documented);
+ * - a Blob, a boxed primitive (`new Number(1)`), an `arguments` object, and
+ *   every object with a non-plain prototype that msgpackr does not know and
+ *   whose tag says it is a built-in (WeakMap, WeakSet, WeakRef, Promise, a
+ *   generator, a MessagePort...): msgpackr makes `{}` of them;
+ * - an Error (within a node: the stack is the sender's there, the
+ *   decoder's over bytes; a node carries its name, message and cause to
+ *   another);
+ * - a plain object with an own `__proto__` key (msgpackr renames it);
+ * - a symbol or a function (postMessage refuses them: EINVAL everywhere).
+ *
+ * Not found, and documented: holes in an array (they arrive as undefined)
+ * and an array's non-index properties (dropped), -0 and lone surrogates.
+ * User class instances arrive as plain objects of their own enumerable
+ * properties, as a structured clone makes them. The walk reads what the
+ * encoder then reads again: a getter runs twice per message over shm.
+ */
+
+import type { TransferListItem } from 'node:worker_threads';
+import { FosError } from './errors.js';
+
+/** Objects met before the walk keeps a set of them (a cycle is then met again within one turn of it). */
+const DEPTH_BEFORE_SEEN = 8;
+/** Views of this many bytes or fewer may be on V8's heap: see above. */
+const ON_HEAP_VIEW_BYTES = 64;
+
+const toTag = Object.prototype.toString;
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/**
+ * Why `v` can be carried faithfully only by a structured clone, or
+ * undefined when bytes carry it as well; `toNode` when it would go to
+ * another node (an Error may, without its stack).
+ */
+export function kernelOnly(v: unknown, toNode = false): string | undefined {
+  if (typeof v !== 'object') return typeof v === 'symbol' ? 'a symbol' : typeof v === 'function' ? 'a function' : undefined;
+  if (v === null || v instanceof Uint8Array) return v instanceof Uint8Array ? sharedView(v) : undefined;
+  try {
+    return walk(v, 0, undefined, toNode);
+  } catch {
+    // A getter or a Proxy trap threw: the encoder meets it too, and says so (EINVAL) where the message is encoded.
+    return undefined;
+  }
+}
+
+function sharedView(view: ArrayBufferView): string | undefined {
+  return view.byteLength > ON_HEAP_VIEW_BYTES && view.buffer instanceof SharedArrayBuffer ? 'a view of a SharedArrayBuffer' : undefined;
+}
+
+function walk(v: unknown, depth: number, seen: Set<object> | undefined, toNode: boolean): string | undefined {
+  if (typeof v !== 'object' || v === null) return typeof v === 'symbol' ? 'a symbol' : typeof v === 'function' ? 'a function' : undefined;
+  if (depth >= DEPTH_BEFORE_SEEN) {
+    seen ??= new Set();
+    if (seen.has(v)) return undefined;
+    seen.add(v);
+  }
+  const proto: unknown = Object.getPrototypeOf(v);
+  if (proto === Array.prototype) {
+    const a = v as unknown[];
+    for (let i = 0; i < a.length; i++) {
+      const why = walk(a[i], depth + 1, seen, toNode);
+      if (why !== undefined) return why;
+    }
+    return undefined;
+  }
+  if (proto === Object.prototype || proto === null) {
+    if (hasOwn.call(v, '__proto__')) return 'an object with an own __proto__ key';
+    if (proto !== null && toTag.call(v) === '[object Arguments]') return 'an arguments object';
+    for (const k in v) {
+      if (!hasOwn.call(v, k)) continue;
+      const why = walk((v as Record<string, unknown>)[k], depth + 1, seen, toNode);
+      if (why !== undefined) return why;
+    }
+    return undefined;
+  }
+  if (ArrayBuffer.isView(v)) return sharedView(v);
+  if (v instanceof ArrayBuffer || v instanceof Date || v instanceof RegExp) return undefined;
+  if (v instanceof SharedArrayBuffer) return 'a SharedArrayBuffer';
+  if (v instanceof Map) {
+    for (const [k, x] of v) {
+      const why = walk(k, depth + 1, seen, toNode) ?? walk(x, depth + 1, seen, toNode);
+      if (why !== undefined) return why;
+    }
+    return undefined;
+  }
+  if (v instanceof Set) {
+    for (const x of v) {
+      const why = walk(x, depth + 1, seen, toNode);
+      if (why !== undefined) return why;
+    }
+    return undefined;
+  }
+  if (v instanceof Error) return toNode ? walk(v.cause, depth + 1, seen, toNode) : 'an Error (its stack)';
+  const tag = toTag.call(v);
+  // A user class's instance: carried as a structured clone makes it, a plain object of its own properties.
+  if (tag === '[object Object]') {
+    for (const k of Object.keys(v)) {
+      const why = walk((v as Record<string, unknown>)[k], depth + 1, seen, toNode);
+      if (why !== undefined) return why;
+    }
+    return undefined;
+  }
+  return `a ${tag.slice(8, -1)}`;
+}
+
+/** Why a transfer list can go only by kernel (it holds more than ArrayBuffers: a MessagePort...), or undefined. */
+export function kernelOnlyTransfer(list: readonly TransferListItem[] | undefined): string | undefined {
+  if (list === undefined) return undefined;
+  for (const t of list) if (!(t instanceof ArrayBuffer)) return `a ${toTag.call(t).slice(8, -1)} in the transfer list`;
+  return undefined;
+}
+
+/** The EINVAL of a message (or `what`) holding `why`, which cannot go `where`. */
+export function notCarried(why: string, where: string, what = 'the message'): FosError {
+  return new FosError('EINVAL', `${what} holds ${why}, which only a structured clone carries as it is: it cannot go ${where}`);
+}
