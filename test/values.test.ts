@@ -184,6 +184,18 @@ describe('transferables', () => {
       assert.deepStrictEqual(await box.take(n), Array.from({ length: n }, (_, i) => Uint8Array.of(i & 0xff, i >> 8, 7, 9)));
     });
 
+    it(`take an already transferred ArrayBuffer in the list as postMessage does (it transfers nothing), and refuse one listed twice, over ${transport}`, async () => {
+      const remote = (await places(node, `/test/agent/transfer-detached-${transport}`)).find((p) => p.transport === transport)!;
+      const box = await remote.box();
+      const gone = new ArrayBuffer(8);
+      structuredClone(gone, { transfer: [gone] });
+      await sendFrom(box.ref, 'with a detached buffer', { transfer: [gone], transport });
+      const twice = new ArrayBuffer(4);
+      assert.equal(await codeOf(sendFrom(box.ref, new Uint8Array(twice), { transfer: [twice, twice], transport })), 'EINVAL');
+      assert.deepStrictEqual(await box.take(1), ['with a detached buffer']);
+      assert.deepStrictEqual(await box.drain(), []);
+    });
+
     it(`reject an uncloneable value with EINVAL and deliver nothing, over ${transport}`, async () => {
       const remote = (await places(node, `/test/agent/uncloneable-${transport}`)).find((p) => p.transport === transport)!;
       const box = await remote.box();

@@ -6,12 +6,15 @@
 import type { TransferListItem } from 'node:worker_threads';
 import { FosError } from '../errors.js';
 
-/** Why `list` cannot be transferred where bytes are copied (shm, tcp), or undefined: only distinct, live ArrayBuffers can. */
+/**
+ * Why `list` cannot be transferred where bytes are copied (shm, tcp), or
+ * undefined: only distinct ArrayBuffers can. An empty or already
+ * transferred one transfers nothing, as postMessage takes it.
+ */
 export function badTransferList(list: readonly TransferListItem[]): string | undefined {
   const seen = new Set<unknown>();
   for (const t of list) {
     if (!(t instanceof ArrayBuffer)) return 'only ArrayBuffers can be transferred over shm and tcp';
-    if (t.byteLength === 0) return 'an empty or already transferred ArrayBuffer';
     if (seen.has(t)) return 'an ArrayBuffer listed twice';
     seen.add(t);
   }
