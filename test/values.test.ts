@@ -143,6 +143,24 @@ describe('values only a structured clone carries', () => {
     }
   });
 
+  it('a message that waits to go by kernel behind shm ones still takes its transferred buffers from the sender at once', async () => {
+    const place = (await places(node, '/test/agent/cloned-moved')).find((p) => p.transport === 'auto')!;
+    const box = await place.box({ capacity: 64 });
+    for (let i = 0; i < 12; i++) await sendFrom(box.ref, i);
+    await box.take(12);
+    const bytes = Uint8Array.of(1, 2, 3, 4);
+    const sab = new SharedArrayBuffer(8);
+    const before = sendFrom(box.ref, 'by shm, not settled yet');
+    const moved = sendFrom(box.ref, { sab, bytes }, { transfer: [bytes.buffer] });
+    assert.equal(bytes.byteLength, 0, 'the buffer left the sender when send() returned');
+    await Promise.all([before, moved]);
+    const [first, second] = (await box.take(2)) as [string, { sab: unknown; bytes: Uint8Array }];
+    assert.equal(first, 'by shm, not settled yet');
+    assert.ok(second.sab instanceof SharedArrayBuffer);
+    assert.deepStrictEqual(second.bytes, Uint8Array.of(1, 2, 3, 4));
+    await box.close();
+  });
+
   it('a MessagePort in the transfer list goes by kernel under auto, also once the pair is on shm', async () => {
     const place = (await places(node, '/test/agent/ports')).find((p) => p.transport === 'auto')!;
     const box = await place.box({ capacity: 64 });

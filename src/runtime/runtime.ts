@@ -25,7 +25,7 @@ import { weightOf } from '../transport/flow.js';
 import type { AbortLike } from '../util/withdrawal.js';
 import { Control } from './control.js';
 import { RemoteRouting } from './remote-routing.js';
-import { moveForCopy } from '../util/transfer.js';
+import { moveForCopy, moveWithList } from '../util/transfer.js';
 import { Mailbox, type BlockedDelivery, type Inbound } from './mailbox.js';
 import { assertRef, capEquals, newCapability, type Ref } from './ref.js';
 import { Counters, type IsolateStats, type TransportName } from './stats.js';
@@ -572,6 +572,16 @@ export class Runtime {
   private byKernelAfter(out: ShmOut, ref: Ref, msg: Inbound, opts: DeliverOptions, link: KernelLink): Promise<void> {
     const to = ref.address.mailbox;
     if (!out.busy(to)) return this.byKernel(ref, msg, opts, link);
+    if (opts.transfer !== undefined && opts.transfer.length > 0) {
+      // The transferred objects leave the sender now, as postMessage takes them, into a copy that waits (see moveWithList).
+      try {
+        const [data, transfer] = moveWithList(msg.data, opts.transfer);
+        msg = { ...msg, data };
+        opts = { ...opts, transfer };
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     return this.behind(
       out.whenIdle(to),
       laneOf(ref.address),

@@ -46,3 +46,14 @@ export function moveForCopy(data: unknown, list: readonly TransferListItem[]): u
   if (bad !== undefined) throw new FosError('EINVAL', `bad transfer list: ${bad}`);
   return moveTransferred(data, list);
 }
+
+/**
+ * Takes the objects of `list` (buffers, ports...) away from the sender at
+ * once into a copy of `data` that waits to be posted, and gives the copy
+ * with the list of its own transferred objects: one clone of [data, list]
+ * keeps their identity, so the copy's list names what the copy holds.
+ * EINVAL if `data` cannot be cloned or `list` transferred.
+ */
+export function moveWithList(data: unknown, list: readonly TransferListItem[]): [unknown, TransferListItem[]] {
+  return moveTransferred([data, list], list) as [unknown, TransferListItem[]];
+}
