@@ -24,8 +24,10 @@
  * - a plain object with an own `__proto__` key (msgpackr renames it);
  * - a symbol or a function (postMessage refuses them: EINVAL everywhere).
  *
- * Not found, and documented: holes in an array (they arrive as undefined)
- * and an array's non-index properties (dropped), -0 and lone surrogates.
+ * Not found, and documented: holes in an array (they arrive as undefined),
+ * an array's non-index properties (dropped), an `arguments` object (it
+ * arrives as a plain object of its items: telling it from one costs every
+ * object a lookup), -0 and lone surrogates.
  * User class instances arrive as plain objects of their own enumerable
  * properties, as a structured clone makes them. The walk reads what the
  * encoder then reads again: a getter runs twice per message over shm.
@@ -40,7 +42,6 @@ const DEPTH_BEFORE_SEEN = 8;
 const ON_HEAP_VIEW_BYTES = 64;
 
 const toTag = Object.prototype.toString;
-const hasOwn = Object.prototype.hasOwnProperty;
 
 /**
  * Why `v` can be carried faithfully only by a structured clone, or
@@ -48,8 +49,8 @@ const hasOwn = Object.prototype.hasOwnProperty;
  * another node (an Error may, without its stack).
  */
 export function kernelOnly(v: unknown, toNode = false): string | undefined {
-  if (typeof v !== 'object') return typeof v === 'symbol' ? 'a symbol' : typeof v === 'function' ? 'a function' : undefined;
-  if (v === null || v instanceof Uint8Array) return v instanceof Uint8Array ? sharedView(v) : undefined;
+  if (typeof v !== 'object' || v === null) return notAnObject(v);
+  if (v instanceof Uint8Array) return sharedView(v);
   try {
     return walk(v, 0, undefined, toNode);
   } catch {
@@ -58,31 +59,36 @@ export function kernelOnly(v: unknown, toNode = false): string | undefined {
   }
 }
 
+function notAnObject(v: unknown): string | undefined {
+  return typeof v === 'symbol' ? 'a symbol' : typeof v === 'function' ? 'a function' : undefined;
+}
+
 function sharedView(view: ArrayBufferView): string | undefined {
   return view.byteLength > ON_HEAP_VIEW_BYTES && view.buffer instanceof SharedArrayBuffer ? 'a view of a SharedArrayBuffer' : undefined;
 }
 
+// Ordered by what messages most often hold: byte arrays, arrays and plain
+// objects first, each with as few checks as it takes (this runs on every
+// message that goes by shm or tcp).
 function walk(v: unknown, depth: number, seen: Set<object> | undefined, toNode: boolean): string | undefined {
-  if (typeof v !== 'object' || v === null) return typeof v === 'symbol' ? 'a symbol' : typeof v === 'function' ? 'a function' : undefined;
+  if (typeof v !== 'object' || v === null) return notAnObject(v);
+  if (v instanceof Uint8Array) return sharedView(v);
   if (depth >= DEPTH_BEFORE_SEEN) {
     seen ??= new Set();
     if (seen.has(v)) return undefined;
     seen.add(v);
   }
-  const proto: unknown = Object.getPrototypeOf(v);
-  if (proto === Array.prototype) {
-    const a = v as unknown[];
-    for (let i = 0; i < a.length; i++) {
-      const why = walk(a[i], depth + 1, seen, toNode);
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const why = walk(v[i], depth + 1, seen, toNode);
       if (why !== undefined) return why;
     }
     return undefined;
   }
+  const proto: unknown = Object.getPrototypeOf(v);
   if (proto === Object.prototype || proto === null) {
-    if (hasOwn.call(v, '__proto__')) return 'an object with an own __proto__ key';
-    if (proto !== null && toTag.call(v) === '[object Arguments]') return 'an arguments object';
     for (const k in v) {
-      if (!hasOwn.call(v, k)) continue;
+      if (k === '__proto__') return 'an object with an own __proto__ key';
       const why = walk((v as Record<string, unknown>)[k], depth + 1, seen, toNode);
       if (why !== undefined) return why;
     }
