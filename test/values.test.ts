@@ -11,7 +11,10 @@ import { value, withoutNegativeZero } from './helpers/values.js';
 const node = await boot({ listen: '127.0.0.1:0' });
 after(() => node.shutdown());
 
-for (const place of await places(node)) {
+// One set of places for every scenario: each tcp place is a node process of its own.
+const all = await places(node);
+
+for (const place of all) {
   describe(`values over ${place.transport}`, () => {
     const send = (ref: Ref, data: unknown, o: SendOptions = {}): Promise<void> => sendFrom(ref, data, { ...place.opts, ...o });
     it('arrive equal (property)', async () => {
@@ -98,7 +101,7 @@ function onlyCloned(): { readonly sab: SharedArrayBuffer; readonly values: reado
 describe('values only a structured clone carries', () => {
   for (const transport of ['local', 'kernel', 'auto'] as const) {
     it(`arrive as they were sent, in order with the others, over ${transport} (auto: after the pair moved to shm)`, async () => {
-      const place = (await places(node, `/test/agent/cloned-${transport}`)).find((p) => p.transport === transport)!;
+      const place = all.find((p) => p.transport === transport)!;
       const box = await place.box({ capacity: 64 });
       const send = (data: unknown): Promise<void> => sendFrom(box.ref, data, place.opts);
       for (let i = 0; i < 12; i++) await send(i); // past the switch threshold (8): 'auto' is on shm now
@@ -118,7 +121,7 @@ describe('values only a structured clone carries', () => {
 
   for (const transport of ['shm', 'tcp'] as const) {
     it(`fail with EINVAL over ${transport}, where only bytes go, and deliver nothing`, async () => {
-      const place = (await places(node, `/test/agent/cloned-${transport}`)).find((p) => p.transport === transport)!;
+      const place = all.find((p) => p.transport === transport)!;
       const box = await place.box();
       // An Error goes to another node, with its name, message and cause (its stack is the receiver's there).
       for (const v of onlyCloned().values.filter((v) => transport === 'shm' || !(v instanceof Error))) {
@@ -134,7 +137,7 @@ describe('values only a structured clone carries', () => {
   }
 
   it('what no transport carries (a WeakMap, a Promise, a symbol) fails with EINVAL on every one', async () => {
-    for (const place of await places(node, '/test/agent/never')) {
+    for (const place of all) {
       const box = await place.box();
       for (const v of [{ w: new WeakMap() }, [Promise.resolve(1)], { s: Symbol('x') }]) {
         assert.equal(await codeOf(sendFrom(box.ref, v, place.opts)), 'EINVAL', `${place.transport}: ${String(Object.keys(v))}`);
@@ -144,7 +147,7 @@ describe('values only a structured clone carries', () => {
   });
 
   it('a message that waits to go by kernel behind shm ones still takes its transferred buffers from the sender at once', async () => {
-    const place = (await places(node, '/test/agent/cloned-moved')).find((p) => p.transport === 'auto')!;
+    const place = all.find((p) => p.transport === 'auto')!;
     const box = await place.box({ capacity: 64 });
     for (let i = 0; i < 12; i++) await sendFrom(box.ref, i);
     await box.take(12);
@@ -162,7 +165,7 @@ describe('values only a structured clone carries', () => {
   });
 
   it('a MessagePort in the transfer list goes by kernel under auto, also once the pair is on shm', async () => {
-    const place = (await places(node, '/test/agent/ports')).find((p) => p.transport === 'auto')!;
+    const place = all.find((p) => p.transport === 'auto')!;
     const box = await place.box({ capacity: 64 });
     for (let i = 0; i < 12; i++) await sendFrom(box.ref, i);
     await box.take(12);
@@ -182,7 +185,7 @@ describe('values only a structured clone carries', () => {
 describe('transferables', () => {
   for (const transport of ['kernel', 'shm', 'tcp'] as const) {
     it(`take an ArrayBuffer from the sender over ${transport}`, async () => {
-      const remote = (await places(node, `/test/agent/transfer-${transport}`)).find((p) => p.transport === transport)!;
+      const remote = all.find((p) => p.transport === transport)!;
       const box = await remote.box();
       const bytes = new Uint8Array([1, 2, 3, 4]);
       await sendFrom(box.ref, bytes, { transfer: [bytes.buffer], transport });
@@ -191,7 +194,7 @@ describe('transferables', () => {
     });
 
     it(`transferred buffers arrive intact when their sends wait past the window, over ${transport}`, async () => {
-      const remote = (await places(node, `/test/agent/transfer-window-${transport}`)).find((p) => p.transport === transport)!;
+      const remote = all.find((p) => p.transport === transport)!;
       const n = 1500; // more than the 1024 unacknowledged messages a mailbox takes at once: the rest wait to be posted
       const box = await remote.box({ capacity: n });
       const payloads = Array.from({ length: n }, (_, i) => Uint8Array.of(i & 0xff, i >> 8, 7, 9));
@@ -203,7 +206,7 @@ describe('transferables', () => {
     });
 
     it(`take an already transferred ArrayBuffer in the list as postMessage does (it transfers nothing), and refuse one listed twice, over ${transport}`, async () => {
-      const remote = (await places(node, `/test/agent/transfer-detached-${transport}`)).find((p) => p.transport === transport)!;
+      const remote = all.find((p) => p.transport === transport)!;
       const box = await remote.box();
       const gone = new ArrayBuffer(8);
       structuredClone(gone, { transfer: [gone] });
@@ -215,7 +218,7 @@ describe('transferables', () => {
     });
 
     it(`reject an uncloneable value with EINVAL and deliver nothing, over ${transport}`, async () => {
-      const remote = (await places(node, `/test/agent/uncloneable-${transport}`)).find((p) => p.transport === transport)!;
+      const remote = all.find((p) => p.transport === transport)!;
       const box = await remote.box();
       await assert.rejects(sendFrom(box.ref, { f: () => 1 }, { transport }), { code: 'EINVAL' });
       await sendFrom(box.ref, 'after', { transport });
