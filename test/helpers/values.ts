@@ -62,6 +62,13 @@ export const { simpleValue } = fc.letrec((tie) => ({
   object: fc.dictionary(fc.oneof(key, fc.string({ unit: 'binary', maxLength: 30 }).filter((k) => k !== '__proto__')), tie('simpleValue'), { maxKeys: 5, noNullPrototype: true }),
 }));
 
+/** How deep arrays and plain objects nest in `v`: 0 for a leaf, 1 for a container of leaves. */
+export function nestingOf(v: unknown): number {
+  if (Array.isArray(v)) return 1 + v.reduce((n: number, x) => Math.max(n, nestingOf(x)), 0);
+  if (typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype) return 1 + Object.values(v).reduce((n: number, x) => Math.max(n, nestingOf(x)), 0);
+  return 0;
+}
+
 /** The plain objects `v` holds, itself included. */
 export function objectsIn(v: unknown): number {
   if (Array.isArray(v)) return v.reduce((n: number, x) => n + objectsIn(x), 0);
