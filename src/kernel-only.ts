@@ -14,7 +14,7 @@
  *   looked at: asking for its buffer would cost V8 an off-heap copy of an
  *   on-heap array on every small message, and such a view of shared memory
  *   arrives copied (documented);
- * - a Blob, a boxed primitive (`new Number(1)`), an `arguments` object, and
+ * - a Blob, a boxed primitive (`new Number(1)`), and
  *   every object with a non-plain prototype that msgpackr does not know and
  *   whose tag says it is a built-in (WeakMap, WeakSet, WeakRef, Promise, a
  *   generator, a MessagePort...): msgpackr makes `{}` of them;
@@ -59,6 +59,12 @@ export function kernelOnly(v: unknown, toNode = false): string | undefined {
   }
 }
 
+/** Whether `v` may be, or hold, what only a structured clone carries: an object, a symbol or a function. */
+function mayHold(v: unknown): boolean {
+  const t = typeof v;
+  return t === 'object' ? v !== null : t === 'symbol' || t === 'function';
+}
+
 function notAnObject(v: unknown): string | undefined {
   return typeof v === 'symbol' ? 'a symbol' : typeof v === 'function' ? 'a function' : undefined;
 }
@@ -80,7 +86,9 @@ function walk(v: unknown, depth: number, seen: Set<object> | undefined, toNode: 
   }
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
-      const why = walk(v[i], depth + 1, seen, toNode);
+      const x: unknown = v[i];
+      if (!mayHold(x)) continue; // a number, a string...: no call for it
+      const why = walk(x, depth + 1, seen, toNode);
       if (why !== undefined) return why;
     }
     return undefined;
@@ -89,7 +97,9 @@ function walk(v: unknown, depth: number, seen: Set<object> | undefined, toNode: 
   if (proto === Object.prototype || proto === null) {
     for (const k in v) {
       if (k === '__proto__') return 'an object with an own __proto__ key';
-      const why = walk((v as Record<string, unknown>)[k], depth + 1, seen, toNode);
+      const x = (v as Record<string, unknown>)[k];
+      if (!mayHold(x)) continue;
+      const why = walk(x, depth + 1, seen, toNode);
       if (why !== undefined) return why;
     }
     return undefined;

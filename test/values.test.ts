@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { boot, send as sendFrom, type Ref, type SendOptions } from '../src/index.js';
+import { boot, call as callFrom, send as sendFrom, type Ref, type SendOptions } from '../src/index.js';
 import { codeOf, places } from './helpers/places.js';
 import { value, withoutNegativeZero } from './helpers/values.js';
 
@@ -164,18 +164,80 @@ describe('values only a structured clone carries', () => {
     await box.close();
   });
 
+  it('messages waiting to go by kernel in order are copies taken at send(): what the sender changes later does not reach them', async () => {
+    const place = all.find((p) => p.transport === 'auto')!;
+    const box = await place.box({ capacity: 64 });
+    for (let i = 0; i < 12; i++) await sendFrom(box.ref, i);
+    await box.take(12);
+    const o = { n: 0 };
+    const rec = { i: 0 };
+    const bytes = new Uint8Array(4);
+    const sends = [sendFrom(box.ref, 'by shm first'), sendFrom(box.ref, { sab: new SharedArrayBuffer(128), o })];
+    for (let i = 1; i <= 3; i++) {
+      rec.i = i;
+      bytes[0] = i;
+      sends.push(sendFrom(box.ref, rec), sendFrom(box.ref, bytes));
+    }
+    o.n = 99;
+    await Promise.all(sends);
+    const got = await box.take(8);
+    assert.deepStrictEqual((got[1] as { o: unknown }).o, { n: 0 });
+    assert.deepStrictEqual(got.slice(2), [{ i: 1 }, Uint8Array.of(1, 0, 0, 0), { i: 2 }, Uint8Array.of(2, 0, 0, 0), { i: 3 }, Uint8Array.of(3, 0, 0, 0)]);
+    await box.close();
+  });
+
+  it('sends waiting to go by kernel in order still settle at once when aborted, timed out, or told not to wait, and post nothing', async () => {
+    const place = all.find((p) => p.transport === 'auto')!;
+    const box = await place.box({ capacity: 1 });
+    for (let i = 0; i < 12; i++) {
+      await sendFrom(box.ref, i);
+      await box.take(1);
+    }
+    await sendFrom(box.ref, 'fills');
+    const held = sendFrom(box.ref, 'held'); // by shm, waiting for room: the mailbox is busy until it gets in
+    const ac = new AbortController();
+    const kernelOnly = sendFrom(box.ref, { sab: new SharedArrayBuffer(128) }, { signal: ac.signal });
+    const ac2 = new AbortController();
+    const behind = sendFrom(box.ref, 'behind it', { signal: ac2.signal });
+    const call = callFrom(box.ref, 'm', ['a call behind it'], { timeout: 100 });
+    const t0 = performance.now();
+    assert.equal(await codeOf(sendFrom(box.ref, 'no waiting', { wait: false })), 'EAGAIN');
+    const why = new Error('not any more');
+    ac.abort(why);
+    ac2.abort();
+    const e = await kernelOnly.then(() => assert.fail('sent'), (err: unknown) => err as { code?: string; cause?: unknown });
+    assert.deepStrictEqual([e.code, e.cause], ['ECANCELED', why]);
+    assert.equal(await codeOf(behind), 'ECANCELED');
+    assert.equal(await codeOf(call), 'ETIMEDOUT');
+    assert.ok(performance.now() - t0 < 2000, 'each settled when it ended, not when the mailbox had room');
+    assert.deepStrictEqual(await box.take(2), ['fills', 'held']);
+    await held;
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepStrictEqual(await box.drain(), [], 'none of them was posted');
+    // A capacity of 1: both wait for room, in order, as the box is taken from.
+    const sent = Promise.all([sendFrom(box.ref, { sab: new SharedArrayBuffer(128) }), sendFrom(box.ref, 'after')]);
+    const [later, after] = (await box.take(2)) as [{ sab: unknown }, string];
+    await sent;
+    assert.ok(later.sab instanceof SharedArrayBuffer);
+    assert.equal(after, 'after');
+    await box.close();
+  });
+
   it('a MessagePort in the transfer list goes by kernel under auto, also once the pair is on shm', async () => {
     const place = all.find((p) => p.transport === 'auto')!;
     const box = await place.box({ capacity: 64 });
     for (let i = 0; i < 12; i++) await sendFrom(box.ref, i);
     await box.take(12);
     const ports: { close(): void }[] = [];
+    const sends: Promise<void>[] = [];
     for (let i = 0; i < 10; i++) {
       const { port1, port2 } = new MessageChannel();
       ports.push(port2);
-      await sendFrom(box.ref, { port: port1 }, { transfer: [port1] });
+      // Not awaited: the shm one before each is still on its way, so that the port waits for it, moved out of the sender at once.
+      sends.push(sendFrom(box.ref, `before ${i}`), sendFrom(box.ref, { port: port1 }, { transfer: [port1] }));
     }
-    assert.equal((await box.depth()).depth, 10, 'all ten in the mailbox');
+    await Promise.all(sends);
+    assert.equal((await box.depth()).depth, 20, 'all twenty in the mailbox');
     assert.equal(await codeOf(sendFrom(box.ref, { port: new MessageChannel().port1 }, { transport: 'shm' })), 'EINVAL', 'forced onto shm, a port in the message cannot go');
     for (const p of ports) p.close();
     await box.close();

@@ -25,7 +25,7 @@ import { weightOf } from '../transport/flow.js';
 import type { AbortLike } from '../util/withdrawal.js';
 import { Control } from './control.js';
 import { RemoteRouting } from './remote-routing.js';
-import { moveForCopy, moveWithList } from '../util/transfer.js';
+import { moveForCopy, moveTransferred, moveWithList } from '../util/transfer.js';
 import { Mailbox, type BlockedDelivery, type Inbound } from './mailbox.js';
 import { assertRef, capEquals, newCapability, type Ref } from './ref.js';
 import { Counters, type IsolateStats, type TransportName } from './stats.js';
@@ -487,7 +487,7 @@ export class Runtime {
     if (a.isolate === this.isolate) return this.deliverLocal(ref, msg, opts);
     if (this.waitingForKernel.size > 0) {
       const held = this.waitingForKernel.get(laneOf(a));
-      if (held !== undefined) return this.behind(held, laneOf(a), () => this.deliverToIsolate(ref, msg, opts));
+      if (held !== undefined) return this.behind(held, laneOf(a), msg, opts, (m, o) => this.deliverToIsolate(ref, m, o));
     }
     return this.deliverToIsolate(ref, msg, opts);
   }
@@ -572,23 +572,12 @@ export class Runtime {
   private byKernelAfter(out: ShmOut, ref: Ref, msg: Inbound, opts: DeliverOptions, link: KernelLink): Promise<void> {
     const to = ref.address.mailbox;
     if (!out.busy(to)) return this.byKernel(ref, msg, opts, link);
-    if (opts.transfer !== undefined && opts.transfer.length > 0) {
-      // The transferred objects leave the sender now, as postMessage takes them, into a copy that waits (see moveWithList).
-      try {
-        const [data, transfer] = moveWithList(msg.data, opts.transfer);
-        msg = { ...msg, data };
-        opts = { ...opts, transfer };
-      } catch (e) {
-        return Promise.reject(e);
-      }
-    }
     return this.behind(
       out.whenIdle(to),
       laneOf(ref.address),
-      () => {
-        if (opts.signal?.aborted === true) return Promise.reject(canceled('send aborted before it left', opts.signal));
-        return this.byKernel(ref, msg, opts, link);
-      },
+      msg,
+      opts,
+      (m, o) => this.byKernel(ref, m, o, link),
       (kept) => (kept ? undefined : new FosError('EINVAL', `the message goes only by kernel, and an earlier one to mailbox ${to} by shm may still be on its way (a call that ended without its answer): it would overtake it`)),
     );
   }
@@ -597,21 +586,51 @@ export class Runtime {
    * Runs `go` once `gate` resolves, and holds every later delivery to
    * `lane` until it has: a turn in a queue per mailbox that exists only
    * while something waits in it. `refuse` may fail the delivery instead,
-   * from what the gate resolved with.
+   * from what the gate resolved with. The message waits as a copy, its
+   * transferred objects moved into it, as a send takes them at once. A send
+   * that may not wait (`wait: false`) fails with EAGAIN at once; one whose
+   * signal fires while it waits fails with ECANCELED at once, and its turn
+   * posts nothing (a call that timed out is withdrawn so).
    */
-  private behind<G>(gate: Promise<G>, lane: string, go: () => Promise<void>, refuse?: (g: G) => FosError | undefined): Promise<void> {
+  private behind<G>(gate: Promise<G>, lane: string, msg: Inbound, opts: DeliverOptions, send: (msg: Inbound, opts: DeliverOptions) => Promise<void>, refuse?: (g: G) => FosError | undefined): Promise<void> {
+    if (opts.wait === false) return Promise.reject(new FosError('EAGAIN', 'an earlier message to the mailbox waits to go by kernel, in order'));
+    const { signal } = opts;
+    if (signal?.aborted === true) return Promise.reject(canceled('send aborted before it left', signal));
+    let go: () => Promise<void>;
+    try {
+      if (opts.transfer !== undefined && opts.transfer.length > 0) {
+        const [data, transfer] = moveWithList(msg.data, opts.transfer);
+        const moved = { ...msg, data };
+        const withList = { ...opts, transfer };
+        go = () => send(moved, withList);
+      } else {
+        // A structured clone, as postMessage will make: shared memory stays shared.
+        const copy = opts.owned === true ? msg : { ...msg, data: moveTransferred(msg.data, []) };
+        go = () => send(copy, opts);
+      }
+    } catch (e) {
+      return Promise.reject(e);
+    }
     let sent: Promise<void> = RESOLVED;
+    let withdrawn: ((e: FosError) => void) | undefined;
+    const onAbort = (): void => withdrawn?.(canceled('send aborted before it left', signal));
+    signal?.addEventListener('abort', onAbort, { once: true });
     const turn = gate.then((g) => {
-      const no = refuse?.(g);
-      try {
-        sent = no !== undefined ? Promise.reject(no) : go();
-      } catch (e) {
-        sent = Promise.reject(e);
+      signal?.removeEventListener('abort', onAbort);
+      if (signal?.aborted !== true) {
+        const no = refuse?.(g);
+        try {
+          sent = no !== undefined ? Promise.reject(no) : go();
+        } catch (e) {
+          sent = Promise.reject(e);
+        }
       }
       if (this.waitingForKernel.get(lane) === turn) this.waitingForKernel.delete(lane);
     });
     this.waitingForKernel.set(lane, turn);
-    return turn.then(() => sent);
+    const delivered = turn.then(() => sent);
+    if (signal === undefined) return delivered;
+    return Promise.race([delivered, new Promise<never>((_, reject) => (withdrawn = reject))]);
   }
 
   /** Sends call `call` over `out` without a verdict when it may (ShmOut.sendCall); false when it must go tracked. */

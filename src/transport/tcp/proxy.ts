@@ -132,9 +132,9 @@ export class Proxy implements ConnectionHost, SessionHost {
   private server: Server | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private shutDown = false;
-  /** When the last tick ran, and since when ticks have come without a stall of this node's own loop (see tick). */
+  /** When the last tick ran (see tick), and the ticker's interval. */
   private lastTick = performance.now();
-  private awakeSince = performance.now();
+  private readonly tickMs: number;
 
   constructor(
     private readonly host: ProxyHost,
@@ -158,7 +158,8 @@ export class Proxy implements ConnectionHost, SessionHost {
       { min, max: Math.max(min, positive(opts.backoff?.max, 2000, 'backoff.max')) },
       opts.random ?? Math.random,
     );
-    this.ticker = setInterval(() => this.tick(), Math.max(10, Math.floor(this.heartbeatMs / 2)));
+    this.tickMs = Math.max(10, Math.floor(this.heartbeatMs / 2));
+    this.ticker = setInterval(() => this.tick(), this.tickMs);
     this.ticker.unref();
   }
 
@@ -521,13 +522,21 @@ export class Proxy implements ConnectionHost, SessionHost {
    */
   private tick(): void {
     const now = performance.now();
-    if (now - this.lastTick > this.staleMs) {
-      this.awakeSince = now;
-      if (this.sessions.size > 0) this.host.log(`this node's event loop stood still for ${Math.round(now - this.lastTick)} ms: its peers' silence counts from now`);
+    // A tick later than one heartbeat: the loop stood still for what
+    // exceeds the ticker's interval, and that time is taken out of every
+    // peer's silence (so a loop that is merely slow still sees a dead peer
+    // go down, in the time it ran).
+    const stood = now - this.lastTick - this.tickMs;
+    if (stood > this.heartbeatMs - this.tickMs) {
+      for (const s of this.sessions.values()) {
+        s.lastHeard = Math.min(now, s.lastHeard + stood);
+        s.attachedAt = Math.min(now, s.attachedAt + stood);
+      }
+      if (this.sessions.size > 0) this.host.log(`this node's event loop stood still for ${Math.round(stood)} ms: its peers' silence leaves that time out`);
     }
     this.lastTick = now;
     for (const s of [...this.sessions.values()]) {
-      const heard = Math.max(s.lastHeard, this.awakeSince);
+      const heard = s.lastHeard;
       const silent = now - heard;
       if (silent > this.downMs) {
         this.silent(s.peer, `no frame for ${Math.round(silent)} ms`);
