@@ -512,13 +512,13 @@ export class Proxy implements ConnectionHost, SessionHost {
 
   /**
    * Judges each peer's silence, and sends heartbeats. A peer is silent only
-   * over time this node's own loop ran: a tick that comes later than a
-   * connection may stay quiet means the loop stood still (SIGSTOP, a hang,
-   * a long synchronous task), and what the peers sent meanwhile waits
-   * unread in the sockets. Their silence then counts from now, rather than
-   * every peer being declared down at once. (Peers that declared this node
-   * down start a new session when it redials; if a later process of its
-   * name took over, they refuse it with EEXIST.)
+   * over time this node's own loop ran: a tick more than a heartbeat late
+   * means the loop stood still (SIGSTOP, a hang, a long synchronous task),
+   * and what the peers sent meanwhile waits unread in the sockets. That
+   * time is left out of their silence, rather than every connection being
+   * closed as stale or every peer declared down at once. (Peers that
+   * declared this node down start a new session when it redials; if a
+   * later process of its name took over, they refuse it with EEXIST.)
    */
   private tick(): void {
     const now = performance.now();
