@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { boot, call as callFrom, send as sendFrom, type Ref, type SendOptions } from '../src/index.js';
-import { codeOf, places } from './helpers/places.js';
+import { codeOf, places, type Box } from './helpers/places.js';
 import { value, withoutNegativeZero } from './helpers/values.js';
 
 const node = await boot({ listen: '127.0.0.1:0' });
@@ -98,6 +98,16 @@ function onlyCloned(): { readonly sab: SharedArrayBuffer; readonly values: reado
   };
 }
 
+/** A mailbox in the 'auto' place's worker, reached by a pair past its switch threshold (8): on shm. */
+async function autoBoxOnShm(capacity: number): Promise<Box> {
+  const box = await all.find((p) => p.transport === 'auto')!.box({ capacity });
+  for (let i = 0; i < 12; i++) {
+    await sendFrom(box.ref, i);
+    assert.deepStrictEqual(await box.take(1), [i]);
+  }
+  return box;
+}
+
 describe('values only a structured clone carries', () => {
   for (const transport of ['local', 'kernel', 'auto'] as const) {
     it(`arrive as they were sent, in order with the others, over ${transport} (auto: after the pair moved to shm)`, async () => {
@@ -147,10 +157,7 @@ describe('values only a structured clone carries', () => {
   });
 
   it('a message that waits to go by kernel behind shm ones still takes its transferred buffers from the sender at once', async () => {
-    const place = all.find((p) => p.transport === 'auto')!;
-    const box = await place.box({ capacity: 64 });
-    for (let i = 0; i < 12; i++) await sendFrom(box.ref, i);
-    await box.take(12);
+    const box = await autoBoxOnShm(64);
     const bytes = Uint8Array.of(1, 2, 3, 4);
     const sab = new SharedArrayBuffer(8);
     const before = sendFrom(box.ref, 'by shm, not settled yet');
@@ -165,10 +172,7 @@ describe('values only a structured clone carries', () => {
   });
 
   it('messages waiting to go by kernel in order are copies taken at send(): what the sender changes later does not reach them', async () => {
-    const place = all.find((p) => p.transport === 'auto')!;
-    const box = await place.box({ capacity: 64 });
-    for (let i = 0; i < 12; i++) await sendFrom(box.ref, i);
-    await box.take(12);
+    const box = await autoBoxOnShm(64);
     const o = { n: 0 };
     const rec = { i: 0 };
     const bytes = new Uint8Array(4);
@@ -187,12 +191,7 @@ describe('values only a structured clone carries', () => {
   });
 
   it('sends waiting to go by kernel in order still settle at once when aborted, timed out, or told not to wait, and post nothing', async () => {
-    const place = all.find((p) => p.transport === 'auto')!;
-    const box = await place.box({ capacity: 1 });
-    for (let i = 0; i < 12; i++) {
-      await sendFrom(box.ref, i);
-      await box.take(1);
-    }
+    const box = await autoBoxOnShm(1);
     await sendFrom(box.ref, 'fills');
     const held = sendFrom(box.ref, 'held'); // by shm, waiting for room: the mailbox is busy until it gets in
     const ac = new AbortController();
@@ -224,10 +223,7 @@ describe('values only a structured clone carries', () => {
   });
 
   it('a MessagePort in the transfer list goes by kernel under auto, also once the pair is on shm', async () => {
-    const place = all.find((p) => p.transport === 'auto')!;
-    const box = await place.box({ capacity: 64 });
-    for (let i = 0; i < 12; i++) await sendFrom(box.ref, i);
-    await box.take(12);
+    const box = await autoBoxOnShm(64);
     const ports: { close(): void }[] = [];
     const sends: Promise<void>[] = [];
     for (let i = 0; i < 10; i++) {

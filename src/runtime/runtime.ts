@@ -66,6 +66,14 @@ function checkRouting(opts: { readonly transport?: unknown; readonly key?: unkno
   if (opts.prefer !== undefined && opts.prefer !== 'local' && opts.prefer !== 'any') throw new FosError('EINVAL', `prefer is 'local' or 'any', got ${describeOption(opts.prefer)}`);
 }
 
+/** What every call checks before it starts, async or sync: EINVAL for what cannot be one, ETIMEDOUT for no time (see noTimeFor). */
+function checkCallOf(method: string, args: readonly unknown[], timeout: number, opts: CallOptions | SyncCallOptions): void {
+  checkCall(method, args, timeout);
+  checkRouting(opts);
+  const none = noTimeFor(timeout);
+  if (none !== undefined) throw none;
+}
+
 function describeOption(v: unknown): string {
   return typeof v === 'string' ? JSON.stringify(v) : v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
 }
@@ -381,10 +389,7 @@ export class Runtime {
     try {
       this.assertOpen();
       let timeout = opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS;
-      checkCall(method, args, timeout);
-      checkRouting(opts);
-      const none = noTimeFor(timeout);
-      if (none !== undefined) throw none;
+      checkCallOf(method, args, timeout, opts);
       // A name not in the cache is looked up first, within the call's timeout; the call gets what is left of it.
       this.syncTimeLeft = timeout;
       const ref = typeof target === 'string' ? this.names.resolveSync(target, opts, this.lookupInTime, this.isolate) : assertRef(target);
@@ -432,11 +437,7 @@ export class Runtime {
   call(target: Target, method: string, args: readonly unknown[], opts: CallOptions = {}): Promise<unknown> {
     try {
       this.assertOpen();
-      const timeout = opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS;
-      checkCall(method, args, timeout);
-      checkRouting(opts);
-      const none = noTimeFor(timeout);
-      if (none !== undefined) throw none;
+      checkCallOf(method, args, opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS, opts);
     } catch (e) {
       return this.rejected(e);
     }
@@ -486,8 +487,9 @@ export class Runtime {
     if (transport === 'tcp') throw new FosError('EINVAL', `transport 'tcp' carries messages to other nodes; ${a.node} is this node`);
     if (a.isolate === this.isolate) return this.deliverLocal(ref, msg, opts);
     if (this.waitingForKernel.size > 0) {
-      const held = this.waitingForKernel.get(laneOf(a));
-      if (held !== undefined) return this.behind(held, laneOf(a), msg, opts, (m, o) => this.deliverToIsolate(ref, m, o));
+      const lane = laneOf(a);
+      const held = this.waitingForKernel.get(lane);
+      if (held !== undefined) return this.behind(held, lane, msg, opts, (m, o) => this.deliverToIsolate(ref, m, o));
     }
     return this.deliverToIsolate(ref, msg, opts);
   }
