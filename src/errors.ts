@@ -74,11 +74,16 @@ export function toWire(e: FosError): WireError {
 
 const KNOWN = new Set<string>(ERROR_CODES);
 
+/** Whether `v` is one of the stable codes (what a peer sends is checked so). */
+export function isErrorCode(v: unknown): v is ErrorCode {
+  return typeof v === 'string' && KNOWN.has(v);
+}
+
 export function fromWire(w: unknown): FosError {
   if (typeof w === 'object' && w !== null) {
     const { code, message, remote } = w as Partial<WireError>;
-    if (typeof code === 'string' && KNOWN.has(code)) {
-      return new FosError(code as ErrorCode, String(message ?? ''), remote);
+    if (isErrorCode(code)) {
+      return new FosError(code, String(message ?? ''), remote);
     }
   }
   return new FosError('EINVAL', 'malformed error from peer');

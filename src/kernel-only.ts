@@ -49,8 +49,6 @@ const toTag = Object.prototype.toString;
  * another node (an Error may, without its stack).
  */
 export function kernelOnly(v: unknown, toNode = false): string | undefined {
-  if (typeof v !== 'object' || v === null) return notAnObject(v);
-  if (v instanceof Uint8Array) return sharedView(v);
   try {
     return walk(v, 0, undefined, toNode);
   } catch {

@@ -10,7 +10,7 @@
  * that the host logs, and touches nothing else.
  */
 import type { Socket } from 'node:net';
-import { ERROR_CODES, FosError, type ErrorCode } from '../../errors.js';
+import { FosError, isErrorCode, type ErrorCode } from '../../errors.js';
 import { packValue, unpackValue } from '../../envelope.js';
 import { checkAuth, checkHello, checkReady, newNonce, newSessionId, proof, proofMatches, PROTOCOL_VERSION, type Auth, type Hello, type Ready } from './handshake.js';
 import { FrameDecoder, FrameKind, frameWithBody, type RawFrame } from './wire.js';
@@ -339,14 +339,12 @@ export class Connection {
   }
 }
 
-const CODES = new Set<string>(ERROR_CODES);
-
 /** The reason a Close frame gives, whether its sender shuts down, and the code (EINVAL when it gives none it should). */
 function closeReason(b: Buffer): { why: string; final: boolean; code: ErrorCode } {
   try {
     const v = unpackValue(b);
     if (Array.isArray(v) && typeof v[0] === 'string') {
-      const code = typeof v[2] === 'string' && CODES.has(v[2]) ? (v[2] as ErrorCode) : 'EINVAL';
+      const code: ErrorCode = isErrorCode(v[2]) ? v[2] : 'EINVAL';
       return { why: v[0], final: v[1] === true, code };
     }
   } catch {
