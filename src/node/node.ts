@@ -22,6 +22,7 @@ import { serveOn } from '../rpc/serve.js';
 import type { Inbound } from '../runtime/mailbox.js';
 import { Hub, type IsolateState, type WorkerRecord } from './hub.js';
 import { StatusFeed, type StatusEvent } from './status.js';
+import { checkKeys, type KeysOf } from '../util/options.js';
 import type { WorkerBoot } from './worker-entry.js';
 
 export interface BootOptions {
@@ -207,6 +208,7 @@ export class FosNode {
   /** Starts `count` isolates running `module`; resolves once each has loaded it and bound its names. */
   async spawn(module: URL | string, opts: SpawnOptions = {}): Promise<SpawnedService> {
     if (this.down) throw new FosError('ECLOSED', 'node is shut down');
+    checkKeys('spawn()', opts, SPAWN_KEYS);
     const count = opts.count ?? 1;
     if (!Number.isInteger(count) || count < 1) throw new FosError('EINVAL', `count is a positive integer, got ${count}`);
     const href = moduleHref(module);
@@ -358,12 +360,13 @@ function moduleHref(module: URL | string): string {
 export async function boot(opts: BootOptions = {}): Promise<FosNode> {
   const existing = currentRuntime();
   if (existing !== undefined && !existing.closed) throw new FosError('EEXIST', 'a fos runtime already runs in this isolate');
+  checkBootKeys(opts);
   const name = opts.name ?? `n-${randomBytes(3).toString('hex')}`;
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new FosError('EINVAL', `a node name is 1 to 64 letters, digits, '_', '.' or '-': ${JSON.stringify(name)}`);
   checkSecret(opts.secret);
   checkOpenAddresses([...(opts.listen !== undefined ? [opts.listen] : []), ...(opts.peers ?? [])], opts.secret !== undefined);
   const hub = new Hub();
-  const shm = opts.shm ?? {};
+  const shm = opts.shm === undefined ? {} : opts.shm; // not ??: a null is refused, not taken for none
   checkShmOptions(shm);
   const rt: Runtime = new Runtime({
     node: name,
@@ -429,6 +432,20 @@ export async function boot(opts: BootOptions = {}): Promise<FosNode> {
   }
   for (const p of opts.peers ?? []) node.addPeer(p);
   return node;
+}
+
+const BOOT_KEYS: KeysOf<BootOptions> = { name: true, shm: true, listen: true, advertise: true, peers: true, secret: true, tls: true, tcp: true, log: true };
+const TCP_KEYS: KeysOf<TcpOptions> = { maxFrame: true, maxPendingBytes: true, heartbeatMs: true, downMs: true, handshakeMs: true, backoff: true };
+const BACKOFF_KEYS: KeysOf<NonNullable<TcpOptions['backoff']>> = { min: true, max: true };
+const TLS_KEYS: KeysOf<TlsOptions> = { key: true, cert: true, ca: true };
+const SPAWN_KEYS: KeysOf<SpawnOptions> = { count: true, data: true, poll: true, stopTimeout: true, readyTimeout: true };
+
+/** EINVAL for an option boot() does not have, at any level but shm's (checkShmOptions looks at those). */
+function checkBootKeys(opts: BootOptions): void {
+  checkKeys('boot()', opts, BOOT_KEYS);
+  checkKeys('tcp', opts.tcp, TCP_KEYS);
+  checkKeys('tcp.backoff', opts.tcp?.backoff, BACKOFF_KEYS);
+  checkKeys('tls', opts.tls, TLS_KEYS);
 }
 
 function checkSecret(secret: unknown): void {

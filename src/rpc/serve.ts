@@ -6,6 +6,7 @@
  * taking calls, the mailbox fills, and callers are pushed back by the
  * mailbox's bound like any sender.
  */
+import { checkKeys, type KeysOf } from '../util/options.js';
 import { FosError, remoteError } from '../errors.js';
 import { validateName } from '../names/name.js';
 import type { Consumer, Inbound, Mailbox } from '../runtime/mailbox.js';
@@ -47,9 +48,12 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
   return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
 
+const SERVE_KEYS: KeysOf<ServeOptions> = { concurrency: true, capacity: true };
+
 export function serveOn(rt: Runtime, name: string, handlers: Handlers, opts: ServeOptions = {}): Service {
   validateName(name);
   if (typeof handlers !== 'object' || handlers === null) throw new FosError('EINVAL', 'serve() takes an object of handlers');
+  checkKeys('serve()', opts, SERVE_KEYS);
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new FosError('EINVAL', `concurrency is a positive integer, got ${concurrency}`);
   let mailbox: Mailbox | undefined;

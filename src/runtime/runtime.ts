@@ -30,6 +30,7 @@ import { Mailbox, type BlockedDelivery, type Inbound } from './mailbox.js';
 import { assertRef, capEquals, newCapability, type Ref } from './ref.js';
 import { Counters, type IsolateStats, type TransportName } from './stats.js';
 import { woke } from '../util/wakeups.js';
+import { checkKeys, describeOption, type KeysOf } from '../util/options.js';
 import { copyLocal } from './local-copy.js';
 import { kernelOnly, kernelOnlyTransfer, notCarried } from '../kernel-only.js';
 
@@ -74,10 +75,6 @@ function checkCallOf(method: string, args: readonly unknown[], timeout: number, 
   if (none !== undefined) throw none;
 }
 
-function describeOption(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v) : v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
-}
-
 /** SendOptions as the runtime passes them on: its own calls use a light signal. */
 export type DeliverOptions = Omit<SendOptions, 'signal'> & {
   readonly signal?: AbortLike | undefined;
@@ -116,6 +113,8 @@ export interface MailboxOptions {
   /** Most messages queued at once; default 1024. */
   readonly capacity?: number;
 }
+
+const MAILBOX_KEYS: KeysOf<MailboxOptions> = { name: true, fleet: true, capacity: true };
 
 export type Target = string | Ref;
 
@@ -216,6 +215,7 @@ export class Runtime {
 
   async createMailbox<T = unknown>(opts: MailboxOptions = {}, serves = false): Promise<Mailbox<T>> {
     this.assertOpen();
+    checkKeys('createMailbox()', opts, MAILBOX_KEYS);
     const capacity = opts.capacity ?? DEFAULT_CAPACITY;
     if (!Number.isInteger(capacity) || capacity < 1) throw new FosError('EINVAL', `capacity is a positive integer, got ${capacity}`);
     const id = this.nextMailbox++;

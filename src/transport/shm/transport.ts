@@ -11,6 +11,7 @@
  * waits while the kernel link still holds unposted messages (its window is
  * full, or its port has not arrived), since those would come after the offer.
  */
+import { checkKeys, type KeysOf } from '../../util/options.js';
 import type { Envelope } from '../../envelope.js';
 import { FosError, type ErrorCode } from '../../errors.js';
 import type { KernelLink } from '../kernel/link.js';
@@ -35,7 +36,12 @@ export interface ShmHost {
 export const DEFAULT_THRESHOLD = 8;
 
 /** EINVAL for shm options out of range (checked once, at boot, rather than in each isolate as it starts). */
+const SHM_KEYS: KeysOf<ShmOptions> = { threshold: true, ringCapacity: true, pump: true };
+const PUMP_KEYS: KeysOf<PumpOptions> = { poll: true, spinMicros: true, pollSliceMicros: true };
+
 export function checkShmOptions(opts: ShmOptions): void {
+  checkKeys('shm', opts, SHM_KEYS);
+  checkKeys('shm.pump', opts.pump, PUMP_KEYS);
   const { threshold, ringCapacity, pump } = opts;
   if (threshold !== undefined && !(threshold === Infinity || (Number.isInteger(threshold) && threshold >= 0))) {
     throw new FosError('EINVAL', `shm.threshold is a whole number of messages >= 0 (or Infinity: never switch), got ${String(threshold)}`);

@@ -1,0 +1,72 @@
+// The options that set things up (boot, spawn, createMailbox, serve): a key
+// the option type does not have fails with EINVAL naming it, as a caller
+// without TypeScript may misspell one, and nothing is set up.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { boot, createMailbox, FosError, lookup, serve, type FosNode } from '../src/index.js';
+import { codeOf, ECHO } from './helpers/places.js';
+
+/** The error `f` threw or its promise rejected with, which must be an EINVAL naming `option` in `what`. */
+async function refused(f: () => unknown, what: string, option: string): Promise<void> {
+  let e: unknown;
+  try {
+    await f();
+  } catch (err) {
+    e = err;
+  }
+  assert.ok(e instanceof FosError, `${what} with ${option}: expected a FosError, got ${String(e)}`);
+  assert.equal(e.code, 'EINVAL', e.message);
+  assert.ok(e.message.includes(`${what} has no option "${option}"`), e.message);
+}
+
+describe('boot', () => {
+  test('an unknown key at any level fails before anything starts', async () => {
+    const cases: [opts: object, what: string, option: string][] = [
+      [{ lisen: '127.0.0.1:0' }, 'boot()', 'lisen'],
+      [{ shm: { treshold: 2 } }, 'shm', 'treshold'],
+      [{ shm: { pump: { spin: 5 } } }, 'shm.pump', 'spin'],
+      [{ tcp: { heartbeat: 100 } }, 'tcp', 'heartbeat'],
+      [{ tcp: { backoff: { minimum: 5 } } }, 'tcp.backoff', 'minimum'],
+      [{ tls: { key: 'k', cert: 'c', ca: 'a', passphrase: 'p' } }, 'tls', 'passphrase'],
+    ];
+    for (const [opts, what, option] of cases) await refused(() => boot(opts as never), what, option);
+    // None of them left a runtime behind: a good boot still works.
+    const node = await boot({ shm: { threshold: 2, pump: { spinMicros: 10 } }, tcp: { heartbeatMs: 500, backoff: { min: 10 } } });
+    await node.shutdown();
+  });
+
+  test('options that are not an object fail with EINVAL', async () => {
+    for (const opts of [{ shm: 5 }, { shm: 'fast' }, { shm: [1] }, { shm: null }, { tcp: null }, { shm: { pump: 1 } }]) {
+      // A node booted by mistake is shut down, so that the next case can boot.
+      const booted = boot(opts as never);
+      booted.then((n) => n.shutdown(), () => {});
+      assert.equal(await codeOf(booted), 'EINVAL', JSON.stringify(opts));
+    }
+  });
+});
+
+describe('spawn, createMailbox, serve', () => {
+  let node: FosNode;
+  before(async () => {
+    node = await boot();
+  });
+  after(() => node.shutdown());
+
+  test('spawn: an unknown key fails and starts no isolate', async () => {
+    await refused(() => node.spawn(ECHO, { cout: 2 } as never), 'spawn()', 'cout');
+    assert.equal((await node.stats()).isolates.filter((i) => i.module === ECHO.href).length, 0);
+  });
+
+  test('createMailbox: an unknown key fails and binds no name', async () => {
+    await refused(() => createMailbox({ name: '/opt/box', capcity: 8 } as never), 'createMailbox()', 'capcity');
+    assert.equal(await codeOf(lookup('/opt/box')), 'ENOENT');
+    const mb = await createMailbox({ name: '/opt/box', capacity: 8 });
+    assert.equal(mb.capacity, 8);
+    mb.close();
+  });
+
+  test('serve: an unknown key fails and serves nothing', async () => {
+    await refused(() => serve('/opt/svc', { ping: () => 1 }, { concurency: 4 } as never), 'serve()', 'concurency');
+    assert.equal(await codeOf(lookup('/opt/svc')), 'ENOENT');
+  });
+});
