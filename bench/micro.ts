@@ -11,7 +11,7 @@ import { fmtBytes, fmtMicros, fmtRange, fmtRate } from './eval/format.js';
 import { describeMachine, thisMachine } from './eval/machine.js';
 import { BUDGETS } from './eval/options.js';
 import { Progress } from './eval/progress.js';
-import { rawMessagePort, rawSharedMemory } from './eval/subjects/baselines.js';
+import { rawMessagePort, rawSharedMemory, rawSharedMemorySink } from './eval/subjects/baselines.js';
 import { callSyncPolling, kernelCall, pingPong, shmParkedCall, shmPollingCall } from './eval/subjects/fos-round-trips.js';
 import { comlinkCall, piscinaRun } from './eval/subjects/peers.js';
 import { kernelManySink, kernelSink, rawPortSink, shmParkedSink, shmPollingManySink, shmPollingSink } from './eval/subjects/sinks.js';
@@ -33,6 +33,7 @@ const ONE_WAY: readonly { readonly subject: ThroughputSubject; readonly payload:
     { subject, payload: BYTES },
     { subject, payload: OBJECT },
   ]),
+  { subject: rawSharedMemorySink, payload: BYTES },
   ...[tcpSink, tcpManySink, rawNetSink].map((subject) => ({ subject, payload: BYTES })),
 ];
 /** The targets whose two round trips can take turns (turns.ts says which can), with their goals. */
@@ -65,13 +66,36 @@ function targets(latency: readonly LatencySeries[], oneWay: readonly ThroughputS
     add(`fos kernel call RTT / raw MessagePort ping-pong, ${size} B`, at('kernel', size) / at('raw-port', size), '<= 1.15', (r) => r <= 1.15);
     add(`fos tcp call RTT / raw node:net ping-pong, ${size} B`, at('tcp', size) / at('raw-net', size), '<= 1.2', (r) => r <= 1.2);
   }
-  const rate = (id: string): number => oneWay.find((s) => s.id === id)?.points[0]?.messagesPerSecond.median ?? NaN;
+  const rate = (id: string): number => rateOf(oneWay, id);
   // Each message is sent, carried and received on its own either way; sendMany saves the promise, verdict and frame per message.
   add(`shm one-way throughput, ${ONE_WAY_SIZE} B, send (M msg/s) / 10`, rate('shm-polling') / 1e6 / 10, '>= 1.0', (r) => r >= 1);
   add(`shm one-way throughput, ${ONE_WAY_SIZE} B, sendMany (M msg/s) / 10`, rate('shm-polling-many') / 1e6 / 10, '>= 1.0', (r) => r >= 1);
   add(`tcp one-way throughput, ${ONE_WAY_SIZE} B, send (M msg/s) / 2`, rate('tcp') / 1e6 / 2, '>= 1.0', (r) => r >= 1);
   add(`tcp one-way throughput, ${ONE_WAY_SIZE} B, sendMany (M msg/s) / 2`, rate('tcp-many') / 1e6 / 2, '>= 1.0', (r) => r >= 1);
   return t;
+}
+
+function rateOf(oneWay: readonly ThroughputSeries[], id: string): number {
+  return oneWay.find((s) => s.id === id)?.points[0]?.messagesPerSecond.median ?? NaN;
+}
+
+/**
+ * The one-way rows against the raw mechanism under each, measured in the
+ * same run: no goal of the issues, but what tells a target out of this
+ * machine's reach (the raw ring's reader copying each record out) from
+ * one that fos's own code misses.
+ */
+function againstFloors(oneWay: readonly ThroughputSeries[]): string[][] {
+  const pairs = [
+    ['fos sendMany, shm / raw SharedArrayBuffer ring', 'shm-polling-many', 'raw-sab'],
+    ['fos send, shm / raw SharedArrayBuffer ring', 'shm-polling', 'raw-sab'],
+    ['fos send, kernel / raw MessagePort one-way', 'kernel', 'raw-port'],
+    ['fos sendMany, tcp / raw node:net one-way, corked', 'tcp-many', 'raw-net'],
+  ] as const;
+  return pairs.flatMap(([what, fos, raw]) => {
+    const r = rateOf(oneWay, fos) / rateOf(oneWay, raw);
+    return Number.isFinite(r) ? [[`${what}, ${ONE_WAY_SIZE} B`, r.toFixed(2)]] : [];
+  });
 }
 
 interface TurnTarget {
@@ -98,6 +122,8 @@ function report(latency: readonly LatencySeries[], oneWay: readonly ThroughputSe
     textTable(['one-way throughput', 'msg/s', 'spread', 'MB/s'], owRows),
     '',
     textTable(['target (ratio of medians, this run)', 'ratio', 'goal', 'met'], tRows),
+    '',
+    textTable(['one-way throughput against its floor (ratio of medians, this run)', 'ratio'], againstFloors(oneWay)),
     '',
     `The same targets where both round trips can take turns (bench/eval/turns.ts): ${TURNS} turns of a repetition each; the median of the per-turn ratios, and their range`,
     textTable(['target (in turns, this run)', 'ratio', 'range', 'goal', 'met'], turnRows),

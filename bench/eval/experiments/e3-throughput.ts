@@ -2,12 +2,13 @@
 // counted by its receiver.
 import { scaleSpread, spreadOf, type Spread } from '../stats.js';
 import { kernelManySink, kernelSink, localSink, rawPortSink, shmParkedSink, shmPollingManySink, shmPollingSink } from '../subjects/sinks.js';
+import { rawSharedMemorySink } from '../subjects/baselines.js';
 import { bytesPayload, type Family, type OneWayPayload, type ThroughputSubject } from '../subjects/subject.js';
 import { rawNetSink, tcpManySink, tcpSink } from '../subjects/tcp.js';
 import { seriesPerSubject, type Experiment, type RunContext } from './experiment.js';
 
 /** One entry per transport, like E1's, and the batched sends (sendMany) of the cross-thread and tcp ones. */
-export const E3_SUBJECTS: readonly ThroughputSubject[] = [localSink, kernelSink, shmParkedSink, shmPollingSink, tcpSink, kernelManySink, shmPollingManySink, tcpManySink, rawPortSink, rawNetSink];
+export const E3_SUBJECTS: readonly ThroughputSubject[] = [localSink, kernelSink, shmParkedSink, shmPollingSink, tcpSink, kernelManySink, shmPollingManySink, tcpManySink, rawPortSink, rawSharedMemorySink, rawNetSink];
 
 export interface ThroughputSeries {
   readonly id: string;

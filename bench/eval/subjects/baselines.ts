@@ -1,7 +1,8 @@
 // What fos's transports are built on, used raw: the floor each should come close to.
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { RoundTripSubject } from './subject.js';
+import { rawRingBytes, RawRingWriter } from './raw-ring.js';
+import type { RoundTripSubject, ThroughputSubject } from './subject.js';
 
 export const workerFile = (name: string): string => fileURLToPath(new URL(`../workers/${name}.js`, import.meta.url));
 
@@ -57,6 +58,50 @@ export const rawSharedMemory: RoundTripSubject = {
       },
       async close() {
         Atomics.store(ctl, 0, -1);
+        await w.terminate();
+      },
+    };
+  },
+};
+
+/** Records the raw ring's writer publishes at once: a sendMany batch's worth (sinks.ts). */
+const RAW_BATCH = 256;
+
+/**
+ * One-way records through a bare shared-memory ring to a spinning worker
+ * that copies each into a Uint8Array of its own and counts it: the floor
+ * under fos's shm one-way rows (raw-ring.ts).
+ */
+export const rawSharedMemorySink: ThroughputSubject = {
+  id: 'raw-sab',
+  label: 'raw SharedArrayBuffer ring one-way, each copied out',
+  family: 'baseline',
+  async open() {
+    const sab = new SharedArrayBuffer(rawRingBytes());
+    const ring = new RawRingWriter(sab);
+    const w = new Worker(workerFile('raw-sab-sink'), { workerData: { sab } });
+    await new Promise((resolve) => w.once('online', resolve));
+    let total = 0;
+    return {
+      async burst(data, _bytes, ms) {
+        if (!(data instanceof Uint8Array)) throw new TypeError('the raw ring carries byte arrays');
+        const t0 = performance.now();
+        const end = t0 + ms;
+        let sent = 0;
+        while (performance.now() < end) {
+          let n = 0;
+          while (n < RAW_BATCH && ring.write(data)) n++;
+          ring.publish();
+          sent += n;
+        }
+        total += sent;
+        // The reader spins on another thread: waiting for its count here blocks nothing it needs.
+        const deadline = performance.now() + 10_000;
+        while (ring.counted !== total) if (performance.now() > deadline) throw new Error(`the raw ring's reader counted ${ring.counted} of ${total} records`);
+        return sent / ((performance.now() - t0) / 1000);
+      },
+      async close() {
+        ring.stop();
         await w.terminate();
       },
     };
