@@ -222,6 +222,25 @@ describe('values only a structured clone carries', () => {
     await box.close();
   });
 
+  it('sends behind one that was withdrawn keep their order: a later kernel-only one is not overtaken by the plain one after it', async () => {
+    const box = await autoBoxOnShm(1);
+    await sendFrom(box.ref, 'fills');
+    const sends = [sendFrom(box.ref, 'held')]; // by shm, waiting for room: the mailbox is busy until it gets in
+    const ac = new AbortController();
+    const withdrawn = sendFrom(box.ref, { sab: new SharedArrayBuffer(128) }, { signal: ac.signal });
+    // The plain one will find the mailbox still busy on shm and go there; the kernel-only one after it must then wait again, and the last one behind it.
+    sends.push(sendFrom(box.ref, 'plain, behind the withdrawn one'), sendFrom(box.ref, { sab: new SharedArrayBuffer(128) }), sendFrom(box.ref, 'last'));
+    ac.abort();
+    assert.equal(await codeOf(withdrawn), 'ECANCELED');
+    const got = await box.take(5);
+    await Promise.all(sends);
+    assert.deepStrictEqual(
+      got.map((g) => (typeof g === 'string' ? g : 'kernel-only')),
+      ['fills', 'held', 'plain, behind the withdrawn one', 'kernel-only', 'last'],
+    );
+    await box.close();
+  });
+
   it('a MessagePort in the transfer list goes by kernel under auto, also once the pair is on shm', async () => {
     const box = await autoBoxOnShm(64);
     const ports: { close(): void }[] = [];

@@ -151,6 +151,11 @@ export const DEFAULT_CAPACITY = 1024;
 const RECENTLY_CLOSED = 4096;
 const RESOLVED = Promise.resolve();
 
+/** A delivery in a turn of `behind` that must wait again: its turn waits for `gate` (an error there fails it), then tries again. */
+class NotYet {
+  constructor(readonly gate: Promise<FosError | undefined>) {}
+}
+
 export class Runtime {
   readonly node: string;
   readonly isolate: number;
@@ -489,13 +494,20 @@ export class Runtime {
     if (this.waitingForKernel.size > 0) {
       const lane = laneOf(a);
       const held = this.waitingForKernel.get(lane);
-      if (held !== undefined) return this.behind(held, lane, msg, opts, (m, o) => this.deliverToIsolate(ref, m, o));
+      if (held !== undefined) return this.behind(held, lane, msg, opts, (m, o) => this.deliverToIsolate(ref, m, o, true));
     }
     return this.deliverToIsolate(ref, msg, opts);
   }
 
-  /** `deliver` to another isolate of this node, in its turn (nothing to this mailbox waits to go by kernel before it). */
-  private deliverToIsolate(ref: Ref, msg: Inbound, opts: DeliverOptions): Promise<void> {
+  /**
+   * `deliver` to another isolate of this node, in its turn (nothing to this
+   * mailbox waits to go by kernel before it). `inTurn`: it is a turn of
+   * `behind`, which a message that must wait again answers with NotYet
+   * rather than by queueing behind the later ones.
+   */
+  private deliverToIsolate(ref: Ref, msg: Inbound, opts: DeliverOptions): Promise<void>;
+  private deliverToIsolate(ref: Ref, msg: Inbound, opts: DeliverOptions, inTurn: true): Promise<void> | NotYet;
+  private deliverToIsolate(ref: Ref, msg: Inbound, opts: DeliverOptions, inTurn = false): Promise<void> | NotYet {
     const a = ref.address;
     const transport = opts.transport ?? 'auto';
     const link = this.linkTo(a.isolate);
@@ -521,7 +533,7 @@ export class Runtime {
       const why = kernelOnly(msg.data) ?? kernelOnlyTransfer(opts.transfer);
       if (why !== undefined) {
         if (transport === 'shm') return Promise.reject(notCarried(why, "over shm: send it by 'kernel' or 'auto'"));
-        return this.byKernelAfter(out!, ref, msg, opts, link);
+        return this.byKernelAfter(out!, ref, msg, opts, link, inTurn);
       }
       // The bytes are copied into the ring; a transfer list still takes the
       // sender's buffers away, as on every other transport. It is checked
@@ -570,35 +582,38 @@ export class Runtime {
    * this one waits until none is, and every later one to the mailbox waits
    * behind it (`waitingForKernel`), so that FIFO holds; once it is posted,
    * later ones follow it on kernel while it has no verdict (deliverToIsolate).
+   * In a turn of `behind` (a message that already waited behind an earlier
+   * one), it answers NotYet instead: its turn waits again, and everything
+   * behind it with it.
    */
-  private byKernelAfter(out: ShmOut, ref: Ref, msg: Inbound, opts: DeliverOptions, link: KernelLink): Promise<void> {
+  private byKernelAfter(out: ShmOut, ref: Ref, msg: Inbound, opts: DeliverOptions, link: KernelLink, inTurn: boolean): Promise<void> | NotYet {
     const to = ref.address.mailbox;
     if (!out.busy(to)) return this.byKernel(ref, msg, opts, link);
-    return this.behind(
-      out.whenIdle(to),
-      laneOf(ref.address),
-      msg,
-      opts,
-      (m, o) => this.byKernel(ref, m, o, link),
-      (kept) => (kept ? undefined : new FosError('EINVAL', `the message goes only by kernel, and an earlier one to mailbox ${to} by shm may still be on its way (a call that ended without its answer): it would overtake it`)),
-    );
+    const idle = out
+      .whenIdle(to)
+      .then((kept) => (kept ? undefined : new FosError('EINVAL', `the message goes only by kernel, and an earlier one to mailbox ${to} by shm may still be on its way (a call that ended without its answer): it would overtake it`)));
+    if (inTurn) return new NotYet(idle);
+    return this.behind(idle, laneOf(ref.address), msg, opts, (m, o) => this.deliverToIsolate(ref, m, o, true));
   }
 
   /**
    * Runs `go` once `gate` resolves, and holds every later delivery to
    * `lane` until it has: a turn in a queue per mailbox that exists only
-   * while something waits in it. `refuse` may fail the delivery instead,
-   * from what the gate resolved with. The message waits as a copy, its
-   * transferred objects moved into it, as a send takes them at once. A send
-   * that may not wait (`wait: false`) fails with EAGAIN at once; one whose
-   * signal fires while it waits fails with ECANCELED at once, and its turn
-   * posts nothing (a call that timed out is withdrawn so).
+   * while something waits in it. A gate that resolves to an error fails
+   * the delivery with it; a `go` that answers NotYet (the message must wait
+   * again) keeps the turn, and so everything behind it, waiting for that
+   * gate, then runs again: a turn ends only once its message has left or
+   * failed, so none behind it can overtake it. The message waits as a
+   * copy, its transferred objects moved into it, as a send takes them at
+   * once. A send that may not wait (`wait: false`) fails with EAGAIN at
+   * once; one whose signal fires while it waits fails with ECANCELED at
+   * once, and its turn posts nothing (a call that timed out is withdrawn so).
    */
-  private behind<G>(gate: Promise<G>, lane: string, msg: Inbound, opts: DeliverOptions, send: (msg: Inbound, opts: DeliverOptions) => Promise<void>, refuse?: (g: G) => FosError | undefined): Promise<void> {
+  private behind(gate: Promise<FosError | undefined | void>, lane: string, msg: Inbound, opts: DeliverOptions, send: (msg: Inbound, opts: DeliverOptions) => Promise<void> | NotYet): Promise<void> {
     if (opts.wait === false) return Promise.reject(new FosError('EAGAIN', 'an earlier message to the mailbox waits to go by kernel, in order'));
     const { signal } = opts;
     if (signal?.aborted === true) return Promise.reject(canceled('send aborted before it left', signal));
-    let go: () => Promise<void>;
+    let go: () => Promise<void> | NotYet;
     try {
       if (opts.transfer !== undefined && opts.transfer.length > 0) {
         const [data, transfer] = moveWithList(msg.data, opts.transfer);
@@ -617,16 +632,27 @@ export class Runtime {
     let withdrawn: ((e: FosError) => void) | undefined;
     const onAbort = (): void => withdrawn?.(canceled('send aborted before it left', signal));
     signal?.addEventListener('abort', onAbort, { once: true });
-    const turn = gate.then((g) => {
-      signal?.removeEventListener('abort', onAbort);
-      if (signal?.aborted !== true) {
-        const no = refuse?.(g);
+    const turn = gate.then(async (refusal) => {
+      for (;;) {
+        if (signal?.aborted === true) break;
+        if (refusal instanceof FosError) {
+          sent = Promise.reject(refusal);
+          break;
+        }
+        let r: Promise<void> | NotYet;
         try {
-          sent = no !== undefined ? Promise.reject(no) : go();
+          r = go();
         } catch (e) {
           sent = Promise.reject(e);
+          break;
         }
+        if (!(r instanceof NotYet)) {
+          sent = r;
+          break;
+        }
+        refusal = await r.gate;
       }
+      signal?.removeEventListener('abort', onAbort);
       if (this.waitingForKernel.get(lane) === turn) this.waitingForKernel.delete(lane);
     });
     this.waitingForKernel.set(lane, turn);
