@@ -2,7 +2,9 @@
 // in a full mesh): the tie-break keeps one connection, the other dialer
 // waits instead of redialing in a loop; when the kept connection is cut,
 // whichever side reconnects first resumes the same session — nothing is
-// lost, repeated or declared down. And a flood of refused messages, whose
+// lost, repeated or declared down, also for frames larger than the
+// handshake's 4 KiB limit (sent again as the session resumes, or a name
+// table sent as it starts). And a flood of refused messages, whose
 // verdicts exceed a frame, crashes nothing. A peer that keeps shaking
 // hands but never sends a frame is silent, and declared down. A second
 // process started under a live node's name is refused, and the live node
@@ -77,6 +79,47 @@ it('cutting the kept connection again and again loses, repeats and resets nothin
   assert.ok(!events.some((e) => e.type === 'peer-down'), `no peer-down: ${JSON.stringify(events.filter((e) => e.type === 'peer-down'))}`);
   assert.ok(events.some((e) => e.type === 'peer-up' && e.resumed), 'the session resumed');
   mb.close();
+});
+
+it('frames larger than the handshake allows (4 KiB) are sent again after a cut like any other: the session resumes, nothing lost', async () => {
+  // b sends them, and b accepts the kept connection: what it sends again
+  // follows its last handshake frame at once, often in the same chunk.
+  const mb = await createMailbox({ capacity: 4096 });
+  const N = 1500;
+  const got = collect(mb, N) as Promise<Verdict>;
+  const sent = b.call('/mesh/agent', 'sendSeq', [mb.ref, N, 'big', {}, 6000], 60_000);
+  let cuts = 0;
+  const cutter = (async () => {
+    for (let i = 0; i < 8; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      cuts += proxy.cut();
+    }
+  })();
+  const verdict = await got;
+  await sent;
+  await cutter;
+  assert.deepStrictEqual(verdict, { received: N, perTag: { big: N }, outOfOrder: 0, duplicates: 0 });
+  assert.ok(cuts >= 1, 'the kept connection was cut');
+  const refused = events.filter((e) => e.type === 'handshake-rejected' && /exceeds the limit/.test(e.reason));
+  assert.deepStrictEqual(refused, [], 'no handshake refused for the size of a frame sent again');
+  assert.ok(!events.some((e) => e.type === 'peer-down'), `no peer-down: ${JSON.stringify(events.filter((e) => e.type === 'peer-down'))}`);
+  mb.close();
+});
+
+it('a node whose name table is larger than the handshake allows (4 KiB) is joined: its table, sent as the session starts, arrives whole', async () => {
+  const boxes = await Promise.all(Array.from({ length: 150 }, (_, i) => createMailbox({ name: `/mesh/many/${i}` })));
+  try {
+    // c dials this node, which sends its table right after its last handshake frame.
+    const c = await startNode({ boot: { name: 'mesh-c', peers: [node.address!], tcp: TCP }, waitFor: ['mesh-a'], lookupAfterWaitForPeers: '/mesh/many/149' }, 10_000);
+    try {
+      assert.equal(c.found, 1, 'the last name of the table reached c');
+      assert.deepStrictEqual(c.events.filter((e) => e.type === 'handshake-rejected'), []);
+    } finally {
+      await c.kill();
+    }
+  } finally {
+    for (const mb of boxes) mb.close();
+  }
 });
 
 it('a flood of refused messages, their verdicts more than a frame holds, fails each send with its reason and crashes nothing', async () => {

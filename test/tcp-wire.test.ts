@@ -295,6 +295,23 @@ describe('tcp wire: the frame decoder', () => {
     assert.deepStrictEqual(feed(d, [encodeFrame(spec)]).frames, [asDecoded(spec)]);
   });
 
+  it('cuts one frame at a time with next(): a limit raised after one frame holds for the next frame of the same chunk', () => {
+    // The handshake's last frame and the session's first (a name table of more than 4 KiB) in one chunk, as the dialer reads them.
+    const ready: Spec = { kind: FrameKind.Ready, seq: 0, ack: 0, body: new Uint8Array(40) };
+    const names: Spec = { kind: FrameKind.Names, seq: 1, ack: 0, body: new Uint8Array(5000).fill(3) };
+    const chunk = Buffer.concat([encodeFrame(ready), encodeFrame(names)]);
+    assert.throws(() => new FrameDecoder(4096).push(chunk), isEinval, 'push cuts them all at the first limit');
+    const d = new FrameDecoder(4096);
+    d.append(chunk);
+    const first = d.next();
+    assert.deepStrictEqual(first && { kind: first.kind, seq: first.seq, ack: first.ack, body: Buffer.from(first.body) }, asDecoded(ready));
+    d.setLimit(64 * 1024);
+    const second = d.next();
+    assert.deepStrictEqual(second && { kind: second.kind, seq: second.seq, ack: second.ack, body: Buffer.from(second.body) }, asDecoded(names));
+    assert.equal(d.next(), undefined);
+    assert.equal(d.pending, 0);
+  });
+
   it('refuses a length shorter than a header (0 to 12), takes 13 (an empty body)', () => {
     for (let length = 0; length < 13; length++) {
       const b = Buffer.alloc(4 + 13);

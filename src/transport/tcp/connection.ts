@@ -180,17 +180,25 @@ export class Connection {
     this.host.closed(this, ending, wasOpen);
   }
 
+  /**
+   * Handles the frames of a chunk one by one, each cut only once the one
+   * before is handled: the handshake's last frame raises the size limit,
+   * and the peer's first frames of the session (its name table, frames it
+   * sends again) may come in the same chunk.
+   */
   private onData(chunk: Buffer): void {
     if (this.state === 'closed') return;
-    let frames: RawFrame[];
-    try {
-      frames = this.decoder.push(chunk);
-    } catch (e) {
-      this.close(`malformed stream: ${(e as Error).message}`, { code: 'EINVAL' });
-      return;
-    }
-    for (const f of frames) {
+    this.decoder.append(chunk);
+    for (;;) {
       if (this.ended) return; // a frame before closed it
+      let f: RawFrame | undefined;
+      try {
+        f = this.decoder.next();
+      } catch (e) {
+        this.close(`malformed stream: ${(e as Error).message}`, { code: 'EINVAL' });
+        return;
+      }
+      if (f === undefined) return;
       try {
         if (f.kind === FrameKind.Close) {
           const { why, final, code } = closeReason(f.body);

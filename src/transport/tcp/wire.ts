@@ -96,20 +96,33 @@ export class FrameDecoder {
 
   /** Takes the next chunk of the stream; returns the frames it completes. Throws EINVAL on a broken stream: the connection must close. */
   push(chunk: Buffer): RawFrame[] {
-    if (chunk.length > 0) {
-      this.chunks.push(chunk);
-      this.buffered += chunk.length;
-    }
+    this.append(chunk);
     const frames: RawFrame[] = [];
-    while (this.buffered - this.offset >= 4) {
-      const length = this.peekLength();
-      if (length < HEADER_REST) throw new FosError('EINVAL', `frame length ${length} is shorter than a header`);
-      if (length > this.maxFrame) throw new FosError('EINVAL', `frame of ${length} bytes exceeds the limit of ${this.maxFrame}`);
-      if (this.buffered - this.offset < 4 + length) break;
-      const bytes = this.take(4 + length);
-      frames.push({ kind: bytes[4]!, seq: bytes.readUIntLE(5, 6), ack: bytes.readUIntLE(11, 6), body: bytes.subarray(HEADER_BYTES) });
-    }
+    for (let f = this.next(); f !== undefined; f = this.next()) frames.push(f);
     return frames;
+  }
+
+  /** Takes the next chunk of the stream, for `next` to cut. */
+  append(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+  }
+
+  /**
+   * The next whole frame, or undefined until more bytes come. Throws EINVAL
+   * on a broken stream: the connection must close. Each frame is checked
+   * against the limit as it is cut, so that a limit raised after one frame
+   * (the handshake's last) holds for those after it in the same chunk.
+   */
+  next(): RawFrame | undefined {
+    if (this.buffered - this.offset < 4) return undefined;
+    const length = this.peekLength();
+    if (length < HEADER_REST) throw new FosError('EINVAL', `frame length ${length} is shorter than a header`);
+    if (length > this.maxFrame) throw new FosError('EINVAL', `frame of ${length} bytes exceeds the limit of ${this.maxFrame}`);
+    if (this.buffered - this.offset < 4 + length) return undefined;
+    const bytes = this.take(4 + length);
+    return { kind: bytes[4]!, seq: bytes.readUIntLE(5, 6), ack: bytes.readUIntLE(11, 6), body: bytes.subarray(HEADER_BYTES) };
   }
 
   /** Bytes held that do not yet make a frame. */
