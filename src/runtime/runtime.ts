@@ -8,6 +8,7 @@
  * MessageChannel per pair of isolates, so the steady path is one
  * postMessage hop, never a detour through the main thread).
  */
+import { randomInt } from 'node:crypto';
 import type { TransferListItem } from 'node:worker_threads';
 import { asFosError, canceled, FosError, fromWire, isFosError, toWire, type ErrorCode, type WireError } from '../errors.js';
 import { NameClient, type NameService, type Selection } from '../names/client.js';
@@ -50,6 +51,17 @@ export interface SendOptions {
   readonly signal?: AbortSignal;
   /** Given to the receiver as `msg.from`. */
   readonly replyTo?: Ref;
+}
+
+/**
+ * The first mailbox number of a runtime: random, so that a ref kept from an
+ * earlier process of the same node (restarted under its name) names no
+ * mailbox of this one and fails with ENOENT, not with EACCES against a
+ * new mailbox that got its number. Below 2^30: with every later number, it
+ * stays within the 32 bits that records carry.
+ */
+function firstMailbox(): number {
+  return randomInt(1, 2 ** 30);
 }
 
 /** A mailbox of another isolate, as a key of Runtime.waitingForKernel. */
@@ -179,7 +191,7 @@ export class Runtime {
   private readonly boundNames = new Map<number, string[]>();
   /** The last RECENTLY_CLOSED mailboxes closed, oldest first (ids are never reused). */
   private readonly recentlyClosed = new Set<number>();
-  private nextMailbox = 1;
+  private nextMailbox = firstMailbox();
   private readonly links = new Map<number, KernelLink>();
   /** Per mailbox of another isolate ("isolate:mailbox"), the last delivery waiting to go by kernel in order (see byKernelAfter). */
   private readonly waitingForKernel = new Map<string, Promise<void>>();
