@@ -353,6 +353,22 @@ describe('callSync: the server dies during the call', () => {
   });
 });
 
+describe('callSync: the service is stopped during the call', () => {
+  for (const poll of [false, true]) {
+    it(`from a worker, to a ${poll ? 'polling' : 'normal'} service whose handler still runs: ECLOSED promptly, as an async call to it gets`, async () => {
+      const svc = await node.spawn(ECHO, { poll, data: { name: `/cs/stopped-${poll}` } });
+      const blocked = caller.attempt(`/cs/stopped-${poll}`, 'slow', [5000], 10_000);
+      const asyncCall = codeOf(call(`/cs/stopped-${poll}`, 'slow', [5000], { timeout: 10_000 }));
+      await new Promise((r) => setTimeout(r, 200)); // both handlers run
+      await svc.stop();
+      const o = failedWith(await blocked, 'ECLOSED');
+      assert.ok(o.ms < 3000, `ECLOSED ${o.ms.toFixed(0)} ms after the call, stopped after 200`);
+      assert.equal(await asyncCall, 'ECLOSED');
+      assert.deepStrictEqual((await caller.attempt('/cs/echo', 'echo', ['next'])).value, 'next');
+    });
+  }
+});
+
 describe('polling services', () => {
   it('a polling service never parks; a normal one does once idle', async () => {
     const rt = runtime();

@@ -57,13 +57,12 @@ export function serveOn(rt: Runtime, name: string, handlers: Handlers, opts: Ser
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new FosError('EINVAL', `concurrency is a positive integer, got ${concurrency}`);
   let mailbox: Mailbox | undefined;
-  let loop: ServeLoop | undefined;
   let closed = false;
   const mbOpts = opts.capacity === undefined ? { fleet: name } : { fleet: name, capacity: opts.capacity };
   const ready = rt.createMailbox(mbOpts, true).then((mb) => {
     mailbox = mb;
     if (closed) mb.close();
-    else mb.consume((loop = new ServeLoop(rt, name, mb, handlers, concurrency)));
+    else mb.consume(new ServeLoop(rt, name, mb, handlers, concurrency));
     return mb.ref;
   });
   rt.track(ready, true);
@@ -72,8 +71,7 @@ export function serveOn(rt: Runtime, name: string, handlers: Handlers, opts: Ser
     ready,
     close(): void {
       closed = true;
-      loop?.close();
-      mailbox?.close();
+      mailbox?.close(); // which closes the loop (Consumer.closed)
     },
   };
 }
@@ -86,9 +84,9 @@ export function serveOn(rt: Runtime, name: string, handlers: Handlers, opts: Ser
  * while that many do, calls wait in the mailbox.
  */
 class ServeLoop implements Consumer {
-  /** The calls whose async handler runs: each is answered once, by its handler or by close(). */
+  /** The calls whose async handler runs: each is answered once, by its handler or by closed(). */
   private readonly running = new Set<Inbound>();
-  private closed = false;
+  private ended = false;
 
   constructor(
     private readonly rt: Runtime,
@@ -99,12 +97,17 @@ class ServeLoop implements Consumer {
   ) {}
 
   accepts(): boolean {
-    return !this.closed && this.running.size < this.concurrency;
+    return !this.ended && this.running.size < this.concurrency;
   }
 
-  /** The service closes: calls whose handler still runs are answered ECLOSED now, and their handlers' answers dropped. */
-  close(): void {
-    this.closed = true;
+  /**
+   * The service's mailbox closed (Service.close, or its isolate ends: a
+   * stopped service, a shut-down node): calls whose handler still runs are
+   * answered ECLOSED now, a callSync's too, before its channel goes, and
+   * their handlers' answers dropped.
+   */
+  closed(): void {
+    this.ended = true;
     const running = [...this.running];
     this.running.clear();
     for (const m of running) {

@@ -91,6 +91,8 @@ export interface Consumer {
   accepts(): boolean;
   /** Takes one message; never throws. */
   take(m: Inbound): void;
+  /** The mailbox closed (by its owner, or as its isolate ends): what the consumer still handles it must end now. */
+  closed(): void;
 }
 
 export class Mailbox<T = unknown> implements AsyncIterable<Message<T>> {
@@ -302,7 +304,9 @@ export class Mailbox<T = unknown> implements AsyncIterable<Message<T>> {
   close(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
+    const consumer = this.consumer;
     this.consumer = undefined;
+    consumer?.closed();
     const closed = (): FosError => new FosError('ECLOSED', 'mailbox is closed');
     woke();
     for (const r of this.receivers.drain()) r.reject(closed());
