@@ -493,9 +493,10 @@ describe('a node shut down cleanly', () => {
     d = await child({
       boot: { name: 'shut-d', peers: [a.address!], tcp },
       spawn: [{ module: ECHO.href, data: { name: '/shut/echo' } }],
+      onMain: [{ module: ECHO.href, data: { name: '/shut/main-echo' } }],
       waitFor: ['shut-a'],
     });
-    await eventually(async () => !(await gone('/shut/echo')), 10_000, '/shut/echo on shut-a');
+    await eventually(async () => !(await gone('/shut/echo')) && !(await gone('/shut/main-echo')), 10_000, '/shut/echo and /shut/main-echo on shut-a');
   });
   after(async () => {
     await d?.kill();
@@ -504,6 +505,7 @@ describe('a node shut down cleanly', () => {
 
   it('is declared down at once: peer-down, names gone, pending calls fail, well under the down timeout', { timeout: 60_000 }, async () => {
     const pending = settlement(call('/shut/echo', 'slow', [60_000], { timeout: 30_000 }));
+    const pendingOnMain = settlement(call('/shut/main-echo', 'slow', [60_000], { timeout: 30_000 }));
     await new Promise((r) => setTimeout(r, 100));
     const down = nextEvent(a, (e) => e.type === 'peer-down' && e.node === 'shut-d', 15_000);
     down.catch(() => {});
@@ -514,13 +516,16 @@ describe('a node shut down cleanly', () => {
     const took = performance.now() - t0;
     const namesGone = await gone('/shut/echo');
     const outcome = await within(pending, 5000, 'the pending call');
+    const outcomeOnMain = await within(pendingOnMain, 5000, 'the pending call to the main thread');
     console.log(`clean shutdown: exit after ${exited.toFixed(0)} ms, peer-down after ${took.toFixed(0)} ms: ${JSON.stringify(ev)}; pending call ${outcome.code} after ${(outcome.at - t0).toFixed(0)} ms`);
     assert.ok(took < DOWN / 5, `peer-down after ${took.toFixed(0)} ms, not after the ${DOWN} ms timeout`);
     assert.ok(ev.type === 'peer-down' && /shut down/.test(ev.reason), `the reason says it shut down: ${JSON.stringify(ev)}`);
     assert.ok(namesGone, 'its names are gone when peer-down is reported');
     assert.ok(await gone('/sys/nodes/shut-d'));
-    // Its handler was running: the service, closed as its node shut down, answered it so.
+    // Their handlers were running: the services, closed as their node shut down, answered them so, in a worker as on the main thread.
     assert.equal(outcome.code, 'ECLOSED');
+    assert.equal(outcomeOnMain.code, 'ECLOSED');
     assert.ok(outcome.at - t0 < DOWN / 5);
+    assert.ok(outcomeOnMain.at - t0 < DOWN / 5);
   });
 });

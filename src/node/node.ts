@@ -302,9 +302,12 @@ export class FosNode {
     await Promise.all([...this.services].map((s) => s.stop()));
     // Isolates started outside a service record (a spawn still starting) end too.
     await this.stopRecords(this.hub.liveWorkers(), DEFAULT_STOP_TIMEOUT_MS);
+    // The main thread's runtime before the proxy: a call from another node
+    // whose handler runs here is answered ECLOSED over the proxy, as one
+    // served by a worker is, rather than failing with ECONNRESET at peer-down.
+    this.rt.close('node shut down');
     await this.proxy.close();
     this.feed.end();
-    this.rt.close('node shut down');
     if (currentRuntime() === this.rt) setRuntime(undefined);
   }
 
