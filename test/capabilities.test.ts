@@ -1,12 +1,15 @@
 // Capabilities: a send or call with a wrong or missing capability fails at
 // the sender (EACCES, or EINVAL for what is not a ref at all) and nothing
 // reaches the mailbox; a ref is plain data that works after travelling in a
-// message; capabilities carry at least 128 random bits.
+// message; capabilities carry at least 128 random bits; a ref kept from an
+// earlier process of a node names no mailbox of the next (ENOENT).
 //
 // Each scenario runs with the mailbox at every place (main thread: 'local';
 // a worker: 'kernel'), and is sent to from both the main thread and a worker,
 // so both the same-isolate and the kernel admission paths are covered.
 import assert from 'node:assert/strict';
+import { spawn as spawnProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { boot, call, connect, lookup, send, serve, type CallOptions, type Ref, type SendOptions } from '../src/index.js';
 import type { Agent } from './fixtures/agent.js';
@@ -233,4 +236,14 @@ it('the capabilities of both places and of served mailboxes are distinct and 128
   for (const ref of [...(await lookup('/test/agent/kernel')), ...(await lookup('/test/agent/shm'))]) caps.push(ref.cap);
   for (const cap of caps) assert.ok(Buffer.from(cap, 'base64url').length >= 16, cap);
   assert.equal(new Set(caps).size, caps.length);
+});
+
+it('a ref kept from an earlier process of a node, booted again under its name, fails with ENOENT: it names no mailbox of the new one', async () => {
+  const child = spawnProcess(process.execPath, [fileURLToPath(new URL('./fixtures/stale-ref-child.js', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  assert.equal(code, 0, out);
+  // Numbered from a random start each time: none of the new mailboxes took the old one's number, so its capability is never checked against theirs.
+  assert.deepStrictEqual(JSON.parse(out), { stale: 'ENOENT', fresh: 'delivered', wrongCap: 'EACCES', sameNumber: false });
 });
