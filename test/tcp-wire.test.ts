@@ -300,7 +300,7 @@ describe('tcp wire: the frame decoder', () => {
     const ready: Spec = { kind: FrameKind.Ready, seq: 0, ack: 0, body: new Uint8Array(40) };
     const names: Spec = { kind: FrameKind.Names, seq: 1, ack: 0, body: new Uint8Array(5000).fill(3) };
     const chunk = Buffer.concat([encodeFrame(ready), encodeFrame(names)]);
-    assert.throws(() => new FrameDecoder(4096).push(chunk), isEinval, 'push cuts them all at the first limit');
+    assert.throws(() => new FrameDecoder(4096).push(chunk), isEinval, 'with no raise between them, the second frame is over the limit');
     const d = new FrameDecoder(4096);
     d.append(chunk);
     const first = d.next();

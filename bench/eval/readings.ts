@@ -60,8 +60,10 @@ export function e2Reading(r: E2Result): string {
 
 export function e3Reading(r: E3Result): string {
   const [small, large] = [r.sizes[0]!, r.sizes[r.sizes.length - 1]!];
+  // fos's own transports: the baselines (a bare ring among them) are what they are measured against.
   const pick = (size: number, key: 'messagesPerSecond' | 'megabytesPerSecond') =>
     r.series
+      .filter((s) => s.family === 'fos')
       .map((s) => ({ s, v: s.points.find((p) => p.size === size)?.[key].median ?? NaN }))
       .filter((x) => Number.isFinite(x.v))
       .sort((a, b) => b.v - a.v)[0];

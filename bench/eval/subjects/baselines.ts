@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { rawRingBytes, RawRingWriter } from './raw-ring.js';
-import type { RoundTripSubject, ThroughputSubject } from './subject.js';
+import { batchFor, type RoundTripSubject, type ThroughputSubject } from './subject.js';
 
 export const workerFile = (name: string): string => fileURLToPath(new URL(`../workers/${name}.js`, import.meta.url));
 
@@ -64,9 +64,6 @@ export const rawSharedMemory: RoundTripSubject = {
   },
 };
 
-/** Records the raw ring's writer publishes at once: a sendMany batch's worth (sinks.ts). */
-const RAW_BATCH = 256;
-
 /**
  * One-way records through a bare shared-memory ring to a spinning worker
  * that copies each into a Uint8Array of its own and counts it: the floor
@@ -83,21 +80,24 @@ export const rawSharedMemorySink: ThroughputSubject = {
     await new Promise((resolve) => w.once('online', resolve));
     let total = 0;
     return {
-      async burst(data, _bytes, ms) {
+      async burst(data, bytes, ms) {
         if (!(data instanceof Uint8Array)) throw new TypeError('the raw ring carries byte arrays');
+        // The writer publishes what a sendMany batch of this size would carry.
+        const batch = batchFor(bytes);
         const t0 = performance.now();
         const end = t0 + ms;
         let sent = 0;
         while (performance.now() < end) {
           let n = 0;
-          while (n < RAW_BATCH && ring.write(data)) n++;
+          while (n < batch && ring.write(data)) n++;
           ring.publish();
           sent += n;
         }
         total += sent;
         // The reader spins on another thread: waiting for its count here blocks nothing it needs.
         const deadline = performance.now() + 10_000;
-        while (ring.counted !== total) if (performance.now() > deadline) throw new Error(`the raw ring's reader counted ${ring.counted} of ${total} records`);
+        // The reader's count is 32 bits: compared as such.
+        while (ring.counted !== total >>> 0) if (performance.now() > deadline) throw new Error(`the raw ring's reader counted ${ring.counted} of ${total >>> 0} records (mod 2^32)`);
         return sent / ((performance.now() - t0) / 1000);
       },
       async close() {

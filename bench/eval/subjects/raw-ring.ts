@@ -8,7 +8,7 @@
 // The layout, in 4-byte words of the control area (each written by one side):
 //   HEAD   bytes the reader has consumed, mod 2^32 (reader)
 //   TAIL   bytes the writer has published, mod 2^32 (writer)
-//   COUNT  records the reader has copied out (reader)
+//   COUNT  records the reader has copied out, mod 2^32 (reader)
 //   STOP   1 asks the reader to return (writer)
 // HEAD, TAIL and COUNT on cache lines of their own (128 bytes apart).
 // Then the data area, CAPACITY bytes (a power of two, so that the counters'
@@ -50,9 +50,9 @@ export class RawRingWriter {
     this.v = views(sab);
   }
 
-  /** Records the reader has copied out so far. */
+  /** Records the reader has copied out so far, mod 2^32. */
   get counted(): number {
-    return Atomics.load(this.v.ctl, COUNT);
+    return Atomics.load(this.v.ctl, COUNT) >>> 0;
   }
 
   /** Writes `data` if there is room (not published until `publish`); false if the ring is full. */

@@ -4,12 +4,7 @@ import { send, sendMany, type Ref, type TransportChoice } from '../../../src/ind
 import { countingSink } from '../services/counting-sink.js';
 import { workerFile } from './baselines.js';
 import { remoteAt, spawnBench } from './bench-service.js';
-import { windowFor, type ThroughputSubject } from './subject.js';
-
-/** Messages per sendMany batch: up to 256, and about 64 KiB at most. */
-export function batchFor(bytes: number): number {
-  return Math.max(1, Math.min(256, Math.floor(65_536 / Math.max(1, bytes))));
-}
+import { batchFor, windowFor, type ThroughputSubject } from './subject.js';
 
 /** Batches in flight at once: enough to keep the receiver busy while verdicts come back. */
 const BATCHES_IN_FLIGHT = 4;

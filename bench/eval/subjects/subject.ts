@@ -77,6 +77,11 @@ export function smallObjectPayload(): OneWayPayload {
 }
 
 /** Messages kept in flight by a sender: enough to fill the pipe, bounded in bytes so that 256 KiB payloads do not queue a GiB. */
+/** Messages per sendMany batch: up to 256, and about 64 KiB at most. */
+export function batchFor(bytes: number): number {
+  return Math.max(1, Math.min(256, Math.floor(65_536 / Math.max(1, bytes))));
+}
+
 export function windowFor(bytes: number, most = 1024): number {
   return Math.max(8, Math.min(most, Math.floor((4 * 2 ** 20) / Math.max(1, bytes))));
 }

@@ -35,10 +35,10 @@ export interface ShmHost {
 
 export const DEFAULT_THRESHOLD = 8;
 
-/** EINVAL for shm options out of range (checked once, at boot, rather than in each isolate as it starts). */
 const SHM_KEYS: KeysOf<ShmOptions> = { threshold: true, ringCapacity: true, pump: true };
 const PUMP_KEYS: KeysOf<PumpOptions> = { poll: true, spinMicros: true, pollSliceMicros: true };
 
+/** EINVAL for shm options unknown or out of range (checked once, at boot, rather than in each isolate as it starts). */
 export function checkShmOptions(opts: ShmOptions): void {
   checkKeys('shm', opts, SHM_KEYS);
   checkKeys('shm.pump', opts.pump, PUMP_KEYS);
