@@ -4,8 +4,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { boot, call as callFrom, send as sendFrom, type Ref, type SendOptions } from '../src/index.js';
-import { codeOf, places, type Box } from './helpers/places.js';
+import { boot, call as callFrom, connect, send as sendFrom, type Ref, type SendOptions } from '../src/index.js';
+import type { Agent } from './fixtures/agent.js';
+import { AGENT, codeOf, places, type Box } from './helpers/places.js';
 import { value, withoutNegativeZero } from './helpers/values.js';
 
 const node = await boot({ listen: '127.0.0.1:0' });
@@ -239,6 +240,22 @@ describe('values only a structured clone carries', () => {
       ['fills', 'held', 'plain, behind the withdrawn one', 'kernel-only', 'last'],
     );
     await box.close();
+  });
+
+  it("sends waiting to go by kernel in order fail with ECONNRESET, as those in flight do, when the mailbox's isolate dies", async () => {
+    await node.spawn(AGENT, { data: { name: '/values/doomed' } });
+    const agent = connect<Agent>('/values/doomed', { timeout: 10_000 });
+    const { id, ref } = await agent.box({ capacity: 1 });
+    for (let i = 0; i < 12; i++) {
+      await sendFrom(ref, i); // past the switch threshold (8): on shm now
+      assert.deepStrictEqual(await agent.take(id, 1, 5000), [i]);
+    }
+    await sendFrom(ref, 'fills');
+    const held = codeOf(sendFrom(ref, 'held')); // by shm, waiting for room
+    const kernelOnly = codeOf(sendFrom(ref, { sab: new SharedArrayBuffer(128) })); // waits for held's verdict
+    const behind = codeOf(sendFrom(ref, 'behind it'));
+    void agent.exit(3).catch(() => {});
+    assert.deepStrictEqual([await held, await kernelOnly, await behind], ['ECONNRESET', 'ECONNRESET', 'ECONNRESET']);
   });
 
   it('a MessagePort in the transfer list goes by kernel under auto, also once the pair is on shm', async () => {

@@ -506,7 +506,7 @@ export class Runtime {
     if (this.waitingForKernel.size > 0) {
       const lane = laneOf(a);
       const held = this.waitingForKernel.get(lane);
-      if (held !== undefined) return this.behind(held, lane, msg, opts, (m, o) => this.deliverToIsolate(ref, m, o, true));
+      if (held !== undefined) return this.behind(held, lane, msg, opts, (m, o) => this.deliverToIsolate(ref, m, o, true), this.linkTo(a.isolate));
     }
     return this.deliverToIsolate(ref, msg, opts);
   }
@@ -605,7 +605,7 @@ export class Runtime {
       .whenIdle(to)
       .then((kept) => (kept ? undefined : new FosError('EINVAL', `the message goes only by kernel, and an earlier one to mailbox ${to} by shm may still be on its way (a call that ended without its answer): it would overtake it`)));
     if (inTurn) return new NotYet(idle);
-    return this.behind(idle, laneOf(ref.address), msg, opts, (m, o) => this.deliverToIsolate(ref, m, o, true));
+    return this.behind(idle, laneOf(ref.address), msg, opts, (m, o) => this.deliverToIsolate(ref, m, o, true), link);
   }
 
   /**
@@ -620,8 +620,12 @@ export class Runtime {
    * once. A send that may not wait (`wait: false`) fails with EAGAIN at
    * once; one whose signal fires while it waits fails with ECANCELED at
    * once, and its turn posts nothing (a call that timed out is withdrawn so).
+   * If `link`, the link to the mailbox's isolate when the send was made,
+   * has failed when its turn comes (the isolate died), it fails as what was
+   * in flight on the link did (ECONNRESET), not as a send to an isolate
+   * that never was.
    */
-  private behind(gate: Promise<FosError | undefined | void>, lane: string, msg: Inbound, opts: DeliverOptions, send: (msg: Inbound, opts: DeliverOptions) => Promise<void> | NotYet): Promise<void> {
+  private behind(gate: Promise<FosError | undefined | void>, lane: string, msg: Inbound, opts: DeliverOptions, send: (msg: Inbound, opts: DeliverOptions) => Promise<void> | NotYet, link: KernelLink): Promise<void> {
     if (opts.wait === false) return Promise.reject(new FosError('EAGAIN', 'an earlier message to the mailbox waits to go by kernel, in order'));
     const { signal } = opts;
     if (signal?.aborted === true) return Promise.reject(canceled('send aborted before it left', signal));
@@ -647,8 +651,9 @@ export class Runtime {
     const turn = gate.then(async (refusal) => {
       for (;;) {
         if (signal?.aborted === true) break;
-        if (refusal instanceof FosError) {
-          sent = Promise.reject(refusal);
+        const failure = refusal instanceof FosError ? refusal : link.flow.failed;
+        if (failure !== undefined) {
+          sent = Promise.reject(failure);
           break;
         }
         let r: Promise<void> | NotYet;
