@@ -232,7 +232,7 @@ export class Connection {
         return;
       }
       if (!proofMatches(proof(secret, 'acceptor', this.ownHello, hello), hello.proof)) {
-        throw new FosError('EACCES', `authentication failed: node ${hello.node}, which answered, has no proof of the cluster secret (another secret, or none)`);
+        throw new FosError('EACCES', `authentication failed: node ${hello.node}, which answered, and node ${this.host.node} do not hold the same cluster secret (one has another, or none)`);
       }
       this.authenticated = true;
       // Refused before the Auth, so that the acceptor, which adopts the
@@ -254,7 +254,7 @@ export class Connection {
     if (this.role === 'acceptor') {
       const given = body as Partial<Auth> | null;
       if (given === null || typeof given !== 'object' || !proofMatches(proof(secret, 'dialer', peer, this.ownHello), given.proof)) {
-        throw new FosError('EACCES', `authentication failed: node ${peer.node}, which dialed, has no proof of the cluster secret (another secret, or none)`);
+        throw new FosError('EACCES', `authentication failed: node ${peer.node}, which dialed, and node ${this.host.node} do not hold the same cluster secret (one has another, or none)`);
       }
       this.authenticated = true;
       const auth = checkAuth(given);
