@@ -39,7 +39,7 @@ function fos(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
 }
 
 /** Starts `fos node`; resolves with its address once it says it listens. */
-function startFosNode(args: string[]): Promise<{ proc: ChildProcess; address: string }> {
+function startFosNode(args: string[]): Promise<{ proc: ChildProcess; address: string; stderr: () => string }> {
   const proc = spawn(process.execPath, [FOS, 'node', '--listen', '127.0.0.1:0', '--secret-file', secretFile, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   nodes.push(proc);
   let err = '';
@@ -52,7 +52,7 @@ function startFosNode(args: string[]): Promise<{ proc: ChildProcess; address: st
       const m = /listening on (\S+)/.exec(out);
       if (m !== null) {
         clearTimeout(timer);
-        resolve({ proc, address: m[1]! });
+        resolve({ proc, address: m[1]!, stderr: () => err });
       }
     });
     proc.once('exit', (code) => reject(new Error(`fos node exited with ${code}: ${err}`)));
@@ -238,6 +238,18 @@ describe('fos node, ls, ping, stats', () => {
     const r = await fos(['node', '--listen', '0.0.0.0:0']);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /refusing to listen on or dial 0\.0\.0\.0:0 without a cluster secret/);
+  });
+
+  it('a --service module that binds names of its own, not the one given: the node serves it and warns that the name is not bound', async () => {
+    const index = fileURLToPath(new URL('../src/index.js', import.meta.url));
+    const own = join(dir, 'own-name.mjs');
+    writeFileSync(own, `import { serve } from ${JSON.stringify(index)};\nexport default function start() { serve('/own/name', { hi: () => 1 }); }\n`);
+    const n = await startFosNode(['--name', 'own', '--service', `/asked/name=${own}`, '--service', `/app/echo2=${ECHO}`]);
+    // stderr and stdout are two pipes: the warning, written before the listening line, may be read after it.
+    await eventually(() => /fos node: serving \/app\/echo2 \(1 × /.test(n.stderr()), 5000, 'a module that binds its name is served without a warning');
+    assert.match(n.stderr(), /fos node: warning: file:\S+\/own-name\.mjs started \(1 ×\) but bound no \/asked\/name: /);
+    assert.doesNotMatch(n.stderr(), /warning: \S+echo\.js/);
+    n.proc.kill('SIGTERM');
   });
 
   it('a node whose service fails to start stops, and the command fails with the reason', async () => {

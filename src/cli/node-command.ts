@@ -8,6 +8,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { lookup } from '../api.js';
 import { FosError } from '../errors.js';
 import { boot } from '../node/node.js';
 import { downMsOf } from '../transport/tcp/proxy.js';
@@ -83,7 +84,13 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   try {
     for (const s of services) {
       await node.spawn(SERVE_MODULE, { count: s.count, data: s, poll: values.poll === true });
-      process.stderr.write(`fos node: serving ${s.name} (${s.count} × ${s.module})\n`);
+      // A module whose default export is a function binds what it likes: say so when it did not bind the name it was given.
+      const bound = await lookup(s.name).then(
+        (refs) => refs.length > 0,
+        () => false,
+      );
+      if (bound) process.stderr.write(`fos node: serving ${s.name} (${s.count} × ${s.module})\n`);
+      else process.stderr.write(`fos node: warning: ${s.module} started (${s.count} ×) but bound no ${s.name}: its default export, a function, binds names of its own (it is given the name as ctx.data.name)\n`);
     }
   } catch (e) {
     // A node that lacks a service it was asked for is not the node asked for: it stops, and the command fails with why.
