@@ -4,7 +4,7 @@
 // a bad secret file or an address where nothing listens fails at once.
 import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -156,6 +156,18 @@ describe('fos node, ls, ping, stats', () => {
     assert.match(r.stderr, /^fos: EACCES: .* refused this client \(this client has another secret than the cluster\): .*authentication failed/m);
     const ok = await fos(['ls', '--node', n1, '--secret-file', secretFile]);
     assert.equal(ok.code, 0, ok.stderr);
+  });
+
+  it('a secret file others may read works, with a warning to chmod it; one only its owner reads gives none', async () => {
+    const shared = join(dir, 'shared-secret');
+    writeFileSync(shared, 'a cluster secret of the test, long enough\n', { mode: 0o644 });
+    chmodSync(shared, 0o644); // whatever the umask
+    const r = await fos(['ls', '--node', n1, '--secret-file', shared]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^fos: warning: the secret file \S+shared-secret can be read by others \(mode 644\): chmod 600 /m);
+    const own = await fos(['ls', '--node', n1, '--secret-file', secretFile]);
+    assert.equal(own.code, 0, own.stderr);
+    assert.doesNotMatch(own.stderr, /warning: the secret file/);
   });
 
   it('a secret file that cannot be read, and an address where no node listens: each fails at once with the reason', async () => {

@@ -1,6 +1,6 @@
 /** What the cluster commands share: reading the secret, and reaching a node from afar. */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { FosError } from '../errors.js';
 import { boot, type FosNode } from '../node/node.js';
 import type { StatusEvent } from '../node/status.js';
@@ -17,10 +17,18 @@ export function readSecret(file: string | undefined): string | undefined {
       throw new FosError('EINVAL', `cannot read the secret file ${file}: ${(e as Error).message}`);
     }
     if (s.length === 0) throw new FosError('EINVAL', `the secret file ${file} is empty`);
+    warnIfShared(file);
     return s;
   }
   const env = process.env['FOS_SECRET'];
   return env === undefined || env === '' ? undefined : env;
+}
+
+/** A secret file others may read is the cluster's secret given away: said, not refused (a shared machine's operator may mean it). */
+function warnIfShared(file: string): void {
+  if (process.platform === 'win32') return; // no POSIX modes
+  const mode = statSync(file).mode & 0o777;
+  if ((mode & 0o077) !== 0) process.stderr.write(`fos: warning: the secret file ${file} can be read by others (mode ${mode.toString(8).padStart(3, '0')}): chmod 600 ${file}\n`);
 }
 
 export const DEFAULT_NODE = '127.0.0.1:7070';
