@@ -59,51 +59,52 @@ it('the losing dialer waits rather than redialing in a loop', async () => {
   assert.ok(rejected.length <= 1, `quiet for 1.5 s, got ${JSON.stringify(rejected)}`);
 });
 
-it('cutting the kept connection again and again loses, repeats and resets nothing: the session resumes', async () => {
+/**
+ * b sends `n` sequence-numbered messages tagged `tag` (each with `pad`
+ * bytes more, if given) to a mailbox of this node while the kept
+ * connection is cut 8 times, every `everyMs`: what arrived, and how many
+ * connections the cuts ended.
+ */
+async function streamAcrossCuts(tag: string, n: number, everyMs: number, pad?: number): Promise<{ verdict: Verdict; cuts: number }> {
   const mb = await createMailbox({ capacity: 4096 });
+  try {
+    const got = collect(mb, n) as Promise<Verdict>;
+    const sent = b.call('/mesh/agent', 'sendSeq', pad === undefined ? [mb.ref, n, tag] : [mb.ref, n, tag, {}, pad], 60_000);
+    let cuts = 0;
+    const cutter = (async () => {
+      for (let i = 0; i < 8; i++) {
+        await new Promise((r) => setTimeout(r, everyMs));
+        cuts += proxy.cut();
+      }
+    })();
+    const verdict = await got;
+    await sent;
+    await cutter;
+    return { verdict, cuts };
+  } finally {
+    mb.close();
+  }
+}
+
+it('cutting the kept connection again and again loses, repeats and resets nothing: the session resumes', async () => {
   const N = 20_000;
-  const got = collect(mb, N) as Promise<Verdict>;
-  const sent = b.call('/mesh/agent', 'sendSeq', [mb.ref, N, 'mesh'], 60_000);
-  let cuts = 0;
-  const cutter = (async () => {
-    for (let i = 0; i < 8; i++) {
-      await new Promise((r) => setTimeout(r, 150));
-      cuts += proxy.cut();
-    }
-  })();
-  const verdict = await got;
-  await sent;
-  await cutter;
+  const { verdict, cuts } = await streamAcrossCuts('mesh', N, 150);
   assert.deepStrictEqual(verdict, { received: N, perTag: { mesh: N }, outOfOrder: 0, duplicates: 0 });
   assert.ok(cuts >= 1, 'the kept connection was cut');
   assert.ok(!events.some((e) => e.type === 'peer-down'), `no peer-down: ${JSON.stringify(events.filter((e) => e.type === 'peer-down'))}`);
   assert.ok(events.some((e) => e.type === 'peer-up' && e.resumed), 'the session resumed');
-  mb.close();
 });
 
 it('frames larger than the handshake allows (4 KiB) are sent again after a cut like any other: the session resumes, nothing lost', async () => {
   // b sends them, and b accepts the kept connection: what it sends again
   // follows its last handshake frame at once, often in the same chunk.
-  const mb = await createMailbox({ capacity: 4096 });
   const N = 1500;
-  const got = collect(mb, N) as Promise<Verdict>;
-  const sent = b.call('/mesh/agent', 'sendSeq', [mb.ref, N, 'big', {}, 6000], 60_000);
-  let cuts = 0;
-  const cutter = (async () => {
-    for (let i = 0; i < 8; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      cuts += proxy.cut();
-    }
-  })();
-  const verdict = await got;
-  await sent;
-  await cutter;
+  const { verdict, cuts } = await streamAcrossCuts('big', N, 100, 6000);
   assert.deepStrictEqual(verdict, { received: N, perTag: { big: N }, outOfOrder: 0, duplicates: 0 });
   assert.ok(cuts >= 1, 'the kept connection was cut');
   const refused = events.filter((e) => e.type === 'handshake-rejected' && /exceeds the limit/.test(e.reason));
   assert.deepStrictEqual(refused, [], 'no handshake refused for the size of a frame sent again');
   assert.ok(!events.some((e) => e.type === 'peer-down'), `no peer-down: ${JSON.stringify(events.filter((e) => e.type === 'peer-down'))}`);
-  mb.close();
 });
 
 it('a node whose name table is larger than the handshake allows (4 KiB) is joined: its table, sent as the session starts, arrives whole', async () => {

@@ -620,10 +620,10 @@ export class Runtime {
    * once. A send that may not wait (`wait: false`) fails with EAGAIN at
    * once; one whose signal fires while it waits fails with ECANCELED at
    * once, and its turn posts nothing (a call that timed out is withdrawn so).
-   * If `link`, the link to the mailbox's isolate when the send was made,
-   * has failed when its turn comes (the isolate died), it fails as what was
-   * in flight on the link did (ECONNRESET), not as a send to an isolate
-   * that never was.
+   * `link` is the link to the mailbox's isolate when the send was made: if
+   * it has failed when the turn comes (the isolate died), the delivery
+   * fails as what was in flight on it did (ECONNRESET), not as a send to
+   * an isolate that never was.
    */
   private behind(gate: Promise<FosError | undefined | void>, lane: string, msg: Inbound, opts: DeliverOptions, send: (msg: Inbound, opts: DeliverOptions) => Promise<void> | NotYet, link: KernelLink): Promise<void> {
     if (opts.wait === false) return Promise.reject(new FosError('EAGAIN', 'an earlier message to the mailbox waits to go by kernel, in order'));
