@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { eventually } from './helpers/places.js';
 import { NameTakenWatch } from '../src/cli/name-taken.js';
+import { RepeatFilter, repeatKey, statusLine } from '../src/cli/node-output.js';
 import type { ErrorCode, StatusEvent } from '../src/index.js';
 
 const FOS = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -28,12 +29,14 @@ interface Run {
   readonly code: number | null;
   readonly stdout: string;
   readonly stderr: string;
+  /** The pid of the fos process (its client node is named cli-PID-...). */
+  readonly pid?: number | undefined;
 }
 
 function fos(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [FOS, ...args], { env: { ...process.env, FOS_SECRET: '', ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr });
+    const child = execFile(process.execPath, [FOS, ...args], { env: { ...process.env, FOS_SECRET: '', ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr, pid: child.pid });
     });
   });
 }
@@ -146,6 +149,10 @@ describe('fos node, ls, ping, stats', () => {
     const text = await fos(['stats', '--node', n1, '--secret-file', secretFile]);
     assert.match(text.stdout, /^node one$/m);
     assert.match(text.stdout, /^two\s+true\s+\d+$/m);
+    // The two isolates that run serve-module.js are told apart by the names they serve.
+    assert.match(text.stdout, /^\d+\s+serve-module\.js\s+\/app\/kv\s+running\s/m);
+    assert.match(text.stdout, /^\d+\s+serve-module\.js\s+\/app\/echo\s+running\s/m);
+    assert.doesNotMatch(text.stdout, new RegExp(`^cli-${text.pid}-`, 'm'), "the command's own client node is not listed among the peers");
   });
 
   it('a wrong secret is refused: the command fails with the reason, the nodes keep serving', async () => {
@@ -183,7 +190,7 @@ describe('fos node, ls, ping, stats', () => {
     assert.ok(ms < 8000, `it gave up after a few refusals (${ms.toFixed(0)} ms), not the 10 s join timeout`);
   });
 
-  it('a server that is not a fos node, and a cluster node that hangs: the client fails at once, or warns within 2 s and lists the rest', async () => {
+  it('a server that is not a fos node, one that says nothing, and a cluster node that hangs: the client fails at once, at the handshake timeout, or warns within 2 s and lists the rest, its call within its --timeout', async () => {
     const banner = createServer((socket) => socket.end('SSH-2.0-OpenSSH_9.2\r\n'));
     await new Promise<void>((resolve) => banner.listen(0, '127.0.0.1', resolve));
     try {
@@ -195,6 +202,19 @@ describe('fos node, ls, ping, stats', () => {
     } finally {
       banner.close();
     }
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => void sockets.add(socket)); // takes connections, says nothing
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const t0 = performance.now();
+      const r = await fos(['ls', '--node', `127.0.0.1:${(silent.address() as AddressInfo).port}`, '--secret-file', secretFile]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^fos: ETIMEDOUT: what listens at 127\.0\.0\.1:\d+ took the connection but did not answer the fos handshake .*: handshake not finished within 5000 ms$/m);
+      assert.ok(performance.now() - t0 < 8000, 'at the first handshake timeout (5 s), not after the 10 s join timeout');
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
     const three = await startFosNode(['--name', 'three', '--peers', n1]);
     await eventually(async () => /^\/sys\/nodes\/three\s/m.test((await fos(['ls', '--node', n1, '--secret-file', secretFile])).stdout), 10_000, 'three to join');
     three.proc.kill('SIGSTOP');
@@ -203,9 +223,24 @@ describe('fos node, ls, ping, stats', () => {
       const r = await fos(['ls', '--node', n1, '--secret-file', secretFile]);
       const ms = performance.now() - t0;
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stderr, /^fos: warning: not reached within 2000 ms, left out: three$/m);
+      assert.match(r.stderr, /^fos: warning: not reached within 2000 ms: three \(what one says of them may be stale/m);
       assert.match(r.stdout, /^\/app\/kv\s/m, 'the rest of the cluster is listed');
+      assert.match(r.stdout, /^\/sys\/nodes\/three\s+fleet\s+three \(not reached\)\s/m, `three's names, as one still holds them, are marked:\n${r.stdout}`);
+      assert.match(r.stdout, /^\/sys\/nodes\/one\s+fleet\s+one\s/m);
       assert.ok(ms < 8000, `within the 2 s wait for the others and slack (${ms.toFixed(0)} ms)`);
+      // fos call's --timeout bounds the whole command, joining included: the
+      // wait for three takes half of it at most, and the call the rest.
+      // (What starting a fos process costs is measured beside it.)
+      const s0 = performance.now();
+      await fos(['help']);
+      const startup = performance.now() - s0;
+      const c0 = performance.now();
+      const c = await fos(['call', '/app/echo', 'echo', '["hi"]', '--timeout', '1000', '--node', n1, '--secret-file', secretFile]);
+      const took = performance.now() - c0;
+      assert.equal(c.code, 0, c.stderr);
+      assert.equal(c.stdout, '"hi"\n');
+      assert.match(c.stderr, /^fos: warning: not reached within \d+ ms: three /m);
+      assert.ok(took < startup + 1700, `fos call --timeout 1000 took ${took.toFixed(0)} ms, a fos process ${startup.toFixed(0)} ms: not the 2 s wait for three on top`);
     } finally {
       three.proc.kill('SIGKILL');
     }
@@ -268,7 +303,30 @@ describe('fos node, ls, ping, stats', () => {
     const r = await fos(['node', '--listen', '127.0.0.1:0', '--secret-file', secretFile, '--service', '/app/none=./no-such-module.js']);
     assert.notEqual(r.code, 0);
     assert.notEqual(r.code, null, 'it exited by itself, before the 30 s limit');
-    assert.match(r.stderr, /no-such-module/);
+    assert.match(r.stderr, /^fos: EREMOTE: the service \/app\/none \(file:\S+\/no-such-module\.js\) did not start: it threw Error \(ERR_MODULE_NOT_FOUND\): Cannot find module /m);
+  });
+
+  it('a node whose handshakes are refused at every redial (a wrong secret) says so once, and at shutdown how many times more', async () => {
+    const wrong = join(dir, 'wrong-for-a-node');
+    writeFileSync(wrong, 'not the secret of this cluster at all\n', { mode: 0o600 });
+    const n = await startFosNode(['--name', 'stranger', '--peers', n1, '--secret-file', wrong]);
+    // Redials back off from 50 ms: a few are refused within a second and a half.
+    await eventually(() => /redialing/.test(n.stderr()), 10_000, 'a first refusal');
+    await new Promise((r) => setTimeout(r, 1500));
+    const closed = new Promise((resolve) => n.proc.once('close', resolve));
+    n.proc.kill('SIGTERM');
+    await closed;
+    const lines = n.stderr().split('\n');
+    for (const [what, pattern] of [
+      ['refusal', /^fos node: handshake with one rejected: EACCES: authentication failed/],
+      ['redial', /^fos node: redialing 127\.0\.0\.1:\d+(?: \(node one\))? in \d+ ms, attempt \d+: EACCES: authentication failed/],
+    ] as const) {
+      const said = lines.filter((l) => pattern.test(l));
+      assert.equal(said.length, 2, `the first ${what}, then at shutdown the last one:\n${n.stderr()}`);
+      const held = Number(/\(the last of (\d+) like it held back\)$/.exec(said[1]!)?.[1]);
+      assert.ok(held >= 1, `the ${what}s held back are counted: ${said[1]}`);
+    }
+    assert.doesNotMatch(n.stderr(), /\{"type":/, 'status events in words, not JSON');
   });
 
   it("a node started under a live node's name is refused, and stops with EEXIST once refused for longer than its down timeout; the live one keeps its names", async () => {
@@ -322,5 +380,48 @@ describe('the name-taken watch of fos node', () => {
       assert.equal(w.see(refusal(by, code), 0), undefined);
       assert.equal(w.see(refusal(by, code), 5000), undefined, `${code} by ${by}`);
     }
+  });
+});
+
+describe('the repeat filter of fos node', () => {
+  it('holds back a line repeated within the period and counts it when the line is said again', () => {
+    const f = new RepeatFilter(60_000);
+    assert.equal(f.pass('k', 'line 1', 0), 'line 1');
+    assert.equal(f.pass('k', 'line 2', 1000), undefined);
+    assert.equal(f.pass('other', 'other', 1000), 'other', 'another key is said at once');
+    assert.equal(f.pass('k', 'line 3', 59_999), undefined);
+    assert.equal(f.pass('k', 'line 4', 61_000), 'line 4 (2 more like it held back in the last 61 s)');
+    assert.equal(f.pass('k', 'line 5', 62_000), undefined, 'a new period from the line said');
+  });
+
+  it('on reset, says the last of each held-back line and how many, then says every line again', () => {
+    const f = new RepeatFilter(60_000);
+    f.pass('a', 'a1', 0);
+    f.pass('a', 'a2', 1);
+    f.pass('a', 'a3', 2);
+    f.pass('b', 'b1', 3);
+    assert.deepStrictEqual(f.reset(), ['a3 (the last of 2 like it held back)'], 'b held nothing back');
+    assert.equal(f.pass('a', 'a4', 4), 'a4');
+    assert.deepStrictEqual(f.reset(), []);
+  });
+
+  it('remembers a bounded number of keys: the least recently said is forgotten, and said again', () => {
+    const f = new RepeatFilter(60_000, 2);
+    f.pass('a', 'a', 0);
+    f.pass('b', 'b', 1);
+    f.pass('c', 'c', 2);
+    assert.equal(f.pass('b', 'b', 3), undefined, 'b is still remembered');
+    assert.equal(f.pass('a', 'a', 4), 'a', 'a was forgotten when c came');
+  });
+
+  it('keys a redial by its address and reason, not its attempt and delay; says refusals and downs only in the log', () => {
+    const redial = (attempt: number): StatusEvent => ({ type: 'reconnecting', address: '127.0.0.1:1', attempt, delayMs: 50 * attempt, reason: 'ECONNREFUSED' });
+    const first = statusLine(redial(1))!;
+    const second = statusLine(redial(2))!;
+    assert.notEqual(first, second);
+    assert.equal(repeatKey(redial(1), first), repeatKey(redial(2), second));
+    assert.equal(statusLine({ type: 'handshake-rejected', address: '127.0.0.1:1', reason: 'r', code: 'EACCES', by: 'local' }), undefined);
+    assert.equal(statusLine({ type: 'peer-down', node: 'a', reason: 'r' }), undefined);
+    assert.equal(statusLine({ type: 'peer-up', node: 'a', address: '127.0.0.1:1', resumed: false }), 'peer a is up (at 127.0.0.1:1)');
   });
 });

@@ -38,23 +38,35 @@ export const DEFAULT_NODE = '127.0.0.1:7070';
  * time enough for a node started just before to listen.
  */
 const REFUSALS = 5;
-/** How long a client waits for the nodes it learns of beyond the one it joins through. */
+/** How long a client waits for the nodes it learns of beyond the one it joins through, at most. */
 const OTHERS_MS = 2000;
 /** A handshake whose first frames are not fos frames: an HTTP, SSH or other server. */
 const NOT_FOS = /malformed stream|protocol version|unexpected frame kind|malformed hello/;
 
+/** A client in a cluster, as joinAsClient leaves it. */
+export interface JoinedClient {
+  readonly client: FosNode;
+  /** The node reached at the address given. */
+  readonly peer: string;
+  /** The listening nodes that `peer` names and the client did not reach in time: their names are `peer`'s word only. */
+  readonly unreached: readonly string[];
+}
+
 /**
  * Joins the cluster through the node at `address` as a short-lived client
- * node: waits until that node is up (its names known), for up to
- * `timeoutMs`, then for up to OTHERS_MS more until every listening node it
- * names (by their `/sys/nodes/` services) is up too, so that the client
- * sees the whole cluster; those not reached by then (a node that just
- * died, and is not declared down yet) are named in a warning on stderr.
- * Fails at once when nothing listens at `address`, or what does is not a
- * fos node, or it refuses this client's secret. Returns the client and
- * the name of the node reached.
+ * node, within `timeoutMs`: waits until that node is up (its names
+ * known), then for up to OTHERS_MS more (and at most half the time left)
+ * until every listening node it names (by their `/sys/nodes/` services)
+ * is up too, so that the client sees the whole cluster; those not reached
+ * by then (a node that just died, and is not declared down yet) are named
+ * in a warning on stderr and in `unreached`. Fails at once when nothing listens at `address`,
+ * what does is not a fos node, it refuses this client's secret, or it
+ * does not finish the handshake (a stopped or foreign server that says
+ * nothing).
  */
-export async function joinAsClient(address: string, secret: string | undefined, timeoutMs = 10_000): Promise<{ client: FosNode; peer: string }> {
+export async function joinAsClient(address: string, secret: string | undefined, timeoutMs = 10_000): Promise<JoinedClient> {
+  const deadline = performance.now() + timeoutMs;
+  const left = (): number => Math.max(0, deadline - performance.now());
   // The pid and 24 random bits: pids repeat across hosts and containers, and a node name is unique in a cluster.
   const client = await boot({ name: `cli-${process.pid}-${randomBytes(3).toString('hex')}`, peers: [address], ...(secret !== undefined ? { secret } : {}) });
   const events = client.status();
@@ -75,6 +87,8 @@ export async function joinAsClient(address: string, secret: string | undefined, 
         } else if (ev.type === 'handshake-rejected' && ev.code === 'EACCES') {
           const hint = secret === undefined ? ' (this client has no secret: set FOS_SECRET or give --secret-file)' : ' (this client has another secret than the cluster)';
           throw new FosError('EACCES', `${address} refused this client${hint}: ${ev.reason}`);
+        } else if (ev.type === 'handshake-rejected' && ev.address === address && ev.code === 'ETIMEDOUT' && ev.by === 'local') {
+          throw new FosError('ETIMEDOUT', `what listens at ${address} took the connection but did not answer the fos handshake (a stopped node, or another kind of server): ${ev.reason}`);
         } else if (ev.type === 'reconnecting' && ev.address === address && ev.attempt >= REFUSALS && /ECONNREFUSED/.test(ev.reason)) {
           throw new FosError('ENOENT', `no node listens at ${address}: ${ev.reason} (${ev.attempt} attempts)`);
         } else if (ev.type === 'handshake-rejected' || ev.type === 'reconnecting') last = ev;
@@ -85,17 +99,19 @@ export async function joinAsClient(address: string, secret: string | undefined, 
     }
   };
   try {
-    if (!(await waitUntil(() => up.size > 0, timeoutMs))) {
+    if (!(await waitUntil(() => up.size > 0, left()))) {
       throw new FosError('ETIMEDOUT', `could not join the cluster through ${address} within ${timeoutMs} ms${last === undefined ? '' : `: ${last.reason}`}`);
     }
     const peer = [...up][0]!;
-    const names = await call<NameListing[]>(`/sys/nodes/${peer}`, 'names', [], { timeout: timeoutMs });
+    const names = await call<NameListing[]>(`/sys/nodes/${peer}`, 'names', [], { timeout: Math.max(1, left()) });
     const nodes = names.filter((n) => n.name.startsWith(SYS_NODES)).map((n) => n.name.slice(SYS_NODES.length));
     const missing = (): string[] => nodes.filter((n) => !up.has(n) && !down.has(n));
-    if (!(await waitUntil(() => missing().length === 0, OTHERS_MS))) {
-      process.stderr.write(`fos: warning: not reached within ${OTHERS_MS} ms, left out: ${missing().join(', ')}\n`);
+    // Half of what is left at most: the command the client joined for needs time too (fos call's --timeout bounds both).
+    const othersMs = Math.min(OTHERS_MS, left() / 2);
+    if (!(await waitUntil(() => missing().length === 0, othersMs))) {
+      process.stderr.write(`fos: warning: not reached within ${Math.round(othersMs)} ms: ${missing().join(', ')} (what ${peer} says of them may be stale: a node that died is known as down only after the down timeout)\n`);
     }
-    return { client, peer };
+    return { client, peer, unreached: missing() };
   } catch (e) {
     await client.shutdown();
     throw e;

@@ -8,30 +8,30 @@ import { FosError } from '../errors.js';
 import type { NameListing } from '../names/registry.js';
 import type { NodeStats } from '../node/node.js';
 import { PING_METHOD } from '../rpc/serve.js';
-import { DEFAULT_NODE, joinAsClient, readSecret } from './args.js';
+import { DEFAULT_NODE, joinAsClient, readSecret, type JoinedClient } from './args.js';
 
-/** `fos call`'s default timeout (the usage says so). */
+/** `fos call`'s default timeout, for joining the cluster and the call together (the usage says so). */
 export const CALL_TIMEOUT_MS = 5000;
-/** The least time `fos call` gives joining the cluster, whatever its --timeout: a loaded machine takes that long. */
-const JOIN_FLOOR_MS = 2000;
 
 const COMMON = { node: { type: 'string' }, 'secret-file': { type: 'string' } } as const;
 
 /** Joins the cluster (within `joinMs`), runs `use`, and leaves. */
-async function withClient<T>(values: { node?: string | undefined; 'secret-file'?: string | undefined }, use: (peer: string) => Promise<T>, joinMs?: number): Promise<T> {
-  const { client, peer } = await joinAsClient(values.node ?? process.env['FOS_NODE'] ?? DEFAULT_NODE, readSecret(values['secret-file']), joinMs);
+async function withClient<T>(values: { node?: string | undefined; 'secret-file'?: string | undefined }, use: (joined: JoinedClient) => Promise<T>, joinMs?: number): Promise<T> {
+  const joined = await joinAsClient(values.node ?? process.env['FOS_NODE'] ?? DEFAULT_NODE, readSecret(values['secret-file']), joinMs);
   try {
-    return await use(peer);
+    return await use(joined);
   } finally {
-    await client.shutdown();
+    await joined.client.shutdown();
   }
 }
 
 /** `fos ls`: the cluster's names, with their members and the nodes they live on. */
 export async function lsCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: COMMON, strict: true });
-  const names = await withClient(values, (peer) => call<NameListing[]>(`/sys/nodes/${peer}`, 'names', []));
-  const rows = names.flatMap((n) => n.members.map((m, i) => [i === 0 ? n.name : '', i === 0 ? n.kind : '', m.address.node, `${m.address.isolate}/${m.address.mailbox}`]));
+  const { names, unreached } = await withClient(values, async ({ peer, unreached }) => ({ names: await call<NameListing[]>(`/sys/nodes/${peer}`, 'names', []), unreached }));
+  // A node this client could not reach may be dead and not yet declared down: its rows say so.
+  const nodeOf = (node: string): string => (unreached.includes(node) ? `${node} (not reached)` : node);
+  const rows = names.flatMap((n) => n.members.map((m, i) => [i === 0 ? n.name : '', i === 0 ? n.kind : '', nodeOf(m.address.node), `${m.address.isolate}/${m.address.mailbox}`]));
   process.stdout.write(table(['NAME', 'KIND', 'NODE', 'ISOLATE/MAILBOX'], rows));
   return 0;
 }
@@ -72,8 +72,9 @@ export async function callCommand(argv: string[]): Promise<number> {
   if (!Array.isArray(args)) throw new FosError('EINVAL', 'the arguments are a JSON array, e.g. \'["a", 1]\'');
   const timeout = Number(values.timeout ?? CALL_TIMEOUT_MS);
   if (!Number.isFinite(timeout) || timeout <= 0) throw new FosError('EINVAL', `--timeout is a positive number of milliseconds, got ${values.timeout}`);
-  // The timeout bounds joining the cluster too, down to JOIN_FLOOR_MS (the nodes beyond the first take at most 2 s more).
-  const result = await withClient(values, () => call(name, method, args as unknown[], { timeout }), Math.max(timeout, JOIN_FLOOR_MS));
+  // The timeout bounds the whole command: joining the cluster, then the call in what is left.
+  const deadline = performance.now() + timeout;
+  const result = await withClient(values, () => call(name, method, args as unknown[], { timeout: Math.max(1, deadline - performance.now()) }), timeout);
   // JSON has no undefined: a method that returns nothing prints null, as JSON.stringify does inside an array.
   process.stdout.write(`${JSON.stringify(result, (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) ?? 'null'}\n`);
   return 0;
@@ -82,21 +83,25 @@ export async function callCommand(argv: string[]): Promise<number> {
 /** `fos stats`: a node's counters. */
 export async function statsCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { ...COMMON, json: { type: 'boolean' } }, strict: true });
-  const stats = await withClient(values, (peer) => call<NodeStats>(`/sys/nodes/${peer}`, 'stats', []));
+  const { stats, self } = await withClient(values, async ({ client, peer }) => ({ stats: await call<NodeStats>(`/sys/nodes/${peer}`, 'stats', []), self: client.name }));
   if (values.json === true) {
     process.stdout.write(`${JSON.stringify(stats, null, 2)}\n`);
     return 0;
   }
   process.stdout.write(`node ${stats.node}\n\npeers\n`);
-  process.stdout.write(table(['NODE', 'CONNECTED', 'PENDING BYTES'], stats.peers.map((p) => [p.node, String(p.connected), String(p.pendingBytes)])));
+  // This command's own client node is a peer of the node it asks, and not worth a row.
+  const peers = stats.peers.filter((p) => p.node !== self);
+  process.stdout.write(table(['NODE', 'CONNECTED', 'PENDING BYTES'], peers.map((p) => [p.node, String(p.connected), String(p.pendingBytes)])));
   process.stdout.write('\nisolates\n');
   const rows = stats.isolates.map((i) => {
     const t = i.stats?.transports;
     const sent = t === undefined ? '-' : String(Object.values(t).reduce((n, c) => n + c.messagesSent, 0));
     const received = t === undefined ? '-' : String(Object.values(t).reduce((n, c) => n + c.messagesReceived, 0));
-    return [String(i.isolate), i.module.replace(/^.*\//, ''), i.state, sent, received, String(i.stats?.callsInFlight ?? '-')];
+    // Every `fos node --service` isolate runs the same module: the names it serves tell them apart.
+    const names = [...new Set(i.stats?.mailboxes.flatMap((m) => m.names) ?? [])].join(',');
+    return [String(i.isolate), i.module.replace(/^.*\//, ''), names === '' ? '-' : names, i.state, sent, received, String(i.stats?.callsInFlight ?? '-')];
   });
-  process.stdout.write(table(['ISOLATE', 'MODULE', 'STATE', 'SENT', 'RECEIVED', 'CALLS IN FLIGHT'], rows));
+  process.stdout.write(table(['ISOLATE', 'MODULE', 'NAMES', 'STATE', 'SENT', 'RECEIVED', 'CALLS IN FLIGHT'], rows));
   return 0;
 }
 

@@ -17,7 +17,7 @@ commands:
                                  [--heartbeat-ms MS (default 1000)] [--down-ms MS (default 10000, at least 3 heartbeats)]
   ls       list the cluster's names: fos ls [--node HOST:PORT] [--secret-file F]
   ping     round trips to a served name: fos ping NAME [--count N] [--node HOST:PORT] [--secret-file F]
-  call     one call, its result as JSON: fos call NAME METHOD ['[ARGS...]'] [--timeout MS (default ${CALL_TIMEOUT_MS})]
+  call     one call, its result as JSON: fos call NAME METHOD ['[ARGS...]'] [--timeout MS, joining included (default ${CALL_TIMEOUT_MS})]
                                          [--node HOST:PORT] [--secret-file F]
   stats    a node's counters: fos stats [--node HOST:PORT] [--secret-file F] [--json]
   help     this text

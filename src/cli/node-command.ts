@@ -9,11 +9,12 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { lookup } from '../api.js';
-import { FosError } from '../errors.js';
+import { FosError, toWire } from '../errors.js';
 import { boot } from '../node/node.js';
 import { downMsOf } from '../transport/tcp/proxy.js';
 import { readSecret } from './args.js';
 import { NameTakenWatch } from './name-taken.js';
+import { RepeatFilter, repeatKey, statusLine } from './node-output.js';
 
 const SERVE_MODULE = new URL('./serve-module.js', import.meta.url);
 
@@ -36,6 +37,14 @@ function milliseconds(v: string, option: string): number {
   const ms = Number(v);
   if (!Number.isInteger(ms) || ms < 1) throw new FosError('EINVAL', `${option} is a positive whole number of milliseconds, got ${JSON.stringify(v)}`);
   return ms;
+}
+
+/** Why a service did not start, said of the service and its module (not of serve-module.js, nor as a handler's error). */
+function startFailed(s: ServiceSpec, e: unknown): unknown {
+  if (!(e instanceof FosError)) return e;
+  const r = e.remote;
+  const why = r === undefined ? toWire(e).message : `it threw ${r.name}${r.code !== undefined ? ` (${r.code})` : ''}: ${r.message}`;
+  return new FosError(e.code, `the service ${s.name} (${s.module}) did not start: ${why}`);
 }
 
 export async function nodeCommand(argv: string[]): Promise<number> {
@@ -62,6 +71,11 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     ...(values['down-ms'] !== undefined ? { downMs: milliseconds(values['down-ms'], '--down-ms') } : {}),
   };
   const nameTaken = new NameTakenWatch(downMsOf(tcp));
+  const repeats = new RepeatFilter();
+  const say = (key: string, text: string): void => {
+    const line = repeats.pass(key, text, performance.now());
+    if (line !== undefined) process.stderr.write(`fos node: ${line}\n`);
+  };
   const node = await boot({
     listen: values.listen,
     peers: values.peers === undefined ? [] : values.peers.split(',').filter((p) => p !== ''),
@@ -69,21 +83,25 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     ...(values.advertise !== undefined ? { advertise: values.advertise } : {}),
     ...(secret !== undefined ? { secret } : {}),
     tcp,
-    log: (line) => process.stderr.write(`fos node: ${line}\n`),
+    log: (line) => say(line, line),
   });
   // Set when the node is to stop by itself: its name is another process's (see NameTakenWatch).
   let taken: string | undefined;
   let stop: (() => void) | undefined;
   void (async () => {
     for await (const ev of node.status()) {
-      process.stderr.write(`fos node: ${JSON.stringify(ev)}\n`);
+      if (ev.type === 'peer-up') for (const held of repeats.reset()) process.stderr.write(`fos node: ${held}\n`);
+      const line = statusLine(ev);
+      if (line !== undefined) say(repeatKey(ev, line), line);
       taken ??= nameTaken.see(ev, performance.now());
       if (taken !== undefined) stop?.();
     }
   })();
   try {
     for (const s of services) {
-      await node.spawn(SERVE_MODULE, { count: s.count, data: s, poll: values.poll === true });
+      await node.spawn(SERVE_MODULE, { count: s.count, data: s, poll: values.poll === true }).catch((e: unknown) => {
+        throw startFailed(s, e);
+      });
       // A module whose default export is a function binds what it likes: say so when it did not bind the name it was given.
       const bound = await lookup(s.name).then(
         (refs) => refs.length > 0,
@@ -111,6 +129,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     process.on('SIGTERM', stop);
     if (taken !== undefined) stop(); // while the services started
   });
+  for (const held of repeats.reset()) process.stderr.write(`fos node: ${held}\n`);
   process.stderr.write('fos node: shutting down\n');
   await node.shutdown();
   if (taken !== undefined) throw new FosError('EEXIST', `node name ${node.name} belongs to another process (give this one another --name): ${taken}`);

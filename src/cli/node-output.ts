@@ -1,0 +1,81 @@
+/**
+ * What `fos node` prints on stderr while it runs: its log lines and its
+ * status events, in words, each said once while it keeps repeating (a peer
+ * with the wrong secret, redialed forever, would otherwise fill the
+ * terminal with the same lines every two seconds).
+ */
+import type { StatusEvent } from '../node/status.js';
+
+/**
+ * A status event in words, or undefined for those the node's log already
+ * says in a line of its own (a refused handshake, a peer declared down).
+ */
+export function statusLine(ev: StatusEvent): string | undefined {
+  switch (ev.type) {
+    case 'peer-up':
+      return ev.resumed ? `session with ${ev.node} resumed (at ${ev.address})` : `peer ${ev.node} is up (at ${ev.address})`;
+    case 'reconnecting':
+      return `redialing ${ev.address}${ev.node !== undefined ? ` (node ${ev.node})` : ''} in ${ev.delayMs} ms, attempt ${ev.attempt}: ${ev.reason}`;
+    case 'slow-peer':
+      return ev.slow ? `peer ${ev.node} is slow: ${ev.pendingBytes} bytes wait for its acknowledgement` : `peer ${ev.node} caught up (${ev.pendingBytes} bytes unacknowledged)`;
+    case 'dropped':
+      return `${ev.count} status events not shown: they came faster than they were written`;
+    case 'handshake-rejected':
+    case 'peer-down':
+      return undefined;
+  }
+}
+
+/** What makes two lines "the same" for RepeatFilter: a redial's attempt and delay change every time, its address and reason do not. */
+export function repeatKey(ev: StatusEvent, line: string): string {
+  return ev.type === 'reconnecting' ? `reconnecting ${ev.address} ${ev.reason}` : line;
+}
+
+interface Seen {
+  /** When the line was last printed. */
+  shownAt: number;
+  /** Lines with its key held back since. */
+  more: number;
+  /** The last of them (or the line printed). */
+  text: string;
+}
+
+/**
+ * Holds back a line that repeats one printed less than `periodMs` before
+ * (by key), and says how many it held back when it prints that line again
+ * or when `reset` is called. It remembers at most `limit` keys, forgetting
+ * the least recently printed (a line forgotten so is printed again).
+ */
+export class RepeatFilter {
+  private readonly seen = new Map<string, Seen>();
+
+  constructor(
+    private readonly periodMs = 60_000,
+    private readonly limit = 256,
+  ) {}
+
+  /** The line to print for `text`, or undefined while it repeats. */
+  pass(key: string, text: string, now: number): string | undefined {
+    const s = this.seen.get(key);
+    if (s !== undefined && now - s.shownAt < this.periodMs) {
+      s.more++;
+      s.text = text;
+      return undefined;
+    }
+    this.seen.delete(key); // re-inserted last: the map's order is the order of printing
+    if (this.seen.size >= this.limit) this.seen.delete(this.seen.keys().next().value!);
+    this.seen.set(key, { shownAt: now, more: 0, text });
+    return s !== undefined && s.more > 0 ? `${text} (${s.more} more like it held back in the last ${Math.round((now - s.shownAt) / 1000)} s)` : text;
+  }
+
+  /**
+   * Something changed (a peer came up): a line that repeated before may
+   * mean a new incident now, so every line is said again when it recurs.
+   * Returns a line for each one held back.
+   */
+  reset(): string[] {
+    const held = [...this.seen.values()].filter((s) => s.more > 0).map((s) => `${s.text} (the last of ${s.more} like it held back)`);
+    this.seen.clear();
+    return held;
+  }
+}
