@@ -26,13 +26,14 @@ import { weightOf } from '../transport/flow.js';
 import type { AbortLike } from '../util/withdrawal.js';
 import { Control } from './control.js';
 import { RemoteRouting } from './remote-routing.js';
-import { moveForCopy, moveTransferred, moveWithList } from '../util/transfer.js';
+import { moveForCopy } from '../util/transfer.js';
 import { Mailbox, type BlockedDelivery, type Inbound } from './mailbox.js';
 import { assertRef, capEquals, newCapability, type Ref } from './ref.js';
 import { Counters, type IsolateStats, type TransportName } from './stats.js';
 import { woke } from '../util/wakeups.js';
 import { checkKeys, describeOption, type KeysOf } from '../util/options.js';
 import { copyLocal } from './local-copy.js';
+import { KernelTurns, NotYet } from './kernel-turns.js';
 import { kernelOnly, kernelOnlyTransfer, notCarried } from '../kernel-only.js';
 
 export type TransportChoice = 'auto' | 'kernel' | 'shm' | 'tcp';
@@ -62,11 +63,6 @@ export interface SendOptions {
  */
 function firstMailbox(): number {
   return randomInt(1, 2 ** 30);
-}
-
-/** A mailbox of another isolate, as a key of Runtime.waitingForKernel. */
-function laneOf(a: { readonly isolate: number; readonly mailbox: number }): string {
-  return `${a.isolate}:${a.mailbox}`;
 }
 
 const TRANSPORTS: ReadonlySet<unknown> = new Set<unknown>(['auto', 'kernel', 'shm', 'tcp', undefined]);
@@ -163,11 +159,6 @@ export const DEFAULT_CAPACITY = 1024;
 const RECENTLY_CLOSED = 4096;
 const RESOLVED = Promise.resolve();
 
-/** A delivery in a turn of `behind` that must wait again: its turn waits for `gate` (an error there fails it), then tries again. */
-class NotYet {
-  constructor(readonly gate: Promise<FosError | undefined>) {}
-}
-
 export class Runtime {
   readonly node: string;
   readonly isolate: number;
@@ -193,8 +184,8 @@ export class Runtime {
   private readonly recentlyClosed = new Set<number>();
   private nextMailbox = firstMailbox();
   private readonly links = new Map<number, KernelLink>();
-  /** Per mailbox of another isolate ("isolate:mailbox"), the last delivery waiting to go by kernel in order (see byKernelAfter). */
-  private readonly waitingForKernel = new Map<string, Promise<void>>();
+  /** Deliveries waiting to go by kernel in order, per mailbox of another isolate (see byKernelAfter). */
+  private readonly kernelTurns = new KernelTurns();
   /** In a polling isolate: the pump sources that take its links' frames, by peer. */
   private readonly kernelSources = new Map<number, PumpSource>();
   private readonly calls = new CallTable((code) => this.counters.error(code));
@@ -416,7 +407,7 @@ export class Runtime {
       if (a.isolate === this.isolate) throw new FosError('EINVAL', 'callSync to a service of the calling isolate would wait for itself: use call()');
       const why = kernelOnly(args);
       if (why !== undefined) throw notCarried(why, "by callSync, whose requests go over shm: call it with call()", 'the request');
-      if (this.waitingForKernel.size > 0 && this.waitingForKernel.has(laneOf(a))) {
+      if (this.kernelTurns.holds(a)) {
         throw new FosError('EAGAIN', 'an earlier message to this mailbox waits to go by kernel (callSync would overtake it); retry');
       }
       const link = this.linkTo(a.isolate);
@@ -503,11 +494,8 @@ export class Runtime {
     if (a.node !== this.node) return this.remoteRouting.deliver(ref, msg, opts);
     if (transport === 'tcp') throw new FosError('EINVAL', `transport 'tcp' carries messages to other nodes; ${a.node} is this node`);
     if (a.isolate === this.isolate) return this.deliverLocal(ref, msg, opts);
-    if (this.waitingForKernel.size > 0) {
-      const lane = laneOf(a);
-      const held = this.waitingForKernel.get(lane);
-      if (held !== undefined) return this.behind(held, lane, msg, opts, (m, o) => this.deliverToIsolate(ref, m, o, true), this.linkTo(a.isolate));
-    }
+    const held = this.kernelTurns.last(a);
+    if (held !== undefined) return this.kernelTurns.behind(held, a, msg, opts, (m, o) => this.deliverToIsolate(ref, m, o, true), this.linkTo(a.isolate));
     return this.deliverToIsolate(ref, msg, opts);
   }
 
@@ -592,7 +580,7 @@ export class Runtime {
    * to a mailbox this isolate also reaches by the channel `out`. A message
    * sent to it earlier by shm may still be on its way (ShmOut.busy): then
    * this one waits until none is, and every later one to the mailbox waits
-   * behind it (`waitingForKernel`), so that FIFO holds; once it is posted,
+   * behind it (kernel-turns.ts), so that FIFO holds; once it is posted,
    * later ones follow it on kernel while it has no verdict (deliverToIsolate).
    * In a turn of `behind` (a message that already waited behind an earlier
    * one), it answers NotYet instead: its turn waits again, and everything
@@ -605,77 +593,7 @@ export class Runtime {
       .whenIdle(to)
       .then((kept) => (kept ? undefined : new FosError('EINVAL', `the message goes only by kernel, and an earlier one to mailbox ${to} by shm may still be on its way (a call that ended without its answer): it would overtake it`)));
     if (inTurn) return new NotYet(idle);
-    return this.behind(idle, laneOf(ref.address), msg, opts, (m, o) => this.deliverToIsolate(ref, m, o, true), link);
-  }
-
-  /**
-   * Runs `go` once `gate` resolves, and holds every later delivery to
-   * `lane` until it has: a turn in a queue per mailbox that exists only
-   * while something waits in it. A gate that resolves to an error fails
-   * the delivery with it; a `go` that answers NotYet (the message must wait
-   * again) keeps the turn, and so everything behind it, waiting for that
-   * gate, then runs again: a turn ends only once its message has left or
-   * failed, so none behind it can overtake it. The message waits as a
-   * copy, its transferred objects moved into it, as a send takes them at
-   * once. A send that may not wait (`wait: false`) fails with EAGAIN at
-   * once; one whose signal fires while it waits fails with ECANCELED at
-   * once, and its turn posts nothing (a call that timed out is withdrawn so).
-   * `link` is the link to the mailbox's isolate when the send was made: if
-   * it has failed when the turn comes (the isolate died), the delivery
-   * fails as what was in flight on it did (ECONNRESET), not as a send to
-   * an isolate that never was.
-   */
-  private behind(gate: Promise<FosError | undefined | void>, lane: string, msg: Inbound, opts: DeliverOptions, send: (msg: Inbound, opts: DeliverOptions) => Promise<void> | NotYet, link: KernelLink): Promise<void> {
-    if (opts.wait === false) return Promise.reject(new FosError('EAGAIN', 'an earlier message to the mailbox waits to go by kernel, in order'));
-    const { signal } = opts;
-    if (signal?.aborted === true) return Promise.reject(canceled('send aborted before it left', signal));
-    let go: () => Promise<void> | NotYet;
-    try {
-      if (opts.transfer !== undefined && opts.transfer.length > 0) {
-        const [data, transfer] = moveWithList(msg.data, opts.transfer);
-        const moved = { ...msg, data };
-        const withList = { ...opts, transfer };
-        go = () => send(moved, withList);
-      } else {
-        // A structured clone, as postMessage will make: shared memory stays shared.
-        const copy = opts.owned === true ? msg : { ...msg, data: moveTransferred(msg.data, []) };
-        go = () => send(copy, opts);
-      }
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    let sent: Promise<void> = RESOLVED;
-    let withdrawn: ((e: FosError) => void) | undefined;
-    const onAbort = (): void => withdrawn?.(canceled('send aborted before it left', signal));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const turn = gate.then(async (refusal) => {
-      for (;;) {
-        if (signal?.aborted === true) break;
-        const failure = refusal instanceof FosError ? refusal : link.flow.failed;
-        if (failure !== undefined) {
-          sent = Promise.reject(failure);
-          break;
-        }
-        let r: Promise<void> | NotYet;
-        try {
-          r = go();
-        } catch (e) {
-          sent = Promise.reject(e);
-          break;
-        }
-        if (!(r instanceof NotYet)) {
-          sent = r;
-          break;
-        }
-        refusal = await r.gate;
-      }
-      signal?.removeEventListener('abort', onAbort);
-      if (this.waitingForKernel.get(lane) === turn) this.waitingForKernel.delete(lane);
-    });
-    this.waitingForKernel.set(lane, turn);
-    const delivered = turn.then(() => sent);
-    if (signal === undefined) return delivered;
-    return Promise.race([delivered, new Promise<never>((_, reject) => (withdrawn = reject))]);
+    return this.kernelTurns.behind(idle, ref.address, msg, opts, (m, o) => this.deliverToIsolate(ref, m, o, true), link);
   }
 
   /** Sends call `call` over `out` without a verdict when it may (ShmOut.sendCall); false when it must go tracked. */
