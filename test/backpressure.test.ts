@@ -56,15 +56,17 @@ for (const place of await places(node)) {
       await box.close();
     });
 
-    it('withdraws a waiting send when its signal fires: ECANCELED, never delivered', async () => {
+    it('withdraws a waiting send when its signal fires: ECANCELED with the abort reason as its cause, never delivered', async () => {
       const box = await place.box({ capacity: 2 });
       await send(box.ref, 'a');
       await send(box.ref, 'b');
       const ac = new AbortController();
       const waiting = send(box.ref, 'withdrawn', { signal: ac.signal });
       assert.equal(await settledWithin(waiting, 30), false);
-      ac.abort();
-      assert.equal(await codeOf(waiting), 'ECANCELED');
+      const why = new Error('no longer wanted');
+      ac.abort(why);
+      const e = await waiting.then(() => assert.fail('delivered'), (err: unknown) => err as { code?: string; cause?: unknown });
+      assert.deepStrictEqual([e.code, e.cause], ['ECANCELED', why], 'withdrawn by the receiver, the reason is the sender\'s');
       assert.deepStrictEqual(await box.take(2), ['a', 'b']);
       await send(box.ref, 'c');
       assert.deepStrictEqual(await box.drain(), ['c']);

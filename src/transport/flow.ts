@@ -26,7 +26,7 @@
  * - after `fail()`, everything is empty and every later send fails at once.
  */
 import type { TransferListItem } from 'node:worker_threads';
-import { asFosError, canceled, FosError } from '../errors.js';
+import { asFosError, canceled, FosError, toWire } from '../errors.js';
 import { Deque } from '../util/deque.js';
 import type { AbortLike } from '../util/withdrawal.js';
 import { woke } from '../util/wakeups.js';
@@ -195,6 +195,9 @@ export class Flow<F> {
     this.held.delete(seq);
     p.lane.inflight -= p.weight;
     woke();
+    // Withdrawn at its signal's word: the receiver's ECANCELED knows nothing
+    // of the signal, the sender's error carries its reason (as `cause`).
+    if (err?.code === 'ECANCELED' && p.signal?.aborted === true) err = canceled(toWire(err).message, p.signal);
     finish(p, err);
     this.pumpLane(p.to, p.lane);
   }
