@@ -22,6 +22,9 @@
  *   decoder's over bytes; a node carries its name, message and cause to
  *   another);
  * - a plain object with an own `__proto__` key (msgpackr renames it);
+ * - an instance of a subclass of Map or of a typed array (a structured
+ *   clone makes a Map or the base typed array of it; msgpackr makes `{}`
+ *   of the first, and of the second bytes that no decoder takes);
  * - a symbol or a function (postMessage refuses them: EINVAL everywhere).
  *
  * Not found, and documented: holes in an array (they arrive as undefined),
@@ -71,12 +74,39 @@ function sharedView(view: ArrayBufferView): string | undefined {
   return view.byteLength > ON_HEAP_VIEW_BYTES && view.buffer instanceof SharedArrayBuffer ? 'a view of a SharedArrayBuffer' : undefined;
 }
 
+/**
+ * The views msgpackr encodes by their class: its typed-array extension
+ * writes the index of the constructor's name in its table, so a subclass
+ * (another name) is written with no type at all. Buffer goes as binary.
+ */
+const VIEW_CLASSES: ReadonlySet<unknown> = new Set<unknown>([
+  Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
+  Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView, Buffer,
+]);
+
+/** Why a view can go only by kernel (shared memory, or a class of its own), or undefined. */
+function view(v: ArrayBufferView): string | undefined {
+  const c: unknown = v.constructor;
+  return VIEW_CLASSES.has(c) ? sharedView(v) : subclass(v, VIEW_CLASSES);
+}
+
+/** 'a MyMap, a subclass of Map': `v`'s class and the nearest of `bases` it extends. */
+function subclass(v: object, bases: ReadonlySet<unknown>): string {
+  const c = (v as { constructor?: unknown }).constructor;
+  let base: unknown = Object.getPrototypeOf(Object.getPrototypeOf(v));
+  while (base !== null && !bases.has((base as { constructor?: unknown }).constructor)) base = Object.getPrototypeOf(base);
+  const name = (x: unknown): string => (typeof x === 'function' && x.name !== '' ? x.name : 'a class without a name');
+  return `a ${name(c)}, a subclass of ${base === null ? 'a built-in' : name((base as { constructor?: unknown }).constructor)}`;
+}
+
+const MAP_CLASS: ReadonlySet<unknown> = new Set<unknown>([Map]);
+
 // Ordered by what messages most often hold: byte arrays, arrays and plain
 // objects first, each with as few checks as it takes (this runs on every
 // message that goes by shm or tcp).
 function walk(v: unknown, depth: number, seen: Set<object> | undefined, toNode: boolean): string | undefined {
   if (typeof v !== 'object' || v === null) return notAnObject(v);
-  if (v instanceof Uint8Array) return sharedView(v);
+  if (v instanceof Uint8Array) return v.constructor === Uint8Array ? sharedView(v) : view(v);
   if (depth >= DEPTH_BEFORE_SEEN) {
     seen ??= new Set();
     if (seen.has(v)) return undefined;
@@ -102,10 +132,11 @@ function walk(v: unknown, depth: number, seen: Set<object> | undefined, toNode: 
     }
     return undefined;
   }
-  if (ArrayBuffer.isView(v)) return sharedView(v);
+  if (ArrayBuffer.isView(v)) return view(v);
   if (v instanceof ArrayBuffer || v instanceof Date || v instanceof RegExp) return undefined;
   if (v instanceof SharedArrayBuffer) return 'a SharedArrayBuffer';
   if (v instanceof Map) {
+    if (v.constructor !== Map) return subclass(v, MAP_CLASS); // msgpackr tells a Map by its constructor
     for (const [k, x] of v) {
       const why = walk(k, depth + 1, seen, toNode) ?? walk(x, depth + 1, seen, toNode);
       if (why !== undefined) return why;
