@@ -98,15 +98,21 @@ export function describe(v: unknown): string {
   }
 }
 
-/** Wraps whatever a handler threw as `EREMOTE`, keeping its message, code and stack. Never throws. */
+/**
+ * Wraps whatever a handler threw as `EREMOTE`, keeping its message, code
+ * and stack: of an Error, or of an object shaped like one (a string
+ * `message`: `throw { code, message }`). Never throws.
+ */
 export function remoteError(thrown: unknown): FosError {
   try {
-    if (thrown instanceof Error) {
-      const code = (thrown as { code?: unknown }).code;
-      const message = describe(thrown.message);
-      const stack = thrown.stack;
+    const errorLike = typeof thrown === 'object' && thrown !== null && typeof (thrown as { message?: unknown }).message === 'string';
+    if (thrown instanceof Error || errorLike) {
+      const e = thrown as { name?: unknown; message?: unknown; code?: unknown; stack?: unknown };
+      const code = e.code;
+      const message = describe(e.message);
+      const stack = e.stack;
       const info: RemoteErrorInfo = {
-        name: describe(thrown.name),
+        name: thrown instanceof Error || typeof e.name === 'string' ? describe(e.name) : 'Error',
         message,
         ...(typeof code === 'string' ? { code } : {}),
         ...(typeof stack === 'string' ? { stack } : {}),

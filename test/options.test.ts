@@ -36,6 +36,15 @@ describe('boot', () => {
     await node.shutdown();
   });
 
+  test('a value of the wrong type is named as it was given: a string quoted', async () => {
+    const booted = boot({ shm: { threshold: '8' } } as never);
+    booted.then((n) => n.shutdown(), () => {});
+    await booted.then(
+      () => assert.fail('booted'),
+      (e: unknown) => assert.match((e as Error).message, /^EINVAL: shm\.threshold is .*, got "8"$/),
+    );
+  });
+
   test('options that are not an object fail with EINVAL', async () => {
     for (const opts of [{ shm: 5 }, { shm: 'fast' }, { shm: [1] }, { shm: null }, { tcp: null }, { shm: { pump: 1 } }]) {
       // A node booted by mistake is shut down, so that the next case can boot.
@@ -69,5 +78,29 @@ describe('spawn, createMailbox, serve', () => {
   test('serve: an unknown key fails and serves nothing', async () => {
     await refused(() => serve('/opt/svc', { ping: () => 1 }, { concurency: 4 } as never), 'serve()', 'concurency');
     assert.equal(await codeOf(lookup('/opt/svc')), 'ENOENT');
+  });
+});
+
+describe('values of the wrong type', () => {
+  let node: FosNode;
+  before(async () => {
+    node = await boot();
+  });
+  after(() => node.shutdown());
+
+  test('are named in the error as they were given: a string quoted, so that "3" is not read as 3', async () => {
+    const messageOf = async (f: () => unknown): Promise<string> => {
+      try {
+        await f();
+      } catch (e) {
+        assert.ok(e instanceof FosError && e.code === 'EINVAL', String(e));
+        return e.message;
+      }
+      assert.fail('accepted');
+    };
+    assert.match(await messageOf(() => createMailbox({ capacity: '3' } as never)), /capacity is a positive integer, got "3"$/);
+    assert.match(await messageOf(() => createMailbox({ capacity: 2.5 })), /capacity is a positive integer, got 2\.5$/);
+    assert.match(await messageOf(() => node.spawn(ECHO, { count: '2' } as never)), /count is a positive integer, got "2"$/);
+    assert.match(await messageOf(() => serve('/opt/typed', { ping: () => 1 }, { concurrency: {} } as never).ready), /concurrency is a positive integer, got an object$/);
   });
 });

@@ -203,6 +203,13 @@ for (const s of servers) {
       assert.equal(e.remote?.message, 'just a string');
     });
 
+    test('a thrown object shaped like an error ({ code, message }) reaches the caller as EREMOTE with its message and code', async () => {
+      const e = await errorOf(call(s.extra, 'throwErrorLike', ['EWEIRD', 'shaped like one']));
+      assert.equal(e.code, 'EREMOTE');
+      assert.equal(e.message, 'EREMOTE: shaped like one');
+      assert.deepStrictEqual([e.remote?.name, e.remote?.message, e.remote?.code], ['Error', 'shaped like one', 'EWEIRD']);
+    });
+
     test('a thrown object without a prototype reaches the caller as EREMOTE, and the server lives on', async () => {
       const e = await errorOf(call(s.extra, 'throwBare', []));
       assert.equal(e.code, 'EREMOTE');
@@ -510,11 +517,13 @@ describe('rpc, options outside their types', () => {
   const bad: [string, Record<string, unknown>, RegExp][] = [
     ['an unknown transport', { transport: 'sharedmem' }, /transport is 'auto', 'kernel', 'shm' or 'tcp', got "sharedmem"/],
     ['an empty transport', { transport: '' }, /got ""/],
-    ['a transport that is a number', { transport: 5 }, /got number/],
+    ['a transport that is a number', { transport: 5 }, /got 5$/],
     ['a null key', { key: null }, /a routing key is a string, number or bigint, got null/],
-    ['an object key', { key: { id: 1 } }, /got object/],
+    ['an object key', { key: { id: 1 } }, /got an object$/],
     ['an array key', { key: [1] }, /got an array/],
     ['an unknown prefer', { prefer: 'near' }, /prefer is 'local' or 'any', got "near"/],
+    ['a signal that is not one', { signal: {} }, /signal is an AbortSignal, got an object$/],
+    ['a signal that is a string', { signal: 'abort' }, /signal is an AbortSignal, got "abort"$/],
   ];
   for (const [what, opts, message] of bad) {
     test(`${what}: call, send, sendMany and callSync fail with EINVAL`, async () => {
@@ -531,6 +540,22 @@ describe('rpc, options outside their types', () => {
       }
     });
   }
+  test('options that are not an object (null, a number): call, send, sendMany and callSync fail with EINVAL saying so', async () => {
+    const target = servers[2]!.echo;
+    for (const opts of [null, 5]) {
+      for (const [via, p] of [
+        ['call', errorOf(call(target, 'echo', [1], opts as unknown as CallOptions))],
+        ['send', errorOf(send(target, 1, opts as unknown as SendOptions))],
+        ['sendMany', errorOf(sendMany(target, [1], opts as unknown as SendOptions))],
+        ['callSync', errorOf((async () => callSync(target, 'echo', [1], opts as unknown as SyncCallOptions))())],
+      ] as const) {
+        const e = await p;
+        assert.equal(e.code, 'EINVAL', `${via}: ${e.message}`);
+        assert.match(e.message, new RegExp(`the options are an object, got ${String(opts)}$`), via);
+      }
+    }
+  });
+
   test('every option in its type is taken', async () => {
     const target = servers[2]!.echo;
     for (const transport of ['auto', 'kernel', 'shm'] as const) assert.equal(await call(target, 'echo', [1], { transport, key: 'k', prefer: 'any' }), 1);

@@ -22,7 +22,7 @@ import { serveOn } from '../rpc/serve.js';
 import type { Inbound } from '../runtime/mailbox.js';
 import { Hub, type IsolateState, type WorkerRecord } from './hub.js';
 import { StatusFeed, type StatusEvent } from './status.js';
-import { checkKeys, type KeysOf } from '../util/options.js';
+import { checkKeys, describeOption, type KeysOf } from '../util/options.js';
 import type { WorkerBoot } from './worker-entry.js';
 
 export interface BootOptions {
@@ -210,7 +210,7 @@ export class FosNode {
     if (this.down) throw new FosError('ECLOSED', 'node is shut down');
     checkKeys('spawn()', opts, SPAWN_KEYS);
     const count = opts.count ?? 1;
-    if (!Number.isInteger(count) || count < 1) throw new FosError('EINVAL', `count is a positive integer, got ${count}`);
+    if (!Number.isInteger(count) || count < 1) throw new FosError('EINVAL', `count is a positive integer, got ${describeOption(count)}`);
     const href = moduleHref(module);
     const records: WorkerRecord[] = [];
     const ready: Promise<void>[] = [];

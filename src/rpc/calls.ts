@@ -8,6 +8,7 @@
  */
 import { canceled, FosError, type ErrorCode } from '../errors.js';
 import { Deque } from '../util/deque.js';
+import { describeOption } from '../util/options.js';
 import { Withdrawal, type AbortLike } from '../util/withdrawal.js';
 import { woke } from '../util/wakeups.js';
 
@@ -50,7 +51,7 @@ export function noTimeFor(timeout: number): FosError | undefined {
 
 function checkTimeout(timeout: unknown): void {
   if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) {
-    throw new FosError('EINVAL', `timeout is a number of milliseconds >= 0, or Infinity; got ${String(timeout)}`);
+    throw new FosError('EINVAL', `timeout is a number of milliseconds >= 0, or Infinity; got ${describeOption(timeout)}`);
   }
 }
 /** Node fires longer timers at once; a timeout beyond this is no timeout. */

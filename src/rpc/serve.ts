@@ -6,7 +6,7 @@
  * taking calls, the mailbox fills, and callers are pushed back by the
  * mailbox's bound like any sender.
  */
-import { checkKeys, type KeysOf } from '../util/options.js';
+import { checkKeys, describeOption, type KeysOf } from '../util/options.js';
 import { FosError, remoteError } from '../errors.js';
 import { validateName } from '../names/name.js';
 import type { Consumer, Inbound, Mailbox } from '../runtime/mailbox.js';
@@ -55,7 +55,7 @@ export function serveOn(rt: Runtime, name: string, handlers: Handlers, opts: Ser
   if (typeof handlers !== 'object' || handlers === null) throw new FosError('EINVAL', 'serve() takes an object of handlers');
   checkKeys('serve()', opts, SERVE_KEYS);
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new FosError('EINVAL', `concurrency is a positive integer, got ${concurrency}`);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new FosError('EINVAL', `concurrency is a positive integer, got ${describeOption(concurrency)}`);
   let mailbox: Mailbox | undefined;
   let closed = false;
   const mbOpts = opts.capacity === undefined ? { fleet: name } : { fleet: name, capacity: opts.capacity };

@@ -67,20 +67,31 @@ function firstMailbox(): number {
 
 const TRANSPORTS: ReadonlySet<unknown> = new Set<unknown>(['auto', 'kernel', 'shm', 'tcp', undefined]);
 
-/** EINVAL for a transport, key or prefer outside its type (a caller without TypeScript): none is taken for a default silently. */
-function checkRouting(opts: { readonly transport?: unknown; readonly key?: unknown; readonly prefer?: unknown }): void {
+/**
+ * EINVAL for options that are not an object, or a transport, key, prefer
+ * or signal outside its type (a caller without TypeScript): none is taken
+ * for a default silently, nor fails later as a TypeError.
+ */
+function checkRouting(opts: { readonly transport?: unknown; readonly key?: unknown; readonly prefer?: unknown; readonly signal?: unknown }): void {
+  if (typeof opts !== 'object' || opts === null) throw new FosError('EINVAL', `the options are an object, got ${describeOption(opts)}`);
+  const signal = opts.signal;
+  if (signal !== undefined && typeof (signal as { addEventListener?: unknown } | null)?.addEventListener !== 'function') {
+    throw new FosError('EINVAL', `signal is an AbortSignal, got ${describeOption(signal)}`);
+  }
   if (!TRANSPORTS.has(opts.transport)) throw new FosError('EINVAL', `transport is 'auto', 'kernel', 'shm' or 'tcp', got ${describeOption(opts.transport)}`);
   const k = opts.key;
   if (k !== undefined && typeof k !== 'string' && typeof k !== 'number' && typeof k !== 'bigint') throw new FosError('EINVAL', `a routing key is a string, number or bigint, got ${describeOption(k)}`);
   if (opts.prefer !== undefined && opts.prefer !== 'local' && opts.prefer !== 'any') throw new FosError('EINVAL', `prefer is 'local' or 'any', got ${describeOption(opts.prefer)}`);
 }
 
-/** What every call checks before it starts, async or sync: EINVAL for what cannot be one, ETIMEDOUT for no time (see noTimeFor). */
-function checkCallOf(method: string, args: readonly unknown[], timeout: number, opts: CallOptions | SyncCallOptions): void {
-  checkCall(method, args, timeout);
+/** What every call checks before it starts, async or sync: EINVAL for what cannot be one, ETIMEDOUT for no time (see noTimeFor). Returns its timeout. */
+function checkCallOf(method: string, args: readonly unknown[], opts: CallOptions | SyncCallOptions): number {
   checkRouting(opts);
+  const timeout = opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS;
+  checkCall(method, args, timeout);
   const none = noTimeFor(timeout);
   if (none !== undefined) throw none;
+  return timeout;
 }
 
 /** SendOptions as the runtime passes them on: its own calls use a light signal. */
@@ -225,7 +236,7 @@ export class Runtime {
     this.assertOpen();
     checkKeys('createMailbox()', opts, MAILBOX_KEYS);
     const capacity = opts.capacity ?? DEFAULT_CAPACITY;
-    if (!Number.isInteger(capacity) || capacity < 1) throw new FosError('EINVAL', `capacity is a positive integer, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1) throw new FosError('EINVAL', `capacity is a positive integer, got ${describeOption(capacity)}`);
     const id = this.nextMailbox++;
     const ref: Ref = { address: { node: this.node, isolate: this.isolate, mailbox: id }, cap: newCapability() };
     const mb: Mailbox<T> = new Mailbox<T>({ ref, capacity, serves, onClose: (left) => this.onMailboxClosed(mb, left) });
@@ -316,7 +327,9 @@ export class Runtime {
    */
   sendMany(target: Target, items: readonly unknown[], opts: SendOptions = {}): Promise<void> {
     if (!Array.isArray(items)) return Promise.reject(new FosError('EINVAL', 'sendMany takes an array of messages')).catch(this.rethrow);
-    return this.trySend(target, items, { ...opts, batch: true }).catch(this.rethrow);
+    // Options that are not an object are not spread: trySend's check refuses them, as for send.
+    const batch = typeof opts === 'object' && opts !== null ? { ...opts, batch: true } : opts;
+    return this.trySend(target, items, batch).catch(this.rethrow);
   }
 
   private trySend(target: Target, data: unknown, opts: SendOptions & { readonly batch?: boolean }): Promise<void> {
@@ -396,8 +409,7 @@ export class Runtime {
   callSync(target: Target, method: string, args: readonly unknown[], opts: SyncCallOptions = {}): unknown {
     try {
       this.assertOpen();
-      let timeout = opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS;
-      checkCallOf(method, args, timeout, opts);
+      let timeout = checkCallOf(method, args, opts);
       // A name not in the cache is looked up first, within the call's timeout; the call gets what is left of it.
       this.syncTimeLeft = timeout;
       const ref = typeof target === 'string' ? this.names.resolveSync(target, opts, this.lookupInTime, this.isolate) : assertRef(target);
@@ -445,7 +457,7 @@ export class Runtime {
   call(target: Target, method: string, args: readonly unknown[], opts: CallOptions = {}): Promise<unknown> {
     try {
       this.assertOpen();
-      checkCallOf(method, args, opts.timeout ?? DEFAULT_CALL_TIMEOUT_MS, opts);
+      checkCallOf(method, args, opts);
     } catch (e) {
       return this.rejected(e);
     }

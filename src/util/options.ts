@@ -20,7 +20,22 @@ export function checkKeys<T extends object>(what: string, opts: T | undefined, k
   }
 }
 
-/** A bad option's value, for an error message: strings quoted, the rest by kind. */
+/** A bad option's value, for an error message: a string quoted (so that "3" is not read as 3), another primitive as it is, the rest by kind. */
 export function describeOption(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v) : v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v);
+    case 'number':
+    case 'boolean':
+    case 'undefined':
+      return String(v);
+    case 'bigint':
+      return `${v}n`;
+    case 'symbol':
+      return 'a symbol';
+    case 'function':
+      return 'a function';
+    default:
+      return v === null ? 'null' : Array.isArray(v) ? 'an array' : 'an object';
+  }
 }

@@ -11,7 +11,7 @@
  * waits while the kernel link still holds unposted messages (its window is
  * full, or its port has not arrived), since those would come after the offer.
  */
-import { checkKeys, type KeysOf } from '../../util/options.js';
+import { checkKeys, describeOption, type KeysOf } from '../../util/options.js';
 import type { Envelope } from '../../envelope.js';
 import { FosError, type ErrorCode } from '../../errors.js';
 import type { KernelLink } from '../kernel/link.js';
@@ -44,14 +44,14 @@ export function checkShmOptions(opts: ShmOptions): void {
   checkKeys('shm.pump', opts.pump, PUMP_KEYS);
   const { threshold, ringCapacity, pump } = opts;
   if (threshold !== undefined && !(threshold === Infinity || (Number.isInteger(threshold) && threshold >= 0))) {
-    throw new FosError('EINVAL', `shm.threshold is a whole number of messages >= 0 (or Infinity: never switch), got ${String(threshold)}`);
+    throw new FosError('EINVAL', `shm.threshold is a whole number of messages >= 0 (or Infinity: never switch), got ${describeOption(threshold)}`);
   }
   if (ringCapacity !== undefined && !(Number.isInteger(ringCapacity) && ringCapacity >= 64 && ringCapacity <= 2 ** 30 && (ringCapacity & (ringCapacity - 1)) === 0)) {
-    throw new FosError('EINVAL', `shm.ringCapacity is a power of two from 64 to 2^30 bytes, got ${String(ringCapacity)}`);
+    throw new FosError('EINVAL', `shm.ringCapacity is a power of two from 64 to 2^30 bytes, got ${describeOption(ringCapacity)}`);
   }
   for (const k of ['spinMicros', 'pollSliceMicros'] as const) {
     const v = pump?.[k];
-    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw new FosError('EINVAL', `shm.pump.${k} is a number of µs >= 0, got ${String(v)}`);
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw new FosError('EINVAL', `shm.pump.${k} is a number of µs >= 0, got ${describeOption(v)}`);
   }
 }
 

@@ -34,6 +34,7 @@ import { PeerHistory } from './peer-history.js';
 import { Session, type SessionHost } from './session.js';
 import type { RawFrame } from './wire.js';
 import type { NamesUpdate } from '../../names/replicas.js';
+import { describeOption } from '../../util/options.js';
 
 export interface TlsOptions {
   readonly key: string | Buffer;
@@ -616,6 +617,6 @@ export function downMsOf(opts: TcpOptions): number {
 
 function positive(v: number | undefined, dflt: number, what: string, min = 1): number {
   if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw new FosError('EINVAL', `${what} is a number >= ${min}, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw new FosError('EINVAL', `${what} is a number >= ${min}, got ${describeOption(v)}`);
   return v;
 }
