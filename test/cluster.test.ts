@@ -170,6 +170,29 @@ describe('names across nodes', () => {
     await eventually(async () => (await lookup(conflict).catch(() => [])).some((r) => r.address.node === dName), 10_000, "d's binding shows here");
     await eventually(async () => (await unwrap(agentOn(dName).lookup(conflict))).some((r) => r.address.node === dName), 10_000, "d's binding shows on d");
   });
+
+  it("a node may join the fleet that wins a conflict, whichever node it met first: the shadowed unique binding does not refuse it", async () => {
+    const shadowed = '/cluster/shadowed';
+    // e binds the name uniquely before it meets this node, whose fleet of the same name wins (a < e).
+    const eName = `e-${process.pid}`;
+    const e = await startNode({
+      boot: { name: eName, listen: '127.0.0.1:0' },
+      spawn: [{ module: AGENT.href, data: { name: `/cluster/agent/${eName}`, box: { name: shadowed } } }],
+    });
+    remotes.push(e);
+    const mine = await createMailbox({ fleet: shadowed });
+    // g meets e first, so e's table is the first it holds; this node comes later, through e.
+    const gName = `g-${process.pid}`;
+    const g = await startNode({ boot: { name: gName, listen: '127.0.0.1:0', peers: [e.address!] }, spawn: [{ module: AGENT.href, data: { name: `/cluster/agent/${gName}` } }], waitFor: [eName] });
+    remotes.push(g);
+    e.dial(node.address!);
+    await eventually(async () => (await agentOn(gName).lookup(shadowed).catch(() => [])).some((r) => r.address.node === node.name), 10_000, "g sees this node's fleet win");
+    const joined = await unwrap(agentOn(gName).box({ fleet: shadowed }));
+    await eventually(async () => (await lookup(shadowed)).length === 2, 10_000, "g's member joins the fleet here");
+    assert.deepStrictEqual(new Set((await lookup(shadowed)).map((r) => r.address.node)), new Set([node.name, gName]));
+    assert.equal(joined.ref.address.node, gName);
+    mine.close();
+  });
 });
 
 describe('waitForPeers and a node that died', () => {

@@ -56,13 +56,19 @@ export class Replicas {
     return table === undefined ? [] : [...table.keys()];
   }
 
-  /** The node (other than this one) that holds `name`, if any. */
-  holder(name: string): { node: string; entry: NameEntry } | undefined {
+  /**
+   * Of the other nodes that bind `name`, the one whose binding the cluster
+   * sees (the conflict rule above: the first by name), if any: a new
+   * binding is checked against it, never against one it shadows (which
+   * the insertion order of peers would otherwise pick).
+   */
+  winner(name: string): { node: string; entry: NameEntry } | undefined {
+    let best: { node: string; entry: NameEntry } | undefined;
     for (const [node, table] of this.byNode) {
       const entry = table.get(name);
-      if (entry !== undefined) return { node, entry };
+      if (entry !== undefined && (best === undefined || node < best.node)) best = { node, entry };
     }
-    return undefined;
+    return best;
   }
 
   /** Every name some peer binds. */

@@ -145,7 +145,7 @@ export class Hub {
    */
   bind(name: string, kind: BindingKind, ref: Ref): Promise<void> {
     if (ref.address.node !== this.rt.node) throw new FosError('EINVAL', 'a node binds only its own mailboxes');
-    const held = this.replicas.holder(name);
+    const held = this.replicas.winner(name);
     if (held !== undefined && (kind === 'unique' || held.entry.kind === 'unique')) {
       throw new FosError('EEXIST', `${name} is already bound on node ${held.node}${held.entry.kind === 'fleet' ? ' as a fleet' : ''}`);
     }
