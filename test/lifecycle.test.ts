@@ -245,6 +245,7 @@ describe('shutdown', () => {
     assert.equal(ended.code, 0, `exit code ${ended.code}, signal ${ended.signal}; stderr: ${err}`);
     const lines = out.trim().split('\n');
     const result = JSON.parse(lines[lines.length - 1] ?? '{}') as Record<string, unknown>;
+    assert.equal(result.callAfterSays, 'ECLOSED: node lifecycle-child was shut down: boot() again to use fos in this isolate');
     assert.equal(result.echoed, 'hi');
     assert.equal(typeof result.agentIsolate, 'number');
     assert.equal(result.viaAgent, 'via agent');

@@ -17,7 +17,10 @@ export function validateName(name: unknown): string {
   if (!name.startsWith('/')) throw new FosError('EINVAL', `a name starts with '/': ${JSON.stringify(name)}`);
   const segments = name.slice(1).split('/');
   for (const s of segments) {
-    if (!SEGMENT.test(s)) throw new FosError('EINVAL', `bad name segment ${JSON.stringify(s)} in ${JSON.stringify(name)}`);
+    if (!SEGMENT.test(s)) {
+      const why = s === '' ? 'an empty one (a doubled or trailing slash)' : 'a segment is ASCII letters, digits and _ . : @ + -, starting with a letter, a digit or _';
+      throw new FosError('EINVAL', `bad name segment ${JSON.stringify(s)} in ${JSON.stringify(name)}: ${why}`);
+    }
   }
   return name;
 }

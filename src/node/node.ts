@@ -308,7 +308,7 @@ export class FosNode {
     this.rt.close('node shut down');
     await this.proxy.close();
     this.feed.end();
-    if (currentRuntime() === this.rt) setRuntime(undefined);
+    if (currentRuntime() === this.rt) setRuntime(undefined, `node ${this.name} was shut down`);
   }
 
   private async askStats(isolate: number): Promise<IsolateStats | undefined> {

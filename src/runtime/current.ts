@@ -9,10 +9,15 @@ import { FosError } from '../errors.js';
 import type { Runtime } from './runtime.js';
 
 const KEY = Symbol.for('fos.runtime');
-type Holder = { [KEY]?: Runtime | undefined };
+/** Why the isolate has no runtime any more (its node shut down), for the error of a later call. */
+const ENDED = Symbol.for('fos.runtime.ended');
+type Holder = { [KEY]?: Runtime | undefined; [ENDED]?: string | undefined };
 
-export function setRuntime(rt: Runtime | undefined): void {
-  (globalThis as Holder)[KEY] = rt;
+/** Sets the isolate's runtime; `ended` says why there is none any more when `rt` is undefined. */
+export function setRuntime(rt: Runtime | undefined, ended?: string): void {
+  const holder = globalThis as Holder;
+  holder[KEY] = rt;
+  holder[ENDED] = rt === undefined ? ended : undefined;
 }
 
 export function currentRuntime(): Runtime | undefined {
@@ -21,6 +26,9 @@ export function currentRuntime(): Runtime | undefined {
 
 export function runtime(): Runtime {
   const rt = currentRuntime();
-  if (rt === undefined) throw new FosError('ECLOSED', 'no fos runtime in this isolate: call boot() on the main thread first');
+  if (rt === undefined) {
+    const ended = (globalThis as Holder)[ENDED];
+    throw new FosError('ECLOSED', ended !== undefined ? `${ended}: boot() again to use fos in this isolate` : 'no fos runtime in this isolate: call boot() on the main thread first');
+  }
   return rt;
 }
