@@ -96,6 +96,12 @@ describe('bad names', () => {
     });
   }
 
+  it('say what is wrong with them: the characters a segment takes, or an empty segment', async () => {
+    const messageOf = (name: string): Promise<string> => lookup(name).then(() => assert.fail('resolved'), (e: unknown) => (e as Error).message);
+    assert.match(await messageOf('/a~b'), /bad name segment "a~b" in "\/a~b": a segment is ASCII letters, digits and _ \. : @ \+ -, starting with a letter, a digit or _$/);
+    assert.match(await messageOf('/a//b'), /bad name segment "" in "\/a\/\/b": an empty one \(a doubled or trailing slash\)$/);
+  });
+
   it('are EINVAL from a worker too', async () => {
     const { agent } = observer;
     for (const name of ['a/b', '', '/a//b', '/a/', '/../x', '/' + 'a'.repeat(299)]) {
