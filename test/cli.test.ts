@@ -19,6 +19,7 @@ const FOS = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const KV = fileURLToPath(new URL('../examples/cluster/kv.js', import.meta.url));
 const GREETER = fileURLToPath(new URL('../examples/cluster/greeter.js', import.meta.url));
 const ECHO = fileURLToPath(new URL('./fixtures/echo.js', import.meta.url));
+const THROWS_AT_LOAD = fileURLToPath(new URL('./fixtures/throws-at-load.js', import.meta.url));
 
 const dir = mkdtempSync(join(tmpdir(), 'fos-cli-'));
 const secretFile = join(dir, 'secret');
@@ -300,10 +301,13 @@ describe('fos node, ls, ping, stats', () => {
   });
 
   it('a node whose service fails to start stops, and the command fails with the reason', async () => {
-    const r = await fos(['node', '--listen', '127.0.0.1:0', '--secret-file', secretFile, '--service', '/app/none=./no-such-module.js']);
-    assert.notEqual(r.code, 0);
-    assert.notEqual(r.code, null, 'it exited by itself, before the 30 s limit');
-    assert.match(r.stderr, /^fos: EREMOTE: the service \/app\/none \(file:\S+\/no-such-module\.js\) did not start: it threw Error \(ERR_MODULE_NOT_FOUND\): Cannot find module /m);
+    const r = await fos(['node', '--listen', '127.0.0.1:0', '--secret-file', secretFile, '--service', `/app/throws=${THROWS_AT_LOAD}`]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^fos: EREMOTE: the service \/app\/throws \(file:\S+\/throws-at-load\.js\) did not start: it threw RangeError: this module refuses to load$/m);
+    const missing = await fos(['node', '--listen', '127.0.0.1:0', '--secret-file', secretFile, '--service', '/app/none=./no-such-module.js']);
+    assert.equal(missing.code, 1, missing.stderr);
+    assert.match(missing.stderr, /^fos: ENOENT: the service \/app\/none: no module at \/\S+\/no-such-module\.js$/m);
+    assert.doesNotMatch(missing.stderr, /listening/, 'refused before the node started');
   });
 
   it('a node whose handshakes are refused at every redial (a wrong secret) says so once, and at shutdown how many times more', async () => {

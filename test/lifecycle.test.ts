@@ -4,6 +4,9 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn as spawnProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { boot, call, connect, FosError, lookup, type IsolateReport } from '../src/index.js';
 import { AGENT, codeOf, ECHO, eventually } from './helpers/places.js';
@@ -107,8 +110,23 @@ describe('spawn', () => {
 
   test('a bad module path rejects, nothing left running', async () => {
     const missing = new URL('./fixtures/lifecycle-no-such-module.js', import.meta.url);
+    const before = (await node.stats()).isolates.length;
     const e = await errorOf(node.spawn(missing));
-    assert.match(e.message, /lifecycle-no-such-module/);
+    assert.equal(e.code, 'ENOENT');
+    assert.equal(e.message, `ENOENT: no module at ${fileURLToPath(missing)}`, "the caller's path, not fos's worker entry");
+    assert.equal((await node.stats()).isolates.length, before, 'no isolate was started for it');
+    assert.equal(await codeOf(node.spawn(fileURLToPath(missing))), 'ENOENT', 'an absolute path');
+    // A module that is there but imports one that is not: what its import threw.
+    const dir = mkdtempSync(join(tmpdir(), 'fos-lc-'));
+    try {
+      const importer = join(dir, 'imports-missing.mjs');
+      writeFileSync(importer, "import './not-there.mjs';\nexport default function start() {}\n");
+      const bad = await errorOf(node.spawn(importer));
+      assert.equal(bad.code, 'EREMOTE');
+      assert.match(bad.message, /not-there\.mjs/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     assert.deepEqual(await aliveOf(missing), []);
     // A relative path is refused before any worker starts.
     assert.equal(await codeOf(node.spawn('./fixtures/echo.js')), 'EINVAL');
