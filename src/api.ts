@@ -83,10 +83,19 @@ export type Remote<T> = {
 };
 
 /** A typed proxy: `connect<Kv>('/app/kv').get('a')` is `call('/app/kv', 'get', ['a'])`. */
+/** The key under which node:util.inspect (console.log) looks for an object's own rendering. */
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+
 export function connect<T>(target: Target, opts?: CallOptions): Remote<T> {
   const methods = new Map<string, (...args: unknown[]) => Promise<unknown>>();
-  return new Proxy(Object.create(null) as Remote<T>, {
+  const shown = `[fos remote ${typeof target === 'string' ? target : `${target.address.node}/${target.address.isolate}/${target.address.mailbox}`}]`;
+  const show = (): string => shown;
+  // console.log inspects a proxy's target, not through its traps: the target says what to print.
+  const printable = Object.defineProperty(Object.create(null) as object, INSPECT, { value: show });
+  return new Proxy(printable as Remote<T>, {
     get(_, prop) {
+      // Printed as what it reaches: in a template string, String() or console.log.
+      if (prop === Symbol.toPrimitive || prop === INSPECT) return show;
       // Not a thenable (`await connect(...)` yields the proxy itself), and
       // no remote call from String(), JSON.stringify() or inspection: the
       // names of Object.prototype, `then` and `toJSON` are never methods.

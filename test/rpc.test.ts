@@ -4,6 +4,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
+import { inspect } from 'node:util';
 import { boot, call as callFrom, callSync, connect as connectTo, FosError, lookup, send, sendMany, serve, type CallOptions, type SendOptions, type SyncCallOptions, type IsolateStats, type MailboxStats, type Ref, type Remote, type ServiceContext, type TransportName } from '../src/index.js';
 import { AGENT, codeOf, ECHO, eventually, unwrap, within } from './helpers/places.js';
 import type { Agent } from './fixtures/agent.js';
@@ -349,6 +350,16 @@ for (const s of servers) {
       assert.equal(typeof awaited.echo, 'function');
       assert.equal(await awaited.echo('through the awaited proxy'), 'through the awaited proxy');
       assert.equal(await Promise.resolve(proxy), proxy);
+    });
+
+    test('a proxy prints as what it reaches, in a string and in console.log', async () => {
+      const [ref] = await lookup(s.echo);
+      const byRef = connectTo<Echo>(ref!);
+      const a = ref!.address;
+      assert.equal(String(byRef), `[fos remote ${a.node}/${a.isolate}/${a.mailbox}]`);
+      assert.equal(`${connectTo('/rpc/printed')}`, '[fos remote /rpc/printed]');
+      assert.equal(inspect(connectTo('/rpc/printed')), '[fos remote /rpc/printed]');
+      assert.equal(JSON.stringify({ p: byRef }), '{"p":{}}');
     });
   });
 }
