@@ -205,6 +205,16 @@ describe('unbinding on close', () => {
     assert.equal(await owner.agent.whoami(), owner.isolate);
   });
 
+  it("a worker's requests bind and unbind only its own mailboxes: one of another isolate is refused with EINVAL, its names untouched", async () => {
+    await node.spawn(new URL('./fixtures/names-probe.js', import.meta.url), { data: { name: '/names/probe-foreign' } });
+    const probe = connect<NamesProbe>('/names/probe-foreign', { timeout: 20_000 });
+    const mine = await createMailbox({ name: '/names/foreign/mine' });
+    assert.deepStrictEqual(await probe.bindAndUnbindForeign('/names/foreign/taken', mine.ref), { bind: 'EINVAL', unbind: 'EINVAL' });
+    assert.equal(await codeOf(lookup('/names/foreign/taken')), 'ENOENT', 'no name bound to it');
+    assert.deepStrictEqual(await lookup('/names/foreign/mine'), [mine.ref], 'its own name stays');
+    mine.close();
+  });
+
   it("a worker that closes its own named mailbox stops resolving the name at once (its own cache)", async () => {
     await node.spawn(new URL('./fixtures/names-probe.js', import.meta.url), { data: { name: '/names/probe' } });
     const probe = connect<NamesProbe>('/names/probe', { timeout: 20_000 });

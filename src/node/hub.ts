@@ -74,11 +74,11 @@ export class Hub {
     this.rt = rt;
     const c = rt.control;
     c.handle('lookup', (arg) => this.lookup(String(arg)));
-    c.handle('bind', (arg) => {
+    c.handle('bind', (arg, from) => {
       const { name, kind, ref } = arg as { name: string; kind: BindingKind; ref: unknown };
-      return this.bind(name, kind === 'unique' ? 'unique' : 'fleet', assertRef(ref));
+      return this.bind(name, kind === 'unique' ? 'unique' : 'fleet', ownRef(ref, from));
     });
-    c.handle('unbind', (arg) => this.unbind(assertRef(arg)));
+    c.handle('unbind', (arg, from) => this.unbind(ownRef(arg, from)));
     c.handle('connect', (arg, from) => this.introduce(from, Number(arg)));
     // A worker blocked in callSync asks: the answer goes to its sync slot.
     c.handle('lookupSync', (arg, from) => {
@@ -245,4 +245,11 @@ export class Hub {
       // The worker is exiting; its 'exit' event cleans up.
     }
   }
+}
+
+/** A ref that isolate `from` binds or unbinds: one of its own mailboxes (as a peer node binds only its own), else EINVAL. */
+function ownRef(ref: unknown, from: number): Ref {
+  const r = assertRef(ref);
+  if (r.address.isolate !== from) throw new FosError('EINVAL', `isolate ${from} binds only its own mailboxes, not one of isolate ${r.address.isolate}`);
+  return r;
 }
