@@ -59,10 +59,10 @@ export interface JoinedClient {
  * until every listening node it names (by their `/sys/nodes/` services)
  * is up too, so that the client sees the whole cluster; those not reached
  * by then (a node that just died, and is not declared down yet) are named
- * in a warning on stderr and in `unreached`. Fails at once when nothing listens at `address`,
- * what does is not a fos node, it refuses this client's secret, or it
- * does not finish the handshake (a stopped or foreign server that says
- * nothing).
+ * in a warning on stderr and in `unreached`. Fails at once when nothing
+ * listens at `address`, what does is not a fos node, it refuses this
+ * client's secret, or it does not finish the handshake (a stopped or
+ * foreign server that says nothing).
  */
 export async function joinAsClient(address: string, secret: string | undefined, timeoutMs = 10_000): Promise<JoinedClient> {
   const deadline = performance.now() + timeoutMs;
