@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { performance } from 'node:perf_hooks';
 import { boot, call, connect, FosError, lookup, type IsolateReport } from '../src/index.js';
 import { AGENT, codeOf, ECHO, eventually } from './helpers/places.js';
@@ -166,6 +168,27 @@ describe('stop', () => {
       ended.map((i) => i.state),
       ['exited', 'exited'],
     );
+  });
+
+  test("isolates that ended keep no shared memory: stats remember them, not their control blocks (a megabyte each)", async () => {
+    setFlagsFromString('--expose_gc');
+    const gc = runInNewContext('gc') as () => void;
+    const sharedMiB = (): number => {
+      gc();
+      gc();
+      return process.memoryUsage().arrayBuffers / 2 ** 20;
+    };
+    const before = sharedMiB();
+    const n = 16;
+    for (let i = 0; i < n; i++) {
+      const s = await node.spawn(ECHO, { data: { name: `/lc/ended/${i}` } });
+      assert.equal(await call(`/lc/ended/${i}`, 'echo', [i]), i);
+      await s.stop();
+    }
+    const grown = sharedMiB() - before;
+    assert.ok(grown < n / 2, `${n} isolates started and stopped left ${grown.toFixed(1)} MiB of buffers behind (1 MiB each was kept)`);
+    const ended = (await node.stats()).isolates.filter((i) => i.state === 'exited');
+    assert.ok(ended.length >= n, 'stats still report them');
   });
 
   test('stop twice is harmless', async () => {

@@ -41,6 +41,9 @@ export interface WorkerRecord {
   onReady?: (err?: WireError) => void;
 }
 
+/** What stats keep of an isolate that ended: not its Worker nor its control block (a megabyte of shared memory each). */
+export type EndedIsolate = Pick<WorkerRecord, 'isolate' | 'module' | 'state' | 'exitCode' | 'error'>;
+
 const KEEP_ENDED = 256;
 /** How long a binding waits for a busy worker (a polling loop, a callSync) to confirm it dropped the name. */
 const ANNOUNCE_TIMEOUT_MS = 1000;
@@ -53,7 +56,7 @@ export class Hub {
   broadcast: ((update: NamesUpdate) => void) | undefined;
   private readonly workers = new Map<number, WorkerRecord>();
   /** The most recent isolates that ended, for stats; bounded. */
-  private readonly ended: WorkerRecord[] = [];
+  private readonly ended: EndedIsolate[] = [];
   private readonly pairs = new Set<string>();
   private nextIsolate = 1;
   private rt!: Runtime;
@@ -119,7 +122,7 @@ export class Hub {
     return [...this.workers.values()];
   }
 
-  endedWorkers(): readonly WorkerRecord[] {
+  endedWorkers(): readonly EndedIsolate[] {
     return this.ended;
   }
 
@@ -207,7 +210,7 @@ export class Hub {
     const stopped = rec.state === 'stopping';
     rec.state = stopped ? 'exited' : 'crashed';
     rec.exitCode = exitCode;
-    this.ended.push(rec);
+    this.ended.push({ isolate, module: rec.module, state: rec.state, exitCode, ...(rec.error !== undefined ? { error: rec.error } : {}) });
     if (this.ended.length > KEEP_ENDED) this.ended.shift();
     for (const key of [...this.pairs]) {
       const [x, y] = key.split(':').map(Number);

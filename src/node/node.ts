@@ -21,7 +21,7 @@ import { Proxy, type TcpOptions, type TlsOptions } from '../transport/tcp/proxy.
 import type { ReplyFrame } from '../transport/kernel/frames.js';
 import { serveOn } from '../rpc/serve.js';
 import type { Inbound } from '../runtime/mailbox.js';
-import { Hub, type IsolateState, type WorkerRecord } from './hub.js';
+import { Hub, type EndedIsolate, type IsolateState, type WorkerRecord } from './hub.js';
 import { StatusFeed, type StatusEvent } from './status.js';
 import { checkKeys, describeOption, type KeysOf } from '../util/options.js';
 import type { WorkerBoot } from './worker-entry.js';
@@ -341,7 +341,7 @@ export class FosNode {
   }
 }
 
-function report(w: WorkerRecord, stats: IsolateStats | undefined): IsolateReport {
+function report(w: EndedIsolate, stats: IsolateStats | undefined): IsolateReport {
   return {
     isolate: w.isolate,
     module: w.module,
