@@ -237,6 +237,11 @@ describe('callSync: errors that need no server', () => {
     assert.equal(syncError(() => callSync('/cs/echo', 42 as unknown as string, [])).err.code, 'EINVAL');
     assert.equal(syncError(() => callSync('/cs/echo', 'echo', 'x' as unknown as unknown[])).err.code, 'EINVAL');
     assert.equal(syncError(() => callSync('/cs/echo', 'echo', [], { timeout: -1 })).err.code, 'EINVAL');
+    for (const spinMicros of ['abc', -1, Number.NaN, Infinity]) {
+      const { err } = syncError(() => callSync('/cs/echo', 'echo', [], { spinMicros: spinMicros as number }));
+      assert.equal(err.code, 'EINVAL', String(spinMicros));
+      assert.match(err.message, /spinMicros is a number of µs >= 0, got /);
+    }
   });
 
   it('a timeout of 0 ms: ETIMEDOUT, as for an async call, and the request is not sent', async () => {
@@ -456,6 +461,18 @@ describe('the sync slot a blocked thread waits in', () => {
     const { err, ms } = syncError(() => slot.await(1, wait(10_000, bell)));
     assert.equal(err.code, 'ECONNRESET');
     assert.ok(ms < 1000, `took ${ms} ms`);
+  });
+
+  it('a spin budget longer than the timeout outlasts neither the timeout nor a dead writer', () => {
+    const { slot } = slotAt();
+    const late = syncError(() => slot.await(1, { timeout: 100, writerBell: undefined, spinMicros: 3_000_000 }));
+    assert.equal(late.err.code, 'ETIMEDOUT');
+    assert.ok(late.ms < 1500, `ETIMEDOUT after ${late.ms.toFixed(0)} ms, for a timeout of 100 and 3 s of spinning`);
+    const bell = new Int32Array(new SharedArrayBuffer(128));
+    markDead(bell);
+    const dead = syncError(() => slot.await(2, { timeout: 10_000, writerBell: bell, spinMicros: 3_000_000 }));
+    assert.equal(dead.err.code, 'ECONNRESET');
+    assert.ok(dead.ms < 1500, `ECONNRESET after ${dead.ms.toFixed(0)} ms`);
   });
 
   it('ECONNRESET as soon as the writer closes the slot; an answer written before the close is still read', () => {

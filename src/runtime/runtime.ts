@@ -167,6 +167,8 @@ export interface RemoteRoute {
 }
 
 export const DEFAULT_CAPACITY = 1024;
+/** How long a callSync spins for its answer before it sleeps (SyncCallOptions.spinMicros). */
+const DEFAULT_SYNC_SPIN_MICROS = 200;
 const RECENTLY_CLOSED = 4096;
 const RESOLVED = Promise.resolve();
 
@@ -410,6 +412,10 @@ export class Runtime {
     try {
       this.assertOpen();
       let timeout = checkCallOf(method, args, opts);
+      const spinMicros = opts.spinMicros ?? DEFAULT_SYNC_SPIN_MICROS;
+      if (typeof spinMicros !== 'number' || !Number.isFinite(spinMicros) || spinMicros < 0) {
+        throw new FosError('EINVAL', `spinMicros is a number of µs >= 0, got ${describeOption(spinMicros)}`);
+      }
       // A name not in the cache is looked up first, within the call's timeout; the call gets what is left of it.
       this.syncTimeLeft = timeout;
       const ref = typeof target === 'string' ? this.names.resolveSync(target, opts, this.lookupInTime, this.isolate) : assertRef(target);
@@ -434,7 +440,6 @@ export class Runtime {
         throw new FosError('EAGAIN', 'earlier messages to this mailbox by kernel have no verdict yet (callSync would overtake them); retry');
       }
       const ticket = nextTicket();
-      const spinMicros = opts.spinMicros ?? 200;
       out.sendUntracked({ type: RecordType.Message, to: a.mailbox, cap: ref.cap, wait: true, data: args, from: this.replyRef, call: { id: ticket, method, sync: true, untracked: true } });
       this.counters.sent('shm', args);
       // A request larger than the room left in the ring waits in part in the

@@ -140,8 +140,9 @@ export class SyncSlot {
   /**
    * Blocks this thread (the owner) until the answer to `ticket` is in the
    * slot, and returns it or throws the error it carries: spins for a short
-   * budget, then sleeps in `Atomics.wait` slices, checking the writer's
-   * dead flag, the slot's closed flag and the deadline between them.
+   * budget, then sleeps in `Atomics.wait` slices. The writer's dead flag,
+   * the slot's closed flag and the deadline are looked at while it spins
+   * too, so that no spin budget outlasts a timeout or a dead server.
    */
   await(ticket: number, opts: WaitOptions): unknown {
     const w = this.words;
@@ -158,10 +159,10 @@ export class SyncSlot {
         spinEnd = now + opts.spinMicros / 1000;
         deadline = now + opts.timeout;
       }
-      if (now < spinEnd) continue;
       this.assertWriter(opts.writerBell);
       if (now >= deadline) throw new FosError('ETIMEDOUT', 'no answer to callSync in time');
-      this.sleep(Math.min(5, deadline - now));
+      if (now < spinEnd) continue;
+      this.sleep(ticket, Math.min(5, deadline - now));
     }
     const len = w[LEN]!;
     const flags = w[FLAGS]!;
@@ -178,10 +179,18 @@ export class SyncSlot {
     return v;
   }
 
-  private sleep(ms: number): void {
+  /**
+   * Sleeps until DONE changes or `ms` pass. ASLEEP is stored before DONE is
+   * read again (the writer stores DONE before it reads ASLEEP): with
+   * sequentially consistent atomics either this read sees the answer, and
+   * it does not sleep, or the writer sees ASLEEP and notifies. Waiting on
+   * the value read, not on the ticket, wakes at any change.
+   */
+  private sleep(ticket: number, ms: number): void {
     const w = this.words;
     Atomics.store(w, ASLEEP, 1);
-    Atomics.wait(w, DONE, Atomics.load(w, DONE), ms);
+    const seen = Atomics.load(w, DONE);
+    if (seen !== ticket) Atomics.wait(w, DONE, seen, ms);
     Atomics.store(w, ASLEEP, 0);
   }
 }
