@@ -82,14 +82,20 @@ export type Remote<T> = {
   readonly [K in keyof T as T[K] extends Fn ? K : never]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
 };
 
-/** A typed proxy: `connect<Kv>('/app/kv').get('a')` is `call('/app/kv', 'get', ['a'])`. */
 /** The key under which node:util.inspect (console.log) looks for an object's own rendering. */
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
+/** How a proxy prints: the name or the address it reaches (a bad target fails its calls with EINVAL, not its printing). */
+function remoteLabel(target: Target): string {
+  if (typeof target === 'string') return `[fos remote ${target}]`;
+  const a = (target as { address?: { node?: unknown; isolate?: unknown; mailbox?: unknown } } | null | undefined)?.address;
+  return a === undefined ? '[fos remote ?]' : `[fos remote ${String(a.node)}/${String(a.isolate)}/${String(a.mailbox)}]`;
+}
+
+/** A typed proxy: `connect<Kv>('/app/kv').get('a')` is `call('/app/kv', 'get', ['a'])`. */
 export function connect<T>(target: Target, opts?: CallOptions): Remote<T> {
   const methods = new Map<string, (...args: unknown[]) => Promise<unknown>>();
-  const shown = `[fos remote ${typeof target === 'string' ? target : `${target.address.node}/${target.address.isolate}/${target.address.mailbox}`}]`;
-  const show = (): string => shown;
+  const show = (): string => remoteLabel(target);
   // console.log inspects a proxy's target, not through its traps: the target says what to print.
   const printable = Object.defineProperty(Object.create(null) as object, INSPECT, { value: show });
   return new Proxy(printable as Remote<T>, {

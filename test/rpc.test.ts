@@ -360,6 +360,12 @@ for (const s of servers) {
       assert.equal(`${connectTo('/rpc/printed')}`, '[fos remote /rpc/printed]');
       assert.equal(inspect(connectTo('/rpc/printed')), '[fos remote /rpc/printed]');
       assert.equal(JSON.stringify({ p: byRef }), '{"p":{}}');
+      // A bad target is the calls' EINVAL, not connect's TypeError, nor its printing's.
+      for (const bad of [undefined, {}, 5]) {
+        const p = connectTo<Echo>(bad as unknown as string);
+        assert.equal(String(p), '[fos remote ?]');
+        assert.equal(await codeOf(p.echo(1)), 'EINVAL');
+      }
     });
   });
 }
