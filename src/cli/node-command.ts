@@ -5,9 +5,8 @@
  *            [--secret-file F] [--service NAME=MODULE[:COUNT]]... [--poll]
  *            [--heartbeat-ms MS] [--down-ms MS]
  */
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { lookup } from '../api.js';
 import { FosError, toWire } from '../errors.js';
@@ -67,10 +66,6 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   if (values.listen === undefined) throw new FosError('EINVAL', 'fos node needs --listen HOST:PORT');
   const secret = readSecret(values['secret-file']);
   const services = (values.service ?? []).map(parseService);
-  // A missing file fails the command before the node starts (in its worker, the import would fail as the service's error).
-  for (const s of services) {
-    if (s.module.startsWith('file:') && !existsSync(fileURLToPath(s.module))) throw new FosError('ENOENT', `the service ${s.name}: no module at ${fileURLToPath(s.module)}`);
-  }
   const tcp = {
     ...(values['heartbeat-ms'] !== undefined ? { heartbeatMs: milliseconds(values['heartbeat-ms'], '--heartbeat-ms') } : {}),
     ...(values['down-ms'] !== undefined ? { downMs: milliseconds(values['down-ms'], '--down-ms') } : {}),

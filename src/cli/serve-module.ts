@@ -7,12 +7,13 @@
  */
 import { serve } from '../api.js';
 import { FosError } from '../errors.js';
+import { importModule } from '../node/module-import.js';
 import type { ServiceContext } from '../node/worker-entry.js';
 import type { ServiceSpec } from './node-command.js';
 
 export default async function start(ctx: ServiceContext<ServiceSpec>): Promise<void> {
   const { name, module } = ctx.data;
-  const mod = (await import(module)) as Record<string, unknown>;
+  const mod = await importModule(module);
   const d = mod['default'];
   if (typeof d === 'function') {
     await (d as (c: ServiceContext<{ name: string }>) => unknown)({ ...ctx, data: { name } });

@@ -3,9 +3,8 @@
  * the services spawned on worker threads.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { FosError, fromWire, type WireError } from '../errors.js';
 import type { ReplyEnvelope } from '../envelope.js';
@@ -353,14 +352,7 @@ function report(w: EndedIsolate, stats: IsolateStats | undefined): IsolateReport
 }
 
 function moduleHref(module: URL | string): string {
-  const href = module instanceof URL ? module.href : hrefOfString(module);
-  // A missing file is said here, of the caller's path, before a worker
-  // starts (its import would fail as EREMOTE, from fos's own worker-entry).
-  if (href.startsWith('file:') && !existsSync(fileURLToPath(href))) throw new FosError('ENOENT', `no module at ${fileURLToPath(href)}`);
-  return href;
-}
-
-function hrefOfString(module: unknown): string {
+  if (module instanceof URL) return module.href;
   if (typeof module !== 'string') throw new FosError('EINVAL', 'a module is a URL or a path');
   if (isAbsolute(module)) return pathToFileURL(module).href;
   if (/^[a-z][a-z0-9+.-]*:/i.test(module)) return module;

@@ -5,6 +5,7 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { FosError, remoteError, toWire } from '../errors.js';
 import { setRuntime } from '../runtime/current.js';
+import { importModule } from './module-import.js';
 import { Runtime } from '../runtime/runtime.js';
 import type { NameEntry } from '../names/registry.js';
 import type { KernelLink } from '../transport/kernel/link.js';
@@ -81,7 +82,7 @@ async function start(boot: WorkerBoot): Promise<void> {
   };
   setRuntime(rt);
   try {
-    const mod = (await import(boot.module)) as { default?: unknown };
+    const mod = (await importModule(boot.module)) as { default?: unknown };
     if (typeof mod.default === 'function') {
       const ctx: ServiceContext = { data: boot.data, index: boot.index, count: boot.count, isolate: boot.isolate, node: boot.node };
       await (mod.default as (c: ServiceContext) => unknown)(ctx);
