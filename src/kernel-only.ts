@@ -36,6 +36,7 @@
  * encoder then reads again: a getter runs twice per message over shm.
  */
 
+import { Buffer } from 'node:buffer';
 import type { TransferListItem } from 'node:worker_threads';
 import { FosError } from './errors.js';
 
@@ -90,13 +91,17 @@ function view(v: ArrayBufferView): string | undefined {
   return VIEW_CLASSES.has(c) ? sharedView(v) : subclass(v, VIEW_CLASSES);
 }
 
-/** 'a MyMap, a subclass of Map': `v`'s class and the nearest of `bases` it extends. */
+/**
+ * 'a MyMap, a subclass of Map': `v`'s class and the nearest of `bases` it
+ * extends; none of them when `v` comes from another realm (a vm context,
+ * whose built-ins are other objects than this one's).
+ */
 function subclass(v: object, bases: ReadonlySet<unknown>): string {
   const c = (v as { constructor?: unknown }).constructor;
   let base: unknown = Object.getPrototypeOf(Object.getPrototypeOf(v));
   while (base !== null && !bases.has((base as { constructor?: unknown }).constructor)) base = Object.getPrototypeOf(base);
   const name = (x: unknown): string => (typeof x === 'function' && x.name !== '' ? x.name : 'a class without a name');
-  return `a ${name(c)}, a subclass of ${base === null ? 'a built-in' : name((base as { constructor?: unknown }).constructor)}`;
+  return base === null ? `a ${name(c)} from another realm (a vm context)` : `a ${name(c)}, a subclass of ${name((base as { constructor?: unknown }).constructor)}`;
 }
 
 const MAP_CLASS: ReadonlySet<unknown> = new Set<unknown>([Map]);
@@ -106,7 +111,10 @@ const MAP_CLASS: ReadonlySet<unknown> = new Set<unknown>([Map]);
 // message that goes by shm or tcp).
 function walk(v: unknown, depth: number, seen: Set<object> | undefined, toNode: boolean): string | undefined {
   if (typeof v !== 'object' || v === null) return notAnObject(v);
-  if (v instanceof Uint8Array) return v.constructor === Uint8Array ? sharedView(v) : view(v);
+  if (v instanceof Uint8Array) {
+    const c: unknown = v.constructor;
+    return c === Uint8Array || c === Buffer ? sharedView(v) : view(v);
+  }
   if (depth >= DEPTH_BEFORE_SEEN) {
     seen ??= new Set();
     if (seen.has(v)) return undefined;
