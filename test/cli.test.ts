@@ -387,34 +387,52 @@ describe('the name-taken watch of fos node', () => {
 });
 
 describe('the repeat filter of fos node', () => {
+  /** A filter whose lines are kept in `said`. */
+  const filter = (periodMs = 60_000, limit = 256): { f: RepeatFilter; said: string[] } => {
+    const said: string[] = [];
+    return { f: new RepeatFilter((line) => said.push(line), periodMs, limit), said };
+  };
+
   it('holds back a line repeated within the period and counts it when the line is said again', () => {
-    const f = new RepeatFilter(60_000);
-    assert.equal(f.pass('k', 'line 1', 0), 'line 1');
-    assert.equal(f.pass('k', 'line 2', 1000), undefined);
-    assert.equal(f.pass('other', 'other', 1000), 'other', 'another key is said at once');
-    assert.equal(f.pass('k', 'line 3', 59_999), undefined);
-    assert.equal(f.pass('k', 'line 4', 61_000), 'line 4 (2 more like it held back in the last 61 s)');
-    assert.equal(f.pass('k', 'line 5', 62_000), undefined, 'a new period from the line said');
+    const { f, said } = filter();
+    f.say('k', 'line 1', 0);
+    f.say('k', 'line 2', 1000);
+    f.say('other', 'other', 1000);
+    f.say('k', 'line 3', 59_999);
+    f.say('k', 'line 4', 61_000);
+    f.say('k', 'line 5', 62_000);
+    assert.deepStrictEqual(said, ['line 1', 'other', 'line 4 (2 more like it held back in the last 61 s)'], 'another key at once; a new period from the line said');
   });
 
-  it('on reset, says the last of each held-back line and how many, then says every line again', () => {
-    const f = new RepeatFilter(60_000);
-    f.pass('a', 'a1', 0);
-    f.pass('a', 'a2', 1);
-    f.pass('a', 'a3', 2);
-    f.pass('b', 'b1', 3);
-    assert.deepStrictEqual(f.reset(), ['a3 (the last of 2 like it held back)'], 'b held nothing back');
-    assert.equal(f.pass('a', 'a4', 4), 'a4');
-    assert.deepStrictEqual(f.reset(), []);
+  it('on reset, says the last of each held-back line it forgets and how many, then says those lines again', () => {
+    const { f, said } = filter();
+    f.say('a from one', 'a1', 0);
+    f.say('a from one', 'a2', 1);
+    f.say('a from one', 'a3', 2);
+    f.say('b from two', 'b1', 3);
+    f.say('b from two', 'b2', 4);
+    f.reset((key) => key.includes('one'));
+    assert.deepStrictEqual(said.splice(0), ['a1', 'b1', 'a3 (the last of 2 like it held back)'], 'only the lines of the peer that came up');
+    f.say('a from one', 'a4', 5);
+    f.say('b from two', 'b3', 6);
+    assert.deepStrictEqual(said.splice(0), ['a4'], "one's line is said again, two's is still held");
+    f.reset();
+    assert.deepStrictEqual(said, ['b3 (the last of 2 like it held back)']);
   });
 
-  it('remembers a bounded number of keys: the least recently said is forgotten, and said again', () => {
-    const f = new RepeatFilter(60_000, 2);
-    f.pass('a', 'a', 0);
-    f.pass('b', 'b', 1);
-    f.pass('c', 'c', 2);
-    assert.equal(f.pass('b', 'b', 3), undefined, 'b is still remembered');
-    assert.equal(f.pass('a', 'a', 4), 'a', 'a was forgotten when c came');
+  it('remembers a bounded number of keys: the least recently said is forgotten, its held lines counted, and said again', () => {
+    const { f, said } = filter(60_000, 2);
+    f.say('a', 'a', 0);
+    f.say('a', 'a again', 0);
+    f.say('b', 'b', 1);
+    f.say('c', 'c', 2);
+    f.say('b', 'b again', 3);
+    f.say('a', 'a once more', 4);
+    assert.deepStrictEqual(
+      said,
+      ['a', 'b', 'a again (the last of 1 like it held back)', 'c', 'b again (the last of 1 like it held back)', 'a once more'],
+      'a forgotten when c came, with its count, and said again; b held, then forgotten for it, with its count',
+    );
   });
 
   it('keys a redial by its address and reason, not its attempt and delay; says refusals and downs only in the log', () => {

@@ -71,11 +71,8 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     ...(values['down-ms'] !== undefined ? { downMs: milliseconds(values['down-ms'], '--down-ms') } : {}),
   };
   const nameTaken = new NameTakenWatch(downMsOf(tcp));
-  const repeats = new RepeatFilter();
-  const say = (key: string, text: string): void => {
-    const line = repeats.pass(key, text, performance.now());
-    if (line !== undefined) process.stderr.write(`fos node: ${line}\n`);
-  };
+  const repeats = new RepeatFilter((line) => process.stderr.write(`fos node: ${line}\n`));
+  const say = (key: string, text: string): void => repeats.say(key, text, performance.now());
   const node = await boot({
     listen: values.listen,
     peers: values.peers === undefined ? [] : values.peers.split(',').filter((p) => p !== ''),
@@ -90,7 +87,8 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   let stop: (() => void) | undefined;
   void (async () => {
     for await (const ev of node.status()) {
-      if (ev.type === 'peer-up') for (const held of repeats.reset()) process.stderr.write(`fos node: ${held}\n`);
+      // A peer that came up ends what was said of it (a refusal, a redial): said again if it recurs.
+      if (ev.type === 'peer-up') repeats.reset((key) => key.includes(ev.node) || key.includes(ev.address));
       const line = statusLine(ev);
       if (line !== undefined) say(repeatKey(ev, line), line);
       taken ??= nameTaken.see(ev, performance.now());
@@ -129,7 +127,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     process.on('SIGTERM', stop);
     if (taken !== undefined) stop(); // while the services started
   });
-  for (const held of repeats.reset()) process.stderr.write(`fos node: ${held}\n`);
+  repeats.reset();
   process.stderr.write('fos node: shutting down\n');
   await node.shutdown();
   if (taken !== undefined) throw new FosError('EEXIST', `node name ${node.name} belongs to another process (give this one another --name): ${taken}`);

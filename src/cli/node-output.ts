@@ -41,41 +41,46 @@ interface Seen {
 }
 
 /**
- * Holds back a line that repeats one printed less than `periodMs` before
- * (by key), and says how many it held back when it prints that line again
- * or when `reset` is called. It remembers at most `limit` keys, forgetting
- * the least recently printed (a line forgotten so is printed again).
+ * Says a line through `write` unless it repeats (by key) one said less
+ * than `periodMs` before; says how many it held back when it says that
+ * line again, when `reset` forgets it, or when it forgets it to stay
+ * within `limit` keys (the least recently said goes first).
  */
 export class RepeatFilter {
   private readonly seen = new Map<string, Seen>();
 
   constructor(
+    private readonly write: (line: string) => void,
     private readonly periodMs = 60_000,
     private readonly limit = 256,
   ) {}
 
-  /** The line to print for `text`, or undefined while it repeats. */
-  pass(key: string, text: string, now: number): string | undefined {
+  say(key: string, text: string, now: number): void {
     const s = this.seen.get(key);
     if (s !== undefined && now - s.shownAt < this.periodMs) {
       s.more++;
       s.text = text;
-      return undefined;
+      return;
     }
-    this.seen.delete(key); // re-inserted last: the map's order is the order of printing
-    if (this.seen.size >= this.limit) this.seen.delete(this.seen.keys().next().value!);
+    this.seen.delete(key); // re-inserted last: the map's order is the order of saying
+    if (this.seen.size >= this.limit) this.forget(this.seen.keys().next().value!);
     this.seen.set(key, { shownAt: now, more: 0, text });
-    return s !== undefined && s.more > 0 ? `${text} (${s.more} more like it held back in the last ${Math.round((now - s.shownAt) / 1000)} s)` : text;
+    this.write(s !== undefined && s.more > 0 ? `${text} (${s.more} more like it held back in the last ${Math.round((now - s.shownAt) / 1000)} s)` : text);
   }
 
   /**
-   * Something changed (a peer came up): a line that repeated before may
-   * mean a new incident now, so every line is said again when it recurs.
-   * Returns a line for each one held back.
+   * Something changed (a peer came up): the lines whose key `matches`
+   * (every line, without it) may mean a new incident when they recur, so
+   * they are forgotten, and said again then.
    */
-  reset(): string[] {
-    const held = [...this.seen.values()].filter((s) => s.more > 0).map((s) => `${s.text} (the last of ${s.more} like it held back)`);
-    this.seen.clear();
-    return held;
+  reset(matches: (key: string) => boolean = () => true): void {
+    for (const key of [...this.seen.keys()]) if (matches(key)) this.forget(key);
+  }
+
+  /** Forgets `key`, saying the last line it held back and how many, if any. */
+  private forget(key: string): void {
+    const s = this.seen.get(key);
+    this.seen.delete(key);
+    if (s !== undefined && s.more > 0) this.write(`${s.text} (the last of ${s.more} like it held back)`);
   }
 }
