@@ -121,6 +121,9 @@ describe('fos node, ls, ping, stats', () => {
     const bad = await fos(['call', '/app/greeter', 'greet', 'not json', '--node', n2, '--secret-file', secretFile]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /^fos: EINVAL: the arguments are a JSON array/m);
+    const slow = await fos(['call', '/app/echo', 'slow', '[10000]', '--timeout', '3000', '--node', n1, '--secret-file', secretFile]);
+    assert.equal(slow.code, 1);
+    assert.match(slow.stderr, /^fos: ETIMEDOUT: no answer within the --timeout of 3000 ms \(joining the cluster took \d+ ms of it\)$/m);
   });
 
   it('a client without a secret is told so; an unknown option prints the usage', async () => {

@@ -557,9 +557,9 @@ describe('rpc, options outside their types', () => {
       }
     });
   }
-  test('options that are not an object (null, a number): call, send, sendMany and callSync fail with EINVAL saying so', async () => {
+  test('options that are not an object (null, a number, an array): call, send, sendMany and callSync fail with EINVAL saying so', async () => {
     const target = servers[2]!.echo;
-    for (const opts of [null, 5]) {
+    for (const [opts, shown] of [[null, 'null'], [5, '5'], [[], 'an array']] as const) {
       for (const [via, p] of [
         ['call', errorOf(call(target, 'echo', [1], opts as unknown as CallOptions))],
         ['send', errorOf(send(target, 1, opts as unknown as SendOptions))],
@@ -568,7 +568,7 @@ describe('rpc, options outside their types', () => {
       ] as const) {
         const e = await p;
         assert.equal(e.code, 'EINVAL', `${via}: ${e.message}`);
-        assert.match(e.message, new RegExp(`the options are an object, got ${String(opts)}$`), via);
+        assert.match(e.message, new RegExp(`the options are an object, got ${shown}$`), via);
       }
     }
   });

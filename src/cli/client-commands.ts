@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { call } from '../api.js';
-import { FosError } from '../errors.js';
+import { FosError, isFosError } from '../errors.js';
 import type { NameListing } from '../names/registry.js';
 import type { NodeStats } from '../node/node.js';
 import { PING_METHOD } from '../rpc/serve.js';
@@ -73,8 +73,19 @@ export async function callCommand(argv: string[]): Promise<number> {
   const timeout = Number(values.timeout ?? CALL_TIMEOUT_MS);
   if (!Number.isFinite(timeout) || timeout <= 0) throw new FosError('EINVAL', `--timeout is a positive number of milliseconds, got ${values.timeout}`);
   // The timeout bounds the whole command: joining the cluster, then the call in what is left.
-  const deadline = performance.now() + timeout;
-  const result = await withClient(values, () => call(name, method, args as unknown[], { timeout: Math.max(1, deadline - performance.now()) }), timeout);
+  const t0 = performance.now();
+  const result = await withClient(
+    values,
+    () => {
+      const joined = performance.now() - t0;
+      return call(name, method, args as unknown[], { timeout: Math.max(1, timeout - joined) }).catch((e: unknown) => {
+        // Said of the --timeout given, not of what was left of it for the call.
+        if (isFosError(e, 'ETIMEDOUT')) throw new FosError('ETIMEDOUT', `no answer within the --timeout of ${timeout} ms (joining the cluster took ${Math.round(joined)} ms of it)`);
+        throw e;
+      });
+    },
+    timeout,
+  );
   // JSON has no undefined: a method that returns nothing prints null, as JSON.stringify does inside an array.
   process.stdout.write(`${JSON.stringify(result, (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) ?? 'null'}\n`);
   return 0;

@@ -6,8 +6,8 @@ export const MAX_NAME_LENGTH = 255;
 
 /**
  * Throws EINVAL unless `name` is absolute, made of non-empty segments of
- * letters, digits and `_ . : @ + -` (not starting with a dot), with no
- * trailing slash and at most 255 characters.
+ * ASCII letters, digits and `_ . : @ + -` (each starting with a letter, a
+ * digit or `_`), with no trailing slash and at most 255 characters.
  */
 export function validateName(name: unknown): string {
   if (typeof name !== 'string') throw new FosError('EINVAL', `a name is a string, got ${typeof name}`);

@@ -66,7 +66,7 @@ export class Replicas {
     let best: { node: string; entry: NameEntry } | undefined;
     for (const [node, table] of this.byNode) {
       const entry = table.get(name);
-      if (entry !== undefined && (best === undefined || node < best.node)) best = { node, entry };
+      if (entry !== undefined && (best === undefined || byNodeName(node, best.node) < 0)) best = { node, entry };
     }
     return best;
   }
@@ -87,7 +87,7 @@ export class Replicas {
     }
     if (found.length === 0) return undefined;
     if (found.length === 1) return { kind: found[0]![1].kind, members: [...found[0]![1].members] };
-    found.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    found.sort(([a], [b]) => byNodeName(a, b));
     const winner = found[0]![1];
     if (winner.kind === 'unique') return { kind: 'unique', members: [...winner.members] };
     return { kind: 'fleet', members: found.filter(([, e]) => e.kind === 'fleet').flatMap(([, e]) => e.members) };
@@ -104,6 +104,11 @@ export class Replicas {
     }
     return out;
   }
+}
+
+/** The conflict rule's order: node names by code unit, the first wins. */
+function byNodeName(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function checkUpdate(peer: string, update: unknown): NamesUpdate {

@@ -17,8 +17,6 @@ import { moveTransferred, moveWithList } from '../util/transfer.js';
 import type { Inbound } from './mailbox.js';
 import type { DeliverOptions } from './runtime.js';
 
-const RESOLVED = Promise.resolve();
-
 /** A delivery in a turn that must wait again: its turn waits for `gate` (an error there fails it), then tries again. */
 export class NotYet {
   constructor(readonly gate: Promise<FosError | undefined>) {}
@@ -84,7 +82,7 @@ export class KernelTurns {
     } catch (e) {
       return Promise.reject(e);
     }
-    let sent: Promise<void> = RESOLVED;
+    let sent: Promise<void> | undefined;
     let withdrawn: ((e: FosError) => void) | undefined;
     const onAbort = (): void => withdrawn?.(canceled('send aborted before it left', signal));
     signal?.addEventListener('abort', onAbort, { once: true });

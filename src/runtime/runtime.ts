@@ -73,7 +73,7 @@ const TRANSPORTS: ReadonlySet<unknown> = new Set<unknown>(['auto', 'kernel', 'sh
  * for a default silently, nor fails later as a TypeError.
  */
 function checkRouting(opts: { readonly transport?: unknown; readonly key?: unknown; readonly prefer?: unknown; readonly signal?: unknown }): void {
-  if (typeof opts !== 'object' || opts === null) throw new FosError('EINVAL', `the options are an object, got ${describeOption(opts)}`);
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw new FosError('EINVAL', `the options are an object, got ${describeOption(opts)}`);
   const signal = opts.signal;
   if (signal !== undefined && typeof (signal as { addEventListener?: unknown } | null)?.addEventListener !== 'function') {
     throw new FosError('EINVAL', `signal is an AbortSignal, got ${describeOption(signal)}`);
@@ -330,7 +330,7 @@ export class Runtime {
   sendMany(target: Target, items: readonly unknown[], opts: SendOptions = {}): Promise<void> {
     if (!Array.isArray(items)) return Promise.reject(new FosError('EINVAL', 'sendMany takes an array of messages')).catch(this.rethrow);
     // Options that are not an object are not spread: trySend's check refuses them, as for send.
-    const batch = typeof opts === 'object' && opts !== null ? { ...opts, batch: true } : opts;
+    const batch = typeof opts === 'object' && opts !== null && !Array.isArray(opts) ? { ...opts, batch: true } : opts;
     return this.trySend(target, items, batch).catch(this.rethrow);
   }
 
