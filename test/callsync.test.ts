@@ -293,6 +293,33 @@ describe('callSync: errors that need no server', () => {
   });
 });
 
+describe('callSync keeps FIFO per mailbox: it never overtakes what this isolate sent before', () => {
+  it('EAGAIN while an earlier call waits for its name lookup; the callSync works once it has gone', async () => {
+    // A fresh name: the main thread has never looked it up, so the async call waits for its lookup.
+    await node.spawn(ECHO, { data: { name: '/cs/fifo/lookup' } });
+    const earlier = call('/cs/fifo/lookup', 'echo', ['first']);
+    const { err } = syncError(() => callSync('/cs/fifo/lookup', 'echo', ['second']));
+    assert.equal(err.code, 'EAGAIN');
+    assert.match(err.message, /wait for a name lookup \(callSync would overtake them\)/);
+    assert.equal(await earlier, 'first');
+    assert.equal(callSync('/cs/fifo/lookup', 'echo', ['second']), 'second');
+  });
+
+  it("EAGAIN while earlier calls to the mailbox wait for their window on the shm channel; the callSync works once they have gone", async () => {
+    await node.spawn(ECHO, { data: { name: '/cs/fifo/window' } });
+    assert.equal(await call('/cs/fifo/window', 'echo', ['warm'], { transport: 'shm' }), 'warm');
+    const busy = call('/cs/fifo/window', 'spin', [300], { transport: 'shm' });
+    // More calls than the window (1024) holds: the rest wait in the flow's backlog, behind the spinning handler.
+    const calls = Array.from({ length: 2200 }, (_, i) => call('/cs/fifo/window', 'echo', [i], { transport: 'shm', timeout: 30_000 }));
+    const { err } = syncError(() => callSync('/cs/fifo/window', 'echo', ['sync']));
+    assert.equal(err.code, 'EAGAIN');
+    assert.match(err.message, /wait for their window on the shm channel/);
+    assert.equal(await busy, 300);
+    assert.deepStrictEqual(await Promise.all(calls), Array.from({ length: 2200 }, (_, i) => i));
+    assert.equal(callSync('/cs/fifo/window', 'echo', ['sync']), 'sync');
+  });
+});
+
 describe('callSync: the server dies during the call', () => {
   it('from the main thread: ECONNRESET promptly, and later callSyncs work', async () => {
     const doomed = await node.spawn(CALLER, { data: { name: '/cs/doomed-1' } });

@@ -416,6 +416,9 @@ export class Runtime {
       if (typeof spinMicros !== 'number' || !Number.isFinite(spinMicros) || spinMicros < 0) {
         throw new FosError('EINVAL', `spinMicros is a number of µs >= 0, got ${describeOption(spinMicros)}`);
       }
+      // Sends and calls of this isolate queued behind a name lookup may go to
+      // the same mailbox: this thread cannot wait for them, nor overtake them.
+      if (this.waitingForLookup > 0) throw new FosError('EAGAIN', 'earlier sends or calls of this isolate wait for a name lookup (callSync would overtake them); retry once they have gone');
       // A name not in the cache is looked up first, within the call's timeout; the call gets what is left of it.
       this.syncTimeLeft = timeout;
       const ref = typeof target === 'string' ? this.names.resolveSync(target, opts, this.lookupInTime, this.isolate) : assertRef(target);
@@ -436,6 +439,9 @@ export class Runtime {
       // now never will while this thread blocks: refuse rather than time out.
       out.poll();
       if (out.flow.congested()) throw new FosError('EAGAIN', `the shm channel to isolate ${a.isolate} is full; retry callSync`);
+      if (out.flow.backloggedTo(a.mailbox)) {
+        throw new FosError('EAGAIN', 'earlier messages to this mailbox wait for their window on the shm channel (callSync would overtake them); retry');
+      }
       if (link.flow.busySince(a.mailbox, out.kernelSeqAtOffer)) {
         throw new FosError('EAGAIN', 'earlier messages to this mailbox by kernel have no verdict yet (callSync would overtake them); retry');
       }

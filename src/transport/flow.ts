@@ -135,6 +135,12 @@ export class Flow<F> {
     return lane !== undefined && (lane.backlog.size > 0 || lane.lastSeq > seq);
   }
 
+  /** True while a message to mailbox `to` waits in its backlog, not posted yet (what is posted is ahead of anything posted later). */
+  backloggedTo(to: LaneKey): boolean {
+    const lane = this.lanes.get(to);
+    return lane !== undefined && lane.backlog.size > 0;
+  }
+
   /** True when a frame of `weight` messages sent to `to` now would be posted at once, not wait in a backlog. */
   postsNow(to: LaneKey, weight = 1): boolean {
     if (this.failure !== undefined || !this.transport.canPost()) return false;
