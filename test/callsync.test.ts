@@ -387,6 +387,20 @@ describe('callSync: the server dies during the call', () => {
 
 describe('callSync: the service is stopped during the call', () => {
   for (const poll of [false, true]) {
+    it(`from a worker, queued behind a handler that holds a ${poll ? 'polling' : 'normal'} service's thread past the stop's grace (it is terminated): ECLOSED, not ECONNRESET`, async () => {
+      const name = `/cs/stopped-queued-${poll}`;
+      const svc = await node.spawn(ECHO, { poll, data: { name } });
+      assert.equal((await caller.attempt(name, 'echo', ['warm'])).value, 'warm');
+      const holding = call(name, 'spin', [3000], { timeout: 10_000 }); // longer than stop()'s 2 s grace: the thread never takes the next record
+      await new Promise((r) => setTimeout(r, 100));
+      const blocked = caller.attempt(name, 'echo', ['queued'], 10_000);
+      await new Promise((r) => setTimeout(r, 100));
+      await svc.stop();
+      assert.equal(await codeOf(holding), 'ECLOSED');
+      const o = failedWith(await blocked, 'ECLOSED');
+      assert.match(o.message ?? '', /the serving isolate was stopped/);
+    });
+
     it(`from a worker, to a ${poll ? 'polling' : 'normal'} service whose handler still runs: ECLOSED promptly, as an async call to it gets`, async () => {
       const svc = await node.spawn(ECHO, { poll, data: { name: `/cs/stopped-${poll}` } });
       const blocked = caller.attempt(`/cs/stopped-${poll}`, 'slow', [5000], 10_000);
@@ -488,6 +502,18 @@ describe('the sync slot a blocked thread waits in', () => {
     const { err, ms } = syncError(() => slot.await(1, wait(10_000, bell)));
     assert.equal(err.code, 'ECONNRESET');
     assert.ok(ms < 1000, `took ${ms} ms`);
+  });
+
+  it('ECLOSED when the writer was stopped rather than died; the first mark of its end stays', () => {
+    const { slot } = slotAt();
+    const stopped = new Int32Array(new SharedArrayBuffer(128));
+    markDead(stopped, 'stopped');
+    markDead(stopped); // its thread's exit, after the stop
+    assert.equal(syncError(() => slot.await(1, wait(10_000, stopped))).err.code, 'ECLOSED');
+    const died = new Int32Array(new SharedArrayBuffer(128));
+    markDead(died);
+    markDead(died, 'stopped');
+    assert.equal(syncError(() => slot.await(2, wait(10_000, died))).err.code, 'ECONNRESET');
   });
 
   it('a spin budget longer than the timeout outlasts neither the timeout nor a dead writer', () => {

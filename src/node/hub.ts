@@ -206,8 +206,9 @@ export class Hub {
     const rec = this.workers.get(isolate);
     if (rec === undefined) return;
     this.workers.delete(isolate);
-    markDead(icbView(rec.icb).bell);
     const stopped = rec.state === 'stopping';
+    // One stopped that had to be terminated (it did not end in its grace) was still stopped.
+    markDead(icbView(rec.icb).bell, stopped ? 'stopped' : 'died');
     rec.state = stopped ? 'exited' : 'crashed';
     rec.exitCode = exitCode;
     this.ended.push({ isolate, module: rec.module, state: rec.state, exitCode, ...(rec.error !== undefined ? { error: rec.error } : {}) });

@@ -77,6 +77,8 @@ async function start(boot: WorkerBoot): Promise<void> {
   };
   rt.onPush = (ev) => {
     if (ev.type !== 'stop') return;
+    // Before anything ends: a peer blocked in callSync on this isolate gets ECLOSED, not ECONNRESET.
+    markDead(rt.shm.icb.bell, 'stopped');
     rt.close('service stopped');
     process.exit(0);
   };

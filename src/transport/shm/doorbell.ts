@@ -11,17 +11,22 @@
  * exchange sees PARKED, so no wake-up is lost — and a peer makes the
  * notify system call only when the owner really sleeps.
  *
- * Word 1 is set to DEAD when the isolate exits, so that a peer blocked in
- * `callSync` on it stops waiting.
+ * Word 1 is set when the isolate ends, so that a peer blocked in
+ * `callSync` on it stops waiting: to DIED, or to STOPPED when it was asked
+ * to stop (the caller then gets ECLOSED, as an async call does). The first
+ * word set stays: an isolate that marks itself stopped and then exits is
+ * still stopped.
  *
- * Layout: Int32 [0] state (AWAKE | PARKED), [1] DEAD flag; 128 bytes so
- * that two doorbells never share a cache line.
+ * Layout: Int32 [0] state (AWAKE | PARKED), [1] how it ended (0 while it
+ * lives); 128 bytes so that two doorbells never share a cache line.
  */
 
 export const AWAKE = 0;
 export const PARKED = 1;
 export const STATE = 0;
 export const DEAD_FLAG = 1;
+const DIED = 1;
+const STOPPED = 2;
 
 export function newDoorbell(): Int32Array {
   return new Int32Array(new SharedArrayBuffer(128));
@@ -34,9 +39,9 @@ export function ring(bell: Int32Array): void {
   }
 }
 
-/** Marks the bell's owner dead and wakes whoever waits on it. */
-export function markDead(bell: Int32Array): void {
-  Atomics.store(bell, DEAD_FLAG, 1);
+/** Marks the bell's owner ended (unless it already is: the first mark stays) and wakes whoever waits on it. */
+export function markDead(bell: Int32Array, how: 'died' | 'stopped' = 'died'): void {
+  Atomics.compareExchange(bell, DEAD_FLAG, 0, how === 'stopped' ? STOPPED : DIED);
   Atomics.notify(bell, DEAD_FLAG);
   Atomics.store(bell, STATE, AWAKE);
   Atomics.notify(bell, STATE);
@@ -44,4 +49,9 @@ export function markDead(bell: Int32Array): void {
 
 export function isDead(bell: Int32Array): boolean {
   return Atomics.load(bell, DEAD_FLAG) !== 0;
+}
+
+/** Whether the bell's owner ended because it was asked to stop (not a crash). */
+export function wasStopped(bell: Int32Array): boolean {
+  return Atomics.load(bell, DEAD_FLAG) === STOPPED;
 }

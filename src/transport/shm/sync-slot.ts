@@ -49,7 +49,7 @@
 import { packValue, unpackValue } from '../../envelope.js';
 import { decodeSimple, encodeSimple } from '../../simple-values.js';
 import { asFosError, FosError, fromWire, toWire } from '../../errors.js';
-import { isDead } from './doorbell.js';
+import { isDead, wasStopped } from './doorbell.js';
 
 /** The largest answer a slot carries. */
 export const SLOT_BYTES = 1 << 20;
@@ -129,11 +129,15 @@ export class SyncSlot {
   }
 
   /**
-   * Throws ECONNRESET when no answer will come: the writer's isolate died
-   * (its doorbell `writerBell` marked dead) or it gave the slot up (close).
+   * Throws when no answer will come: ECLOSED if the writer's isolate was
+   * stopped, ECONNRESET if it died (its doorbell `writerBell` says which)
+   * or gave the slot up (close).
    */
   assertWriter(writerBell: Int32Array | undefined): void {
-    if (writerBell !== undefined && isDead(writerBell)) throw new FosError('ECONNRESET', 'the serving isolate has died (before or during this callSync)');
+    if (writerBell !== undefined && isDead(writerBell)) {
+      if (wasStopped(writerBell)) throw new FosError('ECLOSED', 'the serving isolate was stopped (before or during this callSync)');
+      throw new FosError('ECONNRESET', 'the serving isolate has died (before or during this callSync)');
+    }
     if (Atomics.load(this.words, CLOSED) !== 0) throw new FosError('ECONNRESET', 'the serving isolate gave the channel up during callSync');
   }
 
