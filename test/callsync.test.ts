@@ -445,7 +445,7 @@ describe('polling services', () => {
     assert.equal(syncError(() => callSync('/cs/poll-stop', 'echo', ['z'])).err.code, 'ENOENT');
   });
 
-  it('a node with polling services shuts down and its process exits by itself', async () => {
+  it('a node with polling services shuts down and its process exits by itself; a worker blocked in callSync on the main thread gets ECLOSED, and is not waited for', async () => {
     const { stdout, code, signal, ms } = await new Promise<{ stdout: string; code: number | null; signal: string | null; ms: number }>((resolve) => {
       const t0 = performance.now();
       const child = execFile(process.execPath, [fileURLToPath(POLL_CHILD)], { timeout: 30_000, killSignal: 'SIGKILL' }, (_err, out) => {
@@ -454,9 +454,11 @@ describe('polling services', () => {
     });
     assert.equal(signal, null, `the child process had to be killed after ${ms.toFixed(0)} ms`);
     assert.equal(code, 0);
-    const out = JSON.parse(stdout) as { results: Record<string, unknown>; shutdownMs: number; isolates: { state: string; exitCode: number | null }[] };
+    const out = JSON.parse(stdout) as { results: Record<string, unknown>; shutdownMs: number; blocked: unknown; isolates: { state: string; exitCode: number | null }[] };
     assert.deepStrictEqual(out.results, { syncFromMain: 'sync', asyncFromMain: 'async', syncFromPollingWorker: 'relayed' });
-    assert.ok(out.shutdownMs < 5000, `shutdown took ${out.shutdownMs.toFixed(0)} ms`);
+    assert.deepStrictEqual(out.blocked, { code: 'ECLOSED', message: 'ECLOSED: /child/main closed while the call ran' });
+    // Within the stop's grace (2 s), which a worker still blocked would have used up before it was terminated.
+    assert.ok(out.shutdownMs < 1900, `shutdown took ${out.shutdownMs.toFixed(0)} ms`);
     assert.equal(out.isolates.length, 2);
     for (const i of out.isolates) assert.deepStrictEqual(i, { ...i, state: 'exited', exitCode: 0 }, 'each polling isolate exited by itself');
   });

@@ -299,6 +299,10 @@ export class FosNode {
 
   private async shutdownOnce(): Promise<void> {
     this.down = true;
+    // The main thread's services first: a worker blocked in callSync on one
+    // of them gets its ECLOSED and can hear its stop, instead of being
+    // terminated after the grace with its call unanswered.
+    this.rt.closeMailboxes();
     await Promise.all([...this.services].map((s) => s.stop()));
     // Isolates started outside a service record (a spawn still starting) end too.
     await this.stopRecords(this.hub.liveWorkers(), DEFAULT_STOP_TIMEOUT_MS);

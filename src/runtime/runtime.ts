@@ -1020,10 +1020,15 @@ export class Runtime {
   // ---- life ------------------------------------------------------------
 
   /** Closes every mailbox and fails every pending call and send with ECLOSED. */
+  /** Closes every mailbox of this isolate: its services answer the calls they hold with ECLOSED, callSyncs included. */
+  closeMailboxes(): void {
+    for (const mb of [...this.mailboxes.values()]) mb.close();
+  }
+
   close(why = 'runtime closed'): void {
     if (this.closedBy !== undefined) return;
     this.closedBy = new FosError('ECLOSED', why);
-    for (const mb of [...this.mailboxes.values()]) mb.close();
+    this.closeMailboxes();
     this.calls.failAll('ECLOSED', why);
     this.shm.close(why);
     for (const [peer, link] of this.links) {
