@@ -454,9 +454,10 @@ describe('polling services', () => {
     });
     assert.equal(signal, null, `the child process had to be killed after ${ms.toFixed(0)} ms`);
     assert.equal(code, 0);
-    const out = JSON.parse(stdout) as { results: Record<string, unknown>; shutdownMs: number; blocked: unknown; isolates: { state: string; exitCode: number | null }[] };
+    const out = JSON.parse(stdout) as { results: Record<string, unknown>; shutdownMs: number; blocked: unknown; duringShutdown: unknown; isolates: { state: string; exitCode: number | null }[] };
     assert.deepStrictEqual(out.results, { syncFromMain: 'sync', asyncFromMain: 'async', syncFromPollingWorker: 'relayed' });
-    assert.deepStrictEqual(out.blocked, { code: 'ECLOSED', message: 'ECLOSED: /child/main closed while the call ran' });
+    assert.deepStrictEqual(out.blocked, { code: 'ECLOSED', message: 'ECLOSED: the node is shutting down' });
+    assert.equal(out.duringShutdown, 'pong', 'the main thread serves until its workers have stopped');
     // Within the stop's grace (2 s), which a worker still blocked would have used up before it was terminated.
     assert.ok(out.shutdownMs < 1900, `shutdown took ${out.shutdownMs.toFixed(0)} ms`);
     assert.equal(out.isolates.length, 2);

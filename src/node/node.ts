@@ -299,10 +299,12 @@ export class FosNode {
 
   private async shutdownOnce(): Promise<void> {
     this.down = true;
-    // The main thread's services first: a worker blocked in callSync on one
-    // of them gets its ECLOSED and can hear its stop, instead of being
-    // terminated after the grace with its call unanswered.
-    this.rt.closeMailboxes();
+    // A worker blocked in callSync on a service of this thread could not
+    // hear its stop, and would be terminated after the grace with its call
+    // unanswered: its call ends first, with ECLOSED. The services of this
+    // thread go on answering everyone else until the workers have stopped.
+    const ending = new FosError('ECLOSED', 'the node is shutting down');
+    for (const w of this.hub.liveWorkers()) this.rt.endSyncCallFrom(w.isolate, ending);
     await Promise.all([...this.services].map((s) => s.stop()));
     // Isolates started outside a service record (a spawn still starting) end too.
     await this.stopRecords(this.hub.liveWorkers(), DEFAULT_STOP_TIMEOUT_MS);

@@ -1020,15 +1020,19 @@ export class Runtime {
   // ---- life ------------------------------------------------------------
 
   /** Closes every mailbox and fails every pending call and send with ECLOSED. */
-  /** Closes every mailbox of this isolate: its services answer the calls they hold with ECLOSED, callSyncs included. */
-  closeMailboxes(): void {
-    for (const mb of [...this.mailboxes.values()]) mb.close();
+  /**
+   * Answers with `err` the callSync that isolate `peer` blocks in on this
+   * isolate, if its answer is still to come; the handler's own answer, if
+   * it ever comes, is then dropped.
+   */
+  endSyncCallFrom(peer: number, err: FosError): void {
+    this.shm.in(peer)?.endSync(err);
   }
 
   close(why = 'runtime closed'): void {
     if (this.closedBy !== undefined) return;
     this.closedBy = new FosError('ECLOSED', why);
-    this.closeMailboxes();
+    for (const mb of [...this.mailboxes.values()]) mb.close();
     this.calls.failAll('ECLOSED', why);
     this.shm.close(why);
     for (const [peer, link] of this.links) {

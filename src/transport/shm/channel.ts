@@ -453,7 +453,7 @@ export class ShmIn {
   private readonly reader: RingReader;
   private readonly verdicts: Int32Array;
   private readonly syncSlot: SyncSlot;
-  /** The ticket of the last callSync drained: the one its blocked caller waits for (see the slot's protocol). */
+  /** The ticket of the last callSync drained, until it is answered (then 0): the one its blocked caller waits for (see the slot's protocol). */
   private latestSync = 0;
   /** The meta parts the ring carried, as the sender's table has them. */
   private readonly metas: RecordMetasIn = new MetaIn();
@@ -494,9 +494,15 @@ export class ShmIn {
    * when its caller no longer waits for it (it sent a later one since).
    */
   answerSync(ticket: number, ok: boolean, value: unknown): boolean {
-    if (ticket !== this.latestSync) return false;
+    if (ticket === 0 || ticket !== this.latestSync) return false;
     this.syncSlot.write(ticket, ok, value);
+    this.latestSync = 0; // answered: endSync has nothing to end, a second answer is dropped
     return true;
+  }
+
+  /** Answers the last callSync drained from this channel with `err`, unless it has had its answer. */
+  endSync(err: FosError): void {
+    if (this.latestSync !== 0) this.answerSync(this.latestSync, false, err);
   }
 
   /** This channel is given up: a callSync blocked on its answer fails with ECONNRESET at once. */
