@@ -387,6 +387,22 @@ describe('callSync: the server dies during the call', () => {
 
 describe('callSync: the service is stopped during the call', () => {
   for (const poll of [false, true]) {
+    it(`a ${poll ? 'polling' : 'normal'} service that dies while its stop is on its way: reported crashed, and a blocked callSync, a queued call and the running one all fail with ECONNRESET`, async () => {
+      const name = `/cs/crash-while-stopping-${poll}`;
+      const svc = await node.spawn(ECHO, { poll, data: { name } });
+      assert.equal((await caller.attempt(name, 'echo', ['warm'])).value, 'warm');
+      const crashing = codeOf(call(name, 'spinThenDie', [600], { timeout: 10_000 }));
+      await new Promise((r) => setTimeout(r, 100));
+      const blocked = caller.attempt(name, 'echo', ['queued'], 10_000);
+      const queued = codeOf(call(name, 'echo', ['queued too'], { timeout: 10_000 }));
+      await new Promise((r) => setTimeout(r, 100));
+      await svc.stop();
+      failedWith(await blocked, 'ECONNRESET');
+      assert.deepStrictEqual([await crashing, await queued], ['ECONNRESET', 'ECONNRESET']);
+      const report = (await node.stats()).isolates.find((i) => i.isolate === svc.isolates[0]);
+      assert.equal(report?.state, 'crashed');
+    });
+
     it(`from a worker, queued behind a handler that holds a ${poll ? 'polling' : 'normal'} service's thread past the stop's grace (it is terminated): ECLOSED, not ECONNRESET`, async () => {
       const name = `/cs/stopped-queued-${poll}`;
       const svc = await node.spawn(ECHO, { poll, data: { name } });

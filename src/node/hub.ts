@@ -23,7 +23,7 @@ import { Replicas, type NamesUpdate, type WireBinding } from '../names/replicas.
 import { assertRef, type Ref } from '../runtime/ref.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { PushEvent } from '../transport/kernel/frames.js';
-import { markDead } from '../transport/shm/doorbell.js';
+import { markDead, wasStopped } from '../transport/shm/doorbell.js';
 import { icbView } from '../transport/shm/icb.js';
 
 export type IsolateState = 'starting' | 'running' | 'stopping' | 'exited' | 'crashed';
@@ -206,9 +206,13 @@ export class Hub {
     const rec = this.workers.get(isolate);
     if (rec === undefined) return;
     this.workers.delete(isolate);
-    const stopped = rec.state === 'stopping';
-    // One stopped that had to be terminated (it did not end in its grace) was still stopped.
-    markDead(icbView(rec.icb).bell, stopped ? 'stopped' : 'died');
+    // The doorbell decides, so that blocked callSyncs, async calls and stats
+    // agree: stopped if the worker marked itself so when its stop came, or
+    // (terminated after its grace) if it was stopping and marked nothing;
+    // died if it crashed first, even while a stop was on its way.
+    const bell = icbView(rec.icb).bell;
+    markDead(bell, rec.state === 'stopping' ? 'stopped' : 'died');
+    const stopped = wasStopped(bell);
     rec.state = stopped ? 'exited' : 'crashed';
     rec.exitCode = exitCode;
     this.ended.push({ isolate, module: rec.module, state: rec.state, exitCode, ...(rec.error !== undefined ? { error: rec.error } : {}) });
