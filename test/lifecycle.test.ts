@@ -6,7 +6,7 @@ import { spawn as spawnProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { performance } from 'node:perf_hooks';
@@ -116,6 +116,12 @@ describe('spawn', () => {
     assert.equal(e.code, 'ENOENT');
     assert.equal(e.message, `ENOENT: no module at ${fileURLToPath(missing)}`, "the caller's path, not fos's worker entry");
     assert.equal(await codeOf(node.spawn(fileURLToPath(missing))), 'ENOENT', 'an absolute path');
+    // A URL string as the loader normalises it: a localhost host, a '..'.
+    const path = fileURLToPath(missing);
+    for (const href of [`file://localhost${path}`, `file://${dirname(path)}/x/../lifecycle-no-such-module.js`]) {
+      const err = await errorOf(node.spawn(href));
+      assert.equal(err.message, `ENOENT: no module at ${path}`, href);
+    }
     // A module that is there but imports one that is not: what its import threw.
     const dir = mkdtempSync(join(tmpdir(), 'fos-lc-'));
     try {

@@ -361,7 +361,14 @@ function moduleHref(module: URL | string): string {
   if (module instanceof URL) return module.href;
   if (typeof module !== 'string') throw new FosError('EINVAL', 'a module is a URL or a path');
   if (isAbsolute(module)) return pathToFileURL(module).href;
-  if (/^[a-z][a-z0-9+.-]*:/i.test(module)) return module;
+  // Normalised as Node's loader has it (file://localhost/, ..): its not-found error names the module so (module-import.ts).
+  if (/^[a-z][a-z0-9+.-]*:/i.test(module)) {
+    try {
+      return new URL(module).href;
+    } catch {
+      throw new FosError('EINVAL', `a module is a URL or an absolute path, got ${JSON.stringify(module)}`);
+    }
+  }
   throw new FosError('EINVAL', `a module is a URL or an absolute path, got ${JSON.stringify(module)}`);
 }
 
