@@ -535,6 +535,16 @@ describe('the sync slot a blocked thread waits in', () => {
     assert.equal(syncError(() => slot.await(2, wait(10_000, died))).err.code, 'ECONNRESET');
   });
 
+  it('a sleep begun after the answer landed returns at once: it does not wait out its slice', () => {
+    const { slot } = slotAt();
+    slot.write(3, true, 'already');
+    const t0 = performance.now();
+    (slot as unknown as { sleep(ticket: number, ms: number): void }).sleep(3, 1000);
+    const ms = performance.now() - t0;
+    assert.ok(ms < 500, `slept ${ms.toFixed(0)} ms with its answer in the slot`);
+    assert.equal(slot.await(3, wait(1000)), 'already');
+  });
+
   it('a spin budget longer than the timeout outlasts neither the timeout nor a dead writer', () => {
     const { slot } = slotAt();
     const late = syncError(() => slot.await(1, { timeout: 100, writerBell: undefined, spinMicros: 3_000_000 }));

@@ -244,9 +244,9 @@ export class ShmOut {
    * left in the ring): tries again as the receiver frees room, spinning for
    * `spinMicros`, then sleeping in slices of at most 1 ms (the receiver
    * rings only a parked doorbell, and this thread parks on none). Returns
-   * the milliseconds left of `timeout`. Throws ETIMEDOUT when they run out
-   * and ECONNRESET once the receiver died or gave the channel up (its sync
-   * slot closed); what is left then goes from the
+   * the milliseconds left of `timeout`. Throws ETIMEDOUT when they run out,
+   * ECLOSED once the receiver was stopped and ECONNRESET once it died or
+   * gave the channel up (its sync slot closed); what is left then goes from the
    * event loop later, as an outbox does, and the late answer to it is
    * passed over (sync-slot.ts).
    */

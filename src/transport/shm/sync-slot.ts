@@ -18,7 +18,8 @@
  *   [128, 256)  ASLEEP   1 while the owner sleeps in Atomics.wait; written by the owner
  *               CLOSED   (at 132) 1 once the writer gave the slot up (its runtime cut the
  *                        owner's isolate off, or closed): written once, by the writer; the
- *                        owner reads it only between its sleeps, so it costs the fast path nothing
+ *                        owner reads it once every SPINS_PER_LOOK spins and between its sleeps,
+ *                        so it costs the fast path next to nothing
  *   [256, ...)  the answer's bytes when they do not fit in the first line
  *
  * Protocol: the owner takes a fresh ticket, sends its request carrying it,
@@ -134,11 +135,17 @@ export class SyncSlot {
    * or gave the slot up (close).
    */
   assertWriter(writerBell: Int32Array | undefined): void {
+    const gone = this.writerGone(writerBell);
+    if (gone !== undefined) throw gone;
+  }
+
+  private writerGone(writerBell: Int32Array | undefined): FosError | undefined {
     if (writerBell !== undefined && isDead(writerBell)) {
-      if (wasStopped(writerBell)) throw new FosError('ECLOSED', 'the serving isolate was stopped (before or during this callSync)');
-      throw new FosError('ECONNRESET', 'the serving isolate has died (before or during this callSync)');
+      if (wasStopped(writerBell)) return new FosError('ECLOSED', 'the serving isolate was stopped (before or during this callSync)');
+      return new FosError('ECONNRESET', 'the serving isolate has died (before or during this callSync)');
     }
-    if (Atomics.load(this.words, CLOSED) !== 0) throw new FosError('ECONNRESET', 'the serving isolate gave the channel up during callSync');
+    if (Atomics.load(this.words, CLOSED) !== 0) return new FosError('ECONNRESET', 'the serving isolate gave the channel up during callSync');
+    return undefined;
   }
 
   /**
@@ -163,8 +170,13 @@ export class SyncSlot {
         spinEnd = now + opts.spinMicros / 1000;
         deadline = now + opts.timeout;
       }
-      this.assertWriter(opts.writerBell);
-      if (now >= deadline) throw new FosError('ETIMEDOUT', 'no answer to callSync in time');
+      const gone = this.writerGone(opts.writerBell);
+      if (gone !== undefined || now >= deadline) {
+        // A writer may answer and then end (or the deadline pass) just after
+        // the loop's look: an answer in the slot is taken, never failed.
+        if (Atomics.load(w, DONE) === ticket) break;
+        throw gone ?? new FosError('ETIMEDOUT', 'no answer to callSync in time');
+      }
       if (now < spinEnd) continue;
       this.sleep(ticket, Math.min(5, deadline - now));
     }
@@ -202,7 +214,7 @@ export class SyncSlot {
 export interface WaitOptions {
   /** Milliseconds after which the wait fails with ETIMEDOUT. */
   readonly timeout: number;
-  /** The doorbell of the isolate that writes the answer: dead means ECONNRESET. */
+  /** The doorbell of the isolate that writes the answer: ended means ECLOSED if it was stopped, ECONNRESET if it died. */
   readonly writerBell: Int32Array | undefined;
   readonly spinMicros: number;
 }
