@@ -122,6 +122,11 @@ export class Hub {
     return [...this.workers.values()];
   }
 
+  /** The records of those of `isolates` that still run. */
+  liveWorkersOf(isolates: readonly number[]): WorkerRecord[] {
+    return isolates.map((i) => this.workers.get(i)).filter((w): w is WorkerRecord => w !== undefined);
+  }
+
   endedWorkers(): readonly EndedIsolate[] {
     return this.ended;
   }

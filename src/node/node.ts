@@ -269,12 +269,22 @@ export class FosNode {
       throw failed.reason instanceof FosError ? failed.reason : new FosError('EINVAL', String(failed.reason));
     }
     const stopTimeout = Math.min(opts.stopTimeout ?? DEFAULT_STOP_TIMEOUT_MS, MAX_TIMER_MS);
+    return this.service(href, records.map((r) => r.isolate), stopTimeout);
+  }
+
+  /**
+   * The handle of a spawned service: its isolates' numbers, not their
+   * records, made outside spawn's scope (whose closures hold the records),
+   * so that a stopped service its caller holds on to pins no Worker nor
+   * control block.
+   */
+  private service(module: string, isolates: readonly number[], stopTimeout: number): SpawnedService {
     const svc: SpawnedService = {
-      module: href,
-      isolates: records.map((r) => r.isolate),
+      module,
+      isolates,
       stop: async () => {
         this.services.delete(svc);
-        await this.stopRecords(records, stopTimeout);
+        await this.stopRecords(this.hub.liveWorkersOf(isolates), stopTimeout);
       },
     };
     this.services.add(svc);
