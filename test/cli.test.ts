@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { eventually } from './helpers/places.js';
 import { NameTakenWatch } from '../src/cli/name-taken.js';
-import { RepeatFilter, repeatKey, statusLine } from '../src/cli/node-output.js';
+import { mentions, RepeatFilter, repeatKey, statusLine } from '../src/cli/node-output.js';
 import type { ErrorCode, StatusEvent } from '../src/index.js';
 
 const FOS = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -436,6 +436,15 @@ describe('the repeat filter of fos node', () => {
       ['a', 'b', 'a again (the last of 1 like it held back)', 'c', 'b again (the last of 1 like it held back)', 'a once more'],
       'a forgotten when c came, with its count, and said again; b held, then forgotten for it, with its count',
     );
+  });
+
+  it("tells which lines speak of a peer that came up: its name or address as a whole word", () => {
+    assert.equal(mentions('handshake with n1 rejected: EACCES', 'n1'), true);
+    assert.equal(mentions('handshake with n12 rejected: EACCES', 'n1'), false);
+    assert.equal(mentions('node a-1 is down', 'a'), false);
+    assert.equal(mentions('redialing 127.0.0.1:700 in 50 ms', '127.0.0.1:700'), true);
+    assert.equal(mentions('redialing 127.0.0.1:7000 in 50 ms', '127.0.0.1:700'), false);
+    assert.equal(mentions('connection to x.y closed', 'x'), false, 'a dot joins a name');
   });
 
   it('keys a redial by its address and reason, not its attempt and delay; says refusals and downs only in the log', () => {

@@ -31,6 +31,12 @@ export function repeatKey(ev: StatusEvent, line: string): string {
   return ev.type === 'reconnecting' ? `reconnecting ${ev.address} ${ev.reason}` : line;
 }
 
+/** Whether `line` names `word` as a whole (node `n1` is not in `n12`, address `h:700` not in `h:7000`). */
+export function mentions(line: string, word: string): boolean {
+  const escaped = word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(^|[^\\w.:-])${escaped}($|[^\\w.:-])`).test(line);
+}
+
 interface Seen {
   /** When the line was last printed. */
   shownAt: number;

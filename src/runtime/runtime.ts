@@ -1019,7 +1019,6 @@ export class Runtime {
 
   // ---- life ------------------------------------------------------------
 
-  /** Closes every mailbox and fails every pending call and send with ECLOSED. */
   /**
    * Answers with `err` the callSync that isolate `peer` blocks in on this
    * isolate, if its answer is still to come; the handler's own answer, if
@@ -1029,6 +1028,7 @@ export class Runtime {
     this.shm.in(peer)?.endSync(err);
   }
 
+  /** Closes every mailbox and fails every pending call and send with ECLOSED. */
   close(why = 'runtime closed'): void {
     if (this.closedBy !== undefined) return;
     this.closedBy = new FosError('ECLOSED', why);
