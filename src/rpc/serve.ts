@@ -134,6 +134,8 @@ class ServeLoop implements Consumer {
     const { rt, handlers } = this;
     const { call, from } = m;
     if (call === undefined || from === undefined) return; // admit() lets only calls in
+    // A callSync whose caller no longer waits (ended at shutdown, or passed over by a later one) is not run.
+    if (call.sync === true && m.syncChannel?.awaits(call.id) === false) return;
     let result: unknown;
     try {
       if (call.method === PING_METHOD) {

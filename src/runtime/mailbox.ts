@@ -40,6 +40,8 @@ export interface Inbound extends Message {
 export interface SyncAnswerer {
   /** Writes the answer to callSync `ticket`; false if its caller no longer waits for it. */
   answerSync(ticket: number, ok: boolean, value: unknown): boolean;
+  /** Whether the caller still waits for the answer to `ticket` (not answered yet, nor passed over by a later callSync). */
+  awaits(ticket: number): boolean;
 }
 
 /**

@@ -1021,8 +1021,9 @@ export class Runtime {
 
   /**
    * Answers with `err` the callSync that isolate `peer` blocks in on this
-   * isolate, if its answer is still to come; the handler's own answer, if
-   * it ever comes, is then dropped.
+   * isolate, if its answer is still to come, and every one it sends from
+   * now on (ShmIn.endSync): one still queued is then not run, a running
+   * handler's answer is dropped.
    */
   endSyncCallFrom(peer: number, err: FosError): void {
     this.shm.in(peer)?.endSync(err);

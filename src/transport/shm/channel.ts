@@ -455,6 +455,8 @@ export class ShmIn {
   private readonly syncSlot: SyncSlot;
   /** The ticket of the last callSync drained, until it is answered (then 0): the one its blocked caller waits for (see the slot's protocol). */
   private latestSync = 0;
+  /** Set by endSync: what every callSync drained from then on is answered. */
+  private syncRefusal: FosError | undefined;
   /** The meta parts the ring carried, as the sender's table has them. */
   private readonly metas: RecordMetasIn = new MetaIn();
   private handled = 0;
@@ -500,8 +502,19 @@ export class ShmIn {
     return true;
   }
 
-  /** Answers the last callSync drained from this channel with `err`, unless it has had its answer. */
+  awaits(ticket: number): boolean {
+    return ticket !== 0 && ticket === this.latestSync;
+  }
+
+  /**
+   * From now on, callSyncs that come by this channel are answered `err` as
+   * they are drained, never delivered; the last one drained is answered
+   * `err` now unless it has had its answer (its handler, queued or
+   * running, then drops it: see `awaits`). For a node that shuts down: a
+   * worker blocked in a callSync on this isolate could not hear its stop.
+   */
   endSync(err: FosError): void {
+    this.syncRefusal = err;
     if (this.latestSync !== 0) this.answerSync(this.latestSync, false, err);
   }
 
@@ -608,7 +621,14 @@ export class ShmIn {
       env = decode(whole, 0, whole.length, this.metas);
     }
     const seq = ++this.handled;
-    if (env.type === RecordType.Message && env.call?.sync === true) this.latestSync = env.call.id;
+    if (env.type === RecordType.Message && env.call?.sync === true) {
+      this.latestSync = env.call.id;
+      // An untracked record needs no verdict: its answer is all its caller waits for.
+      if (this.syncRefusal !== undefined) {
+        this.answerSync(env.call.id, false, this.syncRefusal);
+        return;
+      }
+    }
     if (this.withdrawn.delete(seq)) {
       this.tracked++; // its sender waits for this refusal: the drain ends with a ring
       this.except(seq, codeOf(new FosError('ECANCELED', 'withdrawn')));
