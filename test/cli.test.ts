@@ -445,6 +445,9 @@ describe('the repeat filter of fos node', () => {
     assert.equal(mentions('redialing 127.0.0.1:700 in 50 ms', '127.0.0.1:700'), true);
     assert.equal(mentions('redialing 127.0.0.1:7000 in 50 ms', '127.0.0.1:700'), false);
     assert.equal(mentions('connection to x.y closed', 'x'), false, 'a dot joins a name');
+    assert.equal(mentions('handshake with n1: refused', 'n1'), true, 'a colon that ends a clause');
+    assert.equal(mentions('it ended with n1.', 'n1'), true);
+    assert.equal(mentions('redialing 127.0.0.1:7000 (node n1) in 50 ms', ''), false, 'an empty word (a peer-up with no address)');
   });
 
   it('keys a redial by its address and reason, not its attempt and delay; says refusals and downs only in the log', () => {

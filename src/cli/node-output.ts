@@ -31,10 +31,15 @@ export function repeatKey(ev: StatusEvent, line: string): string {
   return ev.type === 'reconnecting' ? `reconnecting ${ev.address} ${ev.reason}` : line;
 }
 
-/** Whether `line` names `word` as a whole (node `n1` is not in `n12`, address `h:700` not in `h:7000`). */
+/**
+ * Whether `line` names `word` as a whole: node `n1` is not in `n12`, nor
+ * address `h:700` in `h:7000`, but `n1` is in "to n1: refused" (a colon or
+ * dot that ends a clause). An empty word is in no line.
+ */
 export function mentions(line: string, word: string): boolean {
+  if (word === '') return false;
   const escaped = word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`(^|[^\\w.:-])${escaped}($|[^\\w.:-])`).test(line);
+  return new RegExp(`(^|[^\\w.:-])${escaped}(?=$|[^\\w.:-]|[.:](?:\\s|$))`).test(line);
 }
 
 interface Seen {
