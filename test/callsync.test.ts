@@ -461,7 +461,7 @@ describe('polling services', () => {
     assert.equal(syncError(() => callSync('/cs/poll-stop', 'echo', ['z'])).err.code, 'ENOENT');
   });
 
-  it('a node with polling services shuts down and its process exits by itself; workers in callSync on the main thread (blocked in a handler, still in the ring, queued) get ECLOSED, and are not waited for', async () => {
+  it('a node with polling services shuts down and its process exits by itself; workers in callSync on the main thread (blocked in a handler, still in the ring, queued, or first made once it began) get ECLOSED, and are not waited for', async () => {
     const { stdout, code, signal, ms } = await new Promise<{ stdout: string; code: number | null; signal: string | null; ms: number }>((resolve) => {
       const t0 = performance.now();
       const child = execFile(process.execPath, [fileURLToPath(POLL_CHILD)], { timeout: 30_000, killSignal: 'SIGKILL' }, (_err, out) => {
@@ -470,15 +470,18 @@ describe('polling services', () => {
     });
     assert.equal(signal, null, `the child process had to be killed after ${ms.toFixed(0)} ms`);
     assert.equal(code, 0);
-    const out = JSON.parse(stdout) as { results: Record<string, unknown>; shutdownMs: number; blocked: unknown; inTheRing: unknown; queued: unknown; recorded: number; duringShutdown: unknown; isolates: { state: string; exitCode: number | null }[] };
+    const out = JSON.parse(stdout) as { results: Record<string, unknown>; shutdownMs: number; blocked: unknown; inTheRing: unknown; queued: unknown; late: unknown; recorded: number; duringShutdown: unknown; isolates: { state: string; exitCode: number | null }[] };
     assert.deepStrictEqual(out.results, { syncFromMain: 'sync', asyncFromMain: 'async', syncFromPollingWorker: 'relayed' });
     const ended = { code: 'ECLOSED', message: 'ECLOSED: the node is shutting down' };
-    assert.deepStrictEqual({ blocked: out.blocked, inTheRing: out.inTheRing, queued: out.queued }, { blocked: ended, inTheRing: ended, queued: ended });
+    assert.deepStrictEqual(
+      { blocked: out.blocked, inTheRing: out.inTheRing, queued: out.queued, late: out.late },
+      { blocked: ended, inTheRing: ended, queued: ended, late: ended },
+    );
     assert.equal(out.recorded, 0, 'the queued callSync, answered ECLOSED, never ran');
     assert.equal(out.duringShutdown, 'pong', 'the main thread serves until its workers have stopped');
     // Within the stop's grace (2 s), which a worker still blocked would have used up before it was terminated.
     assert.ok(out.shutdownMs < 1900, `shutdown took ${out.shutdownMs.toFixed(0)} ms`);
-    assert.equal(out.isolates.length, 4);
+    assert.equal(out.isolates.length, 5);
     for (const i of out.isolates) assert.deepStrictEqual(i, { ...i, state: 'exited', exitCode: 0 }, 'each polling isolate exited by itself');
   });
 });

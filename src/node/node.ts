@@ -313,8 +313,7 @@ export class FosNode {
     // hear its stop, and would be terminated after the grace with its call
     // unanswered: its call ends first, with ECLOSED. The services of this
     // thread go on answering everyone else until the workers have stopped.
-    const ending = new FosError('ECLOSED', 'the node is shutting down');
-    for (const w of this.hub.liveWorkers()) this.rt.endSyncCallFrom(w.isolate, ending);
+    this.rt.endSyncCalls(new FosError('ECLOSED', 'the node is shutting down'));
     await Promise.all([...this.services].map((s) => s.stop()));
     // Isolates started outside a service record (a spawn still starting) end too.
     await this.stopRecords(this.hub.liveWorkers(), DEFAULT_STOP_TIMEOUT_MS);

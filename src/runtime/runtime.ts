@@ -1020,13 +1020,13 @@ export class Runtime {
   // ---- life ------------------------------------------------------------
 
   /**
-   * Answers with `err` the callSync that isolate `peer` blocks in on this
-   * isolate, if its answer is still to come, and every one it sends from
-   * now on (ShmIn.endSync): one still queued is then not run, a running
-   * handler's answer is dropped.
+   * Answers with `err` every callSync another isolate blocks in on this
+   * one, if its answer is still to come, and every one that comes from now
+   * on, by any channel (ShmIn.endSync): one still queued is then not run,
+   * a running handler's answer is dropped.
    */
-  endSyncCallFrom(peer: number, err: FosError): void {
-    this.shm.in(peer)?.endSync(err);
+  endSyncCalls(err: FosError): void {
+    this.shm.endSync(err);
   }
 
   /** Closes every mailbox and fails every pending call and send with ECLOSED. */

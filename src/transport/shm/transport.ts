@@ -61,6 +61,8 @@ export class ShmTransport {
   private readonly peers = new Map<number, Icb>();
   private readonly outs = new Map<number, { out: ShmOut; source: PumpSource }>();
   private readonly ins = new Map<number, { in: ShmIn; source: PumpSource }>();
+  /** Set by endSync: what every callSync coming in is answered, on the channels of now and later. */
+  private syncEnding: FosError | undefined;
   private readonly kernelSent = new Map<number, number>();
   /** Pairs whose channel failed: they stay on the kernel link until a callSync needs a channel again (routeNow opens one). */
   private readonly failed = new Set<number>();
@@ -179,8 +181,15 @@ export class ShmTransport {
       },
       pending: () => ch.ready(),
     };
+    if (this.syncEnding !== undefined) ch.endSync(this.syncEnding);
     this.ins.set(peer, { in: ch, source });
     this.pump.add(source);
+  }
+
+  /** Ends every callSync that comes into this isolate, now and by channels accepted later (ShmIn.endSync). */
+  endSync(err: FosError): void {
+    this.syncEnding = err;
+    for (const { in: ch } of this.ins.values()) ch.endSync(err);
   }
 
   in(peer: number): ShmIn | undefined {
