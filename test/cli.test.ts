@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { eventually } from './helpers/places.js';
 import { NameTakenWatch } from '../src/cli/name-taken.js';
-import { mentions, RepeatFilter, repeatKey, statusLine } from '../src/cli/node-output.js';
+import { logKey, mentions, RepeatFilter, repeatKey, statusLine } from '../src/cli/node-output.js';
 import type { ErrorCode, StatusEvent } from '../src/index.js';
 
 const FOS = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -219,7 +219,7 @@ describe('fos node, ls, ping, stats', () => {
       for (const s of sockets) s.destroy();
       silent.close();
     }
-    const three = await startFosNode(['--name', 'three', '--peers', n1]);
+    const three = await startFosNode(['--name', 'three', '--peers', n1, '--service', `/app/on-three=${ECHO}`]);
     await eventually(async () => /^\/sys\/nodes\/three\s/m.test((await fos(['ls', '--node', n1, '--secret-file', secretFile])).stdout), 10_000, 'three to join');
     three.proc.kill('SIGSTOP');
     try {
@@ -245,6 +245,10 @@ describe('fos node, ls, ping, stats', () => {
       assert.equal(c.stdout, '"hi"\n');
       assert.match(c.stderr, /^fos: warning: not reached within \d+ ms: three /m);
       assert.ok(took < startup + 1700, `fos call --timeout 1000 took ${took.toFixed(0)} ms, a fos process ${startup.toFixed(0)} ms: not the 2 s wait for three on top`);
+      // A name whose members all live on the node not reached: not "no such name".
+      const onThree = await fos(['call', '/app/on-three', 'echo', '["x"]', '--node', n1, '--secret-file', secretFile]);
+      assert.equal(onThree.code, 1);
+      assert.match(onThree.stderr, /^fos: ECONNRESET: \/app\/on-three lives on three, which this client did not reach /m);
     } finally {
       three.proc.kill('SIGKILL');
     }
@@ -448,6 +452,13 @@ describe('the repeat filter of fos node', () => {
     assert.equal(mentions('handshake with n1: refused', 'n1'), true, 'a colon that ends a clause');
     assert.equal(mentions('it ended with n1.', 'n1'), true);
     assert.equal(mentions('redialing 127.0.0.1:7000 (node n1) in 50 ms', ''), false, 'an empty word (a peer-up with no address)');
+  });
+
+  it('keys a log line without the ports of its addresses: a dialer refused at every redial, from a new port each time, is one line', () => {
+    const at = (port: number): string => `handshake with 127.0.0.1:${port} rejected: EINVAL: the peer calls itself same, as this node is called`;
+    assert.equal(logKey(at(41234)), logKey(at(41240)));
+    assert.notEqual(logKey(at(41234)), logKey('handshake with 127.0.0.1:41234 rejected: EACCES: authentication failed'));
+    assert.equal(logKey('node one is down'), 'node one is down');
   });
 
   it('keys a redial by its address and reason, not its attempt and delay; says refusals and downs only in the log', () => {

@@ -76,11 +76,19 @@ export async function callCommand(argv: string[]): Promise<number> {
   const t0 = performance.now();
   const result = await withClient(
     values,
-    () => {
+    ({ peer, unreached }) => {
       const joined = performance.now() - t0;
-      return call(name, method, args as unknown[], { timeout: Math.max(1, timeout - joined) }).catch((e: unknown) => {
+      return call(name, method, args as unknown[], { timeout: Math.max(1, timeout - joined) }).catch(async (e: unknown) => {
         // Said of the --timeout given, not of what was left of it for the call.
         if (isFosError(e, 'ETIMEDOUT')) throw new FosError('ETIMEDOUT', `no answer within the --timeout of ${timeout} ms (joining the cluster took ${Math.round(joined)} ms of it)`);
+        // Not "no such name" for a name whose every member lives on a node this client did not reach.
+        if (isFosError(e, 'ENOENT') && unreached.length > 0) {
+          const listed = await call<NameListing[]>(`/sys/nodes/${peer}`, 'names', [], { timeout: 2000 }).catch(() => []);
+          const nodes = new Set(listed.find((n) => n.name === name)?.members.map((m) => m.address.node));
+          if (nodes.size > 0 && [...nodes].every((n) => unreached.includes(n))) {
+            throw new FosError('ECONNRESET', `${name} lives on ${[...nodes].join(', ')}, which this client did not reach (a node that just died is known as down only after the down timeout)`);
+          }
+        }
         throw e;
       });
     },

@@ -14,7 +14,7 @@ import { boot } from '../node/node.js';
 import { downMsOf } from '../transport/tcp/proxy.js';
 import { readSecret } from './args.js';
 import { NameTakenWatch } from './name-taken.js';
-import { mentions, RepeatFilter, repeatKey, statusLine } from './node-output.js';
+import { logKey, mentions, RepeatFilter, repeatKey, statusLine } from './node-output.js';
 
 const SERVE_MODULE = new URL('./serve-module.js', import.meta.url);
 
@@ -43,7 +43,8 @@ function milliseconds(v: string, option: string): number {
 function startFailed(s: ServiceSpec, e: unknown): unknown {
   if (!(e instanceof FosError)) return e;
   const r = e.remote;
-  const why = r === undefined ? toWire(e).message : `it threw ${r.name}${r.code !== undefined ? ` (${r.code})` : ''}: ${r.message}`;
+  // Said of the user's module, not of serve-module.js that runs it (a spawn's own errors name what it spawned).
+  const why = (r === undefined ? toWire(e).message : `it threw ${r.name}${r.code !== undefined ? ` (${r.code})` : ''}: ${r.message}`).replaceAll(SERVE_MODULE.href, s.module);
   return new FosError(e.code, `the service ${s.name} (${s.module}) did not start: ${why}`);
 }
 
@@ -80,7 +81,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     ...(values.advertise !== undefined ? { advertise: values.advertise } : {}),
     ...(secret !== undefined ? { secret } : {}),
     tcp,
-    log: (line) => say(line, line),
+    log: (line) => say(logKey(line), line),
   });
   // Set when the node is to stop by itself: its name is another process's (see NameTakenWatch).
   let taken: string | undefined;

@@ -32,6 +32,16 @@ export function repeatKey(ev: StatusEvent, line: string): string {
 }
 
 /**
+ * The key of a log line: the line with the port of every IPv4 address left
+ * out. A dialer comes from a new port at every redial, so that a peer
+ * refused at every redial makes one line; lines that differ only in a port
+ * merge into one and its count.
+ */
+export function logKey(line: string): string {
+  return line.replace(/\b(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}\b/g, '$1:*');
+}
+
+/**
  * Whether `line` names `word` as a whole: node `n1` is not in `n12`, nor
  * address `h:700` in `h:7000`, but `n1` is in "to n1: refused" (a colon or
  * dot that ends a clause). An empty word is in no line.
