@@ -103,7 +103,7 @@ export async function joinAsClient(address: string, secret: string | undefined, 
       throw new FosError('ETIMEDOUT', `could not join the cluster through ${address} within ${timeoutMs} ms${last === undefined ? '' : `: ${last.reason}`}`);
     }
     const peer = [...up][0]!;
-    const names = await call<NameListing[]>(`/sys/nodes/${peer}`, 'names', [], { timeout: Math.max(1, left()) });
+    const names = await namesSeenBy(peer, Math.max(1, left()));
     const nodes = names.filter((n) => n.name.startsWith(SYS_NODES)).map((n) => n.name.slice(SYS_NODES.length));
     const missing = (): string[] => nodes.filter((n) => !up.has(n) && !down.has(n));
     // Half of what is left at most: the command the client joined for needs time too (fos call's --timeout bounds both).
@@ -122,3 +122,8 @@ export async function joinAsClient(address: string, secret: string | undefined, 
 
 /** Every listening node serves its system service under this prefix and its name. */
 export const SYS_NODES = '/sys/nodes/';
+
+/** The cluster's names as node `peer` sees them (its system service's listing). */
+export function namesSeenBy(peer: string, timeout?: number): Promise<NameListing[]> {
+  return call<NameListing[]>(`${SYS_NODES}${peer}`, 'names', [], timeout === undefined ? {} : { timeout });
+}

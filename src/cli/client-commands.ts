@@ -8,7 +8,7 @@ import { FosError, isFosError } from '../errors.js';
 import type { NameListing } from '../names/registry.js';
 import type { NodeStats } from '../node/node.js';
 import { PING_METHOD } from '../rpc/serve.js';
-import { DEFAULT_NODE, joinAsClient, readSecret, type JoinedClient } from './args.js';
+import { DEFAULT_NODE, joinAsClient, namesSeenBy, readSecret, type JoinedClient } from './args.js';
 
 /** `fos call`'s default timeout, for joining the cluster and the call together (the usage says so). */
 export const CALL_TIMEOUT_MS = 5000;
@@ -28,7 +28,7 @@ async function withClient<T>(values: { node?: string | undefined; 'secret-file'?
 /** `fos ls`: the cluster's names, with their members and the nodes they live on. */
 export async function lsCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: COMMON, strict: true });
-  const { names, unreached } = await withClient(values, async ({ peer, unreached }) => ({ names: await call<NameListing[]>(`/sys/nodes/${peer}`, 'names', []), unreached }));
+  const { names, unreached } = await withClient(values, async ({ peer, unreached }) => ({ names: await namesSeenBy(peer), unreached }));
   // A node this client could not reach may be dead and not yet declared down: its rows say so.
   const nodeOf = (node: string): string => (unreached.includes(node) ? `${node} (not reached)` : node);
   const rows = names.flatMap((n) => n.members.map((m, i) => [i === 0 ? n.name : '', i === 0 ? n.kind : '', nodeOf(m.address.node), `${m.address.isolate}/${m.address.mailbox}`]));
@@ -83,7 +83,7 @@ export async function callCommand(argv: string[]): Promise<number> {
         if (isFosError(e, 'ETIMEDOUT')) throw new FosError('ETIMEDOUT', `no answer within the --timeout of ${timeout} ms (joining the cluster took ${Math.round(joined)} ms of it)`);
         // Not "no such name" for a name whose every member lives on a node this client did not reach.
         if (isFosError(e, 'ENOENT') && unreached.length > 0) {
-          const listed = await call<NameListing[]>(`/sys/nodes/${peer}`, 'names', [], { timeout: 2000 }).catch(() => []);
+          const listed = await namesSeenBy(peer, 2000).catch((): NameListing[] => []);
           const nodes = new Set(listed.find((n) => n.name === name)?.members.map((m) => m.address.node));
           if (nodes.size > 0 && [...nodes].every((n) => unreached.includes(n))) {
             throw new FosError('ECONNRESET', `${name} lives on ${[...nodes].join(', ')}, which this client did not reach (a node that just died is known as down only after the down timeout)`);

@@ -31,7 +31,7 @@ import { Mailbox, type BlockedDelivery, type Inbound } from './mailbox.js';
 import { assertRef, capEquals, newCapability, type Ref } from './ref.js';
 import { Counters, type IsolateStats, type TransportName } from './stats.js';
 import { woke } from '../util/wakeups.js';
-import { checkKeys, describeOption, type KeysOf } from '../util/options.js';
+import { checkKeys, checkMicros, describeOption, type KeysOf } from '../util/options.js';
 import { copyLocal } from './local-copy.js';
 import { KernelTurns, NotYet } from './kernel-turns.js';
 import { kernelOnly, kernelOnlyTransfer, notCarried } from '../kernel-only.js';
@@ -413,9 +413,7 @@ export class Runtime {
       this.assertOpen();
       let timeout = checkCallOf(method, args, opts);
       const spinMicros = opts.spinMicros ?? DEFAULT_SYNC_SPIN_MICROS;
-      if (typeof spinMicros !== 'number' || !Number.isFinite(spinMicros) || spinMicros < 0) {
-        throw new FosError('EINVAL', `spinMicros is a number of µs >= 0, got ${describeOption(spinMicros)}`);
-      }
+      checkMicros('spinMicros', spinMicros);
       // Sends and calls of this isolate queued behind a name lookup may go to
       // the same mailbox: this thread cannot wait for them, nor overtake them.
       if (this.waitingForLookup > 0) throw new FosError('EAGAIN', 'earlier sends or calls of this isolate wait for a name lookup (callSync would overtake them); retry once they have gone');

@@ -39,3 +39,8 @@ export function describeOption(v: unknown): string {
       return v === null ? 'null' : Array.isArray(v) ? 'an array' : 'an object';
   }
 }
+
+/** EINVAL unless `v` is a finite number of µs >= 0 (a spin budget, a slice). */
+export function checkMicros(what: string, v: unknown): void {
+  if (!(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw new FosError('EINVAL', `${what} is a number of µs >= 0, got ${describeOption(v)}`);
+}

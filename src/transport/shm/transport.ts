@@ -11,7 +11,7 @@
  * waits while the kernel link still holds unposted messages (its window is
  * full, or its port has not arrived), since those would come after the offer.
  */
-import { checkKeys, describeOption, type KeysOf } from '../../util/options.js';
+import { checkKeys, checkMicros, describeOption, type KeysOf } from '../../util/options.js';
 import type { Envelope } from '../../envelope.js';
 import { FosError, type ErrorCode } from '../../errors.js';
 import type { KernelLink } from '../kernel/link.js';
@@ -51,7 +51,7 @@ export function checkShmOptions(opts: ShmOptions): void {
   }
   for (const k of ['spinMicros', 'pollSliceMicros'] as const) {
     const v = pump?.[k];
-    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw new FosError('EINVAL', `shm.pump.${k} is a number of µs >= 0, got ${describeOption(v)}`);
+    if (v !== undefined) checkMicros(`shm.pump.${k}`, v);
   }
 }
 
