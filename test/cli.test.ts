@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { eventually } from './helpers/places.js';
 import { NameTakenWatch } from '../src/cli/name-taken.js';
-import { logKey, mentions, RepeatFilter, repeatKey, statusLine } from '../src/cli/node-output.js';
+import { logKey, mentions, RepeatFilter, repeatKey, speaksOf, statusLine } from '../src/cli/node-output.js';
 import type { ErrorCode, StatusEvent } from '../src/index.js';
 
 const FOS = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -459,6 +459,14 @@ describe('the repeat filter of fos node', () => {
     assert.equal(logKey(at(41234)), logKey(at(41240)));
     assert.notEqual(logKey(at(41234)), logKey('handshake with 127.0.0.1:41234 rejected: EACCES: authentication failed'));
     assert.equal(logKey('node one is down'), 'node one is down');
+  });
+
+  it("a peer that comes up speaks of the keys of its redials and of its log lines, whose addresses have no port", () => {
+    const up = { node: 'one', address: '127.0.0.1:7070' };
+    const redial = repeatKey({ type: 'reconnecting', address: up.address, attempt: 3, delayMs: 200, reason: 'ECONNREFUSED' }, 'redialing …');
+    assert.equal(speaksOf(redial, up.node, up.address), true);
+    assert.equal(speaksOf(logKey('handshake with 127.0.0.1:7070 rejected: EACCES'), up.node, up.address), true);
+    assert.equal(speaksOf(logKey('handshake with two rejected: EACCES'), up.node, up.address), false);
   });
 
   it('keys a redial by its address and reason, not its attempt and delay; says refusals and downs only in the log', () => {

@@ -14,7 +14,7 @@ import { boot } from '../node/node.js';
 import { downMsOf } from '../transport/tcp/proxy.js';
 import { readSecret } from './args.js';
 import { NameTakenWatch } from './name-taken.js';
-import { logKey, mentions, RepeatFilter, repeatKey, statusLine } from './node-output.js';
+import { logKey, RepeatFilter, repeatKey, speaksOf, statusLine } from './node-output.js';
 
 const SERVE_MODULE = new URL('./serve-module.js', import.meta.url);
 
@@ -89,7 +89,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   void (async () => {
     for await (const ev of node.status()) {
       // A peer that came up ends what was said of it (a refusal, a redial): said again if it recurs.
-      if (ev.type === 'peer-up') repeats.reset((key) => mentions(key, ev.node) || mentions(key, ev.address));
+      if (ev.type === 'peer-up') repeats.reset((key) => speaksOf(key, ev.node, ev.address));
       const line = statusLine(ev);
       if (line !== undefined) say(repeatKey(ev, line), line);
       taken ??= nameTaken.see(ev, performance.now());

@@ -52,6 +52,11 @@ export function mentions(line: string, word: string): boolean {
   return new RegExp(`(^|[^\\w.:-])${escaped}(?=$|[^\\w.:-]|[.:](?:\\s|$))`).test(line);
 }
 
+/** Whether the line of `key` speaks of the peer `node` at `address` (a log line's key has its address without the port: logKey). */
+export function speaksOf(key: string, node: string, address: string): boolean {
+  return mentions(key, node) || mentions(key, address) || mentions(key, logKey(address));
+}
+
 interface Seen {
   /** When the line was last printed. */
   shownAt: number;
