@@ -44,10 +44,24 @@ describe('Deque', () => {
 describe('fleet selection', () => {
   it('round robin visits every member once per turn', () => {
     const members = [ref(1), ref(2), ref(3)];
-    const rr = new RoundRobin();
+    const rr = new RoundRobin(0);
     const seen = Array.from({ length: 9 }, () => rr.pick(members)!.address.isolate);
     assert.deepStrictEqual(seen, [1, 2, 3, 1, 2, 3, 1, 2, 3]);
     assert.equal(rr.pick([]), undefined);
+    const fromSecond = new RoundRobin(4);
+    assert.deepStrictEqual(Array.from({ length: 4 }, () => fromSecond.pick(members)!.address.isolate), [2, 3, 1, 2]);
+  });
+
+  it('round robin: new cursors start at random members, so one-call callers spread over the fleet', () => {
+    const members = [ref(1), ref(2), ref(3)];
+    const first = new Map<number, number>();
+    for (let i = 0; i < 300; i++) {
+      const m = new RoundRobin().pick(members)!.address.isolate;
+      first.set(m, (first.get(m) ?? 0) + 1);
+    }
+    // Each member is first about 100 times; below 50 has a chance under 1e-8.
+    assert.deepStrictEqual([...first.keys()].sort(), [1, 2, 3]);
+    for (const [m, n] of first) assert.ok(n >= 50, `member ${m} came first ${n} times of 300`);
   });
 
   it('by key: the same key picks the same member whatever the member order', () => {

@@ -50,9 +50,15 @@ export function pickByKey(members: readonly Ref[], key: RoutingKey): Ref | undef
   return best;
 }
 
-/** Round robin over a fleet, one cursor per (isolate, name). */
+/**
+ * Round robin over a fleet, one cursor per (isolate, name). A cursor starts
+ * at a random member unless told where: every isolate that makes one call to
+ * a fleet (a `fos call`, a worker's first request) would otherwise send it
+ * to the same first member, and a fleet of many short-lived callers would
+ * load that member alone.
+ */
 export class RoundRobin {
-  private next = 0;
+  constructor(private next = Math.floor(Math.random() * 0x7fff_ffff)) {}
   pick(members: readonly Ref[]): Ref | undefined {
     if (members.length === 0) return undefined;
     const m = members[this.next % members.length];
