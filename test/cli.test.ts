@@ -133,7 +133,38 @@ describe('fos node, ls, ping, stats', () => {
     const u = await fos(['node', '--listen', '127.0.0.1:0', '--secret', 'on the command line']);
     assert.equal(u.code, 2);
     assert.match(u.stderr, /^fos: Unknown option '--secret'/m);
-    assert.match(u.stderr, /^usage: fos <command>/m);
+    assert.match(u.stderr, /^usage: fos node\n/m);
+  });
+
+  it('exit codes: 2 and the command\'s usage for a command line that cannot run, 1 for a command that ran and failed; --help prints a command\'s usage', async () => {
+    const help = await fos(['call', '--help']);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /^usage: fos call\n[^]*fos call NAME METHOD/);
+    assert.doesNotMatch(help.stdout, /fos ping/, "only the command's own usage");
+    assert.equal((await fos(['node', '-h'])).code, 0);
+    const noName = await fos(['ping', '--node', n1, '--secret-file', secretFile]);
+    assert.equal(noName.code, 2);
+    assert.match(noName.stderr, /^fos: EINVAL: fos ping needs a NAME\nusage: fos ping\n/);
+    const client = ['--node', n1, '--secret-file', secretFile];
+    for (const args of [
+      ['ping', '/app/kv', '--count', 'many', ...client],
+      ['call', '/app/kv', ...client],
+      ['call', '/app/kv', 'get', '{"not": "an array"}', ...client],
+      ['call', '/app/kv', 'get', '[]', '--timeout', '0', ...client],
+      ['node'],
+      ['node', '--listen', '127.0.0.1:0', '--service', 'no-equals-sign'],
+    ]) {
+      const r = await fos(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`^fos: EINVAL: [^]*\\nusage: fos ${args[0]}\\n`), args.join(' '));
+    }
+    const none = await fos([]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /^usage: fos <command>/);
+    const failed = await fos(['call', '/app/none', 'get', '[]', '--node', n1, '--secret-file', secretFile]);
+    assert.equal(failed.code, 1, 'a call that ran and failed');
+    assert.match(failed.stderr, /^fos: ENOENT/m);
+    assert.doesNotMatch(failed.stderr, /usage:/);
   });
 
   it('fos ping measures round trips to a served name on the other node', async () => {
@@ -256,12 +287,13 @@ describe('fos node, ls, ping, stats', () => {
 
   it('--heartbeat-ms and --down-ms are checked, and a node started with them serves', async () => {
     const bad = await fos(['node', '--listen', '127.0.0.1:0', '--heartbeat-ms', '0']);
-    assert.equal(bad.code, 1);
+    assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^fos: EINVAL: --heartbeat-ms is a positive whole number of milliseconds, got "0"$/m);
     const notANumber = await fos(['node', '--listen', '127.0.0.1:0', '--heartbeat-ms', '500', '--down-ms', 'soon']);
     assert.match(notANumber.stderr, /^fos: EINVAL: --down-ms is a positive whole number/m);
     const tooShort = await fos(['node', '--listen', '127.0.0.1:0', '--heartbeat-ms', '1000', '--down-ms', '500']);
-    assert.equal(tooShort.code, 1);
+    assert.equal(tooShort.code, 2);
+    assert.match(tooShort.stderr, /^usage: fos node\n/m, 'a bad value is followed by the usage of the command');
     assert.match(tooShort.stderr, /^fos: EINVAL: downMs \(500\) is at least three heartbeats \(3 x 1000 ms\)$/m);
     const quick = await startFosNode(['--name', 'quick', '--peers', n1, '--heartbeat-ms', '200', '--down-ms', '2000']);
     try {

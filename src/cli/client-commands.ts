@@ -9,9 +9,7 @@ import type { NameListing } from '../names/registry.js';
 import type { NodeStats } from '../node/node.js';
 import { PING_METHOD } from '../rpc/serve.js';
 import { DEFAULT_NODE, joinAsClient, namesSeenBy, readSecret, type JoinedClient } from './args.js';
-
-/** `fos call`'s default timeout, for joining the cluster and the call together (the usage says so). */
-export const CALL_TIMEOUT_MS = 5000;
+import { CALL_TIMEOUT_MS, UsageError } from './usage.js';
 
 const COMMON = { node: { type: 'string' }, 'secret-file': { type: 'string' } } as const;
 
@@ -40,9 +38,9 @@ export async function lsCommand(argv: string[]): Promise<number> {
 export async function pingCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: { ...COMMON, count: { type: 'string' } }, allowPositionals: true, strict: true });
   const [name] = positionals;
-  if (name === undefined) throw new FosError('EINVAL', 'fos ping needs a NAME');
+  if (name === undefined) throw new UsageError('fos ping needs a NAME');
   const count = Number(values.count ?? 10);
-  if (!Number.isInteger(count) || count < 1) throw new FosError('EINVAL', `--count is a positive integer, got ${values.count}`);
+  if (!Number.isInteger(count) || count < 1) throw new UsageError(`--count is a positive integer, got ${values.count}`);
   const times = await withClient(values, async () => {
     const out: number[] = [];
     for (let i = 0; i < count; i++) {
@@ -62,16 +60,16 @@ export async function pingCommand(argv: string[]): Promise<number> {
 export async function callCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: { ...COMMON, timeout: { type: 'string' } }, allowPositionals: true, strict: true });
   const [name, method, json] = positionals;
-  if (name === undefined || method === undefined) throw new FosError('EINVAL', 'fos call needs a NAME and a METHOD (and the arguments as a JSON array)');
+  if (name === undefined || method === undefined) throw new UsageError('fos call needs a NAME and a METHOD (and the arguments as a JSON array)');
   let args: unknown;
   try {
     args = json === undefined ? [] : JSON.parse(json);
   } catch (e) {
-    throw new FosError('EINVAL', `the arguments are a JSON array: ${(e as Error).message}`);
+    throw new UsageError(`the arguments are a JSON array: ${(e as Error).message}`);
   }
-  if (!Array.isArray(args)) throw new FosError('EINVAL', 'the arguments are a JSON array, e.g. \'["a", 1]\'');
+  if (!Array.isArray(args)) throw new UsageError('the arguments are a JSON array, e.g. \'["a", 1]\'');
   const timeout = Number(values.timeout ?? CALL_TIMEOUT_MS);
-  if (!Number.isFinite(timeout) || timeout <= 0) throw new FosError('EINVAL', `--timeout is a positive number of milliseconds, got ${values.timeout}`);
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout is a positive number of milliseconds, got ${values.timeout}`);
   // The timeout bounds the whole command: joining the cluster, then the call in what is left.
   const t0 = performance.now();
   const result = await withClient(

@@ -4,30 +4,28 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { FosError } from '../errors.js';
 import { demo } from './demo.js';
-import { CALL_TIMEOUT_MS, callCommand, lsCommand, pingCommand, statsCommand } from './client-commands.js';
+import { callCommand, lsCommand, pingCommand, statsCommand } from './client-commands.js';
 import { nodeCommand } from './node-command.js';
+import { isCommand, usage, UsageError, type Command } from './usage.js';
 
-const USAGE = `usage: fos <command>
 
-commands:
-  bench    run the evaluation on this machine and write a report (fos bench --help)
-  demo     boot a node, spawn a fleet and show the API at work
-  node     run a node: fos node --listen HOST:PORT [--advertise HOST:PORT] [--name N] [--peers A,B]
-                                 [--secret-file F] [--service NAME=MODULE[:COUNT]]... [--poll]
-                                 [--heartbeat-ms MS (default 1000)] [--down-ms MS (default 10000, at least 3 heartbeats)]
-  ls       list the cluster's names: fos ls [--node HOST:PORT] [--secret-file F]
-  ping     round trips to a served name: fos ping NAME [--count N] [--node HOST:PORT] [--secret-file F]
-  call     one call, its result as JSON: fos call NAME METHOD ['[ARGS...]'] [--timeout MS, joining included (default ${CALL_TIMEOUT_MS})]
-                                         [--node HOST:PORT] [--secret-file F]
-  stats    a node's counters: fos stats [--node HOST:PORT] [--secret-file F] [--json]
-  help     this text
+/** `--help` or `-h` among a command's options (before a `--` that ends them). */
+function helpAsked(args: string[]): boolean {
+  const end = args.indexOf('--');
+  return (end === -1 ? args : args.slice(0, end)).some((a) => a === '--help' || a === '-h');
+}
 
-The cluster secret comes from --secret-file or the FOS_SECRET environment
-variable, never from the command line. --node defaults to FOS_NODE, else 127.0.0.1:7070.
-`;
+/** The command being run, for the usage that follows its usage errors. */
+let running: Command | undefined;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd] = argv;
+  if (isCommand(cmd)) running = cmd;
+  // bench has options and a --help of its own.
+  if (isCommand(cmd) && cmd !== 'bench' && cmd !== 'help' && helpAsked(argv.slice(1))) {
+    process.stdout.write(usage(cmd));
+    return 0;
+  }
   switch (cmd) {
     case 'bench': {
       // The evaluation lives in bench/, beside src/ in a clone (not in the
@@ -56,10 +54,11 @@ async function main(argv: string[]): Promise<number> {
     case 'help':
     case '--help':
     case '-h':
-      process.stdout.write(USAGE);
+      // No command at all is a command line that cannot run: the usage, on stderr.
+      (cmd === undefined ? process.stderr : process.stdout).write(usage());
       return cmd === undefined ? 2 : 0;
     default:
-      process.stderr.write(`fos: unknown command ${JSON.stringify(cmd)}\n${USAGE}`);
+      process.stderr.write(`fos: unknown command ${JSON.stringify(cmd)}\n${usage()}`);
       return 2;
   }
 }
@@ -74,11 +73,12 @@ function describeFosError(e: FosError): string {
 main(process.argv.slice(2)).then(
   (code) => (process.exitCode = code),
   (e: unknown) => {
-    // A FosError says what went wrong in its code and message; a bad
-    // option, what parseArgs says and the usage; anything else is a bug, with its stack.
+    // A FosError says what went wrong in its code and message; a command
+    // line that cannot run, what is wrong with it (parseArgs' word for an
+    // unknown option) and the command's usage; anything else is a bug, with its stack.
     const code = (e as { code?: unknown } | null)?.code;
-    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) {
-      process.stderr.write(`fos: ${(e as Error).message}\n${USAGE}`);
+    if (e instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_'))) {
+      process.stderr.write(`fos: ${(e as Error).message}\n${usage(running)}`);
       process.exitCode = 2;
       return;
     }

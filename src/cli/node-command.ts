@@ -15,6 +15,7 @@ import { downMsOf } from '../transport/tcp/proxy.js';
 import { readSecret } from './args.js';
 import { NameTakenWatch } from './name-taken.js';
 import { logKey, RepeatFilter, repeatKey, speaksOf, statusLine } from './node-output.js';
+import { checkedOption, UsageError } from './usage.js';
 
 const SERVE_MODULE = new URL('./serve-module.js', import.meta.url);
 
@@ -27,7 +28,7 @@ export interface ServiceSpec {
 /** NAME=MODULE[:COUNT], MODULE a path (relative to the working directory) or a URL. */
 export function parseService(spec: string): ServiceSpec {
   const m = /^([^=]+)=(.+?)(?::(\d+))?$/.exec(spec);
-  if (m === null) throw new FosError('EINVAL', `a service is NAME=MODULE[:COUNT], got ${JSON.stringify(spec)}`);
+  if (m === null) throw new UsageError(`a service is NAME=MODULE[:COUNT], got ${JSON.stringify(spec)}`);
   const [, name, path, count] = m;
   const module = /^[a-z][a-z0-9+.-]*:\/\//i.test(path!) ? path! : pathToFileURL(resolve(path!)).href;
   return { name: name!, module, count: count === undefined ? 1 : Number(count) };
@@ -35,7 +36,7 @@ export function parseService(spec: string): ServiceSpec {
 
 function milliseconds(v: string, option: string): number {
   const ms = Number(v);
-  if (!Number.isInteger(ms) || ms < 1) throw new FosError('EINVAL', `${option} is a positive whole number of milliseconds, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(ms) || ms < 1) throw new UsageError(`${option} is a positive whole number of milliseconds, got ${JSON.stringify(v)}`);
   return ms;
 }
 
@@ -64,14 +65,14 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     },
     strict: true,
   });
-  if (values.listen === undefined) throw new FosError('EINVAL', 'fos node needs --listen HOST:PORT');
+  if (values.listen === undefined) throw new UsageError('fos node needs --listen HOST:PORT');
   const secret = readSecret(values['secret-file']);
   const services = (values.service ?? []).map(parseService);
   const tcp = {
     ...(values['heartbeat-ms'] !== undefined ? { heartbeatMs: milliseconds(values['heartbeat-ms'], '--heartbeat-ms') } : {}),
     ...(values['down-ms'] !== undefined ? { downMs: milliseconds(values['down-ms'], '--down-ms') } : {}),
   };
-  const nameTaken = new NameTakenWatch(downMsOf(tcp));
+  const nameTaken = new NameTakenWatch(checkedOption(() => downMsOf(tcp)));
   const repeats = new RepeatFilter((line) => process.stderr.write(`fos node: ${line}\n`));
   const say = (key: string, text: string): void => repeats.say(key, text, performance.now());
   const node = await boot({
