@@ -385,7 +385,7 @@ describe('bad input on the listening port', () => {
       ['an empty hello', rawFrame(FrameKind.Hello, new Uint8Array(0)), /^EINVAL: malformed (value|hello)/],
       ['an auth first', rawFrame(FrameKind.Auth, packValue({ proof: new Uint8Array(32), received: 0 })), /^EINVAL: unexpected frame kind 2 during the handshake$/],
       ['a message first', rawFrame(FrameKind.Msg, new Uint8Array(40), 1, 0), /^EINVAL: unexpected frame kind 10 during the handshake$/],
-      ['a hello naming the node itself', rawFrame(FrameKind.Hello, packValue(helloBody({ node: 'target' }))), /^EINVAL: the peer calls itself target, as this node is called$/],
+      ['a hello naming the node itself', rawFrame(FrameKind.Hello, packValue(helloBody({ node: 'target' }))), /^EINVAL: the peer calls itself target, as this node is called: another process has this node's name/],
       ['a 4000-byte hello of junk (under the 4 KiB limit)', rawFrame(FrameKind.Hello, new Uint8Array(4000).fill(0xc1)), /^EINVAL: malformed value: /],
     ];
     await Promise.all(
@@ -397,6 +397,14 @@ describe('bad input on the listening port', () => {
         });
       }),
     );
+    // A hello with the node's own name and incarnation, whose nonce no connection of the node sent: not taken for the node dialing itself.
+    const asker = await open();
+    asker.sendFrame(FrameKind.Hello, helloBody({ node: 'raw-inc' }));
+    const { inc } = checkHello(unpackValue((await asker.frame((f) => f.kind === FrameKind.Hello)).body), true);
+    asker.destroy();
+    const mirror = await open();
+    mirror.sendFrame(FrameKind.Hello, helloBody({ node: 'target', inc }));
+    await refused(mirror, 'EINVAL', /^EINVAL: the peer calls itself target/, HANDSHAKE_MS - 1);
     // An auth that is not an object, after a good hello.
     const c = await open();
     c.sendFrame(FrameKind.Hello, helloBody({ node: 'raw-auth' }));

@@ -8,8 +8,9 @@
 // verdicts exceed a frame, crashes nothing. A peer that keeps shaking
 // hands but never sends a frame is silent, and declared down. A second
 // process started under a live node's name is refused, and the live node
-// keeps its place. waitForPeers says why a peer is not up: EACCES at once
-// for a refused authentication, else ETIMEDOUT with the last reason.
+// keeps its place. A node given its own address drops it. waitForPeers
+// says why a peer is not up: EACCES at once for a refused authentication,
+// else ETIMEDOUT with the last reason.
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { boot, call, createMailbox, send, serve, type StatusEvent } from '../src/index.js';
@@ -57,6 +58,15 @@ it('the losing dialer waits rather than redialing in a loop', async () => {
   await new Promise((r) => setTimeout(r, 1500));
   const rejected = events.slice(before).filter((e) => e.type === 'handshake-rejected' || e.type === 'reconnecting');
   assert.ok(rejected.length <= 1, `quiet for 1.5 s, got ${JSON.stringify(rejected)}`);
+});
+
+it("a node given its own address among its peers (one list for every node) drops it: no refusal, no redial, and waitForPeers waits for the others only", async () => {
+  const before = events.length;
+  node.addPeer(node.address!);
+  assert.deepStrictEqual(await node.waitForPeers(5000), ['mesh-b']);
+  await new Promise((r) => setTimeout(r, 1000));
+  const ofItself = events.slice(before).filter((e) => (e.type === 'reconnecting' && e.address === node.address) || (e.type === 'handshake-rejected' && /calls itself|itself/.test(e.reason)));
+  assert.deepStrictEqual(ofItself, []);
 });
 
 /**

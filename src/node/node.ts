@@ -140,7 +140,8 @@ export class FosNode {
 
   /**
    * Resolves once the node at each address given in `peers` (and to
-   * `addPeer`) is up, its names known here, and so is every node those
+   * `addPeer`; but an address that led back to this node itself, which
+   * it no longer dials) is up, its names known here, and so is every node those
    * introduce (the nodes they know, which this node then dials), or
    * LEARNED_GRACE_MS has passed waiting for those; with the names of the
    * nodes at the given addresses. Fails
@@ -171,10 +172,12 @@ export class FosNode {
     })();
     try {
       for (;;) {
-        const up = this.dialed.map((a) => this.proxy.upAt(a));
+        // An address of this node's own among its peers (one list given to every node) has no peer to wait for.
+        const dialed = this.dialed.filter((a) => !this.proxy.isOwnAddress(a));
+        const up = dialed.map((a) => this.proxy.upAt(a));
         // Then the nodes they introduce: each dialed node's list of those it
         // knows has come, and every node in it this node dials is up too.
-        const missing = this.dialed.filter((_, i) => up[i] === undefined);
+        const missing = dialed.filter((_, i) => up[i] === undefined);
         const unheard = missing.length === 0 ? up.filter((n) => !this.proxy.introducedBy(n!)) : [];
         if (missing.length === 0 && unheard.length === 0) {
           // The introduced nodes are waited for LEARNED_GRACE_MS at most: one

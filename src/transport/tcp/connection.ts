@@ -91,6 +91,12 @@ export interface ConnectionHost {
   frame(conn: Connection, f: RawFrame): void;
   /** The connection ended, as `ending` says; `established` whether it had been adopted. */
   closed(conn: Connection, ending: Ending, established: boolean): void;
+  /**
+   * This node accepted a hello of its own name and incarnation: whether a
+   * connection it dialed and has not closed sent `nonce` (then it reached
+   * itself, and the host ends both ends: nothing was refused).
+   */
+  dialedItself(nonce: Uint8Array): boolean;
 }
 
 export class Connection {
@@ -222,7 +228,14 @@ export class Connection {
     const advertised = this.host.advertised;
     if (this.state === 'hello') {
       const hello = checkHello(body, this.role === 'dialer');
-      if (hello.node === this.host.node) throw new FosError('EINVAL', `the peer calls itself ${hello.node}, as this node is called`);
+      if (hello.node === this.host.node) {
+        // The hello of a connection this process dialed to an address of its own (a node given its own address among its peers).
+        if (this.role === 'acceptor' && hello.inc === this.ownHello.inc && this.host.dialedItself(hello.nonce)) {
+          this.close('this node dialed itself', { tell: false, refused: false });
+          return;
+        }
+        throw new FosError('EINVAL', `the peer calls itself ${hello.node}, as this node is called: another process has this node's name (give one of them another name)`);
+      }
       this.peerHello = hello;
       this.peer = hello.node;
       this.held = this.host.session(hello.node);
@@ -330,6 +343,11 @@ export class Connection {
   /** The nonce of the side that dialed, known to both sides once the hellos are exchanged: it ranks two connections one node dialed. */
   get dialerNonce(): Uint8Array {
     return this.role === 'dialer' ? this.ownHello.nonce : this.peerHello!.nonce;
+  }
+
+  /** The nonce this side sent in its hello. */
+  get ownNonce(): Uint8Array {
+    return this.ownHello.nonce;
   }
 
   /** The peer's incarnation, once its hello came. */

@@ -3,7 +3,8 @@
  * (doubling from `min` to `max` ms, each delay with up to 50 % jitter)
  * whenever its connection ends, parked while the process found there is
  * connected by another connection (the tie-break kept the one it dialed us by),
- * forgotten when it was learned from a peer and its node goes down.
+ * forgotten when it was learned from a peer and its node goes down, and
+ * dropped for good when it leads back to this node itself.
  *
  * Invariants: one dialer per address; a dialer has at most one of a
  * connection in progress or open (`conn`), a timer before its next attempt
@@ -40,6 +41,8 @@ export interface DialerHost {
 
 export class Dialers {
   private readonly dialers = new Map<string, Dialer>();
+  /** Addresses at which this node found itself: never dialed again. */
+  private readonly own = new Set<string>();
   private closed = false;
 
   constructor(
@@ -53,9 +56,14 @@ export class Dialers {
     return this.dialers.has(address);
   }
 
+  /** Whether a connection dialed to `address` reached this node itself. */
+  isOwn(address: string): boolean {
+    return this.own.has(address);
+  }
+
   /** Dials `address` and keeps it connected; `learned` names the node a peer introduced it for. */
   dial(address: string, learned?: string): void {
-    if (this.closed || this.dialers.has(address)) return;
+    if (this.closed || this.dialers.has(address) || this.own.has(address)) return;
     const { host, port } = parseHostPort(address);
     const d: Dialer = { address, host, port, attempt: 0, timer: undefined, conn: undefined, peer: undefined, incarnation: undefined, learned, parked: false };
     this.dialers.set(address, d);
@@ -83,6 +91,14 @@ export class Dialers {
   /** The node found at `address`, once a connection to it was authenticated. */
   peerAt(address: string): string | undefined {
     return this.dialers.get(address)?.peer;
+  }
+
+  /** A connection dialed to `address` reached this very node: `address` is its own, and is not dialed again. */
+  ownAddress(address: string): void {
+    const d = this.dialers.get(address);
+    if (d !== undefined) clearTimeout(d.timer);
+    this.dialers.delete(address);
+    this.own.add(address);
   }
 
   /** A connection dialed to `address` was adopted: the backoff starts over. */

@@ -363,6 +363,17 @@ export class Proxy implements ConnectionHost, SessionHost {
     this.sessions.get(peer)?.receive(f);
   }
 
+  dialedItself(nonce: Uint8Array): boolean {
+    for (const c of this.connections) {
+      if (c.role !== 'dialer' || Buffer.compare(c.ownNonce, nonce) !== 0) continue;
+      this.dialers.ownAddress(c.address);
+      this.host.log(`${c.address} is this node's own address: not dialed`);
+      c.close('this node dialed itself', { tell: false, refused: false });
+      return true;
+    }
+    return false;
+  }
+
   closed(conn: Connection, ending: Ending, established: boolean): void {
     const { reason, final } = ending;
     this.connections.delete(conn);
@@ -487,6 +498,11 @@ export class Proxy implements ConnectionHost, SessionHost {
   }
 
   /** The node reached at `address` (dialed), once it is up (its names known); undefined before. */
+  /** Whether `address`, dialed, led back to this node (it is not dialed, and no peer is waited for there). */
+  isOwnAddress(address: string): boolean {
+    return this.dialers.isOwn(address);
+  }
+
   upAt(address: string): string | undefined {
     const node = this.dialers.peerAt(address);
     // The process found there: another of its name (refused, or the one it replaced) does not make the address up.
