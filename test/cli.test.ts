@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { eventually } from './helpers/places.js';
 import { NameTakenWatch } from '../src/cli/name-taken.js';
-import { logKey, mentions, RepeatFilter, repeatKey, speaksOf, statusLine } from '../src/cli/node-output.js';
+import { clientKey, clientName, isClient, logKey, mentions, RepeatFilter, repeatKey, speaksOf, statusLine } from '../src/cli/node-output.js';
 import type { ErrorCode, StatusEvent } from '../src/index.js';
 
 const FOS = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -371,6 +371,26 @@ describe('fos node, ls, ping, stats', () => {
     assert.doesNotMatch(n.stderr(), /\{"type":/, 'status events in words, not JSON');
   });
 
+  it("the comings and goings of commands' client nodes are said once a minute with their count, not three lines per command", async () => {
+    const n = await startFosNode(['--name', 'busy', '--peers', n1]);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const r = await fos(['ls', '--node', n.address, '--secret-file', secretFile]);
+        assert.equal(r.code, 0, r.stderr);
+      }
+      await eventually(() => n.stderr().split('\n').filter((l) => /connection to cli-\d+-[0-9a-f]{6} closed/.test(l)).length === 1, 10_000, 'the first client gone');
+    } finally {
+      const closed = new Promise((resolve) => n.proc.once('close', resolve));
+      n.proc.kill('SIGTERM');
+      await closed;
+    }
+    const lines = n.stderr().split('\n');
+    const ups = lines.filter((l) => /^fos node: peer cli-\d+-[0-9a-f]{6} is up/.test(l));
+    assert.equal(ups.length, 2, `the first client, then at shutdown the last:\n${n.stderr()}`);
+    assert.match(ups[1]!, /\(the last of 2 like it held back\)$/);
+    assert.equal(lines.filter((l) => /^fos node: peer one is up/.test(l)).length, 1, 'a node that is not a client is said as before');
+  });
+
   it("a node started under a live node's name is refused, and stops with EEXIST once refused for longer than its down timeout; the live one keeps its names", async () => {
     const t0 = performance.now();
     const twin = await fos(['node', '--listen', '127.0.0.1:0', '--secret-file', secretFile, '--name', 'two', '--peers', n1, '--heartbeat-ms', '200', '--down-ms', '1000']);
@@ -484,6 +504,19 @@ describe('the repeat filter of fos node', () => {
     assert.equal(mentions('handshake with n1: refused', 'n1'), true, 'a colon that ends a clause');
     assert.equal(mentions('it ended with n1.', 'n1'), true);
     assert.equal(mentions('redialing 127.0.0.1:7000 (node n1) in 50 ms', ''), false, 'an empty word (a peer-up with no address)');
+  });
+
+  it("keys every client node's line of one kind alike, whatever the client and its address; other lines keep their key", () => {
+    const a = clientName(12, 'a1b2c3');
+    const b = clientName(345, 'ffffff');
+    assert.ok(isClient(a) && isClient(b));
+    for (const other of ['one', 'cli-12', 'cli-12-a1b2c3x', 'my-cli-12-a1b2c3', 'cli-12-a1b2cg']) assert.ok(!isClient(other), other);
+    const up = (name: string, port: number): string => clientKey(statusLine({ type: 'peer-up', node: name, address: `127.0.0.1:${port}`, resumed: false })!);
+    assert.equal(up(a, 40001), up(b, 40002));
+    assert.equal(clientKey(logKey(`connection to ${a} closed: closed by the peer: node shut down`)), clientKey(logKey(`connection to ${b} closed: closed by the peer: node shut down`)));
+    assert.ok(!speaksOf(up(a, 40001), 'one', '127.0.0.1:7070'), "another peer's coming up does not end a client's line");
+    const plain = 'peer one is up (at 127.0.0.1:7070)';
+    assert.equal(clientKey(plain), plain);
   });
 
   it('keys a log line without the ports of its addresses: a dialer refused at every redial, from a new port each time, is one line', () => {

@@ -6,6 +6,7 @@ import { boot, type FosNode } from '../node/node.js';
 import type { StatusEvent } from '../node/status.js';
 import { call } from '../api.js';
 import type { NameListing } from '../names/registry.js';
+import { clientName } from './node-output.js';
 
 /** The cluster secret: from --secret-file, else FOS_SECRET; never from argv, where `ps` would show it. */
 export function readSecret(file: string | undefined): string | undefined {
@@ -68,7 +69,7 @@ export async function joinAsClient(address: string, secret: string | undefined, 
   const deadline = performance.now() + timeoutMs;
   const left = (): number => Math.max(0, deadline - performance.now());
   // The pid and 24 random bits: pids repeat across hosts and containers, and a node name is unique in a cluster.
-  const client = await boot({ name: `cli-${process.pid}-${randomBytes(3).toString('hex')}`, peers: [address], ...(secret !== undefined ? { secret } : {}) });
+  const client = await boot({ name: clientName(process.pid, randomBytes(3).toString('hex')), peers: [address], ...(secret !== undefined ? { secret } : {}) });
   const events = client.status();
   const up = new Set<string>();
   const down = new Set<string>();

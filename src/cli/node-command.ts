@@ -14,7 +14,7 @@ import { boot } from '../node/node.js';
 import { downMsOf } from '../transport/tcp/proxy.js';
 import { readSecret } from './args.js';
 import { NameTakenWatch } from './name-taken.js';
-import { logKey, RepeatFilter, repeatKey, speaksOf, statusLine } from './node-output.js';
+import { clientKey, isClient, logKey, RepeatFilter, repeatKey, speaksOf, statusLine } from './node-output.js';
 import { checkedOption, UsageError } from './usage.js';
 
 const SERVE_MODULE = new URL('./serve-module.js', import.meta.url);
@@ -82,7 +82,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     ...(values.advertise !== undefined ? { advertise: values.advertise } : {}),
     ...(secret !== undefined ? { secret } : {}),
     tcp,
-    log: (line) => say(logKey(line), line),
+    log: (line) => say(clientKey(logKey(line)), line),
   });
   // Set when the node is to stop by itself: its name is another process's (see NameTakenWatch).
   let taken: string | undefined;
@@ -90,9 +90,10 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   void (async () => {
     for await (const ev of node.status()) {
       // A peer that came up ends what was said of it (a refusal, a redial): said again if it recurs.
-      if (ev.type === 'peer-up') repeats.reset((key) => speaksOf(key, ev.node, ev.address));
+      // (A command's client node coming up ends nothing: it is not the peer any such line was about.)
+      if (ev.type === 'peer-up' && !isClient(ev.node)) repeats.reset((key) => speaksOf(key, ev.node, ev.address));
       const line = statusLine(ev);
-      if (line !== undefined) say(repeatKey(ev, line), line);
+      if (line !== undefined) say(clientKey(repeatKey(ev, line)), line);
       taken ??= nameTaken.see(ev, performance.now());
       if (taken !== undefined) stop?.();
     }

@@ -31,6 +31,31 @@ export function repeatKey(ev: StatusEvent, line: string): string {
   return ev.type === 'reconnecting' ? `reconnecting ${ev.address} ${ev.reason}` : line;
 }
 
+/** The name a client node of `fos ls`, `call`, `ping` or `stats` takes: its pid and 24 random bits. */
+export function clientName(pid: number, random: string): string {
+  return `cli-${pid}-${random}`;
+}
+
+const CLIENT_NAMES = /\bcli-\d+-[0-9a-f]{6}\b/g;
+const ADDRESSES = /\b\d{1,3}(?:\.\d{1,3}){3}(?::(?:\d{1,5}|\*))?/g;
+
+/** Whether node `node` is the client node of a command (clientName). */
+export function isClient(node: string): boolean {
+  return node.replace(CLIENT_NAMES, '') === '';
+}
+
+/**
+ * The key of a line (logKey, repeatKey) that speaks of a client node: the
+ * line with every client's name and every address made one, so that all
+ * clients' lines of one kind are one key. A script that runs `fos call` in
+ * a loop then makes a node say three lines a minute, with their counts,
+ * not three per call. Other lines keep their key.
+ */
+export function clientKey(key: string): string {
+  const named = key.replace(CLIENT_NAMES, '<client>');
+  return named === key ? key : named.replace(ADDRESSES, '<address>');
+}
+
 /**
  * The key of a log line: the line with the port of every IPv4 address left
  * out. A dialer comes from a new port at every redial, so that a peer
