@@ -8,7 +8,6 @@ import { callCommand, lsCommand, pingCommand, statsCommand } from './client-comm
 import { nodeCommand } from './node-command.js';
 import { isCommand, usage, UsageError, type Command } from './usage.js';
 
-
 /** `--help` or `-h` among a command's options (before a `--` that ends them). */
 function helpAsked(args: string[]): boolean {
   const end = args.indexOf('--');

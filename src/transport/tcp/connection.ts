@@ -93,8 +93,9 @@ export interface ConnectionHost {
   closed(conn: Connection, ending: Ending, established: boolean): void;
   /**
    * This node accepted a hello of its own name and incarnation: whether a
-   * connection it dialed and has not closed sent `nonce` (then it reached
-   * itself, and the host ends both ends: nothing was refused).
+   * connection it dialed and has not closed sent `nonce`. If so, the node
+   * reached itself: the host ends that dialing connection, and the
+   * acceptor ends itself, quietly (nothing was refused).
    */
   dialedItself(nonce: Uint8Array): boolean;
 }
