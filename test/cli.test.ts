@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { eventually } from './helpers/places.js';
 import { NameTakenWatch } from '../src/cli/name-taken.js';
+import { resultJson } from '../src/cli/json-result.js';
 import { clientKey, clientName, isClient, logKey, mentions, RepeatFilter, repeatKey, speaksOf, statusLine } from '../src/cli/node-output.js';
 import type { ErrorCode, StatusEvent } from '../src/index.js';
 
@@ -412,6 +413,29 @@ describe('fos node, ls, ping, stats', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stdout, /greeter|\/sys\/nodes\/two/, 'node two and its names are gone');
     assert.equal(one!.exitCode, null, 'node one still runs');
+  });
+});
+
+describe("fos call's printing of a result", () => {
+  it('writes what JSON has no word for as the nearest thing it has, never as {}', () => {
+    const cases: [unknown, string][] = [
+      [new Map<unknown, unknown>([['a', 1], ['b', { c: 2 }]]), '{"a":1,"b":{"c":2}}'],
+      [new Map<unknown, unknown>([[1, 'one'], ['two', 2]]), '[[1,"one"],["two",2]]'],
+      [new Set(['x', 1]), '["x",1]'],
+      [Uint8Array.of(1, 2, 255), '[1,2,255]'],
+      [Buffer.from('hi'), '[104,105]'],
+      [Float64Array.of(0.5), '[0.5]'],
+      [BigInt64Array.of(-1n), '["-1n"]'],
+      [new DataView(Uint8Array.of(9, 8, 7).buffer, 1), '[8,7]'],
+      [Uint8Array.of(3, 4).buffer, '[3,4]'],
+      [Object.assign(new RangeError('too far'), { code: 'EFAR' }), '{"name":"RangeError","message":"too far","code":"EFAR"}'],
+      [2n ** 70n, '"1180591620717411303424n"'],
+      [new Date(0), '"1970-01-01T00:00:00.000Z"'],
+      [undefined, 'null'],
+      [[undefined, 1], '[null,1]'],
+      [{ tags: new Set(['t']), raw: Uint8Array.of(0), m: new Map([['k', new Map([['in', true]])]]) }, '{"tags":["t"],"raw":[0],"m":{"k":{"in":true}}}'],
+    ];
+    for (const [v, json] of cases) assert.equal(resultJson(v), json);
   });
 });
 

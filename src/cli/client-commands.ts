@@ -9,6 +9,7 @@ import type { NameListing } from '../names/registry.js';
 import type { NodeStats } from '../node/node.js';
 import { PING_METHOD } from '../rpc/serve.js';
 import { DEFAULT_NODE, joinAsClient, namesSeenBy, readSecret, type JoinedClient } from './args.js';
+import { resultJson } from './json-result.js';
 import { CALL_TIMEOUT_MS, UsageError } from './usage.js';
 
 const COMMON = { node: { type: 'string' }, 'secret-file': { type: 'string' } } as const;
@@ -92,8 +93,8 @@ export async function callCommand(argv: string[]): Promise<number> {
     },
     timeout,
   );
-  // JSON has no undefined: a method that returns nothing prints null, as JSON.stringify does inside an array.
-  process.stdout.write(`${JSON.stringify(result, (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) ?? 'null'}\n`);
+  // A method that returns nothing prints null, as JSON does undefined inside an array.
+  process.stdout.write(`${resultJson(result)}\n`);
   return 0;
 }
 
