@@ -13,6 +13,7 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { eventually } from './helpers/places.js';
 import { NameTakenWatch } from '../src/cli/name-taken.js';
 import { resultJson } from '../src/cli/json-result.js';
+import { Restarts } from '../src/cli/restarts.js';
 import { clientKey, clientName, isClient, logKey, mentions, RepeatFilter, repeatKey, speaksOf, statusLine } from '../src/cli/node-output.js';
 import type { ErrorCode, StatusEvent } from '../src/index.js';
 
@@ -340,6 +341,21 @@ describe('fos node, ls, ping, stats', () => {
     n.proc.kill('SIGTERM');
   });
 
+  it("a service's worker that crashes is said with its error and stack, and replaced: the name answers again", async () => {
+    const n = await startFosNode(['--name', 'phoenix', '--service', `/app/phoenix=${ECHO}`]);
+    try {
+      const r = await fos(['call', '/app/phoenix', 'throwSoon', '["the service fell over"]', '--node', n.address, '--secret-file', secretFile]);
+      assert.equal(r.stdout, '"soon"\n', r.stderr);
+      await eventually(() => /service \/app\/phoenix: a new worker runs, isolate 2$/m.test(n.stderr()), 10_000, 'a new worker');
+      assert.match(n.stderr(), /^fos node: a worker of service \/app\/phoenix \(file:\S+\/echo\.js\), isolate 1, crashed \(exit code 1\): Error: the service fell over\n\s+at /m);
+      assert.match(n.stderr(), /^fos node: service \/app\/phoenix: a new worker starts in 1 s \(crash 1 in the last 60 s\)$/m);
+      const who = await fos(['call', '/app/phoenix', 'whoami', '--node', n.address, '--secret-file', secretFile]);
+      assert.equal(who.stdout, '2\n', who.stderr);
+    } finally {
+      n.proc.kill('SIGKILL');
+    }
+  });
+
   it('a node whose service fails to start stops, and the command fails with the reason', async () => {
     const r = await fos(['node', '--listen', '127.0.0.1:0', '--secret-file', secretFile, '--service', `/app/throws=${THROWS_AT_LOAD}`]);
     assert.equal(r.code, 1, r.stderr);
@@ -413,6 +429,63 @@ describe('fos node, ls, ping, stats', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stdout, /greeter|\/sys\/nodes\/two/, 'node two and its names are gone');
     assert.equal(one!.exitCode, null, 'node one still runs');
+  });
+});
+
+describe('the restarts of fos node', () => {
+  const service = { name: '/svc' };
+  const opts = { baseMs: 20, maxMs: 50, windowMs: 10_000 };
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  it('replaces a crashed worker after a delay that doubles with each recent crash, up to the most; a start that fails is a crash', async () => {
+    const said: string[] = [];
+    const starts: number[] = [];
+    let failures = 2;
+    const t0 = performance.now();
+    const restarts = new Restarts(
+      async () => {
+        starts.push(performance.now() - t0);
+        if (failures-- > 0) throw new Error('cannot start');
+        return 7;
+      },
+      (line) => said.push(line),
+      opts,
+    );
+    restarts.crashed(service);
+    await eventually(() => said.some((l) => /a new worker runs, isolate 7$/.test(l)), 5000, 'the third start');
+    assert.equal(starts.length, 3);
+    // 20 ms, then 40, then 50 (the most): each start comes at least that long after the one before.
+    assert.ok(starts[0]! >= 19 && starts[1]! - starts[0]! >= 39 && starts[2]! - starts[1]! >= 49, `starts at ${starts.map(Math.round).join(', ')} ms`);
+    assert.deepStrictEqual(said.filter((l) => /starts in/.test(l)), [
+      'service /svc: a new worker starts in 20 ms (crash 1 in the last 10 s)',
+      'service /svc: a new worker starts in 40 ms (crash 2 in the last 10 s)',
+      'service /svc: a new worker starts in 50 ms (crash 3 in the last 10 s)',
+    ]);
+    assert.equal(said.filter((l) => /did not start: cannot start$/.test(l)).length, 2);
+    assert.equal(restarts.pending, 0);
+  });
+
+  it('counts only the crashes within the window; after stop() starts nothing', async () => {
+    let now = 0;
+    const said: string[] = [];
+    let started = 0;
+    const restarts = new Restarts(
+      async () => ++started,
+      (line) => said.push(line),
+      opts,
+      () => now,
+    );
+    restarts.crashed(service);
+    now = 20_000; // the first crash is past the window
+    restarts.crashed(service);
+    assert.deepStrictEqual(said, ['service /svc: a new worker starts in 20 ms (crash 1 in the last 10 s)', 'service /svc: a new worker starts in 20 ms (crash 1 in the last 10 s)']);
+    assert.equal(restarts.pending, 2);
+    restarts.stop();
+    assert.equal(restarts.pending, 0);
+    await sleep(60);
+    assert.equal(started, 0);
+    restarts.crashed(service);
+    assert.equal(restarts.pending, 0, 'nothing is scheduled once stopped');
   });
 });
 

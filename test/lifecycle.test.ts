@@ -214,10 +214,21 @@ describe('crash', () => {
     const [isolate] = svc.isolates;
     const agent = connect<Agent>(agentName);
     const { id } = await agent.box({ name: '/lc/crashy-box' });
+    const events = node.status();
+    const crashEvent = (async () => {
+      for await (const ev of events) if (ev.type === 'isolate-crashed') return ev;
+      return undefined;
+    })();
     // A call in flight when the worker dies fails with ECONNRESET.
     const waiting = agent.take(id, 1, 30_000);
     await agent.crashSoon('kaboom: the agent fell over');
     assert.equal(await codeOf(waiting), 'ECONNRESET');
+    const ev = await Promise.race([crashEvent, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000))]);
+    await events.return?.();
+    assert.equal(ev?.isolate, isolate, 'the status feed says which isolate crashed');
+    assert.equal(ev?.module, AGENT.href);
+    assert.equal(ev?.exitCode, 1);
+    assert.match(ev?.error ?? '', /kaboom: the agent fell over\n\s+at /, 'with its stack');
 
     await eventually(async () => (await node.stats()).isolates.some((i) => i.isolate === isolate && i.state === 'crashed'), 5000, 'the crash to be reported');
     const report = (await node.stats()).isolates.find((i) => i.isolate === isolate);
@@ -235,9 +246,14 @@ describe('crash', () => {
     const again = await node.spawn(AGENT, { data: { name: agentName } });
     assert.equal(await connect<Agent>(agentName).call('/lc/survivor', 'echo', ['agent to echo'], {}), 'agent to echo');
     // Stopping a service whose isolate already crashed is harmless.
+    const later = node.status();
     await svc.stop();
     await again.stop();
     await echoSvc.stop();
+    // A stopped isolate did not crash: no event for it (the feed's next event, if any, is not a crash).
+    const next = await Promise.race([later.next(), new Promise<'none'>((r) => setTimeout(() => r('none'), 300))]);
+    await later.return?.();
+    assert.ok(next === 'none' || next.done === true || next.value.type !== 'isolate-crashed', `after stops: ${JSON.stringify(next)}`);
   });
 });
 

@@ -15,6 +15,7 @@ import { downMsOf } from '../transport/tcp/proxy.js';
 import { readSecret } from './args.js';
 import { NameTakenWatch } from './name-taken.js';
 import { clientKey, isClient, logKey, RepeatFilter, repeatKey, speaksOf, statusLine } from './node-output.js';
+import { Restarts } from './restarts.js';
 import { checkedOption, UsageError } from './usage.js';
 
 const SERVE_MODULE = new URL('./serve-module.js', import.meta.url);
@@ -87,22 +88,42 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   // Set when the node is to stop by itself: its name is another process's (see NameTakenWatch).
   let taken: string | undefined;
   let stop: (() => void) | undefined;
+  // The service each live worker runs, and how a crashed one is replaced.
+  const serviceOf = new Map<number, ServiceSpec>();
+  const spawnService = async (s: ServiceSpec, count: number): Promise<readonly number[]> => {
+    const svc = await node.spawn(SERVE_MODULE, { count, data: s, poll: values.poll === true }).catch((e: unknown) => {
+      throw startFailed(s, e);
+    });
+    for (const i of svc.isolates) serviceOf.set(i, s);
+    return svc.isolates;
+  };
+  const restarts = new Restarts<ServiceSpec>(
+    async (s) => (await spawnService(s, 1))[0]!,
+    (line) => say(line, line),
+  );
+  const isolateOf = (isolate: number, module: string): string => {
+    const s = serviceOf.get(isolate);
+    return s === undefined ? `isolate ${isolate} (${module})` : `a worker of service ${s.name} (${s.module}), isolate ${isolate},`;
+  };
   void (async () => {
     for await (const ev of node.status()) {
       // A peer that came up ends what was said of it (a refusal, a redial): said again if it recurs.
       // (A command's client node coming up ends nothing: it is not the peer any such line was about.)
       if (ev.type === 'peer-up' && !isClient(ev.node)) repeats.reset((key) => speaksOf(key, ev.node, ev.address));
-      const line = statusLine(ev);
+      const line = statusLine(ev, isolateOf);
       if (line !== undefined) say(clientKey(repeatKey(ev, line)), line);
+      if (ev.type === 'isolate-crashed') {
+        const s = serviceOf.get(ev.isolate);
+        serviceOf.delete(ev.isolate);
+        if (s !== undefined) restarts.crashed(s);
+      }
       taken ??= nameTaken.see(ev, performance.now());
       if (taken !== undefined) stop?.();
     }
   })();
   try {
     for (const s of services) {
-      await node.spawn(SERVE_MODULE, { count: s.count, data: s, poll: values.poll === true }).catch((e: unknown) => {
-        throw startFailed(s, e);
-      });
+      await spawnService(s, s.count);
       // A module whose default export is a function binds what it likes: say so when it did not bind the name it was given.
       const bound = await lookup(s.name).then(
         (refs) => refs.length > 0,
@@ -113,6 +134,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     }
   } catch (e) {
     // A node that lacks a service it was asked for is not the node asked for: it stops, and the command fails with why.
+    restarts.stop();
     await node.shutdown();
     throw e;
   }
@@ -130,6 +152,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     process.on('SIGTERM', stop);
     if (taken !== undefined) stop(); // while the services started
   });
+  restarts.stop();
   repeats.reset();
   process.stderr.write('fos node: shutting down\n');
   await node.shutdown();

@@ -9,9 +9,12 @@ import type { StatusEvent } from '../node/status.js';
 /**
  * A status event in words, or undefined for those the node's log already
  * says in a line of its own (a refused handshake, a peer declared down).
+ * `isolateOf` says what an isolate runs (`fos node` names the service).
  */
-export function statusLine(ev: StatusEvent): string | undefined {
+export function statusLine(ev: StatusEvent, isolateOf: (isolate: number, module: string) => string = (i, m) => `isolate ${i} (${m})`): string | undefined {
   switch (ev.type) {
+    case 'isolate-crashed':
+      return `${isolateOf(ev.isolate, ev.module)} crashed (exit code ${ev.exitCode})${ev.error !== undefined ? `: ${ev.error}` : ', without an error: it exited by itself'}`;
     case 'peer-up':
       return ev.resumed ? `session with ${ev.node} resumed (at ${ev.address})` : `peer ${ev.node} is up (at ${ev.address})`;
     case 'reconnecting':

@@ -54,6 +54,8 @@ export class Hub {
   readonly replicas = new Replicas();
   /** Sends a change of this node's names to every peer node (set when the node has a proxy). */
   broadcast: ((update: NamesUpdate) => void) | undefined;
+  /** Hears every isolate that ended without being stopped (set by the node: its status event). */
+  onCrash: ((ended: EndedIsolate) => void) | undefined;
   private readonly workers = new Map<number, WorkerRecord>();
   /** The most recent isolates that ended, for stats; bounded. */
   private readonly ended: EndedIsolate[] = [];
@@ -220,7 +222,8 @@ export class Hub {
     const stopped = wasStopped(bell);
     rec.state = stopped ? 'exited' : 'crashed';
     rec.exitCode = exitCode;
-    this.ended.push({ isolate, module: rec.module, state: rec.state, exitCode, ...(rec.error !== undefined ? { error: rec.error } : {}) });
+    const ended: EndedIsolate = { isolate, module: rec.module, state: rec.state, exitCode, ...(rec.error !== undefined ? { error: rec.error } : {}) };
+    this.ended.push(ended);
     if (this.ended.length > KEEP_ENDED) this.ended.shift();
     for (const key of [...this.pairs]) {
       const [x, y] = key.split(':').map(Number);
@@ -230,6 +233,8 @@ export class Hub {
     const code = stopped ? 'ECLOSED' : 'ECONNRESET';
     for (const w of this.workers.values()) this.push(w.isolate, { type: 'down', isolate, code });
     this.rt.peerDown(isolate, code);
+    // One that died before it was ready fails its spawn, which says why: not a crash of a running service.
+    if (!stopped && rec.onReady === undefined) this.onCrash?.(ended);
     rec.onReady?.(
       stopped
         ? { code: 'ECLOSED', message: `isolate ${isolate} was stopped before it was ready` }

@@ -446,6 +446,7 @@ export async function boot(opts: BootOptions = {}): Promise<FosNode> {
   );
   rt.remote = { send: (ref, msg, o) => proxy.send(ref, o.batch === true ? { ...msg, batch: true } : msg, o), reply: (to, id, ok, result) => proxy.sendReply(to, id, ok, result) };
   hub.broadcast = (u) => proxy.broadcastNames(u);
+  hub.onCrash = (e) => feed.emit({ type: 'isolate-crashed', isolate: e.isolate, module: e.module, exitCode: e.exitCode ?? 1, ...(e.error !== undefined ? { error: e.error } : {}) });
   setRuntime(rt);
   const node = new FosNode(name, hub, rt, shm, proxy, feed, opts.secret !== undefined);
   try {

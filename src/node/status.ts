@@ -25,6 +25,13 @@ export type StatusEvent =
   | { readonly type: 'handshake-rejected'; readonly address: string; readonly node?: string; readonly reason: string; readonly code: ErrorCode; readonly by: 'local' | 'peer' }
   /** Bytes waiting for `node`'s acknowledgement crossed the limit (`slow`), or fell back under half of it. */
   | { readonly type: 'slow-peer'; readonly node: string; readonly pendingBytes: number; readonly slow: boolean }
+  /**
+   * A spawned isolate of this node ended without being stopped (it threw
+   * outside any handler, or called process.exit): its names are gone, and
+   * what was in flight to it failed with ECONNRESET. `error` is what it
+   * threw, with its stack, when it threw; nothing restarts it.
+   */
+  | { readonly type: 'isolate-crashed'; readonly isolate: number; readonly module: string; readonly exitCode: number; readonly error?: string }
   /** This subscriber missed `count` events: its queue was full. */
   | { readonly type: 'dropped'; readonly count: number };
 
