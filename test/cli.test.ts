@@ -144,6 +144,12 @@ describe('fos node, ls, ping, stats', () => {
     assert.match(help.stdout, /^usage: fos call\n[^]*fos call NAME METHOD/);
     assert.doesNotMatch(help.stdout, /fos ping/, "only the command's own usage");
     assert.equal((await fos(['node', '-h'])).code, 0);
+    const helpPing = await fos(['help', 'ping']);
+    assert.equal(helpPing.code, 0);
+    assert.match(helpPing.stdout, /^usage: fos ping\n/);
+    const version = await fos(['--version']);
+    assert.equal(version.code, 0);
+    assert.match(version.stdout, /^fos \d+\.\d+\.\d+\n$/);
     const noName = await fos(['ping', '--node', n1, '--secret-file', secretFile]);
     assert.equal(noName.code, 2);
     assert.match(noName.stderr, /^fos: EINVAL: fos ping needs a NAME\nusage: fos ping\n/);
@@ -153,8 +159,19 @@ describe('fos node, ls, ping, stats', () => {
       ['call', '/app/kv', ...client],
       ['call', '/app/kv', 'get', '{"not": "an array"}', ...client],
       ['call', '/app/kv', 'get', '[]', '--timeout', '0', ...client],
+      ['call', 'not-a-name', 'get', ...client],
+      ['call', '/app/kv', 'get', '[]', 'extra', ...client],
+      ['ping', '/app/kv', '/app/echo', ...client],
+      ['stats', '--node', 'nohost', '--secret-file', secretFile],
       ['node'],
       ['node', '--listen', '127.0.0.1:0', '--service', 'no-equals-sign'],
+      ['node', '--listen', '127.0.0.1:0', '--service', `/app/none=${ECHO}:0`],
+      ['node', '--listen', '127.0.0.1:0', '--service', `app=${ECHO}`],
+      ['node', '--listen', '127.0.0.1:0', '--peers', 'x'],
+      ['node', '--listen', '127.0.0.1:0', '--advertise', 'nohost'],
+      ['node', '--listen', '127.0.0.1:0', '--advertise', '0.0.0.0:7070'],
+      ['node', '--listen', '127.0.0.1:0', '--name', 'two words'],
+      ['demo', '--bogus'],
     ]) {
       const r = await fos(args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);

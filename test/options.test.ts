@@ -45,6 +45,14 @@ describe('boot', () => {
     );
   });
 
+  test('an advertised address other nodes could not dial fails with EINVAL', async () => {
+    for (const advertise of ['nohost', 'x:y:z', '0.0.0.0:7070', ':7070', '[::]:7070', '10.0.0.1:0', 7070]) {
+      const booted = boot({ listen: '127.0.0.1:0', advertise } as never);
+      booted.then((n) => n.shutdown(), () => {});
+      assert.equal(await codeOf(booted), 'EINVAL', String(advertise));
+    }
+  });
+
   test('options that are not an object fail with EINVAL', async () => {
     for (const opts of [{ shm: 5 }, { shm: 'fast' }, { shm: [1] }, { shm: null }, { tcp: null }, { shm: { pump: 1 } }]) {
       // A node booted by mistake is shut down, so that the next case can boot.

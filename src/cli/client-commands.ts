@@ -10,13 +10,17 @@ import type { NodeStats } from '../node/node.js';
 import { PING_METHOD } from '../rpc/serve.js';
 import { DEFAULT_NODE, joinAsClient, namesSeenBy, readSecret, type JoinedClient } from './args.js';
 import { resultJson } from './json-result.js';
-import { CALL_TIMEOUT_MS, UsageError } from './usage.js';
+import { validateName } from '../names/name.js';
+import { parseHostPort } from '../transport/tcp/address.js';
+import { CALL_TIMEOUT_MS, checkedOption, UsageError } from './usage.js';
 
 const COMMON = { node: { type: 'string' }, 'secret-file': { type: 'string' } } as const;
 
 /** Joins the cluster (within `joinMs`), runs `use`, and leaves. */
 async function withClient<T>(values: { node?: string | undefined; 'secret-file'?: string | undefined }, use: (joined: JoinedClient) => Promise<T>, joinMs?: number): Promise<T> {
-  const joined = await joinAsClient(values.node ?? process.env['FOS_NODE'] ?? DEFAULT_NODE, readSecret(values['secret-file']), joinMs);
+  const address = values.node ?? process.env['FOS_NODE'] ?? DEFAULT_NODE;
+  checkedOption(() => parseHostPort(address));
+  const joined = await joinAsClient(address, readSecret(values['secret-file']), joinMs);
   try {
     return await use(joined);
   } finally {
@@ -38,8 +42,10 @@ export async function lsCommand(argv: string[]): Promise<number> {
 /** `fos ping NAME`: round trips to a served name, as the caller sees them. */
 export async function pingCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: { ...COMMON, count: { type: 'string' } }, allowPositionals: true, strict: true });
-  const [name] = positionals;
+  const [name, ...extra] = positionals;
   if (name === undefined) throw new UsageError('fos ping needs a NAME');
+  if (extra.length > 0) throw new UsageError(`fos ping takes one NAME, not also ${extra.map((x) => JSON.stringify(x)).join(' ')}`);
+  checkedOption(() => validateName(name));
   const count = Number(values.count ?? 10);
   if (!Number.isInteger(count) || count < 1) throw new UsageError(`--count is a positive integer, got ${values.count}`);
   const times = await withClient(values, async () => {
@@ -60,8 +66,10 @@ export async function pingCommand(argv: string[]): Promise<number> {
 /** `fos call NAME METHOD [ARGS_JSON]`: one call, its result printed as JSON. */
 export async function callCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: { ...COMMON, timeout: { type: 'string' } }, allowPositionals: true, strict: true });
-  const [name, method, json] = positionals;
+  const [name, method, json, ...extra] = positionals;
   if (name === undefined || method === undefined) throw new UsageError('fos call needs a NAME and a METHOD (and the arguments as a JSON array)');
+  if (extra.length > 0) throw new UsageError(`fos call takes the arguments as one JSON array ('["a", 1]'), not also ${extra.map((x) => JSON.stringify(x)).join(' ')}`);
+  checkedOption(() => validateName(name));
   let args: unknown;
   try {
     args = json === undefined ? [] : JSON.parse(json);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The `fos` command. */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { FosError } from '../errors.js';
 import { demo } from './demo.js';
@@ -37,6 +37,7 @@ async function main(argv: string[]): Promise<number> {
       return runBench(argv.slice(1));
     }
     case 'demo':
+      if (argv.length > 1) throw new UsageError(`fos demo takes no arguments, got ${argv.slice(1).map((a) => JSON.stringify(a)).join(' ')}`);
       await demo();
       return 0;
     case 'node':
@@ -49,12 +50,18 @@ async function main(argv: string[]): Promise<number> {
       return statsCommand(argv.slice(1));
     case 'call':
       return callCommand(argv.slice(1));
+    case 'version':
+    case '--version': {
+      const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+      process.stdout.write(`fos ${pkg.version}\n`);
+      return 0;
+    }
     case undefined:
     case 'help':
     case '--help':
     case '-h':
-      // No command at all is a command line that cannot run: the usage, on stderr.
-      (cmd === undefined ? process.stderr : process.stdout).write(usage());
+      // No command at all is a command line that cannot run: the usage, on stderr. fos help COMMAND: that command's usage.
+      (cmd === undefined ? process.stderr : process.stdout).write(usage(cmd === 'help' && isCommand(argv[1]) ? argv[1] : undefined));
       return cmd === undefined ? 2 : 0;
     default:
       process.stderr.write(`fos: unknown command ${JSON.stringify(cmd)}\n${usage()}`);

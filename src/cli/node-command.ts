@@ -10,7 +10,9 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { lookup } from '../api.js';
 import { FosError, toWire } from '../errors.js';
-import { boot } from '../node/node.js';
+import { boot, checkNodeName } from '../node/node.js';
+import { validateName } from '../names/name.js';
+import { checkAdvertised, parseHostPort } from '../transport/tcp/address.js';
 import { downMsOf } from '../transport/tcp/proxy.js';
 import { readSecret } from './args.js';
 import { NameTakenWatch } from './name-taken.js';
@@ -31,6 +33,8 @@ export function parseService(spec: string): ServiceSpec {
   const m = /^([^=]+)=(.+?)(?::(\d+))?$/.exec(spec);
   if (m === null) throw new UsageError(`a service is NAME=MODULE[:COUNT], got ${JSON.stringify(spec)}`);
   const [, name, path, count] = m;
+  checkedOption(() => validateName(name));
+  if (count !== undefined && Number(count) < 1) throw new UsageError(`a service's COUNT is at least 1, got ${count} in ${JSON.stringify(spec)}`);
   const module = /^[a-z][a-z0-9+.-]*:\/\//i.test(path!) ? path! : pathToFileURL(resolve(path!)).href;
   return { name: name!, module, count: count === undefined ? 1 : Number(count) };
 }
@@ -67,6 +71,13 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     strict: true,
   });
   if (values.listen === undefined) throw new UsageError('fos node needs --listen HOST:PORT');
+  const peers = values.peers === undefined ? [] : values.peers.split(',').filter((p) => p !== '');
+  const { listen, advertise, name } = values;
+  checkedOption(() => {
+    for (const a of [listen, ...peers]) parseHostPort(a);
+    if (advertise !== undefined) checkAdvertised(advertise);
+    if (name !== undefined) checkNodeName(name);
+  });
   const secret = readSecret(values['secret-file']);
   const services = (values.service ?? []).map(parseService);
   const tcp = {
@@ -77,10 +88,10 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   const repeats = new RepeatFilter((line) => process.stderr.write(`fos node: ${line}\n`));
   const say = (key: string, text: string): void => repeats.say(key, text, performance.now());
   const node = await boot({
-    listen: values.listen,
-    peers: values.peers === undefined ? [] : values.peers.split(',').filter((p) => p !== ''),
-    ...(values.name !== undefined ? { name: values.name } : {}),
-    ...(values.advertise !== undefined ? { advertise: values.advertise } : {}),
+    listen,
+    peers,
+    ...(name !== undefined ? { name } : {}),
+    ...(advertise !== undefined ? { advertise } : {}),
     ...(secret !== undefined ? { secret } : {}),
     tcp,
     log: (line) => say(clientKey(logKey(line)), line),
@@ -138,7 +149,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     await node.shutdown();
     throw e;
   }
-  if (values.advertise === undefined && /^(0\.0\.0\.0|\[::\]|):/.test(values.listen)) {
+  if (advertise === undefined && /^(0\.0\.0\.0|\[::\]|):/.test(listen)) {
     process.stderr.write('fos node: listening on a wildcard address without --advertise: other nodes learn no address to dial this one by\n');
   }
   process.stdout.write(`fos node ${node.name} listening on ${node.address}\n`);

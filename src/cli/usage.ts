@@ -21,10 +21,14 @@ export const COMMAND_USAGE = {
   call: `one call, its result as JSON: fos call NAME METHOD ['[ARGS...]'] [--timeout MS, joining included (default ${CALL_TIMEOUT_MS})]
                                  [--node HOST:PORT] [--secret-file F]`,
   stats: "a node's counters: fos stats [--node HOST:PORT] [--secret-file F] [--json]",
-  help: 'this text',
+  version: "fos's version",
+  help: 'this text (fos help COMMAND: that command\'s)',
 } as const;
 
 export type Command = keyof typeof COMMAND_USAGE;
+
+/** The commands that reach a cluster, for which the note on secrets and --node is said. */
+const CLUSTER_COMMANDS: ReadonlySet<Command> = new Set<Command>(['node', 'ls', 'ping', 'call', 'stats']);
 
 const FOOTER = `The cluster secret comes from --secret-file or the FOS_SECRET environment
 variable, never from the command line. --node defaults to FOS_NODE, else 127.0.0.1:7070.
@@ -35,7 +39,8 @@ export function usage(command?: Command): string {
   const commands = command === undefined ? (Object.keys(COMMAND_USAGE) as Command[]) : [command];
   // Continuation lines are indented for the command column: 2 spaces and the name padded to 8.
   const lines = commands.map((c) => `  ${c.padEnd(8)} ${COMMAND_USAGE[c].replaceAll('\n', '\n        ')}`);
-  return `usage: fos ${command ?? '<command>'}\n\n${command === undefined ? 'commands:\n' : ''}${lines.join('\n')}\n\n${FOOTER}`;
+  const footer = command === undefined || CLUSTER_COMMANDS.has(command) ? `\n${FOOTER}` : '';
+  return `usage: fos ${command ?? '<command>'}\n\n${command === undefined ? 'commands:\n' : ''}${lines.join('\n')}\n${footer}`;
 }
 
 export function isCommand(s: string | undefined): s is Command {

@@ -15,7 +15,7 @@ import { Runtime } from '../runtime/runtime.js';
 import { newIcb } from '../transport/shm/icb.js';
 import { checkShmOptions, type ShmOptions } from '../transport/shm/transport.js';
 import type { IsolateStats } from '../runtime/stats.js';
-import { isLoopback, parseHostPort } from '../transport/tcp/address.js';
+import { checkAdvertised, isLoopback, parseHostPort } from '../transport/tcp/address.js';
 import { Proxy, type TcpOptions, type TlsOptions } from '../transport/tcp/proxy.js';
 import type { ReplyFrame } from '../transport/kernel/frames.js';
 import { serveOn } from '../rpc/serve.js';
@@ -390,9 +390,10 @@ export async function boot(opts: BootOptions = {}): Promise<FosNode> {
   if (existing !== undefined && !existing.closed) throw new FosError('EEXIST', 'a fos runtime already runs in this isolate');
   checkBootKeys(opts);
   const name = opts.name ?? `n-${randomBytes(3).toString('hex')}`;
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new FosError('EINVAL', `a node name is 1 to 64 letters, digits, '_', '.' or '-': ${JSON.stringify(name)}`);
+  checkNodeName(name);
   checkSecret(opts.secret);
   checkOpenAddresses([...(opts.listen !== undefined ? [opts.listen] : []), ...(opts.peers ?? [])], opts.secret !== undefined);
+  if (opts.advertise !== undefined) checkAdvertised(opts.advertise);
   const hub = new Hub();
   const shm = opts.shm === undefined ? {} : opts.shm; // not ??: a null is refused, not taken for none
   checkShmOptions(shm);
@@ -484,6 +485,11 @@ function checkSecret(secret: unknown): void {
 }
 
 /** A node listens or dials beyond loopback only with a secret: anyone who can connect could otherwise send. */
+/** A node's name, as it goes in addresses: EINVAL unless it is 1 to 64 letters, digits, '_', '.' or '-'. */
+export function checkNodeName(name: unknown): void {
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new FosError('EINVAL', `a node name is 1 to 64 letters, digits, '_', '.' or '-': ${describeOption(name)}`);
+}
+
 function checkOpenAddresses(addresses: readonly string[], secured: boolean): void {
   const open = addresses.filter((a) => !isLoopback(parseHostPort(a).host));
   if (open.length > 0 && !secured) {
