@@ -322,6 +322,17 @@ describe('fos node, ls, ping, stats', () => {
     }
   });
 
+  it('output into a pipe whose reader left (fos demo | head -1) ends quietly, without an EPIPE stack', async () => {
+    const proc = spawn(process.execPath, [FOS, 'demo'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    nodes.push(proc);
+    let err = '';
+    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    proc.stdout!.once('data', () => proc.stdout!.destroy());
+    const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
+    assert.doesNotMatch(err, /EPIPE|Unhandled|at /, err);
+    assert.equal(code, 0, err);
+  });
+
   it('fos bench in an installation without bench/ (the published package) fails with a clear ENOENT, not a stack', async () => {
     // The package's files: dist/src alone, beside the dependencies.
     const pkg = mkdtempSync(join(tmpdir(), 'fos-pkg-'));

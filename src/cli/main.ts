@@ -76,6 +76,13 @@ function describeFosError(e: FosError): string {
   return `${e.message} (the handler threw ${r.name}${r.code !== undefined ? ` with code ${r.code}` : ''})`;
 }
 
+// Output into a pipe whose reader left (fos demo | head) ends nothing but the output: no stack for an EPIPE.
+for (const out of [process.stdout, process.stderr]) {
+  out.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => (process.exitCode = code),
   (e: unknown) => {
