@@ -231,7 +231,7 @@ describe('fos node, ls, ping, stats', () => {
     assert.doesNotMatch(own.stderr, /warning: the secret file/);
   });
 
-  it('a secret file that cannot be read, and an address where no node listens: each fails at once with the reason', async () => {
+  it('a secret file that cannot be read, an address where no node listens, and a server that drops every connection: each fails at once with the reason', async () => {
     const missing = await fos(['ls', '--node', n1, '--secret-file', join(dir, 'no-such-file')]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^fos: EINVAL: cannot read the secret file .*no-such-file: ENOENT/m);
@@ -242,6 +242,20 @@ describe('fos node, ls, ping, stats', () => {
     assert.equal(nobody.code, 1);
     assert.match(nobody.stderr, /^fos: ENOENT: no node listens at 127\.0\.0\.1:9: .*ECONNREFUSED/m);
     assert.ok(ms < 8000, `it gave up after a few refusals (${ms.toFixed(0)} ms), not the 10 s join timeout`);
+    // A server that takes each connection and drops it at once, closing or resetting it, says nothing either.
+    for (const drop of [(s: Socket) => s.end(), (s: Socket) => s.resetAndDestroy()]) {
+      const dropper = createServer(drop);
+      await new Promise<void>((resolve) => dropper.listen(0, '127.0.0.1', resolve));
+      try {
+        const t1 = performance.now();
+        const r = await fos(['ls', '--node', `127.0.0.1:${(dropper.address() as AddressInfo).port}`, '--secret-file', secretFile]);
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, /^fos: ECONNRESET: what listens at 127\.0\.0\.1:\d+ drops the connection before the fos handshake .*: (connection closed|socket error: read ECONNRESET) \(5 attempts\)$/m);
+        assert.ok(performance.now() - t1 < 8000, 'after a few attempts, not the 10 s join timeout');
+      } finally {
+        dropper.close();
+      }
+    }
   });
 
   it('a server that is not a fos node, one that says nothing, and a cluster node that hangs: the client fails at once, at the handshake timeout, or warns within 2 s and lists the rest, its call within its --timeout', async () => {
@@ -265,6 +279,15 @@ describe('fos node, ls, ping, stats', () => {
       assert.equal(r.code, 1);
       assert.match(r.stderr, /^fos: ETIMEDOUT: what listens at 127\.0\.0\.1:\d+ took the connection but did not answer the fos handshake .*: handshake not finished within 5000 ms$/m);
       assert.ok(performance.now() - t0 < 8000, 'at the first handshake timeout (5 s), not after the 10 s join timeout');
+      // Once it has said why, the command ends: it does not wait out the second its closed socket is left to hang up.
+      const s0 = performance.now();
+      await fos(['help']);
+      const startup = performance.now() - s0;
+      const c0 = performance.now();
+      const c = await fos(['call', '/app/echo', 'echo', '--timeout', '2000', '--node', `127.0.0.1:${(silent.address() as AddressInfo).port}`, '--secret-file', secretFile]);
+      const took = performance.now() - c0;
+      assert.match(c.stderr, /^fos: ETIMEDOUT: could not join the cluster through 127\.0\.0\.1:\d+ within 2000 ms/m);
+      assert.ok(took < startup + 2700, `fos call --timeout 2000 took ${took.toFixed(0)} ms, a fos process ${startup.toFixed(0)} ms`);
     } finally {
       for (const s of sockets) s.destroy();
       silent.close();

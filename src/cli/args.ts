@@ -41,6 +41,8 @@ export const DEFAULT_NODE = '127.0.0.1:7070';
 const REFUSALS = 5;
 /** How long a client waits for the nodes it learns of beyond the one it joins through, at most. */
 const OTHERS_MS = 2000;
+/** A connection refused, or taken and dropped without a word of the fos protocol (a Close frame would say why). */
+const UNANSWERED = /^(socket error: .*(ECONNREFUSED|ECONNRESET)|connection closed)/;
 /** A handshake whose first frames are not fos frames: an HTTP, SSH or other server. */
 const NOT_FOS = /malformed stream|protocol version|unexpected frame kind|malformed hello/;
 
@@ -61,7 +63,7 @@ export interface JoinedClient {
  * is up too, so that the client sees the whole cluster; those not reached
  * by then (a node that just died, and is not declared down yet) are named
  * in a warning on stderr and in `unreached`. Fails at once when nothing
- * listens at `address`, what does is not a fos node, it refuses this
+ * listens at `address` or what does drops every connection, what does is not a fos node, it refuses this
  * client's secret, or it does not finish the handshake (a stopped or
  * foreign server that says nothing).
  */
@@ -74,6 +76,8 @@ export async function joinAsClient(address: string, secret: string | undefined, 
   const up = new Set<string>();
   const down = new Set<string>();
   let last: Extract<StatusEvent, { reason: string }> | undefined;
+  /** Why the server at `address` last dropped a connection it took, if it did. */
+  let dropped: string | undefined;
   const waitUntil = async (done: () => boolean, ms: number): Promise<boolean> => {
     const timer = setTimeout(() => void events.return?.(), ms);
     try {
@@ -90,8 +94,12 @@ export async function joinAsClient(address: string, secret: string | undefined, 
           throw new FosError('EACCES', `${address} refused this client${hint}: ${ev.reason}`);
         } else if (ev.type === 'handshake-rejected' && ev.address === address && ev.code === 'ETIMEDOUT' && ev.by === 'local') {
           throw new FosError('ETIMEDOUT', `what listens at ${address} took the connection but did not answer the fos handshake (a stopped node, or another kind of server): ${ev.reason}`);
-        } else if (ev.type === 'reconnecting' && ev.address === address && ev.attempt >= REFUSALS && /ECONNREFUSED/.test(ev.reason)) {
-          throw new FosError('ENOENT', `no node listens at ${address}: ${ev.reason} (${ev.attempt} attempts)`);
+        } else if (ev.type === 'reconnecting' && ev.address === address && UNANSWERED.test(ev.reason)) {
+          // Nothing there, or something that takes the connection and drops it before any fos frame: no use waiting.
+          if (!/ECONNREFUSED/.test(ev.reason)) dropped = ev.reason;
+          if (ev.attempt >= REFUSALS && dropped === undefined) throw new FosError('ENOENT', `no node listens at ${address}: ${ev.reason} (${ev.attempt} attempts)`);
+          if (ev.attempt >= REFUSALS) throw new FosError('ECONNRESET', `what listens at ${address} drops the connection before the fos handshake (another kind of server, or a node shutting down): ${dropped} (${ev.attempt} attempts)`);
+          last = ev;
         } else if (ev.type === 'handshake-rejected' || ev.type === 'reconnecting') last = ev;
       }
       return true;

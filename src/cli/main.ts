@@ -83,8 +83,30 @@ for (const out of [process.stdout, process.stderr]) {
   });
 }
 
+/** The commands that join the cluster for a moment as a client node. */
+const CLIENT_COMMANDS: ReadonlySet<Command | undefined> = new Set<Command | undefined>(['ls', 'ping', 'call', 'stats']);
+
+/**
+ * Exits with `code` once stdout and stderr have written what they hold. A
+ * command that has said all it had to say is done: a socket its client
+ * node closed to a server that never answers (a stopped node) is left its
+ * second to take the close frame, and the command need not wait for it.
+ */
+function exitWhenWritten(code: number): void {
+  process.exitCode = code;
+  let left = 2;
+  const written = (): void => {
+    if (--left === 0) process.exit(code);
+  };
+  // The callback of an empty write comes once everything before it is written (or the stream failed: EPIPE).
+  for (const out of [process.stdout, process.stderr]) out.write('', written);
+}
+
 main(process.argv.slice(2)).then(
-  (code) => (process.exitCode = code),
+  (code) => {
+    if (CLIENT_COMMANDS.has(running)) exitWhenWritten(code);
+    else process.exitCode = code;
+  },
   (e: unknown) => {
     // A FosError says what went wrong in its code and message; a command
     // line that cannot run, what is wrong with it (parseArgs' word for an
@@ -92,10 +114,10 @@ main(process.argv.slice(2)).then(
     const code = (e as { code?: unknown } | null)?.code;
     if (e instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_'))) {
       process.stderr.write(`fos: ${(e as Error).message}\n${usage(running)}`);
-      process.exitCode = 2;
+      exitWhenWritten(2);
       return;
     }
     process.stderr.write(`fos: ${e instanceof FosError ? describeFosError(e) : e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    process.exitCode = 1;
+    exitWhenWritten(1);
   },
 );
