@@ -189,8 +189,32 @@ describe('fos node, ls, ping, stats', () => {
   it('fos ping measures round trips to a served name on the other node', async () => {
     const r = await fos(['ping', '/app/kv', '--count', '5', '--node', n2], { FOS_SECRET: 'a cluster secret of the test, long enough' });
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout.split('\n').filter((l) => /^\/app\/kv: round trip \d+ [\d.]+ (µs|ms)$/.test(l)).length, 5);
+    assert.equal(r.stdout.split('\n').filter((l) => /^\/app\/kv \(one\/1\): round trip \d+ [\d.]+ (µs|ms)$/.test(l)).length, 5, r.stdout);
     assert.match(r.stdout, /^5 round trips: min [\d.]+ (µs|ms), median [\d.]+ (µs|ms), max [\d.]+ (µs|ms)$/m);
+    // The greeter's two members on two, one after the other.
+    const fleet = await fos(['ping', '/app/greeter', '--count', '4', '--node', n2, '--secret-file', secretFile]);
+    const members = fleet.stdout.split('\n').flatMap((l) => /^\/app\/greeter \((two\/\d+)\): round trip/.exec(l)?.[1] ?? []);
+    assert.equal(members.length, 4, fleet.stdout);
+    assert.equal(new Set(members).size, 2, `both members answered: ${members.join(', ')}`);
+    assert.notEqual(members[0], members[1]);
+  });
+
+  it('fos ping says a round trip that fails and goes on, the summary counting it (exit code 1); SIGINT ends it early with the summary', async () => {
+    const t0 = performance.now();
+    const none = await fos(['ping', '/app/nobody', '--count', '2', '--node', n1, '--secret-file', secretFile]);
+    assert.equal(none.code, 1, none.stderr);
+    assert.equal(none.stdout.split('\n').filter((l) => /^\/app\/nobody: round trip [12] failed: ENOENT: /.test(l)).length, 2, none.stdout);
+    assert.match(none.stdout, /^2 round trips: none answered; 2 failed$/m);
+    assert.ok(performance.now() - t0 > 1000, 'a name with no member is tried again after a pause, not in a spin');
+    const proc = spawn(process.execPath, [FOS, 'ping', '/app/kv', '--count', '1000000', '--node', n1, '--secret-file', secretFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    nodes.push(proc);
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await eventually(() => /round trip 3 /.test(out), 10_000, 'three round trips');
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
+    proc.kill('SIGINT');
+    assert.equal(await exited, 0);
+    assert.match(out, /^\d+ round trips \(of 1000000: interrupted\): min [\d.]+ (µs|ms), median .*$/m);
   });
 
   it("fos stats prints a node's peers and isolates", async () => {
@@ -250,7 +274,7 @@ describe('fos node, ls, ping, stats', () => {
         const t1 = performance.now();
         const r = await fos(['ls', '--node', `127.0.0.1:${(dropper.address() as AddressInfo).port}`, '--secret-file', secretFile]);
         assert.equal(r.code, 1);
-        assert.match(r.stderr, /^fos: ECONNRESET: what listens at 127\.0\.0\.1:\d+ drops the connection before the fos handshake .*: (connection closed|socket error: read ECONNRESET) \(5 attempts\)$/m);
+        assert.match(r.stderr, /^fos: ECONNRESET: what listens at 127\.0\.0\.1:\d+ drops the connection before the fos handshake .*: (connection closed|socket error: (read|connect) ECONNRESET.*) \(5 attempts\)$/m);
         assert.ok(performance.now() - t1 < 8000, 'after a few attempts, not the 10 s join timeout');
       } finally {
         dropper.close();

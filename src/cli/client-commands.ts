@@ -1,28 +1,42 @@
 /**
- * The commands that ask a running cluster: `fos ls`, `fos ping`, `fos stats`.
+ * The commands that ask a running cluster: `fos ls`, `fos ping`, `fos call`, `fos stats`.
  * Each joins the cluster through one node as a short-lived client node.
  */
 import { parseArgs } from 'node:util';
-import { call } from '../api.js';
+import { call, lookup } from '../api.js';
 import { FosError, isFosError } from '../errors.js';
 import type { NameListing } from '../names/registry.js';
 import type { NodeStats } from '../node/node.js';
 import { PING_METHOD } from '../rpc/serve.js';
+import { MAX_TIMER_MS } from '../rpc/calls.js';
+import type { Ref } from '../runtime/ref.js';
 import { DEFAULT_NODE, joinAsClient, namesSeenBy, readSecret, type JoinedClient } from './args.js';
 import { resultJson } from './json-result.js';
 import { validateName } from '../names/name.js';
 import { parseHostPort } from '../transport/tcp/address.js';
-import { CALL_TIMEOUT_MS, checkedOption, UsageError } from './usage.js';
+import { CALL_TIMEOUT_MS, checkedOption, PING_TIMEOUT_MS, UsageError } from './usage.js';
 
-const COMMON = { node: { type: 'string' }, 'secret-file': { type: 'string' } } as const;
+const COMMON = { node: { type: 'string' }, 'secret-file': { type: 'string' }, timeout: { type: 'string' } } as const;
 
-/** Joins the cluster (within `joinMs`), runs `use`, and leaves. */
-async function withClient<T>(values: { node?: string | undefined; 'secret-file'?: string | undefined }, use: (joined: JoinedClient) => Promise<T>, joinMs?: number): Promise<T> {
+/** How long `fos ls` and `fos stats` take at most, joining the cluster included, and `fos ping` takes to join. */
+const JOIN_TIMEOUT_MS = 10_000;
+
+/** --timeout's value, `dflt` without one: a positive number of milliseconds that a timer can wait (about 24.8 days at most). */
+function timeoutOf(v: string | undefined, dflt: number): number {
+  const ms = Number(v ?? dflt);
+  if (!Number.isFinite(ms) || ms <= 0) throw new UsageError(`--timeout is a positive number of milliseconds, got ${v}`);
+  if (ms > MAX_TIMER_MS) throw new UsageError(`--timeout is at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${v}`);
+  return ms;
+}
+
+/** Joins the cluster within `joinMs`, runs `use` with what is left of that time (ms), and leaves. */
+async function withClient<T>(values: { node?: string | undefined; 'secret-file'?: string | undefined }, joinMs: number, use: (joined: JoinedClient, leftMs: number) => Promise<T>): Promise<T> {
   const address = values.node ?? process.env['FOS_NODE'] ?? DEFAULT_NODE;
   checkedOption(() => parseHostPort(address));
+  const t0 = performance.now();
   const joined = await joinAsClient(address, readSecret(values['secret-file']), joinMs);
   try {
-    return await use(joined);
+    return await use(joined, Math.max(1, joinMs - (performance.now() - t0)));
   } finally {
     await joined.client.shutdown();
   }
@@ -31,7 +45,8 @@ async function withClient<T>(values: { node?: string | undefined; 'secret-file'?
 /** `fos ls`: the cluster's names, with their members and the nodes they live on. */
 export async function lsCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: COMMON, strict: true });
-  const { names, unreached } = await withClient(values, async ({ peer, unreached }) => ({ names: await namesSeenBy(peer), unreached }));
+  const timeout = timeoutOf(values.timeout, JOIN_TIMEOUT_MS);
+  const { names, unreached } = await withClient(values, timeout, async ({ peer, unreached }, left) => ({ names: await namesSeenBy(peer, left), unreached }));
   // A node this client could not reach may be dead and not yet declared down: its rows say so.
   const nodeOf = (node: string): string => (unreached.includes(node) ? `${node} (not reached)` : node);
   const rows = names.flatMap((n) => n.members.map((m, i) => [i === 0 ? n.name : '', i === 0 ? n.kind : '', nodeOf(m.address.node), `${m.address.isolate}/${m.address.mailbox}`]));
@@ -39,7 +54,14 @@ export async function lsCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** `fos ping NAME`: round trips to a served name, as the caller sees them. */
+/**
+ * `fos ping NAME`: round trips to a served name, as the caller sees them,
+ * one member after another (each line says which answered). A round trip
+ * that fails (no answer within --timeout, a member gone) is said and
+ * counted, and the next one is tried: a service being restarted answers
+ * again. SIGINT ends the run early. Either way the summary comes last;
+ * the exit code is 1 if any round trip failed.
+ */
 export async function pingCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: { ...COMMON, count: { type: 'string' } }, allowPositionals: true, strict: true });
   const [name, ...extra] = positionals;
@@ -48,19 +70,41 @@ export async function pingCommand(argv: string[]): Promise<number> {
   checkedOption(() => validateName(name));
   const count = Number(values.count ?? 10);
   if (!Number.isInteger(count) || count < 1) throw new UsageError(`--count is a positive integer, got ${values.count}`);
-  const times = await withClient(values, async () => {
+  const timeout = timeoutOf(values.timeout, PING_TIMEOUT_MS);
+  const { times, lost } = await withClient(values, JOIN_TIMEOUT_MS, async () => {
+    let interrupted = false;
+    const interrupt = (): void => void (interrupted = true);
+    process.on('SIGINT', interrupt);
     const out: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const t0 = performance.now();
-      await call(name, PING_METHOD, [], { timeout: 5000 });
-      out.push(performance.now() - t0);
-      process.stdout.write(`${name}: round trip ${i + 1} ${formatMs(out[out.length - 1]!)}\n`);
+    let failed = 0;
+    try {
+      for (let i = 0; i < count && !interrupted; i++) {
+        // One member after another, from the list as it is now: a member that left is not tried again.
+        const refs = await lookup(name).catch((): Ref[] => []);
+        const ref = refs[i % Math.max(1, refs.length)];
+        const who = ref === undefined ? '' : ` (${ref.address.node}/${ref.address.isolate})`;
+        const t0 = performance.now();
+        try {
+          await call(ref ?? name, PING_METHOD, [], { timeout });
+          out.push(performance.now() - t0);
+          process.stdout.write(`${name}${who}: round trip ${i + 1} ${formatMs(out[out.length - 1]!)}\n`);
+        } catch (e) {
+          failed++;
+          process.stdout.write(`${name}${who}: round trip ${i + 1} failed: ${(e as Error).message}\n`);
+          // A name with no member fails at once: a pause, so that a run of them takes a while (the service may come back).
+          if (ref === undefined) await new Promise((r) => setTimeout(r, Math.min(timeout, 1000)));
+        }
+      }
+    } finally {
+      process.off('SIGINT', interrupt);
     }
-    return out;
+    return { times: out, lost: failed };
   });
+  const done = times.length + lost;
   const sorted = [...times].sort((a, b) => a - b);
-  process.stdout.write(`${count} round trips: min ${formatMs(sorted[0]!)}, median ${formatMs(sorted[Math.floor(sorted.length / 2)]!)}, max ${formatMs(sorted[sorted.length - 1]!)}\n`);
-  return 0;
+  const spread = sorted.length === 0 ? 'none answered' : `min ${formatMs(sorted[0]!)}, median ${formatMs(sorted[Math.floor(sorted.length / 2)]!)}, max ${formatMs(sorted[sorted.length - 1]!)}`;
+  process.stdout.write(`${done} round trip${done === 1 ? '' : 's'}${done < count ? ` (of ${count}: interrupted)` : ''}: ${spread}${lost > 0 ? `; ${lost} failed` : ''}\n`);
+  return lost > 0 ? 1 : 0;
 }
 
 /** `fos call NAME METHOD [ARGS_JSON]`: one call, its result printed as JSON. */
@@ -77,15 +121,14 @@ export async function callCommand(argv: string[]): Promise<number> {
     throw new UsageError(`the arguments are a JSON array: ${(e as Error).message}`);
   }
   if (!Array.isArray(args)) throw new UsageError('the arguments are a JSON array, e.g. \'["a", 1]\'');
-  const timeout = Number(values.timeout ?? CALL_TIMEOUT_MS);
-  if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout is a positive number of milliseconds, got ${values.timeout}`);
+  const timeout = timeoutOf(values.timeout, CALL_TIMEOUT_MS);
   // The timeout bounds the whole command: joining the cluster, then the call in what is left.
-  const t0 = performance.now();
   const result = await withClient(
     values,
-    ({ peer, unreached }) => {
-      const joined = performance.now() - t0;
-      return call(name, method, args as unknown[], { timeout: Math.max(1, timeout - joined) }).catch(async (e: unknown) => {
+    timeout,
+    ({ peer, unreached }, left) => {
+      const joined = timeout - left;
+      return call(name, method, args as unknown[], { timeout: left }).catch(async (e: unknown) => {
         // Said of the --timeout given, not of what was left of it for the call.
         if (isFosError(e, 'ETIMEDOUT')) throw new FosError('ETIMEDOUT', `no answer within the --timeout of ${timeout} ms (joining the cluster took ${Math.round(joined)} ms of it)`);
         // Not "no such name" for a name whose every member lives on a node this client did not reach.
@@ -99,7 +142,6 @@ export async function callCommand(argv: string[]): Promise<number> {
         throw e;
       });
     },
-    timeout,
   );
   // A method that returns nothing prints null, as JSON does undefined inside an array.
   process.stdout.write(`${resultJson(result)}\n`);
@@ -109,7 +151,8 @@ export async function callCommand(argv: string[]): Promise<number> {
 /** `fos stats`: a node's counters. */
 export async function statsCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { ...COMMON, json: { type: 'boolean' } }, strict: true });
-  const { stats, self } = await withClient(values, async ({ client, peer }) => ({ stats: await call<NodeStats>(`/sys/nodes/${peer}`, 'stats', []), self: client.name }));
+  const timeout = timeoutOf(values.timeout, JOIN_TIMEOUT_MS);
+  const { stats, self } = await withClient(values, timeout, async ({ client, peer }, left) => ({ stats: await call<NodeStats>(`/sys/nodes/${peer}`, 'stats', [], { timeout: left }), self: client.name }));
   if (values.json === true) {
     process.stdout.write(`${JSON.stringify(stats, null, 2)}\n`);
     return 0;

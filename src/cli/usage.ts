@@ -8,6 +8,8 @@ import { FosError } from '../errors.js';
 
 /** The default of `fos call --timeout`, for joining the cluster and the call together. */
 export const CALL_TIMEOUT_MS = 5000;
+/** The default of `fos ping --timeout`, for each round trip. */
+export const PING_TIMEOUT_MS = 5000;
 
 /** Each command's usage, as `fos help` lists it and `fos COMMAND --help` prints it. */
 export const COMMAND_USAGE = {
@@ -16,11 +18,12 @@ export const COMMAND_USAGE = {
   node: `run a node: fos node --listen HOST:PORT [--advertise HOST:PORT] [--name N] [--peers A,B]
                          [--secret-file F] [--service NAME=MODULE[:COUNT]]... [--poll]
                          [--heartbeat-ms MS (default 1000)] [--down-ms MS (default 10000, at least 3 heartbeats)]`,
-  ls: "list the cluster's names: fos ls [--node HOST:PORT] [--secret-file F]",
-  ping: 'round trips to a served name: fos ping NAME [--count N] [--node HOST:PORT] [--secret-file F]',
+  ls: "list the cluster's names: fos ls [--timeout MS, joining included (default 10000)] [--node HOST:PORT] [--secret-file F]",
+  ping: `round trips to a served name: fos ping NAME [--count N] [--timeout MS, each (default ${PING_TIMEOUT_MS})]
+                                 [--node HOST:PORT] [--secret-file F]`,
   call: `one call, its result as JSON: fos call NAME METHOD ['[ARGS...]'] [--timeout MS, joining included (default ${CALL_TIMEOUT_MS})]
                                  [--node HOST:PORT] [--secret-file F]`,
-  stats: "a node's counters: fos stats [--node HOST:PORT] [--secret-file F] [--json]",
+  stats: "a node's counters: fos stats [--json] [--timeout MS, joining included (default 10000)] [--node HOST:PORT] [--secret-file F]",
   version: "fos's version",
   help: 'this text (fos help COMMAND: that command\'s)',
 } as const;
