@@ -159,6 +159,8 @@ describe('fos node, ls, ping, stats', () => {
       ['call', '/app/kv', ...client],
       ['call', '/app/kv', 'get', '{"not": "an array"}', ...client],
       ['call', '/app/kv', 'get', '[]', '--timeout', '0', ...client],
+      ['call', '/app/kv', 'get', '[]', '--timeout', '99999999999', ...client],
+      ['ls', '--timeout', 'soon', ...client],
       ['call', 'not-a-name', 'get', ...client],
       ['call', '/app/kv', 'get', '[]', 'extra', ...client],
       ['ping', '/app/kv', '/app/echo', ...client],
