@@ -72,6 +72,12 @@ export function toWire(e: FosError): WireError {
   return e.remote === undefined ? { code: e.code, message } : { code: e.code, message, remote: e.remote };
 }
 
+/** What went wrong in `e`, without a FosError's code before it: for a message that goes on to say it under a code of its own. */
+export function bareMessage(e: unknown): string {
+  if (e instanceof FosError) return toWire(e).message;
+  return e instanceof Error ? describe(e.message) : describe(e);
+}
+
 const KNOWN = new Set<string>(ERROR_CODES);
 
 /** Whether `v` is one of the stable codes (what a peer sends is checked so). */
@@ -123,7 +129,33 @@ export function remoteError(thrown: unknown): FosError {
     // An Error whose properties throw: fall through to the plain description.
   }
   const text = describe(thrown);
-  return new FosError('EREMOTE', text, { name: 'Error', message: text });
+  return new FosError('EREMOTE', text, { name: className(thrown), message: text });
+}
+
+/** What a thrown value that is not an Error is, as a class name: a string's is String (not Error, which it is not). */
+function className(v: unknown): string {
+  if (v === null) return 'null';
+  switch (typeof v) {
+    case 'undefined':
+      return 'undefined';
+    case 'string':
+      return 'String';
+    case 'number':
+      return 'Number';
+    case 'boolean':
+      return 'Boolean';
+    case 'bigint':
+      return 'BigInt';
+    case 'symbol':
+      return 'Symbol';
+    default:
+      try {
+        const c = (v as { constructor?: { name?: unknown } }).constructor?.name;
+        return typeof c === 'string' && c !== '' ? c : 'Object';
+      } catch {
+        return 'Object';
+      }
+  }
 }
 
 /** `e` as a FosError: itself if it is one, else EINVAL with its message (prefixed by `context`). Never throws. */

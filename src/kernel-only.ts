@@ -67,8 +67,11 @@ function mayHold(v: unknown): boolean {
   return t === 'object' ? v !== null : t === 'symbol' || t === 'function';
 }
 
+const FUNCTION = 'a function';
+const SYMBOL = 'a symbol';
+
 function notAnObject(v: unknown): string | undefined {
-  return typeof v === 'symbol' ? 'a symbol' : typeof v === 'function' ? 'a function' : undefined;
+  return typeof v === 'symbol' ? SYMBOL : typeof v === 'function' ? FUNCTION : undefined;
 }
 
 function sharedView(view: ArrayBufferView): string | undefined {
@@ -180,5 +183,7 @@ export function kernelOnlyTransfer(list: readonly TransferListItem[] | undefined
 
 /** The EINVAL of a message (or `what`) holding `why`, which cannot go `where`. */
 export function notCarried(why: string, where: string, what = 'the message'): FosError {
+  // A function or a symbol goes nowhere: a structured clone refuses it too.
+  if (why === FUNCTION || why === SYMBOL) return new FosError('EINVAL', `${what} holds ${why}, which no message carries (a structured clone cannot either)`);
   return new FosError('EINVAL', `${what} holds ${why}, which only a structured clone carries as it is: it cannot go ${where}`);
 }

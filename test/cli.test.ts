@@ -241,6 +241,7 @@ describe('fos node, ls, ping, stats', () => {
     const r = await fos(['ls', '--node', n1, '--secret-file', wrong]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /^fos: EACCES: .* refused this client \(this client has another secret than the cluster\): .*authentication failed/m);
+    assert.doesNotMatch(r.stderr, /: EACCES: authentication/, 'its code said once');
     const ok = await fos(['ls', '--node', n1, '--secret-file', secretFile]);
     assert.equal(ok.code, 0, ok.stderr);
   });

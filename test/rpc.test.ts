@@ -202,6 +202,7 @@ for (const s of servers) {
       const e = await errorOf(call(s.extra, 'throwString', ['just a string']));
       assert.equal(e.code, 'EREMOTE');
       assert.equal(e.remote?.message, 'just a string');
+      assert.equal(e.remote?.name, 'String', 'what was thrown, not Error');
     });
 
     test('a thrown object shaped like an error ({ code, message }) reaches the caller as EREMOTE with its message and code', async () => {

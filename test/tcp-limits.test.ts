@@ -5,7 +5,7 @@
 // reads again, every waiting send is delivered, in order.
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
-import { boot, connect, send, serve, type StatusEvent } from '../src/index.js';
+import { boot, connect, send, serve, type FosError, type StatusEvent } from '../src/index.js';
 import type { Agent } from './fixtures/agent.js';
 import { nextEvent, peerUp, startNode, type RemoteNode } from './helpers/cluster.js';
 import { AGENT, codeOf, eventually, unwrap } from './helpers/places.js';
@@ -38,7 +38,10 @@ it("a message or a reply larger than the link's frame limit fails with EMSGSIZE 
   assert.equal(await codeOf(send(ref, new Uint8Array(MAX_FRAME + 1))), 'EMSGSIZE', 'from this node');
   const here = await import('../src/index.js').then((m) => m.createMailbox());
   assert.equal(await codeOf(unwrap(agent.send(here.ref, new Uint8Array(MAX_FRAME + 1)))), 'EMSGSIZE', "from b: this node's smaller limit applies");
-  assert.equal(await codeOf(unwrap(agent.call('/limits/here', 'big', [MAX_FRAME + 1]))), 'EMSGSIZE', 'a reply too large');
+  // What b's call failed with, as b's agent threw it.
+  const tooLarge = await agent.call('/limits/here', 'big', [MAX_FRAME + 1]).then(() => assert.fail('answered'), (e: unknown) => (e as FosError).remote);
+  assert.equal(tooLarge?.code, 'EMSGSIZE', 'a reply too large');
+  assert.match(tooLarge?.message ?? '', /^EMSGSIZE: reply cannot be sent: a frame of \d+ bytes/, 'its code said once');
   await send(ref, new Uint8Array(MAX_FRAME / 2));
   assert.equal(((await agent.take(id, 1, 5000))[0] as Uint8Array).length, MAX_FRAME / 2);
   assert.equal(((await unwrap(agent.call('/limits/here', 'big', [1000]))) as Uint8Array).length, 1000);

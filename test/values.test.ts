@@ -163,11 +163,20 @@ describe('values only a structured clone carries', () => {
     });
   }
 
-  it('what no transport carries (a WeakMap, a Promise, a symbol) fails with EINVAL on every one', async () => {
+  it('what no transport carries (a WeakMap, a Promise, a symbol, a function) fails with EINVAL on every one', async () => {
     for (const place of all) {
       const box = await place.box();
-      for (const v of [{ w: new WeakMap() }, [Promise.resolve(1)], { s: Symbol('x') }]) {
+      for (const v of [{ w: new WeakMap() }, [Promise.resolve(1)], { s: Symbol('x') }, [() => 1]]) {
         assert.equal(await codeOf(sendFrom(box.ref, v, place.opts)), 'EINVAL', `${place.transport}: ${String(Object.keys(v))}`);
+      }
+      await box.close();
+    }
+    // Where the message is looked over for what bytes cannot carry (shm, tcp), a function or a symbol is not said to be a structured clone's.
+    for (const transport of ['shm', 'tcp'] as const) {
+      const box = await all.find((p) => p.transport === transport)!.box();
+      for (const [v, what] of [[{ f: () => 1 }, 'a function'], [[Symbol('x')], 'a symbol']] as const) {
+        const e = await sendFrom(box.ref, v, { transport }).then(() => assert.fail('sent'), (err: unknown) => err as Error);
+        assert.match(e.message, new RegExp(`^EINVAL: the message holds ${what}, which no message carries \\(a structured clone cannot either\\)$`), transport);
       }
       await box.close();
     }

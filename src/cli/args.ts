@@ -91,7 +91,7 @@ export async function joinAsClient(address: string, secret: string | undefined, 
           throw new FosError('EINVAL', `what listens at ${address} does not speak this version of the fos protocol: ${ev.reason}`);
         } else if (ev.type === 'handshake-rejected' && ev.code === 'EACCES') {
           const hint = secret === undefined ? ' (this client has no secret: set FOS_SECRET or give --secret-file)' : ' (this client has another secret than the cluster)';
-          throw new FosError('EACCES', `${address} refused this client${hint}: ${ev.reason}`);
+          throw new FosError('EACCES', `${address} refused this client${hint}: ${ev.reason.replace(/^EACCES: /, '')}`);
         } else if (ev.type === 'handshake-rejected' && ev.address === address && ev.code === 'ETIMEDOUT' && ev.by === 'local') {
           throw new FosError('ETIMEDOUT', `what listens at ${address} took the connection but did not answer the fos handshake (a stopped node, or another kind of server): ${ev.reason}`);
         } else if (ev.type === 'reconnecting' && ev.address === address && UNANSWERED.test(ev.reason)) {

@@ -73,7 +73,9 @@ async function main(argv: string[]): Promise<number> {
 function describeFosError(e: FosError): string {
   const r = e.remote;
   if (r === undefined) return e.message;
-  return `${e.message} (the handler threw ${r.name}${r.code !== undefined ? ` with code ${r.code}` : ''})`;
+  // A thrown value that is no Error has no stack: it is said as what it is ("threw String, not an Error").
+  const what = r.stack === undefined && !/Error$/.test(r.name) ? `${r.name}, not an Error` : r.name;
+  return `${e.message} (the handler threw ${what}${r.code !== undefined ? ` with code ${r.code}` : ''})`;
 }
 
 // Output into a pipe whose reader left (fos demo | head) ends nothing but the output: no stack for an EPIPE.

@@ -5,7 +5,7 @@
  * of its own per remote mailbox, so FIFO per mailbox holds), and the main
  * thread passes them on and sends the verdicts back.
  */
-import { asFosError, FosError, toWire } from '../errors.js';
+import { asFosError, bareMessage, FosError, toWire } from '../errors.js';
 import type { KernelLink } from '../transport/kernel/link.js';
 import { weightOf } from '../transport/flow.js';
 import type { MsgFrame, ReplyFrame } from '../transport/kernel/frames.js';
@@ -82,7 +82,7 @@ export class RemoteRouting {
         } catch (e) {
           // The answer could not be carried (too large for the link, or not encodable): the caller hears why instead.
           const code = e instanceof FosError && e.code === 'EMSGSIZE' ? 'EMSGSIZE' : 'EINVAL';
-          if (ok) this.rt.remote.reply(to, callId, false, new FosError(code, `reply cannot be sent: ${(e as Error).message}`));
+          if (ok) this.rt.remote.reply(to, callId, false, new FosError(code, `reply cannot be sent: ${bareMessage(e)}`));
           return;
         }
       } else {
@@ -94,7 +94,7 @@ export class RemoteRouting {
         } catch (e) {
           if ((e instanceof FosError && e.code !== 'EINVAL') || !ok) return; // no way to the main thread: the node is going
           // The value could not be carried: the caller hears why instead.
-          this.reply(to, callId, false, new FosError('EINVAL', `reply cannot be sent: ${(e as Error).message}`));
+          this.reply(to, callId, false, new FosError('EINVAL', `reply cannot be sent: ${bareMessage(e)}`));
           return;
         }
       }

@@ -10,7 +10,7 @@
  */
 import { randomInt } from 'node:crypto';
 import type { TransferListItem } from 'node:worker_threads';
-import { asFosError, canceled, FosError, fromWire, isFosError, toWire, type ErrorCode, type WireError } from '../errors.js';
+import { asFosError, bareMessage, canceled, FosError, fromWire, isFosError, toWire, type ErrorCode, type WireError } from '../errors.js';
 import { NameClient, type NameService, type Selection } from '../names/client.js';
 import type { NameEntry } from '../names/registry.js';
 import type { RoutingKey } from '../names/select.js';
@@ -756,7 +756,7 @@ export class Runtime {
     } catch (e) {
       if (e instanceof FosError && e.code !== 'EINVAL') return; // the link failed: the caller is gone
       // The value could not be carried: the caller hears why instead.
-      this.reply(m, false, new FosError('EINVAL', `reply cannot be sent: ${(e as Error).message}`));
+      this.reply(m, false, new FosError('EINVAL', `reply cannot be sent: ${bareMessage(e)}`));
     }
   }
 
@@ -979,7 +979,8 @@ export class Runtime {
 
   /** `peer` is gone (or never was): what was sent to it and not acknowledged fails with `code`. */
   peerDown(peer: number, code: ErrorCode): void {
-    const why = code === 'ECLOSED' ? `isolate ${peer} stopped` : code === 'ENOENT' ? `no isolate ${peer}` : `isolate ${peer} died`;
+    const of = `isolate ${peer} of node ${this.node}`;
+    const why = code === 'ECLOSED' ? `${of} stopped` : code === 'ENOENT' ? `no ${of}` : `${of} died`;
     const link = this.links.get(peer);
     this.links.delete(peer);
     this.cutOff(peer, link, code, why);
