@@ -36,6 +36,16 @@ describe('boot', () => {
     await node.shutdown();
   });
 
+  test('an unknown key is EINVAL in a process that has booted too, and a second boot() with good options EEXIST', async () => {
+    const node = await boot();
+    try {
+      await refused(() => boot({ shm: { treshold: 2 } } as never), 'shm', 'treshold');
+      assert.equal(await codeOf(boot()), 'EEXIST');
+    } finally {
+      await node.shutdown();
+    }
+  });
+
   test('a value of the wrong type is named as it was given: a string quoted', async () => {
     const booted = boot({ shm: { threshold: '8' } } as never);
     booted.then((n) => n.shutdown(), () => {});

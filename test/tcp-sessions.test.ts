@@ -23,7 +23,8 @@ import { rawDial } from './helpers/raw-tcp.js';
 
 const DOWN_MS = 3000;
 const TCP = { heartbeatMs: 100, downMs: DOWN_MS, backoff: { min: 20, max: 200 }, maxFrame: 64 * 1024 };
-const node = await boot({ name: 'mesh-a', listen: '127.0.0.1:0', tcp: TCP });
+const logged: string[] = [];
+const node = await boot({ name: 'mesh-a', listen: '127.0.0.1:0', tcp: TCP, log: (line) => logged.push(line) });
 const events: StatusEvent[] = [];
 void (async () => {
   for await (const e of node.status()) events.push(e);
@@ -58,6 +59,9 @@ it('the losing dialer waits rather than redialing in a loop', async () => {
   await new Promise((r) => setTimeout(r, 1500));
   const rejected = events.slice(before).filter((e) => e.type === 'handshake-rejected' || e.type === 'reconnecting');
   assert.ok(rejected.length <= 1, `quiet for 1.5 s, got ${JSON.stringify(rejected)}`);
+  // The crossing itself (a connection refused as a duplicate, or replaced) is how a mesh forms: not in the log.
+  assert.ok(events.some((e) => e.type === 'handshake-rejected' || (e.type === 'peer-up' && e.resumed)), 'the connections crossed');
+  assert.deepStrictEqual(logged.filter((l) => /duplicate connection|replaced by another connection/.test(l)), []);
 });
 
 it("a node given its own address among its peers (one list for every node) drops it: no refusal, no redial, and waitForPeers waits for the others only", async () => {

@@ -386,17 +386,18 @@ function moduleHref(module: URL | string): string {
 
 /** Starts this process's node: the main thread's runtime and its system services. */
 export async function boot(opts: BootOptions = {}): Promise<FosNode> {
+  // Options are looked over first: a mistake in them is EINVAL wherever boot() is called, a second boot() or not.
+  checkBootKeys(opts);
+  const shm = opts.shm === undefined ? {} : opts.shm; // not ??: a null is refused, not taken for none
+  checkShmOptions(shm);
   const existing = currentRuntime();
   if (existing !== undefined && !existing.closed) throw new FosError('EEXIST', 'a fos runtime already runs in this isolate');
-  checkBootKeys(opts);
   const name = opts.name ?? `n-${randomBytes(3).toString('hex')}`;
   checkNodeName(name);
   checkSecret(opts.secret);
   checkOpenAddresses([...(opts.listen !== undefined ? [opts.listen] : []), ...(opts.peers ?? [])], opts.secret !== undefined);
   if (opts.advertise !== undefined) checkAdvertised(opts.advertise);
   const hub = new Hub();
-  const shm = opts.shm === undefined ? {} : opts.shm; // not ??: a null is refused, not taken for none
-  checkShmOptions(shm);
   const rt: Runtime = new Runtime({
     node: name,
     isolate: 0,

@@ -36,6 +36,15 @@ import type { RawFrame } from './wire.js';
 import type { NamesUpdate } from '../../names/replicas.js';
 import { describeOption } from '../../util/options.js';
 
+/** Why a connection that another to the same peer outranks is refused, or an open one it replaces is closed: routine, not logged. */
+const DUPLICATE = 'duplicate connection';
+const REPLACED = 'replaced by another connection';
+
+/** Whether a connection ended for DUPLICATE or REPLACED, by this side or (`closed by the peer: ...`) by the peer. */
+function routine(reason: string): boolean {
+  return reason.endsWith(REPLACED) || reason.includes(`EAGAIN: ${DUPLICATE}: `);
+}
+
 export interface TlsOptions {
   readonly key: string | Buffer;
   readonly cert: string | Buffer;
@@ -289,7 +298,7 @@ export class Proxy implements ConnectionHost, SessionHost {
       // one in use here is one it no longer has (a break this side has not
       // seen yet, a restart), and this one replaces it whatever their ranks.
       const sole = conn.role === 'acceptor' && conn.peerSole;
-      if (heard && !sole && this.outranks(current, conn)) return new FosError('EAGAIN', `duplicate connection: keeping ${this.describe(current)}`);
+      if (heard && !sole && this.outranks(current, conn)) return new FosError('EAGAIN', `${DUPLICATE}: keeping ${this.describe(current)}`);
       s?.detach(current);
       replaced = current;
     }
@@ -309,7 +318,7 @@ export class Proxy implements ConnectionHost, SessionHost {
     }
     this.wires.set(peer, conn);
     this.history.met(peer, hello.inc);
-    replaced?.close('replaced by another connection');
+    replaced?.close(REPLACED);
     if (conn.role === 'dialer') this.dialers.adopted(conn.address);
     s.attach(conn, peerReceived, Math.min(conn.peerMaxFrame, this.maxFrame));
     if (fresh) {
@@ -387,7 +396,8 @@ export class Proxy implements ConnectionHost, SessionHost {
     }
     // This node's own shutdown ends its handshakes: nothing was refused.
     if (!established && ending.refused && !this.shutDown) this.rejected(conn.address, peer, ending);
-    else if (established) this.host.log(`connection to ${peer ?? conn.address} closed: ${reason}`);
+    // Two connections that crossed, one kept (see outranks), is how a mesh forms: nothing to log.
+    else if (established && !routine(reason)) this.host.log(`connection to ${peer ?? conn.address} closed: ${reason}`);
     if (conn.role !== 'dialer') return;
     // Its dialer learns which node it reached even from a refused handshake, so that it waits while that node is connected.
     if (conn.authenticated && peer !== undefined && conn.peerIncarnation !== undefined) this.dialers.reached(conn.address, peer, conn.peerIncarnation);
