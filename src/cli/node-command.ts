@@ -99,6 +99,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   // Set when the node is to stop by itself: its name is another process's (see NameTakenWatch).
   let taken: string | undefined;
   let stop: (() => void) | undefined;
+  let closing = false;
   // The service each live worker runs, and how a crashed one is replaced.
   const serviceOf = new Map<number, ServiceSpec>();
   const spawnService = async (s: ServiceSpec, count: number): Promise<readonly number[]> => {
@@ -118,6 +119,8 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   };
   void (async () => {
     for await (const ev of node.status()) {
+      // A redial queued before the shutdown began is not news after "shutting down".
+      if (closing && ev.type === 'reconnecting') continue;
       // A peer that came up ends what was said of it (a refusal, a redial): said again if it recurs.
       // (A command's client node coming up ends nothing: it is not the peer any such line was about.)
       if (ev.type === 'peer-up' && !isClient(ev.node)) repeats.reset((key) => speaksOf(key, ev.node, ev.address));
@@ -163,6 +166,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     process.on('SIGTERM', stop);
     if (taken !== undefined) stop(); // while the services started
   });
+  closing = true;
   restarts.stop();
   repeats.reset();
   process.stderr.write('fos node: shutting down\n');
