@@ -360,6 +360,31 @@ describe('bad input on the listening port', () => {
     }
   });
 
+  it("a replayed hello of a connection this node dialed and uses is refused, and cuts nothing: it is not taken for the node dialing itself", async () => {
+    const far = await startNode({ boot: { name: 'far-dialed', listen: '127.0.0.1:0', secret: SECRET } });
+    others.push(far);
+    const relay = await recordingRelay(far.address!);
+    try {
+      const up = peerUp(target, 'far-dialed');
+      target.addPeer(relay.address);
+      await up;
+      const [hello] = framesOf(relay.recording.up[0]!) as [Frame];
+      assert.equal(hello.kind, FrameKind.Hello);
+      // This node's own hello, of the connection it now uses, sent back to it (anyone on the path can copy it).
+      const replay = await open();
+      replay.send(relay.recording.up[0]!.subarray(0, 4 + hello.body.length + 13));
+      await refused(replay, 'EINVAL', /^EINVAL: the peer calls itself target, as this node is called, with this very process's incarnation/, HANDSHAKE_MS - 1);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok((await target.stats()).peers.some((p) => p.node === 'far-dialed' && p.connected), 'the session is still connected');
+      assert.ok(!events.some((e) => e.type === 'peer-down' && e.node === 'far-dialed'));
+      assert.ok(!logs.some((l) => /leads back to this node|dialed itself/.test(l)), logs.join('\n'));
+      assert.equal(await call(`/sys/nodes/far-dialed`, 'peers', [], { timeout: 5000 }).then(() => 'answers'), 'answers');
+      await far.shutdown();
+    } finally {
+      await relay.close();
+    }
+  });
+
   it('a bad protocol version: refused with the version in the reason', async () => {
     for (const v of [PROTOCOL_VERSION + 1, PROTOCOL_VERSION - 1, 0, 1.5, String(PROTOCOL_VERSION)]) {
       const c = await open();
@@ -467,8 +492,9 @@ describe('bad input on the listening port', () => {
     for (let i = 0; i < 20; i++) assert.deepStrictEqual(await agent.call(ECHO_NAME, 'echo', [{ i, s: 'x'.repeat(i * 100) }]), { i, s: 'x'.repeat(i * 100) });
     assert.equal(typeof (await agent.whoami()), 'number', 'and the node reaches the good peer');
     assert.ok(good !== undefined);
+    // (Of the node: the good peer also meets the nodes the node dialed, and sees them go.)
     assert.deepStrictEqual(
-      good.events.filter((e) => e.type === 'peer-down' || e.type === 'handshake-rejected'),
+      good.events.filter((e) => (e.type === 'peer-down' && e.node === 'target') || (e.type === 'handshake-rejected' && (e.node === 'target' || e.address === address))),
       [],
       'the good peer never saw the node down, nor a rejection',
     );

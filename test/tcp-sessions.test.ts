@@ -20,6 +20,8 @@ import { AGENT, eventually } from './helpers/places.js';
 import type { Verdict } from './fixtures/agent.js';
 import { collect } from './helpers/boxes.js';
 import { rawDial } from './helpers/raw-tcp.js';
+import { Dialers, SELF_REDIAL_MS } from '../src/transport/tcp/dialers.js';
+import type { Connection } from '../src/transport/tcp/connection.js';
 
 const DOWN_MS = 3000;
 const TCP = { heartbeatMs: 100, downMs: DOWN_MS, backoff: { min: 20, max: 200 }, maxFrame: 64 * 1024 };
@@ -64,13 +66,41 @@ it('the losing dialer waits rather than redialing in a loop', async () => {
   assert.deepStrictEqual(logged.filter((l) => /duplicate connection|replaced by another connection/.test(l)), []);
 });
 
-it("a node given its own address among its peers (one list for every node) drops it: no refusal, no redial, and waitForPeers waits for the others only", async () => {
+it("a node given its own address among its peers (one list for every node) dials it only now and then, quietly: no refusal, no redial event, and waitForPeers waits for the others only", async () => {
   const before = events.length;
   node.addPeer(node.address!);
   assert.deepStrictEqual(await node.waitForPeers(5000), ['mesh-b']);
   await new Promise((r) => setTimeout(r, 1000));
   const ofItself = events.slice(before).filter((e) => (e.type === 'reconnecting' && e.address === node.address) || (e.type === 'handshake-rejected' && /calls itself|itself/.test(e.reason)));
   assert.deepStrictEqual(ofItself, []);
+  assert.deepStrictEqual(logged.filter((l) => l.includes('itself')), [`${node.address} leads back to this node itself: dialed again only every 30 s, quietly`]);
+});
+
+it('Dialers: an address that led back to this node is dialed again after SELF_REDIAL_MS, with no reconnecting event; once another node answers there, it backs off as any', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const conns: Connection[] = [];
+  const emitted: StatusEvent[] = [];
+  const dialers = new Dialers({ connect: (_h, _p, address) => (conns.push({ address } as Connection), conns[conns.length - 1]!), connected: () => false, emit: (e) => emitted.push(e) }, { min: 10, max: 100 }, () => 0);
+  try {
+    dialers.dial('127.0.0.1:1');
+    assert.equal(conns.length, 1);
+    dialers.landedOnSelf(conns[0]!);
+    assert.ok(dialers.isOwn('127.0.0.1:1'));
+    dialers.ended(conns[0]!, 'this node dialed itself');
+    assert.equal(emitted.length, 0, 'no reconnecting event');
+    t.mock.timers.tick(SELF_REDIAL_MS - 1);
+    assert.equal(conns.length, 1, 'not before SELF_REDIAL_MS');
+    t.mock.timers.tick(1);
+    assert.equal(conns.length, 2, 'dialed again');
+    dialers.reached('127.0.0.1:1', 'another', 'inc');
+    assert.ok(!dialers.isOwn('127.0.0.1:1'));
+    dialers.ended(conns[1]!, 'connection closed');
+    assert.deepStrictEqual(emitted.map((e) => e.type), ['reconnecting']);
+    t.mock.timers.tick(10);
+    assert.equal(conns.length, 3, 'after the backoff');
+  } finally {
+    dialers.close();
+  }
 });
 
 /**

@@ -485,12 +485,12 @@ function checkSecret(secret: unknown): void {
   }
 }
 
-/** A node listens or dials beyond loopback only with a secret: anyone who can connect could otherwise send. */
 /** A node's name, as it goes in addresses: EINVAL unless it is 1 to 64 letters, digits, '_', '.' or '-'. */
 export function checkNodeName(name: unknown): void {
   if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new FosError('EINVAL', `a node name is 1 to 64 letters, digits, '_', '.' or '-': ${describeOption(name)}`);
 }
 
+/** A node listens or dials beyond loopback only with a secret: anyone who can connect could otherwise send. */
 function checkOpenAddresses(addresses: readonly string[], secured: boolean): void {
   const open = addresses.filter((a) => !isLoopback(parseHostPort(a).host));
   if (open.length > 0 && !secured) {

@@ -235,6 +235,7 @@ export class Connection {
           this.close('this node dialed itself', { tell: false, refused: false });
           return;
         }
+        if (hello.inc === this.ownHello.inc) throw new FosError('EINVAL', `the peer calls itself ${hello.node}, as this node is called, with this very process's incarnation: a hello of this node's, replayed or come late`);
         throw new FosError('EINVAL', `the peer calls itself ${hello.node}, as this node is called: another process has this node's name (give one of them another name)`);
       }
       this.peerHello = hello;
@@ -344,6 +345,11 @@ export class Connection {
   /** The nonce of the side that dialed, known to both sides once the hellos are exchanged: it ranks two connections one node dialed. */
   get dialerNonce(): Uint8Array {
     return this.role === 'dialer' ? this.ownHello.nonce : this.peerHello!.nonce;
+  }
+
+  /** A dialer that sent its hello and has not heard the acceptor's. */
+  get awaitingHello(): boolean {
+    return this.role === 'dialer' && this.state === 'hello';
   }
 
   /** The nonce this side sent in its hello. */

@@ -4,7 +4,7 @@
  * whenever its connection ends, parked while the process found there is
  * connected by another connection (the tie-break kept the one it dialed us by),
  * forgotten when it was learned from a peer and its node goes down, and
- * dropped for good when it leads back to this node itself.
+ * dialed only now and then, quietly, while it leads back to this node itself.
  *
  * Invariants: one dialer per address; a dialer has at most one of a
  * connection in progress or open (`conn`), a timer before its next attempt
@@ -29,7 +29,17 @@ interface Dialer {
   readonly learned: string | undefined;
   /** Not dialing while the process found here is connected by another connection. */
   parked: boolean;
+  /**
+   * The last connection dialed here reached this very node: its own
+   * address among its peers, or a seed address that several nodes answer
+   * at. Dialed again only every SELF_REDIAL_MS, quietly (another node may
+   * answer there next time); cleared once another node does.
+   */
+  self: boolean;
 }
+
+/** How often an address that led back to this node is dialed again. */
+export const SELF_REDIAL_MS = 30_000;
 
 export interface DialerHost {
   /** Opens a connection to `host:port` as the dialer, for `address`. */
@@ -41,8 +51,6 @@ export interface DialerHost {
 
 export class Dialers {
   private readonly dialers = new Map<string, Dialer>();
-  /** Addresses at which this node found itself: never dialed again. */
-  private readonly own = new Set<string>();
   private closed = false;
 
   constructor(
@@ -56,16 +64,16 @@ export class Dialers {
     return this.dialers.has(address);
   }
 
-  /** Whether a connection dialed to `address` reached this node itself. */
+  /** Whether the last connection dialed to `address` reached this node itself. */
   isOwn(address: string): boolean {
-    return this.own.has(address);
+    return this.dialers.get(address)?.self === true;
   }
 
   /** Dials `address` and keeps it connected; `learned` names the node a peer introduced it for. */
   dial(address: string, learned?: string): void {
-    if (this.closed || this.dialers.has(address) || this.own.has(address)) return;
+    if (this.closed || this.dialers.has(address)) return;
     const { host, port } = parseHostPort(address);
-    const d: Dialer = { address, host, port, attempt: 0, timer: undefined, conn: undefined, peer: undefined, incarnation: undefined, learned, parked: false };
+    const d: Dialer = { address, host, port, attempt: 0, timer: undefined, conn: undefined, peer: undefined, incarnation: undefined, learned, parked: false, self: false };
     this.dialers.set(address, d);
     this.connect(d);
   }
@@ -76,6 +84,7 @@ export class Dialers {
     if (d === undefined) return;
     d.peer = peer;
     d.incarnation = inc;
+    d.self = false;
   }
 
   /** The nodes dialed because a peer introduced them. */
@@ -93,12 +102,10 @@ export class Dialers {
     return this.dialers.get(address)?.peer;
   }
 
-  /** A connection dialed to `address` reached this very node: `address` is its own, and is not dialed again. */
-  ownAddress(address: string): void {
-    const d = this.dialers.get(address);
-    if (d !== undefined) clearTimeout(d.timer);
-    this.dialers.delete(address);
-    this.own.add(address);
+  /** `conn`, the connection in progress at its address, reached this very node (see Dialer.self). */
+  landedOnSelf(conn: Connection): void {
+    const d = this.dialers.get(conn.address);
+    if (d !== undefined && d.conn === conn) d.self = true;
   }
 
   /** A connection dialed to `address` was adopted: the backoff starts over. */
@@ -156,6 +163,10 @@ export class Dialers {
       // elsewhere, or two nodes given one name) parks nothing: this address
       // is dialed on, and a process there is refused or let in as it should.
       d.parked = true;
+      return;
+    }
+    if (d.self) {
+      d.timer = setTimeout(() => this.connect(d), SELF_REDIAL_MS);
       return;
     }
     const base = Math.min(this.backoff.max, this.backoff.min * 2 ** Math.min(d.attempt, 20));

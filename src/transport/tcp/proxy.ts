@@ -28,7 +28,7 @@ import { weightOf, type FlowSendOptions } from '../flow.js';
 import { Withdrawal } from '../../util/withdrawal.js';
 import { formatHostPort, isLoopback, parseHostPort } from './address.js';
 import { Connection, type ConnectionHost, type Ending } from './connection.js';
-import { Dialers } from './dialers.js';
+import { Dialers, SELF_REDIAL_MS } from './dialers.js';
 import { MIN_MAX_FRAME, newIncarnation, type Hello } from './handshake.js';
 import { PeerHistory } from './peer-history.js';
 import { Session, type SessionHost } from './session.js';
@@ -374,9 +374,12 @@ export class Proxy implements ConnectionHost, SessionHost {
 
   dialedItself(nonce: Uint8Array): boolean {
     for (const c of this.connections) {
-      if (c.role !== 'dialer' || Buffer.compare(c.ownNonce, nonce) !== 0) continue;
-      this.dialers.ownAddress(c.address);
-      this.host.log(`${c.address} is this node's own address: not dialed`);
+      // Only a connection still waiting for the answer to its hello can be
+      // the one that sent this hello: one that heard the peer's (one in use)
+      // is not, whatever a replayed copy of its hello says.
+      if (c.role !== 'dialer' || !c.awaitingHello || Buffer.compare(c.ownNonce, nonce) !== 0) continue;
+      if (!this.dialers.isOwn(c.address)) this.host.log(`${c.address} leads back to this node itself: dialed again only every ${SELF_REDIAL_MS / 1000} s, quietly`);
+      this.dialers.landedOnSelf(c);
       c.close('this node dialed itself', { tell: false, refused: false });
       return true;
     }
@@ -507,12 +510,12 @@ export class Proxy implements ConnectionHost, SessionHost {
     }
   }
 
-  /** The node reached at `address` (dialed), once it is up (its names known); undefined before. */
-  /** Whether `address`, dialed, led back to this node (it is not dialed, and no peer is waited for there). */
+  /** Whether `address`, dialed last, led back to this node (no peer is waited for there meanwhile). */
   isOwnAddress(address: string): boolean {
     return this.dialers.isOwn(address);
   }
 
+  /** The node reached at `address` (dialed), once it is up (its names known); undefined before. */
   upAt(address: string): string | undefined {
     const node = this.dialers.peerAt(address);
     // The process found there: another of its name (refused, or the one it replaced) does not make the address up.
