@@ -22,6 +22,7 @@ const KV = fileURLToPath(new URL('../examples/cluster/kv.js', import.meta.url));
 const GREETER = fileURLToPath(new URL('../examples/cluster/greeter.js', import.meta.url));
 const ECHO = fileURLToPath(new URL('./fixtures/echo.js', import.meta.url));
 const THROWS_AT_LOAD = fileURLToPath(new URL('./fixtures/throws-at-load.js', import.meta.url));
+const CRASH_WHILE_STARTING = fileURLToPath(new URL('./fixtures/crash-while-starting.js', import.meta.url));
 
 const dir = mkdtempSync(join(tmpdir(), 'fos-cli-'));
 const secretFile = join(dir, 'secret');
@@ -429,6 +430,18 @@ describe('fos node, ls, ping, stats', () => {
       assert.match(n.stderr(), /^fos node: service \/app\/phoenix: a new worker starts in 1 s \(crash 1 in the last 60 s\)$/m);
       const who = await fos(['call', '/app/phoenix', 'whoami', '--node', n.address, '--secret-file', secretFile]);
       assert.equal(who.stdout, '2\n', who.stderr);
+    } finally {
+      n.proc.kill('SIGKILL');
+    }
+  });
+
+  it("a worker that crashes while its service's other workers still start is said as the service's, once they have, and replaced", async () => {
+    const n = await startFosNode(['--name', 'early', '--service', `/app/early=${CRASH_WHILE_STARTING}:2`]);
+    try {
+      await eventually(() => /service \/app\/early: a new worker runs, isolate 3$/m.test(n.stderr()), 10_000, 'a new worker');
+      assert.match(n.stderr(), /^fos node: a worker of service \/app\/early \(file:\S+\/crash-while-starting\.js\), isolate 1, crashed \(exit code 1\): Error: the first worker fell over as the second started\n/m);
+      const members = await fos(['ls', '--node', n.address, '--secret-file', secretFile]);
+      assert.match(members.stdout, /^\/app\/early\s+fleet\s+early\s+[23]\/\d+\n\s+early\s+[23]\/\d+$/m, members.stdout);
     } finally {
       n.proc.kill('SIGKILL');
     }

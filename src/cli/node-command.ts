@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { lookup } from '../api.js';
 import { FosError, toWire } from '../errors.js';
 import { boot, checkNodeName } from '../node/node.js';
+import type { StatusEvent } from '../node/status.js';
 import { validateName } from '../names/name.js';
 import { checkAdvertised, parseHostPort } from '../transport/tcp/address.js';
 import { downMsOf } from '../transport/tcp/proxy.js';
@@ -102,11 +103,25 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   let closing = false;
   // The service each live worker runs, and how a crashed one is replaced.
   const serviceOf = new Map<number, ServiceSpec>();
+  // Crashes of workers whose spawn has not resolved yet (one of several, ready, died while the others started): said and replaced once it has.
+  const crashedStarting = new Map<number, Extract<StatusEvent, { type: 'isolate-crashed' }>>();
+  const crashed = (s: ServiceSpec, ev: Extract<StatusEvent, { type: 'isolate-crashed' }>): void => {
+    const line = statusLine(ev, isolateOf)!;
+    say(line, line);
+    restarts.crashed(s);
+  };
   const spawnService = async (s: ServiceSpec, count: number): Promise<readonly number[]> => {
     const svc = await node.spawn(SERVE_MODULE, { count, data: s, poll: values.poll === true }).catch((e: unknown) => {
       throw startFailed(s, e);
     });
     for (const i of svc.isolates) serviceOf.set(i, s);
+    for (const i of svc.isolates) {
+      const ev = crashedStarting.get(i);
+      if (ev === undefined) continue;
+      crashedStarting.delete(i);
+      crashed(s, ev);
+      serviceOf.delete(i);
+    }
     return svc.isolates;
   };
   const restarts = new Restarts<ServiceSpec>(
@@ -124,12 +139,14 @@ export async function nodeCommand(argv: string[]): Promise<number> {
       // A peer that came up ends what was said of it (a refusal, a redial): said again if it recurs.
       // (A command's client node coming up ends nothing: it is not the peer any such line was about.)
       if (ev.type === 'peer-up' && !isClient(ev.node)) repeats.reset((key) => speaksOf(key, ev.node, ev.address));
-      const line = statusLine(ev, isolateOf);
-      if (line !== undefined) say(clientKey(repeatKey(ev, line)), line);
       if (ev.type === 'isolate-crashed') {
         const s = serviceOf.get(ev.isolate);
         serviceOf.delete(ev.isolate);
-        if (s !== undefined) restarts.crashed(s);
+        if (s !== undefined) crashed(s, ev);
+        else crashedStarting.set(ev.isolate, ev); // its spawn, not resolved yet, says it (and a spawn that fails says why)
+      } else {
+        const line = statusLine(ev, isolateOf);
+        if (line !== undefined) say(clientKey(repeatKey(ev, line)), line);
       }
       taken ??= nameTaken.see(ev, performance.now());
       if (taken !== undefined) stop?.();
