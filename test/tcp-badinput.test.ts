@@ -385,6 +385,16 @@ describe('bad input on the listening port', () => {
     }
   });
 
+  it('past 64 handshakes in progress, a new connection is refused with a word (EAGAIN in a Close frame), and is said as refused', async () => {
+    const quiet = await Promise.all(Array.from({ length: 64 }, () => open()));
+    const extra = await open();
+    await extra.waitClosed(SLACK_MS);
+    assert.deepStrictEqual(extra.closeReason, { reason: '64 handshakes already in progress', final: false, code: 'EAGAIN' });
+    assert.equal((await rejection(extra)).code, 'EAGAIN');
+    // The node ends the 64 at its handshake timeout: then it takes new connections again.
+    for (const c of quiet) await c.waitClosed(HANDSHAKE_MS + SLACK_MS);
+  });
+
   it('a bad protocol version: refused with the version in the reason', async () => {
     for (const v of [PROTOCOL_VERSION + 1, PROTOCOL_VERSION - 1, 0, 1.5, String(PROTOCOL_VERSION)]) {
       const c = await open();

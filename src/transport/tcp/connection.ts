@@ -177,12 +177,10 @@ export class Connection {
     if (tell && !this.socket.destroyed) {
       try {
         // [reason, final, code]: the peer reports the refusal under the same code.
-        this.socket.end(frameWithBody(FrameKind.Close, 0, packValue([ending.reason.slice(0, 200), ending.final, ending.code])));
+        closeWith(this.socket, ending.reason, ending.final, ending.code);
       } catch {
         // the socket is gone already
       }
-      // A peer that does not read or close gets no more than a second.
-      setTimeout(() => this.socket.destroy(), 1000).unref();
     } else this.socket.destroy();
     this.host.closed(this, ending, wasOpen);
   }
@@ -373,6 +371,19 @@ export class Connection {
 }
 
 /** The reason a Close frame gives, whether its sender shuts down, and the code (EINVAL when it gives none it should). */
+/**
+ * Ends `socket` with a Close frame: [reason, final, code], so that the peer
+ * reports the refusal under the same code (and, `final`, knows this node
+ * is gone rather than the link broken). A peer that does not read or close
+ * gets no more than a second.
+ */
+export function closeWith(socket: Socket, reason: string, final: boolean, code: ErrorCode): void {
+  // A socket ended is not read any more: an error on it (a reset) ends it, and is nobody's news.
+  socket.on('error', () => socket.destroy());
+  socket.end(frameWithBody(FrameKind.Close, 0, packValue([reason.slice(0, 200), final, code])));
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
 function closeReason(b: Buffer): { why: string; final: boolean; code: ErrorCode } {
   try {
     const v = unpackValue(b);

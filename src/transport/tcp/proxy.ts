@@ -27,7 +27,7 @@ import type { StatusEvent } from '../../node/status.js';
 import { weightOf, type FlowSendOptions } from '../flow.js';
 import { Withdrawal } from '../../util/withdrawal.js';
 import { formatHostPort, isLoopback, parseHostPort } from './address.js';
-import { Connection, type ConnectionHost, type Ending } from './connection.js';
+import { closeWith, Connection, type ConnectionHost, type Ending } from './connection.js';
 import { Dialers, SELF_REDIAL_MS } from './dialers.js';
 import { MIN_MAX_FRAME, newIncarnation, type Hello } from './handshake.js';
 import { PeerHistory } from './peer-history.js';
@@ -201,14 +201,16 @@ export class Proxy implements ConnectionHost, SessionHost {
 
   /** Takes a connection a peer opened to this node: it shakes hands as the acceptor. */
   accept(socket: Socket): void {
+    // Refused with a word (a Close frame), so that the dialer knows a fos node answered and can tell why.
     if (this.shutDown) {
-      socket.destroy();
+      closeWith(socket, 'node shut down', true, 'ECLOSED');
       return;
     }
     // Unauthenticated connections cost a socket, a timer and up to 4 KiB each: a bounded number at a time.
     if (this.handshaking() >= MAX_HANDSHAKES) {
-      socket.destroy();
-      this.rejected(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, undefined, { reason: `${MAX_HANDSHAKES} handshakes already in progress`, code: 'EAGAIN', by: 'local' });
+      const reason = `${MAX_HANDSHAKES} handshakes already in progress`;
+      closeWith(socket, reason, false, 'EAGAIN');
+      this.rejected(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, undefined, { reason, code: 'EAGAIN', by: 'local' });
       return;
     }
     this.track(new Connection(socket, 'acceptor', this, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`));
