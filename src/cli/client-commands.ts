@@ -18,6 +18,9 @@ import { CALL_TIMEOUT_MS, checkedOption, PING_TIMEOUT_MS, UsageError } from './u
 
 const COMMON = { node: { type: 'string' }, 'secret-file': { type: 'string' }, timeout: { type: 'string' } } as const;
 
+const ANSWERED = Symbol('answered');
+const INTERRUPTED = Symbol('interrupted');
+
 /** How long `fos ls` and `fos stats` take at most, joining the cluster included, and `fos ping` takes to join. */
 const JOIN_TIMEOUT_MS = 10_000;
 
@@ -71,35 +74,39 @@ export async function pingCommand(argv: string[]): Promise<number> {
   const count = Number(values.count ?? 10);
   if (!Number.isInteger(count) || count < 1) throw new UsageError(`--count is a positive integer, got ${values.count}`);
   const timeout = timeoutOf(values.timeout, PING_TIMEOUT_MS);
+  // Ctrl-C ends the run at once, the round trip it cuts short uncounted (one while joining, once joined); a second one ends the command.
+  let interrupted = false;
+  let wake = (): void => {};
+  const interruption = new Promise<typeof INTERRUPTED>((resolve) => (wake = () => resolve(INTERRUPTED)));
+  const interrupt = (): void => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    wake();
+  };
+  process.on('SIGINT', interrupt);
   const { times, lost } = await withClient(values, JOIN_TIMEOUT_MS, async () => {
-    let interrupted = false;
-    const interrupt = (): void => void (interrupted = true);
-    process.on('SIGINT', interrupt);
     const out: number[] = [];
     let failed = 0;
-    try {
-      for (let i = 0; i < count && !interrupted; i++) {
-        // One member after another, from the list as it is now: a member that left is not tried again.
-        const refs = await lookup(name).catch((): Ref[] => []);
-        const ref = refs[i % Math.max(1, refs.length)];
-        const who = ref === undefined ? '' : ` (${ref.address.node}/${ref.address.isolate})`;
-        const t0 = performance.now();
-        try {
-          await call(ref ?? name, PING_METHOD, [], { timeout });
-          out.push(performance.now() - t0);
-          process.stdout.write(`${name}${who}: round trip ${i + 1} ${formatMs(out[out.length - 1]!)}\n`);
-        } catch (e) {
-          failed++;
-          process.stdout.write(`${name}${who}: round trip ${i + 1} failed: ${(e as Error).message}\n`);
-          // A name with no member fails at once: a pause, so that a run of them takes a while (the service may come back).
-          if (ref === undefined) await new Promise((r) => setTimeout(r, Math.min(timeout, 1000)));
-        }
+    for (let i = 0; i < count && !interrupted; i++) {
+      // One member after another, from the list as it is now: a member that left is not tried again.
+      const refs = await lookup(name).catch((): Ref[] => []);
+      const ref = refs[i % Math.max(1, refs.length)];
+      const who = ref === undefined ? '' : ` (${ref.address.node}/${ref.address.isolate})`;
+      const t0 = performance.now();
+      const outcome = await Promise.race([call(ref ?? name, PING_METHOD, [], { timeout }).then((): typeof ANSWERED => ANSWERED, (e: unknown) => e as Error), interruption]);
+      if (outcome === INTERRUPTED) break;
+      if (outcome === ANSWERED) {
+        out.push(performance.now() - t0);
+        process.stdout.write(`${name}${who}: round trip ${i + 1} ${formatMs(out[out.length - 1]!)}\n`);
+        continue;
       }
-    } finally {
-      process.off('SIGINT', interrupt);
+      failed++;
+      process.stdout.write(`${name}${who}: round trip ${i + 1} failed: ${outcome.message}\n`);
+      // A name with no member fails at once: a pause, so that a run of them takes a while (the service may come back).
+      if (ref === undefined) await Promise.race([new Promise((r) => setTimeout(r, Math.min(timeout, 1000))), interruption]);
     }
     return { times: out, lost: failed };
-  });
+  }).finally(() => process.off('SIGINT', interrupt));
   const done = times.length + lost;
   const sorted = [...times].sort((a, b) => a - b);
   const spread = sorted.length === 0 ? 'none answered' : `min ${formatMs(sorted[0]!)}, median ${formatMs(sorted[Math.floor(sorted.length / 2)]!)}, max ${formatMs(sorted[sorted.length - 1]!)}`;
