@@ -442,7 +442,7 @@ describe('fos node, ls, ping, stats', () => {
       assert.equal(r.stdout, '"soon"\n', r.stderr);
       await eventually(() => /service \/app\/phoenix: a new worker runs, isolate 2$/m.test(n.stderr()), 10_000, 'a new worker');
       assert.match(n.stderr(), /^fos node: a worker of service \/app\/phoenix \(file:\S+\/echo\.js\), isolate 1, crashed \(exit code 1\): Error: the service fell over\n\s+at /m);
-      assert.match(n.stderr(), /^fos node: service \/app\/phoenix: a new worker starts in 1 s \(crash 1 in the last 60 s\)$/m);
+      assert.match(n.stderr(), /^fos node: service \/app\/phoenix: a new worker starts in 1 s \(crash 1 in a row; 60 s of running ends a row\)$/m);
       const who = await fos(['call', '/app/phoenix', 'whoami', '--node', n.address, '--secret-file', secretFile]);
       assert.equal(who.stdout, '2\n', who.stderr);
     } finally {
@@ -563,35 +563,53 @@ describe('the restarts of fos node', () => {
     // 20 ms, then 40, then 50 (the most): each start comes at least that long after the one before.
     assert.ok(starts[0]! >= 19 && starts[1]! - starts[0]! >= 39 && starts[2]! - starts[1]! >= 49, `starts at ${starts.map(Math.round).join(', ')} ms`);
     assert.deepStrictEqual(said.filter((l) => /starts in/.test(l)), [
-      'service /svc: a new worker starts in 20 ms (crash 1 in the last 10 s)',
-      'service /svc: a new worker starts in 40 ms (crash 2 in the last 10 s)',
-      'service /svc: a new worker starts in 50 ms (crash 3 in the last 10 s)',
+      'service /svc: a new worker starts in 20 ms (crash 1 in a row; 10 s of running ends a row)',
+      'service /svc: a new worker starts in 40 ms (crash 2 in a row; 10 s of running ends a row)',
+      'service /svc: a new worker starts in 50 ms (crash 3 in a row; 10 s of running ends a row)',
     ]);
     assert.equal(said.filter((l) => /did not start: cannot start$/.test(l)).length, 2);
     assert.equal(restarts.pending, 0);
   });
 
-  it('counts only the crashes within the window; after stop() starts nothing', async () => {
+  it('a row of crashes keeps the longest delay however long it lasts, and ends once a replacement ran the window; after stop() starts nothing', async () => {
     let now = 0;
     const said: string[] = [];
     let started = 0;
     const restarts = new Restarts(
       async () => ++started,
       (line) => said.push(line),
-      opts,
+      { baseMs: 1000, maxMs: 30_000, windowMs: 60_000 },
       () => now,
     );
-    restarts.crashed(service);
-    now = 20_000; // the first crash is past the window
-    restarts.crashed(service);
-    assert.deepStrictEqual(said, ['service /svc: a new worker starts in 20 ms (crash 1 in the last 10 s)', 'service /svc: a new worker starts in 20 ms (crash 1 in the last 10 s)']);
-    assert.equal(restarts.pending, 2);
+    const delays: number[] = [];
+    // A module that crashes a second after each start, for 20 crashes: 1, 2, 4, 8, 16, then 30 s each time.
+    for (let i = 0; i < 20; i++) {
+      restarts.crashed(service);
+      const delay = Number(/starts in (\d+) s/.exec(said[said.length - 1]!)?.[1]) * 1000;
+      delays.push(delay / 1000);
+      now += delay + 1000;
+    }
+    assert.deepStrictEqual(delays, [1, 2, 4, 8, 16, ...Array<number>(15).fill(30)]);
     restarts.stop();
-    assert.equal(restarts.pending, 0);
-    await sleep(60);
+    said.length = 0;
+    const fresh = new Restarts(async () => ++started, (line) => said.push(line), opts, () => now);
+    fresh.crashed(service);
+    now += 20 + 10_000; // its replacement ran the window
+    fresh.crashed(service);
+    now += 20 + 9_999; // this one did not
+    fresh.crashed(service);
+    assert.deepStrictEqual(said, [
+      'service /svc: a new worker starts in 20 ms (crash 1 in a row; 10 s of running ends a row)',
+      'service /svc: a new worker starts in 20 ms (crash 1 in a row; 10 s of running ends a row)',
+      'service /svc: a new worker starts in 40 ms (crash 2 in a row; 10 s of running ends a row)',
+    ]);
+    assert.equal(fresh.pending, 3);
+    fresh.stop();
+    assert.equal(fresh.pending, 0);
+    await sleep(80);
     assert.equal(started, 0);
-    restarts.crashed(service);
-    assert.equal(restarts.pending, 0, 'nothing is scheduled once stopped');
+    fresh.crashed(service);
+    assert.equal(fresh.pending, 0, 'nothing is scheduled once stopped');
   });
 });
 
@@ -615,6 +633,20 @@ describe("fos call's printing of a result", () => {
       [{ tags: new Set(['t']), raw: Uint8Array.of(0), m: new Map([['k', new Map([['in', true]])]]) }, '{"tags":["t"],"raw":[0],"m":{"k":{"in":true}}}'],
     ];
     for (const [v, json] of cases) assert.equal(resultJson(v), json);
+  });
+
+  it('writes a value that holds itself with "[Circular]" where it comes again; one held twice, not in itself, is written twice', () => {
+    const m = new Map<string, unknown>([['a', 1]]);
+    m.set('self', m);
+    assert.equal(resultJson(m), '{"a":1,"self":"[Circular]"}');
+    const o: Record<string, unknown> = { n: 1 };
+    o['me'] = { back: o };
+    assert.equal(resultJson(o), '{"n":1,"me":{"back":"[Circular]"}}');
+    const a: unknown[] = [1];
+    a.push(new Set([a]));
+    assert.equal(resultJson(a), '[1,["[Circular]"]]');
+    const shared = { x: 1 };
+    assert.equal(resultJson([shared, { again: shared }]), '[{"x":1},{"again":{"x":1}}]');
   });
 });
 

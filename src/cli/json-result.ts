@@ -5,32 +5,49 @@
  * object when its keys are all strings, else a list of [key, value]
  * pairs; a Set a list; bytes (a typed array, a Buffer, an ArrayBuffer) a
  * list of numbers; an Error its name, message and code; a bigint the
- * digits and `n`, as a string; undefined null. Dates are JSON's own
- * (ISO strings).
+ * digits and `n`, as a string; undefined null (in a list; a property
+ * goes, as in JSON); a value that holds itself "[Circular]" where it
+ * comes again (values cross nodes with their cycles). Dates are JSON's
+ * own (ISO strings).
  */
 export function resultJson(v: unknown): string {
-  return JSON.stringify(v, replace) ?? 'null';
+  return JSON.stringify(plain(v, new Set())) ?? 'null';
 }
 
-function replace(this: unknown, key: string, value: unknown): unknown {
-  // The holder's own value: `value` has been through toJSON (a Buffer's is { type, data }).
-  const raw = (this as Record<string, unknown>)[key];
-  if (typeof raw === 'bigint') return `${raw}n`;
-  if (typeof raw !== 'object' || raw === null) return value;
-  if (raw instanceof Map) {
-    const entries = [...raw.entries()];
+/** `v` made of what JSON writes as it is; `within` holds the objects `v` is inside of (a cycle's way back). */
+function plain(v: unknown, within: Set<object>): unknown {
+  if (typeof v === 'bigint') return `${v}n`;
+  if (typeof v !== 'object' || v === null) return v;
+  if (within.has(v)) return '[Circular]';
+  within.add(v);
+  try {
+    return plainObject(v, within);
+  } finally {
+    within.delete(v);
+  }
+}
+
+function plainObject(o: object, within: Set<object>): unknown {
+  const each = (x: unknown): unknown => plain(x, within);
+  if (o instanceof Map) {
+    const entries = [...o.entries()].map(([k, x]) => [each(k), each(x)] as const);
     return entries.every(([k]) => typeof k === 'string') ? Object.fromEntries(entries) : entries;
   }
-  if (raw instanceof Set) return [...raw];
-  if (ArrayBuffer.isView(raw)) {
-    const view = raw instanceof DataView ? new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) : raw;
+  if (o instanceof Set) return [...o].map(each);
+  if (Array.isArray(o)) return o.map((x) => (x === undefined ? null : each(x)));
+  if (ArrayBuffer.isView(o)) {
+    const view = o instanceof DataView ? new Uint8Array(o.buffer, o.byteOffset, o.byteLength) : o;
     // BigInt64Array's items are bigints: strings with an `n`, as any bigint.
-    return Array.from(view as unknown as ArrayLike<number | bigint>, (x) => (typeof x === 'bigint' ? `${x}n` : x));
+    return Array.from(view as unknown as ArrayLike<number | bigint>, each);
   }
-  if (raw instanceof ArrayBuffer || raw instanceof SharedArrayBuffer) return [...new Uint8Array(raw)];
-  if (raw instanceof Error) {
-    const code = (raw as { code?: unknown }).code;
-    return { name: raw.name, message: raw.message, ...(code !== undefined ? { code } : {}) };
+  if (o instanceof ArrayBuffer || o instanceof SharedArrayBuffer) return [...new Uint8Array(o)];
+  if (o instanceof Error) {
+    const code = (o as { code?: unknown }).code;
+    return { name: o.name, message: o.message, ...(code !== undefined ? { code: each(code) } : {}) };
   }
-  return value;
+  // A Date, or anything else with a JSON form of its own, gives that.
+  if (typeof (o as { toJSON?: unknown }).toJSON === 'function') return (o as { toJSON(): unknown }).toJSON();
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(o)) if (x !== undefined && typeof x !== 'function' && typeof x !== 'symbol') out[k] = each(x);
+  return out;
 }

@@ -106,7 +106,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   // Crashes of workers whose spawn has not resolved yet (one of several, ready, died while the others started): said and replaced once it has.
   const crashedStarting = new Map<number, Extract<StatusEvent, { type: 'isolate-crashed' }>>();
   const crashed = (s: ServiceSpec, ev: Extract<StatusEvent, { type: 'isolate-crashed' }>): void => {
-    const line = statusLine(ev, isolateOf)!;
+    const line = statusLine(ev, (isolate) => `a worker of service ${s.name} (${s.module}), isolate ${isolate},`)!;
     say(line, line);
     restarts.crashed(s);
   };
@@ -114,13 +114,11 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     const svc = await node.spawn(SERVE_MODULE, { count, data: s, poll: values.poll === true }).catch((e: unknown) => {
       throw startFailed(s, e);
     });
-    for (const i of svc.isolates) serviceOf.set(i, s);
     for (const i of svc.isolates) {
       const ev = crashedStarting.get(i);
-      if (ev === undefined) continue;
       crashedStarting.delete(i);
-      crashed(s, ev);
-      serviceOf.delete(i);
+      if (ev === undefined) serviceOf.set(i, s);
+      else crashed(s, ev);
     }
     return svc.isolates;
   };
@@ -128,10 +126,6 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     async (s) => (await spawnService(s, 1))[0]!,
     (line) => say(line, line),
   );
-  const isolateOf = (isolate: number, module: string): string => {
-    const s = serviceOf.get(isolate);
-    return s === undefined ? `isolate ${isolate} (${module})` : `a worker of service ${s.name} (${s.module}), isolate ${isolate},`;
-  };
   void (async () => {
     for await (const ev of node.status()) {
       // A redial queued before the shutdown began is not news after "shutting down".
@@ -145,7 +139,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
         if (s !== undefined) crashed(s, ev);
         else crashedStarting.set(ev.isolate, ev); // its spawn, not resolved yet, says it (and a spawn that fails says why)
       } else {
-        const line = statusLine(ev, isolateOf);
+        const line = statusLine(ev);
         if (line !== undefined) say(clientKey(repeatKey(ev, line)), line);
       }
       taken ??= nameTaken.see(ev, performance.now());

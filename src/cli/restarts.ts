@@ -2,9 +2,11 @@
  * How `fos node` keeps its services up: a worker of a `--service` that
  * crashed (it threw outside any handler, or exited by itself) is replaced
  * by a new one, after a delay that doubles with each crash of that
- * service within the last minute (1 s, 2 s, 4 s, ... up to 30 s), so that
- * a module that crashes as it starts is retried, not spun on. A
- * replacement that fails to start counts as a crash too.
+ * service in a row (1 s, 2 s, 4 s, ... up to 30 s), so that a module that
+ * crashes as it starts is retried, not spun on. A crash is in the row of
+ * the one before unless the replacement that one got had run a minute
+ * (the window) by then. A replacement that fails to start counts as a
+ * crash too.
  *
  * Invariant: at most one replacement per crashed worker is pending or
  * starting; after `stop()` none is started.
@@ -13,15 +15,15 @@
 export interface RestartOptions {
   readonly baseMs: number;
   readonly maxMs: number;
-  /** Crashes older than this no longer lengthen the delay. */
+  /** A replacement that runs this long ends its service's row of crashes. */
   readonly windowMs: number;
 }
 
 export const DEFAULT_RESTARTS: RestartOptions = { baseMs: 1000, maxMs: 30_000, windowMs: 60_000 };
 
 export class Restarts<S extends { readonly name: string }> {
-  /** When each service's recent crashes came (ms), oldest first. */
-  private readonly crashes = new Map<S, number[]>();
+  /** Each service's row of crashes: how many, when the last came (ms), and the delay it got. */
+  private readonly rows = new Map<S, { count: number; at: number; delay: number }>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
 
@@ -38,11 +40,12 @@ export class Restarts<S extends { readonly name: string }> {
   crashed(service: S): void {
     if (this.stopped) return;
     const now = this.now();
-    const recent = (this.crashes.get(service) ?? []).filter((t) => now - t < this.opts.windowMs);
-    recent.push(now);
-    this.crashes.set(service, recent);
-    const delay = Math.min(this.opts.maxMs, this.opts.baseMs * 2 ** Math.min(recent.length - 1, 30));
-    this.say(`service ${service.name}: a new worker starts in ${formatDelay(delay)} (crash ${recent.length} in the last ${formatDelay(this.opts.windowMs)})`);
+    const last = this.rows.get(service);
+    // The replacement the last crash got started `delay` after it: had it run the window by now?
+    const count = last !== undefined && now - last.at < last.delay + this.opts.windowMs ? last.count + 1 : 1;
+    const delay = Math.min(this.opts.maxMs, this.opts.baseMs * 2 ** Math.min(count - 1, 30));
+    this.rows.set(service, { count, at: now, delay });
+    this.say(`service ${service.name}: a new worker starts in ${formatDelay(delay)} (crash ${count} in a row; ${formatDelay(this.opts.windowMs)} of running ends a row)`);
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       if (this.stopped) return;
