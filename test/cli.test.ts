@@ -148,6 +148,9 @@ describe('fos node, ls, ping, stats', () => {
     const helpPing = await fos(['help', 'ping']);
     assert.equal(helpPing.code, 0);
     assert.match(helpPing.stdout, /^usage: fos ping\n/);
+    const unknown = await fos(['help', 'pnig']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /^fos: unknown command "pnig"\n/);
     const version = await fos(['--version']);
     assert.equal(version.code, 0);
     assert.match(version.stdout, /^fos \d+\.\d+\.\d+\n$/);
@@ -293,7 +296,7 @@ describe('fos node, ls, ping, stats', () => {
         const t1 = performance.now();
         const r = await fos(['ls', '--node', `127.0.0.1:${(dropper.address() as AddressInfo).port}`, '--secret-file', secretFile]);
         assert.equal(r.code, 1);
-        assert.match(r.stderr, /^fos: ECONNRESET: what listens at 127\.0\.0\.1:\d+ drops the connection before the fos handshake .*: (connection closed|socket error: (read|connect) ECONNRESET.*) \(5 attempts\)$/m);
+        assert.match(r.stderr, /^fos: ECONNRESET: what listens at 127\.0\.0\.1:\d+ drops the connection before the fos handshake .*: (connection closed|socket error: \w+ ECONNRESET.*) \(5 attempts\)$/m);
         assert.ok(performance.now() - t1 < 8000, 'after a few attempts, not the 10 s join timeout');
       } finally {
         dropper.close();
@@ -323,14 +326,18 @@ describe('fos node, ls, ping, stats', () => {
       assert.match(r.stderr, /^fos: ETIMEDOUT: what listens at 127\.0\.0\.1:\d+ took the connection but did not answer the fos handshake .*: handshake not finished within 5000 ms$/m);
       assert.ok(performance.now() - t0 < 8000, 'at the first handshake timeout (5 s), not after the 10 s join timeout');
       // Once it has said why, the command ends: it does not wait out the second its closed socket is left to hang up.
-      const s0 = performance.now();
-      await fos(['help']);
-      const startup = performance.now() - s0;
+      let startup = Infinity;
+      for (let i = 0; i < 2; i++) {
+        const s0 = performance.now();
+        await fos(['help']);
+        startup = Math.min(startup, performance.now() - s0);
+      }
       const c0 = performance.now();
       const c = await fos(['call', '/app/echo', 'echo', '--timeout', '2000', '--node', `127.0.0.1:${(silent.address() as AddressInfo).port}`, '--secret-file', secretFile]);
       const took = performance.now() - c0;
       assert.match(c.stderr, /^fos: ETIMEDOUT: could not join the cluster through 127\.0\.0\.1:\d+ within 2000 ms/m);
-      assert.ok(took < startup + 2700, `fos call --timeout 2000 took ${took.toFixed(0)} ms, a fos process ${startup.toFixed(0)} ms`);
+      // Waiting out that second would take 3000 ms and a process start at least.
+      assert.ok(took < startup + 2850, `fos call --timeout 2000 took ${took.toFixed(0)} ms, a fos process ${startup.toFixed(0)} ms`);
     } finally {
       for (const s of sockets) s.destroy();
       silent.close();
@@ -750,6 +757,7 @@ describe('the repeat filter of fos node', () => {
     assert.equal(up(a, 40001), up(b, 40002));
     assert.equal(clientKey(logKey(`connection to ${a} closed: closed by the peer: node shut down`)), clientKey(logKey(`connection to ${b} closed: closed by the peer: node shut down`)));
     assert.ok(!speaksOf(up(a, 40001), 'one', '127.0.0.1:7070'), "another peer's coming up does not end a client's line");
+    assert.equal(clientKey(`connection to ${a} closed at [::1]:40001`), clientKey(`connection to ${b} closed at [::1]:40002`), 'IPv6 addresses too');
     const plain = 'peer one is up (at 127.0.0.1:7070)';
     assert.equal(clientKey(plain), plain);
   });

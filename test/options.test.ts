@@ -56,7 +56,7 @@ describe('boot', () => {
   });
 
   test('an advertised address other nodes could not dial fails with EINVAL', async () => {
-    for (const advertise of ['nohost', 'x:y:z', '0.0.0.0:7070', ':7070', '[::]:7070', '10.0.0.1:0', 7070]) {
+    for (const advertise of ['nohost', 'x:y:z', '0.0.0.0:7070', '0:7070', ':7070', '[::]:7070', '[::0]:7070', '10.0.0.1:0', 7070]) {
       const booted = boot({ listen: '127.0.0.1:0', advertise } as never);
       booted.then((n) => n.shutdown(), () => {});
       assert.equal(await codeOf(booted), 'EINVAL', String(advertise));

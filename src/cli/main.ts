@@ -60,6 +60,10 @@ async function main(argv: string[]): Promise<number> {
     case 'help':
     case '--help':
     case '-h':
+      if (cmd === 'help' && argv[1] !== undefined && !isCommand(argv[1])) {
+        process.stderr.write(`fos: unknown command ${JSON.stringify(argv[1])}\n${usage()}`);
+        return 2;
+      }
       // No command at all is a command line that cannot run: the usage, on stderr. fos help COMMAND: that command's usage.
       (cmd === undefined ? process.stderr : process.stdout).write(usage(cmd === 'help' && isCommand(argv[1]) ? argv[1] : undefined));
       return cmd === undefined ? 2 : 0;

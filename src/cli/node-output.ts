@@ -40,7 +40,8 @@ export function clientName(pid: number, random: string): string {
 }
 
 const CLIENT_NAMES = /\bcli-\d+-[0-9a-f]{6}\b/g;
-const ADDRESSES = /\b\d{1,3}(?:\.\d{1,3}){3}(?::(?:\d{1,5}|\*))?/g;
+/** IPv4 and bracketed IPv6 addresses, with their port (or logKey's `*`) if any. */
+const ADDRESSES = /(?:\b\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\])(?::(?:\d{1,5}|\*))?/g;
 
 /** Whether node `node` is the client node of a command (clientName). */
 export function isClient(node: string): boolean {
