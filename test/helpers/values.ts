@@ -69,6 +69,13 @@ export function nestingOf(v: unknown): number {
   return 0;
 }
 
+/** The arrays and plain objects `v` holds, itself included. */
+export function containersIn(v: unknown): number {
+  if (Array.isArray(v)) return v.reduce((n: number, x) => n + containersIn(x), 1);
+  if (typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype) return Object.values(v).reduce((n: number, x) => n + containersIn(x), 1);
+  return 0;
+}
+
 /** The plain objects `v` holds, itself included. */
 export function objectsIn(v: unknown): number {
   if (Array.isArray(v)) return v.reduce((n: number, x) => n + objectsIn(x), 0);
