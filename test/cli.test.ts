@@ -395,7 +395,7 @@ describe('fos node, ls, ping, stats', () => {
     }
   });
 
-  it('output into a pipe whose reader left (fos demo | head -1) ends quietly, without an EPIPE stack', async () => {
+  it('output into a pipe whose reader left (fos demo | head -1) ends quietly, without an EPIPE stack; a client command ends there', async () => {
     const proc = spawn(process.execPath, [FOS, 'demo'], { stdio: ['ignore', 'pipe', 'pipe'] });
     nodes.push(proc);
     let err = '';
@@ -404,6 +404,12 @@ describe('fos node, ls, ping, stats', () => {
     const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
     assert.doesNotMatch(err, /EPIPE|Unhandled|at /, err);
     assert.equal(code, 0, err);
+    // A client command, whose output is all it is for, ends there (fos ping --count 1000000 | head -1).
+    const ping = spawn(process.execPath, [FOS, 'ping', '/app/kv', '--count', '1000000', '--node', n1, '--secret-file', secretFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    nodes.push(ping);
+    ping.stdout!.once('data', () => ping.stdout!.destroy());
+    const pingCode = await new Promise<number | null>((resolve) => ping.once('exit', (c) => resolve(c)));
+    assert.equal(pingCode, 0);
   });
 
   it('fos bench in an installation without bench/ (the published package) fails with a clear ENOENT, not a stack', async () => {

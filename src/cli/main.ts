@@ -82,15 +82,17 @@ function describeFosError(e: FosError): string {
   return `${e.message} (the handler threw ${what}${r.code !== undefined ? ` with code ${r.code}` : ''})`;
 }
 
+/** The commands that join the cluster for a moment as a client node. */
+const CLIENT_COMMANDS: ReadonlySet<Command | undefined> = new Set<Command | undefined>(['ls', 'ping', 'call', 'stats']);
+
 // Output into a pipe whose reader left (fos demo | head) ends nothing but the output: no stack for an EPIPE.
+// A client command, whose output is all it is for, ends there (fos ping | head); a node goes on serving.
 for (const out of [process.stdout, process.stderr]) {
   out.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+    if (out === process.stdout && CLIENT_COMMANDS.has(running)) process.exit(0);
   });
 }
-
-/** The commands that join the cluster for a moment as a client node. */
-const CLIENT_COMMANDS: ReadonlySet<Command | undefined> = new Set<Command | undefined>(['ls', 'ping', 'call', 'stats']);
 
 /**
  * Exits with `code` once stdout and stderr have written what they hold. A
