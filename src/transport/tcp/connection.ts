@@ -93,7 +93,8 @@ export interface ConnectionHost {
   closed(conn: Connection, ending: Ending, established: boolean): void;
   /**
    * This node accepted a hello of its own name and incarnation: whether a
-   * connection it dialed and has not closed sent `nonce`. If so, the node
+   * connection it dialed, still waiting for the acceptor's hello, sent
+   * `nonce` (one in use cannot have: its copy is a replay). If so, the node
    * reached itself: the host ends that dialing connection, and the
    * acceptor ends itself, quietly (nothing was refused).
    */
@@ -370,7 +371,6 @@ export class Connection {
   }
 }
 
-/** The reason a Close frame gives, whether its sender shuts down, and the code (EINVAL when it gives none it should). */
 /**
  * Ends `socket` with a Close frame: [reason, final, code], so that the peer
  * reports the refusal under the same code (and, `final`, knows this node
@@ -384,6 +384,7 @@ export function closeWith(socket: Socket, reason: string, final: boolean, code: 
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
+/** The reason a Close frame gives, whether its sender shuts down, and the code (EINVAL when it gives none it should). */
 function closeReason(b: Buffer): { why: string; final: boolean; code: ErrorCode } {
   try {
     const v = unpackValue(b);
