@@ -29,6 +29,19 @@ export interface ServiceSpec {
   readonly count: number;
 }
 
+/** What a worker of `fos node` is given: its service, and (a replacement) the index of the worker it replaces. */
+export type ServeData = ServiceSpec & { readonly slot?: number };
+
+/** A worker's place in its service: replaced in place when it crashes. */
+interface Slot {
+  /** The service, and which of its workers when it has more than one (how restarts.ts names it). */
+  readonly name: string;
+  readonly spec: ServiceSpec;
+  readonly index: number;
+}
+
+type CrashEvent = Extract<StatusEvent, { type: 'isolate-crashed' }>;
+
 /** NAME=MODULE[:COUNT], MODULE a path (relative to the working directory) or a URL. */
 export function parseService(spec: string): ServiceSpec {
   const m = /^([^=]+)=(.+?)(?::(\d+))?$/.exec(spec);
@@ -99,31 +112,48 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   });
   // Set when the node is to stop by itself: its name is another process's (see NameTakenWatch).
   let taken: string | undefined;
-  let stop: (() => void) | undefined;
-  let closing = false;
-  // The service each live worker runs, and how a crashed one is replaced.
-  const serviceOf = new Map<number, ServiceSpec>();
-  // Crashes of workers whose spawn has not resolved yet (one of several, ready, died while the others started): said and replaced once it has.
-  const crashedStarting = new Map<number, Extract<StatusEvent, { type: 'isolate-crashed' }>>();
-  const crashed = (s: ServiceSpec, ev: Extract<StatusEvent, { type: 'isolate-crashed' }>): void => {
-    const line = statusLine(ev, (isolate) => `a worker of service ${s.name} (${s.module}), isolate ${isolate},`)!;
-    say(line, line);
-    restarts.crashed(s);
+  // SIGINT and SIGTERM are heard from now on: one during the services' start ends the start (once the
+  // spawn under way is done, and the node shuts down); a second one ends the process there.
+  let stopRequested = false;
+  let stop: () => void = () => {
+    if (stopRequested) process.exit(130);
+    stopRequested = true;
   };
-  const spawnService = async (s: ServiceSpec, count: number): Promise<readonly number[]> => {
-    const svc = await node.spawn(SERVE_MODULE, { count, data: s, poll: values.poll === true }).catch((e: unknown) => {
-      throw startFailed(s, e);
+  const onSignal = (): void => stop();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let closing = false;
+  // The slot of each worker (its service and its index among the service's
+  // workers), and of each live worker's isolate: a replacement takes the
+  // slot of the worker it replaces, its ctx.index and ctx.count those of the
+  // service, so that a service that shares out work by index stays whole.
+  const slots = new Map(services.map((spec) => [spec, Array.from({ length: spec.count }, (_, index): Slot => ({ name: spec.count > 1 ? `${spec.name} (worker ${index + 1} of ${spec.count})` : spec.name, spec, index }))]));
+  const slotOf = new Map<number, Slot>();
+  // Crashes of workers whose spawn has not resolved yet (one of several, ready, died while the others started): said and replaced once it has.
+  const crashedStarting = new Map<number, CrashEvent>();
+  const crashed = (slot: Slot, ev: CrashEvent): void => {
+    const line = statusLine(ev, (isolate) => `a worker of service ${slot.spec.name} (${slot.spec.module}), isolate ${isolate},`)!;
+    say(line, line);
+    restarts.crashed(slot);
+  };
+  /** Starts the workers of `these` slots (of one service, in order); resolves with their isolates. */
+  const spawnSlots = async (these: readonly Slot[]): Promise<readonly number[]> => {
+    const { spec } = these[0]!;
+    // One slot alone is a replacement: it is told its slot (serve-module.ts gives the module that index and count).
+    const data: ServeData = these.length === 1 && spec.count > 1 ? { ...spec, slot: these[0]!.index } : spec;
+    const svc = await node.spawn(SERVE_MODULE, { count: these.length, data, poll: values.poll === true }).catch((e: unknown) => {
+      throw startFailed(spec, e);
     });
-    for (const i of svc.isolates) {
-      const ev = crashedStarting.get(i);
-      crashedStarting.delete(i);
-      if (ev === undefined) serviceOf.set(i, s);
-      else crashed(s, ev);
-    }
+    svc.isolates.forEach((isolate, k) => {
+      const ev = crashedStarting.get(isolate);
+      crashedStarting.delete(isolate);
+      if (ev === undefined) slotOf.set(isolate, these[k]!);
+      else crashed(these[k]!, ev);
+    });
     return svc.isolates;
   };
-  const restarts = new Restarts<ServiceSpec>(
-    async (s) => (await spawnService(s, 1))[0]!,
+  const restarts = new Restarts<Slot>(
+    async (slot) => (await spawnSlots([slot]))[0]!,
     (line) => say(line, line),
   );
   void (async () => {
@@ -134,21 +164,22 @@ export async function nodeCommand(argv: string[]): Promise<number> {
       // (A command's client node coming up ends nothing: it is not the peer any such line was about.)
       if (ev.type === 'peer-up' && !isClient(ev.node)) repeats.reset((key) => speaksOf(key, ev.node, ev.address));
       if (ev.type === 'isolate-crashed') {
-        const s = serviceOf.get(ev.isolate);
-        serviceOf.delete(ev.isolate);
-        if (s !== undefined) crashed(s, ev);
+        const slot = slotOf.get(ev.isolate);
+        slotOf.delete(ev.isolate);
+        if (slot !== undefined) crashed(slot, ev);
         else crashedStarting.set(ev.isolate, ev); // its spawn, not resolved yet, says it (and a spawn that fails says why)
       } else {
         const line = statusLine(ev);
         if (line !== undefined) say(clientKey(repeatKey(ev, line)), line);
       }
       taken ??= nameTaken.see(ev, performance.now());
-      if (taken !== undefined) stop?.();
+      if (taken !== undefined) stop();
     }
   })();
   try {
     for (const s of services) {
-      await spawnService(s, s.count);
+      if (stopRequested) break;
+      await spawnSlots(slots.get(s)!);
       // A module whose default export is a function binds what it likes: say so when it did not bind the name it was given.
       const bound = await lookup(s.name).then(
         (refs) => refs.length > 0,
@@ -161,22 +192,20 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     // A node that lacks a service it was asked for is not the node asked for: it stops, and the command fails with why.
     restarts.stop();
     await node.shutdown();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     throw e;
   }
   if (advertise === undefined && /^(0\.0\.0\.0|\[::\]|):/.test(listen)) {
     process.stderr.write('fos node: listening on a wildcard address without --advertise: other nodes learn no address to dial this one by\n');
   }
-  process.stdout.write(`fos node ${node.name} listening on ${node.address}\n`);
+  if (!stopRequested) process.stdout.write(`fos node ${node.name} listening on ${node.address}\n`);
   await new Promise<void>((done) => {
-    stop = (): void => {
-      process.off('SIGINT', stop!);
-      process.off('SIGTERM', stop!);
-      done();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-    if (taken !== undefined) stop(); // while the services started
+    stop = done;
+    if (stopRequested || taken !== undefined) done(); // while the services started
   });
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
   closing = true;
   restarts.stop();
   repeats.reset();

@@ -9,14 +9,16 @@ import { serve } from '../api.js';
 import { FosError } from '../errors.js';
 import { importModule } from '../node/module-import.js';
 import type { ServiceContext } from '../node/worker-entry.js';
-import type { ServiceSpec } from './node-command.js';
+import type { ServeData } from './node-command.js';
 
-export default async function start(ctx: ServiceContext<ServiceSpec>): Promise<void> {
-  const { name, module } = ctx.data;
+export default async function start(ctx: ServiceContext<ServeData>): Promise<void> {
+  const { name, module, slot } = ctx.data;
   const mod = await importModule(module);
   const d = mod['default'];
   if (typeof d === 'function') {
-    await (d as (c: ServiceContext<{ name: string }>) => unknown)({ ...ctx, data: { name } });
+    // A replacement is the worker it replaces: that one's index among the service's workers, and their count.
+    const place = slot === undefined ? {} : { index: slot, count: ctx.data.count };
+    await (d as (c: ServiceContext<{ name: string }>) => unknown)({ ...ctx, ...place, data: { name } });
     return;
   }
   const handlers = typeof d === 'object' && d !== null ? d : Object.fromEntries(Object.entries(mod).filter(([, v]) => typeof v === 'function'));
