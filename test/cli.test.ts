@@ -637,6 +637,11 @@ describe('the restarts of fos node', () => {
       'service /svc: a new worker starts in 40 ms (crash 2 in a row; 10 s of running ends a row)',
     ]);
     assert.equal(fresh.pending, 3);
+    // Another worker's row is its own: two workers that fall together each start their row.
+    fresh.crashed({ name: '/svc (worker 2 of 2)' });
+    assert.equal(said[said.length - 1], 'service /svc (worker 2 of 2): a new worker starts in 20 ms (crash 1 in a row; 10 s of running ends a row)');
+    said.length = 3;
+    assert.equal(fresh.pending, 4);
     fresh.stop();
     assert.equal(fresh.pending, 0);
     await sleep(80);
