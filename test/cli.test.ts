@@ -148,6 +148,9 @@ describe('fos node, ls, ping, stats', () => {
     const helpPing = await fos(['help', 'ping']);
     assert.equal(helpPing.code, 0);
     assert.match(helpPing.stdout, /^usage: fos ping\n/);
+    const helpHelp = await fos(['help', '--help']);
+    assert.equal(helpHelp.code, 0);
+    assert.match(helpHelp.stdout, /^usage: fos help\n/);
     const unknown = await fos(['help', 'pnig']);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /^fos: unknown command "pnig"\n/);
@@ -178,6 +181,10 @@ describe('fos node, ls, ping, stats', () => {
       ['node', '--listen', '127.0.0.1:0', '--advertise', '0.0.0.0:7070'],
       ['node', '--listen', '127.0.0.1:0', '--name', 'two words'],
       ['demo', '--bogus'],
+      ['version', 'extra'],
+      ['help', 'ls', 'extra'],
+      ['node', '--listen', '127.0.0.1:0', '--service', `/app/none=${ECHO}:-1`],
+      ['node', '--listen', '127.0.0.1:0', '--service', `/app/none=${ECHO}:1.5`],
     ]) {
       const r = await fos(args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
@@ -664,6 +671,8 @@ describe("fos call's printing of a result", () => {
       [new DataView(Uint8Array.of(9, 8, 7).buffer, 1), '[8,7]'],
       [Uint8Array.of(3, 4).buffer, '[3,4]'],
       [Object.assign(new RangeError('too far'), { code: 'EFAR' }), '{"name":"RangeError","message":"too far","code":"EFAR"}'],
+      [new Error('outer', { cause: new Map([['why', 'inner']]) }), '{"name":"Error","message":"outer","cause":{"why":"inner"}}'],
+      [/a+b/gi, '"/a+b/gi"'],
       [2n ** 70n, '"1180591620717411303424n"'],
       [new Date(0), '"1970-01-01T00:00:00.000Z"'],
       [undefined, 'null'],

@@ -74,17 +74,20 @@ export async function pingCommand(argv: string[]): Promise<number> {
   const count = Number(values.count ?? 10);
   if (!Number.isInteger(count) || count < 1) throw new UsageError(`--count is a positive integer, got ${values.count}`);
   const timeout = timeoutOf(values.timeout, PING_TIMEOUT_MS);
-  // Ctrl-C ends the run at once, the round trip it cuts short uncounted (one while joining, once joined); a second one ends the command.
+  // Ctrl-C ends the run at once, the round trip it cuts short uncounted, with the summary; a second one, or one while joining, ends the command.
   let interrupted = false;
   let wake = (): void => {};
   const interruption = new Promise<typeof INTERRUPTED>((resolve) => (wake = () => resolve(INTERRUPTED)));
+  let joined = false;
   const interrupt = (): void => {
-    if (interrupted) process.exit(130);
+    // Before the join is done there is no run to end: the command ends (a join waits up to its handshake timeout).
+    if (interrupted || !joined) process.exit(130);
     interrupted = true;
     wake();
   };
   process.on('SIGINT', interrupt);
   const { times, lost } = await withClient(values, JOIN_TIMEOUT_MS, async () => {
+    joined = true;
     const out: number[] = [];
     let failed = 0;
     for (let i = 0; i < count && !interrupted; i++) {

@@ -4,7 +4,8 @@
  * that JSON.stringify makes of a Map, a Set or an Error. So a Map is an
  * object when its keys are all strings, else a list of [key, value]
  * pairs; a Set a list; bytes (a typed array, a Buffer, an ArrayBuffer) a
- * list of numbers; an Error its name, message and code; a bigint the
+ * list of numbers; an Error its name, message, code and cause; a RegExp
+ * its source, as a string; a bigint the
  * digits and `n`, as a string; undefined null (in a list; a property
  * goes, as in JSON); a value that holds itself "[Circular]" where it
  * comes again (values cross nodes with their cycles). Dates are JSON's
@@ -42,9 +43,10 @@ function plainObject(o: object, within: Set<object>): unknown {
   }
   if (o instanceof ArrayBuffer || o instanceof SharedArrayBuffer) return [...new Uint8Array(o)];
   if (o instanceof Error) {
-    const code = (o as { code?: unknown }).code;
-    return { name: o.name, message: o.message, ...(code !== undefined ? { code: each(code) } : {}) };
+    const { code, cause } = o as { code?: unknown; cause?: unknown };
+    return { name: o.name, message: o.message, ...(code !== undefined ? { code: each(code) } : {}), ...(cause !== undefined ? { cause: each(cause) } : {}) };
   }
+  if (o instanceof RegExp) return String(o);
   // A Date, or anything else with a JSON form of its own, gives that.
   if (typeof (o as { toJSON?: unknown }).toJSON === 'function') return (o as { toJSON(): unknown }).toJSON();
   const out: Record<string, unknown> = {};

@@ -52,6 +52,7 @@ async function main(argv: string[]): Promise<number> {
       return callCommand(argv.slice(1));
     case 'version':
     case '--version': {
+      if (argv.length > 1) throw new UsageError(`fos ${cmd} takes no arguments, got ${argv.slice(1).map((a) => JSON.stringify(a)).join(' ')}`);
       const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
       process.stdout.write(`fos ${pkg.version}\n`);
       return 0;
@@ -60,10 +61,15 @@ async function main(argv: string[]): Promise<number> {
     case 'help':
     case '--help':
     case '-h':
+      if (cmd === 'help' && (argv[1] === '--help' || argv[1] === '-h')) {
+        process.stdout.write(usage('help'));
+        return 0;
+      }
       if (cmd === 'help' && argv[1] !== undefined && !isCommand(argv[1])) {
         process.stderr.write(`fos: unknown command ${JSON.stringify(argv[1])}\n${usage()}`);
         return 2;
       }
+      if (cmd === 'help' && argv.length > 2) throw new UsageError(`fos help takes one COMMAND, not also ${argv.slice(2).map((a) => JSON.stringify(a)).join(' ')}`);
       // No command at all is a command line that cannot run: the usage, on stderr. fos help COMMAND: that command's usage.
       (cmd === undefined ? process.stderr : process.stdout).write(usage(cmd === 'help' && isCommand(argv[1]) ? argv[1] : undefined));
       return cmd === undefined ? 2 : 0;

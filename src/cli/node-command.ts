@@ -48,6 +48,9 @@ export function parseService(spec: string): ServiceSpec {
   if (m === null) throw new UsageError(`a service is NAME=MODULE[:COUNT], got ${JSON.stringify(spec)}`);
   const [, name, path, count] = m;
   checkedOption(() => validateName(name));
+  // A COUNT that is not a whole number would otherwise be read as part of the module's path (x.js:-1, x.js:1.5).
+  const notACount = /:(-[\d.]*|\d*\.\d*)$/.exec(path!);
+  if (count === undefined && notACount !== null) throw new UsageError(`a service's COUNT is a whole number of at least 1, got ${notACount[1]} in ${JSON.stringify(spec)}`);
   if (count !== undefined && Number(count) < 1) throw new UsageError(`a service's COUNT is at least 1, got ${count} in ${JSON.stringify(spec)}`);
   const module = /^[a-z][a-z0-9+.-]*:\/\//i.test(path!) ? path! : pathToFileURL(resolve(path!)).href;
   return { name: name!, module, count: count === undefined ? 1 : Number(count) };
