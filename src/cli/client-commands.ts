@@ -119,7 +119,7 @@ export async function pingCommand(argv: string[]): Promise<number> {
 
 /** `fos call NAME METHOD [ARGS_JSON]`: one call, its result printed as JSON. */
 export async function callCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { ...COMMON, timeout: { type: 'string' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({ args: argv, options: COMMON, allowPositionals: true, strict: true });
   const [name, method, json, ...extra] = positionals;
   if (name === undefined || method === undefined) throw new UsageError('fos call needs a NAME and a METHOD (and the arguments as a JSON array)');
   if (extra.length > 0) throw new UsageError(`fos call takes the arguments as one JSON array ('["a", 1]'), not also ${extra.map((x) => JSON.stringify(x)).join(' ')}`);
