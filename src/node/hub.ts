@@ -54,7 +54,7 @@ export class Hub {
   readonly replicas = new Replicas();
   /** Sends a change of this node's names to every peer node (set when the node has a proxy). */
   broadcast: ((update: NamesUpdate) => void) | undefined;
-  /** Hears every isolate that ended without being stopped (set by the node: its status event). */
+  /** Hears every isolate that ended without being stopped once it was ready (set by the node: its status event); one that ends before fails its spawn instead. */
   onCrash: ((ended: EndedIsolate) => void) | undefined;
   private readonly workers = new Map<number, WorkerRecord>();
   /** The most recent isolates that ended, for stats; bounded. */

@@ -29,7 +29,8 @@ export type StatusEvent =
    * A spawned isolate of this node ended without being stopped (it threw
    * outside any handler, or called process.exit): its names are gone, and
    * what was in flight to it failed with ECONNRESET. `error` is what it
-   * threw, with its stack, when it threw; nothing restarts it.
+   * threw, with its stack, when it threw. The node restarts nothing (`fos
+   * node` replaces a crashed worker of its services).
    */
   | { readonly type: 'isolate-crashed'; readonly isolate: number; readonly module: string; readonly exitCode: number; readonly error?: string }
   /** This subscriber missed `count` events: its queue was full. */
