@@ -132,29 +132,14 @@ export function remoteError(thrown: unknown): FosError {
   return new FosError('EREMOTE', text, { name: className(thrown), message: text });
 }
 
-/** What a thrown value that is not an Error is, as a class name: a string's is String (not Error, which it is not). */
+/** What a thrown value that is not an Error is, as a class name: a string's is String (not Error, which it is not), a primitive's its wrapper's. */
 function className(v: unknown): string {
-  if (v === null) return 'null';
-  switch (typeof v) {
-    case 'undefined':
-      return 'undefined';
-    case 'string':
-      return 'String';
-    case 'number':
-      return 'Number';
-    case 'boolean':
-      return 'Boolean';
-    case 'bigint':
-      return 'BigInt';
-    case 'symbol':
-      return 'Symbol';
-    default:
-      try {
-        const c = (v as { constructor?: { name?: unknown } }).constructor?.name;
-        return typeof c === 'string' && c !== '' ? c : 'Object';
-      } catch {
-        return 'Object';
-      }
+  if (v === null || v === undefined) return String(v);
+  try {
+    const c = (Object(v) as { constructor?: { name?: unknown } }).constructor?.name;
+    return typeof c === 'string' && c !== '' ? c : 'Object';
+  } catch {
+    return 'Object'; // a Proxy whose trap throws
   }
 }
 

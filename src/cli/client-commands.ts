@@ -14,7 +14,7 @@ import { DEFAULT_NODE, joinAsClient, namesSeenBy, readSecret, type JoinedClient 
 import { resultJson } from './json-result.js';
 import { validateName } from '../names/name.js';
 import { parseHostPort } from '../transport/tcp/address.js';
-import { CALL_TIMEOUT_MS, checkedOption, PING_TIMEOUT_MS, UsageError } from './usage.js';
+import { CALL_TIMEOUT_MS, checkedOption, PING_TIMEOUT_MS, quoted, UsageError } from './usage.js';
 
 const COMMON = { node: { type: 'string' }, 'secret-file': { type: 'string' }, timeout: { type: 'string' } } as const;
 
@@ -69,7 +69,7 @@ export async function pingCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: { ...COMMON, count: { type: 'string' } }, allowPositionals: true, strict: true });
   const [name, ...extra] = positionals;
   if (name === undefined) throw new UsageError('fos ping needs a NAME');
-  if (extra.length > 0) throw new UsageError(`fos ping takes one NAME, not also ${extra.map((x) => JSON.stringify(x)).join(' ')}`);
+  if (extra.length > 0) throw new UsageError(`fos ping takes one NAME, not also ${quoted(extra)}`);
   checkedOption(() => validateName(name));
   const count = Number(values.count ?? 10);
   if (!Number.isInteger(count) || count < 1) throw new UsageError(`--count is a positive integer, got ${values.count}`);
@@ -122,7 +122,7 @@ export async function callCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: COMMON, allowPositionals: true, strict: true });
   const [name, method, json, ...extra] = positionals;
   if (name === undefined || method === undefined) throw new UsageError('fos call needs a NAME and a METHOD (and the arguments as a JSON array)');
-  if (extra.length > 0) throw new UsageError(`fos call takes the arguments as one JSON array ('["a", 1]'), not also ${extra.map((x) => JSON.stringify(x)).join(' ')}`);
+  if (extra.length > 0) throw new UsageError(`fos call takes the arguments as one JSON array ('["a", 1]'), not also ${quoted(extra)}`);
   checkedOption(() => validateName(name));
   let args: unknown;
   try {

@@ -5,11 +5,10 @@
  * object when its keys are all strings, else a list of [key, value]
  * pairs; a Set a list; bytes (a typed array, a Buffer, an ArrayBuffer) a
  * list of numbers; an Error its name, message, code and cause; a RegExp
- * its source, as a string; a bigint the
- * digits and `n`, as a string; undefined null (in a list; a property
- * goes, as in JSON); a value that holds itself "[Circular]" where it
- * comes again (values cross nodes with their cycles). Dates are JSON's
- * own (ISO strings).
+ * its source, as a string; a bigint the digits and `n`, as a string;
+ * undefined null (in a list; a property goes, as in JSON); a value that
+ * holds itself "[Circular]" where it comes again (values cross nodes with
+ * their cycles). Dates are JSON's own (ISO strings).
  */
 export function resultJson(v: unknown): string {
   return JSON.stringify(plain(v, new Set())) ?? 'null';

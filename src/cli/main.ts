@@ -6,12 +6,28 @@ import { FosError } from '../errors.js';
 import { demo } from './demo.js';
 import { callCommand, lsCommand, pingCommand, statsCommand } from './client-commands.js';
 import { nodeCommand } from './node-command.js';
-import { isCommand, usage, UsageError, type Command } from './usage.js';
+import { isCommand, quoted, usage, UsageError, type Command } from './usage.js';
 
 /** `--help` or `-h` among a command's options (before a `--` that ends them). */
 function helpAsked(args: string[]): boolean {
   const end = args.indexOf('--');
   return (end === -1 ? args : args.slice(0, end)).some((a) => a === '--help' || a === '-h');
+}
+
+/** `fos help [COMMAND]`: every command's usage, or that command's. */
+function helpCommand(args: string[]): number {
+  const [of, ...extra] = args;
+  if (of === '--help' || of === '-h') {
+    process.stdout.write(usage('help'));
+    return 0;
+  }
+  if (of !== undefined && !isCommand(of)) {
+    process.stderr.write(`fos: unknown command ${JSON.stringify(of)}\n${usage()}`);
+    return 2;
+  }
+  if (extra.length > 0) throw new UsageError(`fos help takes one COMMAND, not also ${quoted(extra)}`);
+  process.stdout.write(usage(of));
+  return 0;
 }
 
 /** The command being run, for the usage that follows its usage errors. */
@@ -37,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
       return runBench(argv.slice(1));
     }
     case 'demo':
-      if (argv.length > 1) throw new UsageError(`fos demo takes no arguments, got ${argv.slice(1).map((a) => JSON.stringify(a)).join(' ')}`);
+      if (argv.length > 1) throw new UsageError(`fos demo takes no arguments, got ${quoted(argv.slice(1))}`);
       await demo();
       return 0;
     case 'node':
@@ -52,27 +68,21 @@ async function main(argv: string[]): Promise<number> {
       return callCommand(argv.slice(1));
     case 'version':
     case '--version': {
-      if (argv.length > 1) throw new UsageError(`fos ${cmd} takes no arguments, got ${argv.slice(1).map((a) => JSON.stringify(a)).join(' ')}`);
+      if (argv.length > 1) throw new UsageError(`fos ${cmd} takes no arguments, got ${quoted(argv.slice(1))}`);
       const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
       process.stdout.write(`fos ${pkg.version}\n`);
       return 0;
     }
-    case undefined:
     case 'help':
+      return helpCommand(argv.slice(1));
     case '--help':
     case '-h':
-      if (cmd === 'help' && (argv[1] === '--help' || argv[1] === '-h')) {
-        process.stdout.write(usage('help'));
-        return 0;
-      }
-      if (cmd === 'help' && argv[1] !== undefined && !isCommand(argv[1])) {
-        process.stderr.write(`fos: unknown command ${JSON.stringify(argv[1])}\n${usage()}`);
-        return 2;
-      }
-      if (cmd === 'help' && argv.length > 2) throw new UsageError(`fos help takes one COMMAND, not also ${argv.slice(2).map((a) => JSON.stringify(a)).join(' ')}`);
-      // No command at all is a command line that cannot run: the usage, on stderr. fos help COMMAND: that command's usage.
-      (cmd === undefined ? process.stderr : process.stdout).write(usage(cmd === 'help' && isCommand(argv[1]) ? argv[1] : undefined));
-      return cmd === undefined ? 2 : 0;
+      process.stdout.write(usage());
+      return 0;
+    case undefined:
+      // No command at all is a command line that cannot run: the usage, on stderr.
+      process.stderr.write(usage());
+      return 2;
     default:
       process.stderr.write(`fos: unknown command ${JSON.stringify(cmd)}\n${usage()}`);
       return 2;

@@ -115,14 +115,20 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   });
   // Set when the node is to stop by itself: its name is another process's (see NameTakenWatch).
   let taken: string | undefined;
-  // SIGINT and SIGTERM are heard from now on: one during the services' start ends the start (once the
-  // spawn under way is done, and the node shuts down); a second one ends the process there.
+  // The node stops on SIGINT or SIGTERM, or once its name is found to be another process's. One that
+  // comes while the services start ends the start (once the spawn under way is done); a second signal
+  // then ends the process there.
   let stopRequested = false;
-  let stop: () => void = () => {
-    if (stopRequested) process.exit(130);
+  let started = false;
+  let wake: (() => void) | undefined;
+  const requestStop = (): void => {
     stopRequested = true;
+    wake?.();
   };
-  const onSignal = (): void => stop();
+  const onSignal = (): void => {
+    if (stopRequested && !started) process.exit(130);
+    requestStop();
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let closing = false;
@@ -176,7 +182,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
         if (line !== undefined) say(clientKey(repeatKey(ev, line)), line);
       }
       taken ??= nameTaken.see(ev, performance.now());
-      if (taken !== undefined) stop();
+      if (taken !== undefined) requestStop();
     }
   })();
   try {
@@ -202,10 +208,11 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   if (advertise === undefined && /^(0\.0\.0\.0|\[::\]|):/.test(listen)) {
     process.stderr.write('fos node: listening on a wildcard address without --advertise: other nodes learn no address to dial this one by\n');
   }
+  started = true;
   if (!stopRequested) process.stdout.write(`fos node ${node.name} listening on ${node.address}\n`);
   await new Promise<void>((done) => {
-    stop = done;
-    if (stopRequested || taken !== undefined) done(); // while the services started
+    wake = done;
+    if (stopRequested) done(); // while the services started
   });
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);

@@ -2,11 +2,11 @@
  * How `fos node` keeps its services up: a worker of a `--service` that
  * crashed (it threw outside any handler, or exited by itself) is replaced
  * by a new one, after a delay that doubles with each crash of that
- * service in a row (1 s, 2 s, 4 s, ... up to 30 s), so that a module that
- * crashes as it starts is retried, not spun on. A crash is in the row of
- * the one before unless the replacement that one got had run a minute
- * (the window) by then. A replacement that fails to start counts as a
- * crash too.
+ * worker (its place in the service, `S`) in a row (1 s, 2 s, 4 s, ... up
+ * to 30 s), so that a module that crashes as it starts is retried, not
+ * spun on. A crash is in the row of the one before unless the replacement
+ * that one got had run a minute (the window) by then. A replacement that
+ * fails to start counts as a crash too.
  *
  * Invariant: at most one replacement per crashed worker is pending or
  * starting; after `stop()` none is started.
@@ -15,20 +15,20 @@
 export interface RestartOptions {
   readonly baseMs: number;
   readonly maxMs: number;
-  /** A replacement that runs this long ends its service's row of crashes. */
+  /** A replacement that runs this long ends its worker's row of crashes. */
   readonly windowMs: number;
 }
 
 export const DEFAULT_RESTARTS: RestartOptions = { baseMs: 1000, maxMs: 30_000, windowMs: 60_000 };
 
 export class Restarts<S extends { readonly name: string }> {
-  /** Each service's row of crashes: how many, when the last came (ms), and the delay it got. */
+  /** Each worker's row of crashes: how many, when the last came (ms), and the delay it got. */
   private readonly rows = new Map<S, { count: number; at: number; delay: number }>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
 
   constructor(
-    /** Starts one worker of `service`; resolves with its isolate number, or rejects with why it did not start. */
+    /** Starts a worker in place `service`; resolves with its isolate number, or rejects with why it did not start. */
     private readonly startOne: (service: S) => Promise<number>,
     /** Says a line (on the node's stderr). */
     private readonly say: (line: string) => void,
@@ -36,7 +36,7 @@ export class Restarts<S extends { readonly name: string }> {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** A worker of `service` crashed (or a replacement of it did not start): a new one starts after the delay. */
+  /** The worker in place `service` crashed (or its replacement did not start): a new one starts after the delay. */
   crashed(service: S): void {
     if (this.stopped) return;
     const now = this.now();

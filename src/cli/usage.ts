@@ -4,7 +4,7 @@
  * unreachable, a call that threw), 2 the command line is wrong (an unknown
  * option, a missing or malformed value): nothing was tried.
  */
-import { FosError } from '../errors.js';
+import { bareMessage, FosError } from '../errors.js';
 
 /** The default of `fos call --timeout`, for joining the cluster and the call together. */
 export const CALL_TIMEOUT_MS = 5000;
@@ -57,12 +57,17 @@ export class UsageError extends FosError {
   }
 }
 
+/** Arguments as a usage error quotes them: `"a" "b"`. */
+export function quoted(args: readonly string[]): string {
+  return args.map((a) => JSON.stringify(a)).join(' ');
+}
+
 /** Runs `check`, a check of an option's value, and makes its EINVAL a UsageError. */
 export function checkedOption<T>(check: () => T): T {
   try {
     return check();
   } catch (e) {
-    if (e instanceof FosError && e.code === 'EINVAL' && !(e instanceof UsageError)) throw new UsageError(e.message.replace(/^EINVAL: /, ''));
+    if (e instanceof FosError && e.code === 'EINVAL' && !(e instanceof UsageError)) throw new UsageError(bareMessage(e));
     throw e;
   }
 }

@@ -9,14 +9,14 @@ export function parseHostPort(address: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] === '' ? '0.0.0.0' : m[2]!), port };
 }
 
-/** The hosts that mean every interface: 0.0.0.0 (also as 0 or 0.0) and :: (also as ::0 or 0:0:...). */
+/** The hosts that mean every interface: 0.0.0.0 (also as 0 or 0.0; parseHostPort gives it for ':PORT') and :: (also as ::0 or 0:0:...). */
 const WILDCARD_HOSTS = /^(0+(\.0+){0,3}|[0:]+)$/;
 
 /** What a node advertises is where other nodes dial it: a HOST:PORT with a host and a port, not a wildcard. */
 export function checkAdvertised(address: unknown): void {
   if (typeof address !== 'string') throw new FosError('EINVAL', `advertise is a HOST:PORT, got ${typeof address}`);
   const { host, port } = parseHostPort(address);
-  if (port === 0 || address.startsWith(':') || WILDCARD_HOSTS.test(host)) {
+  if (port === 0 || WILDCARD_HOSTS.test(host)) {
     throw new FosError('EINVAL', `advertise is where other nodes dial this one: a host and a port, not ${JSON.stringify(address)}`);
   }
 }

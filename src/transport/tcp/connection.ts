@@ -177,7 +177,6 @@ export class Connection {
     clearTimeout(this.timer);
     if (tell && !this.socket.destroyed) {
       try {
-        // [reason, final, code]: the peer reports the refusal under the same code.
         closeWith(this.socket, ending.reason, ending.final, ending.code);
       } catch {
         // the socket is gone already
